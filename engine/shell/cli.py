@@ -1,0 +1,126 @@
+"""The `pies` command line: what analysts and operators type.
+
+User mistakes end in one clear message and a non-zero exit, never a traceback:
+exit 1 for a policy that does not compile (`check`), exit 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.tree import Tree
+
+import rules
+from rules.model import FULL, Pie, Security
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class UserError(click.ClickException):
+    """A mistake in what the user gave us: one line on stderr, exit 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:  # noqa: ARG002 - click's signature
+        err.print(f"[red]error:[/red] {self.message}", markup=True, soft_wrap=True)
+
+
+def _print_policy_error(e: rules.PolicyError) -> None:
+    for d in e.diagnostics:
+        err.print(d.render(), markup=False, soft_wrap=True)
+    n = len(e.diagnostics)
+    err.print(f"{n} error{'s' if n != 1 else ''}", style="red")
+
+
+def _load_policy(path: str) -> rules.Policy:
+    try:
+        return rules.compile_file(path)
+    except rules.PolicyError as e:
+        _print_policy_error(e)
+        raise SystemExit(1) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pies")
+def main() -> None:
+    """pies: portfolios as pies, traded once a day."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON.")
+def check(files: tuple[str, ...], as_json: bool) -> None:
+    """Compile policy files; exit 1 listing every error if any does not compile."""
+    problems: list[rules.Diagnostic] = []
+    for f in files:
+        try:
+            policy = rules.compile_file(f)
+        except rules.PolicyError as e:
+            problems.extend(e.diagnostics)
+            continue
+        if not as_json:
+            out.print(f"[green]ok[/green]  {f}: {len(policy.pies)} pies, {len(policy.rules)} rule sets")
+    if as_json:
+        out.print_json(json.dumps({"errors": [d.as_dict() for d in problems]}))
+    elif problems:
+        _print_policy_error(rules.PolicyError(problems))
+    if problems:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--write", is_flag=True, help="Rewrite the file in place.")
+def fmt(file: str, write: bool) -> None:
+    """Print the canonical form of a policy file."""
+    try:
+        text = rules.format_file(file)
+    except rules.PolicyError as e:
+        _print_policy_error(e)
+        raise SystemExit(1) from None
+    if write:
+        Path(file).write_text(text, encoding="utf-8")
+        err.print(f"formatted {file}")
+    else:
+        sys.stdout.write(text)
+
+
+def _pie_or_fail(policy: rules.Policy, name: str) -> Pie:
+    pie = policy.pies.get(name)
+    if pie is None:
+        known = ", ".join(f'"{n}"' for n in policy.pies) or "none"
+        raise UserError(f'{policy.file} has no top-level pie named "{name}" (it has: {known})')
+    return pie
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--pie", "pie_name", required=True, help="The top-level pie to show.")
+def show(file: str, pie_name: str) -> None:
+    """Show a pie as a tree with each slice's share of the whole portfolio."""
+    policy = _load_policy(file)
+    pie = _pie_or_fail(policy, pie_name)
+
+    def add(node: Tree, p: Pie, share: Decimal) -> None:
+        for s in p.slices:
+            eff = share * s.target_bp / FULL      # exact: dividing by 10000 is exact in Decimal
+            line = f"target {s.target}%   of portfolio {eff.normalize():f}%"
+            if isinstance(s, Security):
+                node.add(f"[bold]{s.symbol}[/bold]  {line}")
+            else:
+                used = f' (use "{s.uses}")' if s.uses else ""
+                add(node.add(f"[bold cyan]{s.name}[/bold cyan]{used}  {line}"), s, eff)
+
+    root = Tree(f"[bold cyan]{pie.name}[/bold cyan]  100%")
+    add(root, pie, Decimal(100))
+    out.print(root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The policy language: pies and rules as text, compiled by lark into an immutable plan.
+
+    policy = compile_file("rules/examples/seed.pie")
+    policy.pies["Growth"]            # a rules.model.Pie tree, targets in basis points
+    find_rules("m1", policy)         # a rules.model.RuleSet
+
+Every user mistake raises `PolicyError`, which carries all diagnostics with file:line:col.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import vocabulary
+from .compiler import compile_syntax
+from .diagnostics import Collector, Diagnostic, PolicyError, Source
+from .formatter import format_syntax
+from .library import DEFAULT_RULES, find_rules, rule_names, standard_rules
+from .model import FULL, Action, Pie, Policy, RuleSet, Security, Slice
+from .syntax import SyntaxFile, parse_text
+
+__all__ = [
+    "FULL", "Action", "Diagnostic", "Pie", "Policy", "PolicyError", "RuleSet", "Security", "Slice",
+    "Source", "DEFAULT_RULES", "compile_file", "compile_text", "find_rules", "format_file",
+    "format_text", "read_policy_text", "rule_names", "standard_rules", "vocabulary",
+]
+
+
+def _parse(text: str, file: str) -> tuple[SyntaxFile, Collector]:
+    c = Collector(file, text)
+    if "\x00" in text:
+        c.error((1, 1), "this is not a text file (it contains NUL bytes)")
+        raise PolicyError(c.diagnostics)
+    return parse_text(text, c), c
+
+
+def compile_text(text: str, file: str = "<text>") -> Policy:
+    """Compile policy text; raises PolicyError listing every problem found."""
+    sf, c = _parse(text, file)
+    policy = compile_syntax(sf, c, external=standard_rules())
+    if c.diagnostics:
+        raise PolicyError(c.diagnostics)
+    return policy
+
+
+def read_policy_text(path: str | Path) -> str:
+    """Read a policy file, refusing what is too large or not UTF-8, as a PolicyError."""
+    path = Path(path)
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise PolicyError([Diagnostic(Source(name, 1, 1), f"cannot read the file: {e.strerror or e}")]) from None
+    if len(data) > vocabulary.MAX_FILE_BYTES:
+        raise PolicyError([Diagnostic(Source(name, 1, 1), f"the file is {len(data):,} bytes; the limit is "
+                                                         f"{vocabulary.MAX_FILE_BYTES:,} bytes")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise PolicyError([Diagnostic(Source(name, line, col), "this is not UTF-8 text")]) from None
+
+
+def compile_file(path: str | Path) -> Policy:
+    return compile_text(read_policy_text(path), str(path))
+
+
+def format_text(text: str, file: str = "<text>") -> str:
+    """The canonical form of a policy; refuses (PolicyError) a policy that does not compile."""
+    compile_text(text, file)
+    sf, _ = _parse(text, file)
+    return format_syntax(sf)
+
+
+def format_file(path: str | Path) -> str:
+    return format_text(read_policy_text(path), str(path))

@@ -1,0 +1,72 @@
+"""Errors as values: every problem in a policy file names file, line and column.
+
+A stage collects `Diagnostic`s instead of stopping at the first; `PolicyError` carries all
+of them, sorted by position, and renders each with the offending line and a caret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Source:
+    """Where something was written: 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    source: Source
+    message: str
+    line_text: str = field(default="", compare=False)
+
+    def render(self) -> str:
+        head = f"{self.source}: error: {self.message}"
+        if not self.line_text:
+            return head
+        text = self.line_text.expandtabs(1)
+        caret = " " * (max(self.source.column, 1) - 1) + "^"
+        return f"{head}\n    {text}\n    {caret}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.source.file,
+            "line": self.source.line,
+            "column": self.source.column,
+            "message": self.message,
+        }
+
+
+class PolicyError(Exception):
+    """A policy file (or several) did not compile. Holds every diagnostic found."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = sorted(diagnostics, key=lambda d: d.source)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(d.render() for d in self.diagnostics)
+
+
+class Collector:
+    """Gathers diagnostics for one file and quotes its lines."""
+
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self._lines = text.splitlines()
+        self.diagnostics: list[Diagnostic] = []
+
+    def source(self, line: int, column: int) -> Source:
+        return Source(self.file, line, column)
+
+    def error(self, where: Source | tuple[int, int], message: str) -> None:
+        src = where if isinstance(where, Source) else self.source(*where)
+        line_text = self._lines[src.line - 1] if 0 < src.line <= len(self._lines) else ""
+        self.diagnostics.append(Diagnostic(src, message, line_text))
