@@ -122,5 +122,49 @@ def show(file: str, pie_name: str) -> None:
     out.print(root)
 
 
+@main.command()
+@click.argument("policy_file", metavar="POLICY", type=click.Path(dir_okay=False))
+@click.option("--pie", "pie_name", required=True, help="The top-level pie the account follows.")
+@click.option("--holdings", "holdings_file", required=True, type=click.Path(dir_okay=False),
+              help='JSON: slice path -> dollar value, e.g. {"A": "15000", "Pie 1/E": "7500.50"}.')
+@click.option("--event", "event_texts", multiple=True, metavar="E",
+              help="deposit:AMOUNT, withdraw:AMOUNT, dividend:AMOUNT, rebalance or rebalance:PIE/PATH (repeatable).")
+@click.option("--rules", "rules_name", default=rules.DEFAULT_RULES, show_default=True,
+              help="The rule set: the policy file's own or the standard library's.")
+@click.option("--cash", default="0", show_default=True, help="Uninvested cash the account holds.")
+@click.option("--min-order", default="1.00", show_default=True, help="The broker's minimum order in dollars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def preview(policy_file: str, pie_name: str, holdings_file: str, event_texts: tuple[str, ...],
+            rules_name: str, cash: str, min_order: str, as_json: bool) -> None:
+    """Show what one account would trade for the given holdings and events."""
+    from engine.core.money import MoneyError, to_cents
+    from engine.core.planner import PlanError, plan
+    from engine.shell.preview import InputError, parse_event, plan_json, plan_table, read_holdings
+
+    policy = _load_policy(policy_file)
+    pie = _pie_or_fail(policy, pie_name)
+    ruleset = rules.find_rules(rules_name, policy)
+    if ruleset is None:
+        raise UserError(f"no rule set named {rules_name!r} (known: {', '.join(rules.rule_names(policy))})")
+    try:
+        holdings = read_holdings(holdings_file)
+        events = [parse_event(t) for t in event_texts]
+        result = plan(pie, holdings, events, ruleset, cash=to_cents(cash, what="--cash"),
+                      min_order=to_cents(min_order, what="--min-order"))
+    except (InputError, PlanError, MoneyError) as e:
+        raise UserError(str(e)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(plan_json(result), indent=2) + "\n")
+        return
+    out.print(plan_table(pie, holdings, result))
+    from engine.core.money import fmt as money
+    for o in result.orders:
+        out.print(f"  {o.side:<4} {o.symbol:<8} ${money(o.cents)}")
+    for d in result.deferred:
+        out.print(f"  [yellow]deferred[/yellow] {d.side} {d.symbol} ${money(d.cents)}: {d.reason}")
+    out.print(f"  cash ${money(result.cash_before)} -> ${money(result.cash_after)}"
+              + (f"  [red]withdrawal short by ${money(result.shortfall)}[/red]" if result.shortfall else ""))
+
+
 if __name__ == "__main__":
     main()
