@@ -3,8 +3,8 @@
 Each takes an amount, the current values of a pie's children and their targets, and returns
 integer cents per child that sum to the amount exactly. Ideal (rational) amounts are
 rounded down and the leftover cents go by **largest remainder**; ties go to the most
-underweight child (for buys and rebalances) or the most overweight (for sells), then to
-the earlier slice in the file. See docs/allocation.md.
+underweight child (for buys) or the most overweight (for sells and rebalances, so that a
+rebalance is idempotent), then to the earlier slice in the file. See docs/allocation.md.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def _overweight_rank(values: Sequence[int], targets: Sequence[int]) -> list[int]
 def fill_pro_rata(amount: int, values: Sequence[int], targets: Sequence[int]) -> list[int]:
     """Split a deposit by target weight, whatever the children hold now."""
     total_t = sum(targets)
-    return apportion(amount, [amount * t for t in targets], total_t, _underweight_rank(values, targets))
+    return apportion(amount, [amount * t for t in targets], total_t, _overweight_rank(values, targets))
 
 
 def drain_pro_rata(amount: int, values: Sequence[int], targets: Sequence[int]) -> list[int]:
@@ -131,6 +131,10 @@ def drain_pro_rata(amount: int, values: Sequence[int], targets: Sequence[int]) -
 
 
 def rebalance_to(total: int, values: Sequence[int], targets: Sequence[int]) -> list[int]:
-    """Target values of the children for a pie worth `total` (not trades)."""
+    """Target values of the children for a pie worth `total` (not trades).
+
+    Leftover cents go to the children holding the most per point of target: they move the
+    fewest cents, and a second rebalance of the result trades nothing.
+    """
     total_t = sum(targets)
-    return apportion(total, [total * t for t in targets], total_t, _underweight_rank(values, targets))
+    return apportion(total, [total * t for t in targets], total_t, _overweight_rank(values, targets))

@@ -140,6 +140,20 @@ class _Work:
         return False
 
 
+def _net_by_symbol(vals: list[int], before: list[int], symbols: list[str],
+                   orphans: Mapping[str, int], kept: Mapping[str, int]) -> dict[str, int]:
+    """Signed cents per symbol, summed over the slices that hold it."""
+    out: dict[str, int] = {}
+    for i, (v, b) in enumerate(zip(vals, before)):
+        if v != b:
+            out[symbols[i]] = out.get(symbols[i], 0) + v - b
+    for path, c in orphans.items():
+        if path not in kept:
+            s = path.rsplit("/", 1)[-1]
+            out[s] = out.get(s, 0) - c
+    return out
+
+
 def _check_amount(ev: Deposit | Dividend | Withdrawal) -> int:
     if type(ev.cents) is not int or ev.cents <= 0:
         kind = type(ev).__name__.lower()
@@ -281,33 +295,42 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
             calendar_due(rules.every, as_of, last_rebalanced):
         rebalance_whole(f"every {rules.every}", None)
 
-    # 4. Net per symbol; defer what is below the broker minimum, keeping its cash.
+    # 4. Net per symbol; defer what is below the broker minimum, keeping its cash. A deferred
+    # sell leaves less cash than the buys planned on it, so buys shrink until cash is not
+    # negative; what is still missing is a withdrawal that could not be raised (shortfall).
     symbols = pf.symbols
-    by_symbol: dict[str, int] = {}
-    for i in range(n):
-        d = vals[i] - before[i]
-        if d:
-            s = symbols[i]
-            by_symbol[s] = by_symbol.get(s, 0) + d
-    for path, c in orphans.items():
-        s = path.rsplit("/", 1)[-1]
-        by_symbol[s] = by_symbol.get(s, 0) - c
     deferred: list[Deferred] = []
     kept: dict[str, int] = {}
-    for s, d in by_symbol.items():
-        if d and abs(d) < min_order:
-            deferred.append(Deferred(s, "buy" if d > 0 else "sell", abs(d),
-                                     f"below the ${fmt(min_order)} minimum order"))
-    if deferred:
-        gone = {d.symbol for d in deferred}
-        for i in range(n):
-            if symbols[i] in gone and vals[i] != before[i]:
-                cash_now += vals[i] - before[i]
-                vals[i] = before[i]
-        for path, c in orphans.items():
-            if path.rsplit("/", 1)[-1] in gone:
-                kept[path] = c
-                cash_now -= c
+    gone: set[str] = set()
+    while True:
+        by_symbol = _net_by_symbol(vals, before, symbols, orphans, kept)
+        small = {s: d for s, d in by_symbol.items() if d and abs(d) < min_order}
+        if small:
+            for s, d in small.items():
+                deferred.append(Deferred(s, "buy" if d > 0 else "sell", abs(d),
+                                         f"below the ${fmt(min_order)} minimum order"))
+            gone.update(small)
+            for i in range(n):
+                if symbols[i] in small and vals[i] != before[i]:
+                    cash_now += vals[i] - before[i]
+                    vals[i] = before[i]
+            for path, c in orphans.items():
+                if path.rsplit("/", 1)[-1] in small:
+                    kept[path] = c
+                    cash_now -= c
+            continue
+        buys = [i for i in range(n) if vals[i] > before[i]]
+        if cash_now < 0 and buys:
+            deltas = [vals[i] - before[i] for i in buys]
+            cut = min(-cash_now, sum(deltas))
+            cuts = allocate.drain_pro_rata(cut, deltas, [1] * len(deltas))
+            for i, c in zip(buys, cuts):
+                vals[i] -= c
+            cash_now += cut
+            record("buys reduced to the cash available", ())
+            continue
+        break
+    if gone and explain:
         for step in steps:
             for p in [p for p in step.trades if p.rsplit("/", 1)[-1] in gone]:
                 del step.trades[p]   # type: ignore[attr-defined]

@@ -219,3 +219,30 @@ def test_removing_a_held_nested_pie_sends_proceeds_to_the_portfolio(preview):
     out = preview('pie "P" equal { A B C D }', holdings)
     assert out["trades"] == money({"Pie 1/E": -10_000, "Pie 1/F": -10_000,
                                    "A": 5_000, "B": 5_000, "C": 5_000, "D": 5_000})
+
+
+# --- Bad input: exit 2, one clear line, no traceback -----------------------------------------
+
+@pytest.mark.parametrize("holdings, event, says", [
+    ('{"A": "100"}', "deposit:-5", "positive"),
+    ('{"A": "100"}', "deposit:abc", "not a number"),
+    ('{"A": "100"}', "deposit:1.005", "fractions of a cent"),
+    ('{"A": "100"}', "withdraw:500", "more than the account holds"),
+    ('{"A": "100"}', "rebalance:Nope", "not a pie"),
+    ('{"A": "100"}', "buy:5", "use deposit:AMOUNT"),
+    ('{"A": ', "deposit:5", "not valid JSON"),
+    ('{"A": "-3"}', "deposit:5", "cannot be negative"),
+    ('{"A": "lots"}', "deposit:5", "not a dollar amount"),
+    ('["A"]', "deposit:5", "must be a JSON object"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, holdings, event, says):
+    pfile = tmp_path / "p.pie"
+    pfile.write_text(FIVE)
+    hfile = tmp_path / "h.json"
+    hfile.write_text(holdings)
+    r = CliRunner().invoke(main, ["preview", str(pfile), "--pie", "P", "--holdings", str(hfile),
+                                  "--event", event, "--json"])
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and says in lines[0], r.output
+    assert "Traceback" not in r.output
