@@ -8,15 +8,16 @@ per symbol, and a per-symbol net below the broker minimum is deferred, its cash 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from itertools import compress
+from operator import ne
 from datetime import date
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 from rules.library import DEFAULT_RULES, standard_rules
 from rules.model import Pie, RuleSet
 
 from . import allocate
-from .actions import algorithm
+from .actions import Algorithm, algorithm
 from .events import Deposit, Dividend, Event, Rebalance, TargetChange, Withdrawal
 from .money import fmt
 from .portfolio import Node, Portfolio, portfolio
@@ -26,23 +27,23 @@ class PlanError(ValueError):
     """The events cannot be planned as given (a user's mistake, said in one line)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
+class Order(NamedTuple):
+    """One per-symbol broker order of an account (immutable; a NamedTuple because the window
+    runner makes hundreds of thousands of these and a frozen dataclass costs 3x to build)."""
+
     symbol: str
     side: str          # "buy" | "sell"
     cents: int         # notional, > 0
 
 
-@dataclass(frozen=True, slots=True)
-class Deferred:
+class Deferred(NamedTuple):
     symbol: str
     side: str
     cents: int
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """One reason for trading and the slice trades it caused (before per-symbol netting)."""
 
     cause: str                      # liquidation | cash flow | rebalance | drift | calendar ...
@@ -50,8 +51,7 @@ class Step:
     trades: Mapping[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
     trades: Mapping[str, int]                  # slice path -> signed cents (+ buy, - sell), nonzero
     orders: tuple[Order, ...]                  # per symbol, sells first
     deferred: tuple[Deferred, ...]
@@ -61,7 +61,7 @@ class Plan:
     inflow: int                                # deposits + dividends
     withdrawn: int                             # withdrawals paid this window
     shortfall: int                             # withdrawals that could not be raised (deferred sells)
-    steps: tuple[Step, ...] = field(default=())
+    steps: tuple[Step, ...] = ()
 
     def symbol_of(self, path: str) -> str:
         return path.rsplit("/", 1)[-1]
@@ -98,23 +98,39 @@ class _Work:
 
     def _child_values(self, node: Node) -> list[int]:
         vals = self.vals
+        if node.flat:
+            return vals[node.lo:node.hi]
         return [vals[c] if type(c) is int else sum(vals[c.lo:c.hi]) for c in node.children]
 
     def deposit(self, node: Node, amount: int, split) -> None:
         amounts = split(amount, self._child_values(node), node.targets)
+        vals = self.vals
+        if node.flat:
+            lo = node.lo
+            for k, a in enumerate(amounts):
+                if a:
+                    vals[lo + k] += a
+            return
         for child, a in zip(node.children, amounts):
             if a:
                 if type(child) is int:
-                    self.vals[child] += a
+                    vals[child] += a
                 else:
                     self.deposit(child, a, split)
 
     def withdraw(self, node: Node, amount: int, split) -> None:
         amounts = split(amount, self._child_values(node), node.targets)
+        vals = self.vals
+        if node.flat:
+            lo = node.lo
+            for k, a in enumerate(amounts):
+                if a:
+                    vals[lo + k] -= a
+            return
         for child, a in zip(node.children, amounts):
             if a:
                 if type(child) is int:
-                    self.vals[child] -= a
+                    vals[child] -= a
                 else:
                     self.withdraw(child, a, split)
 
@@ -140,18 +156,66 @@ class _Work:
         return False
 
 
-def _net_by_symbol(vals: list[int], before: list[int], symbols: list[str],
+def _net_by_symbol(changed: list[int], vals: list[int], before: list[int], symbols: list[str],
                    orphans: Mapping[str, int], kept: Mapping[str, int]) -> dict[str, int]:
     """Signed cents per symbol, summed over the slices that hold it."""
     out: dict[str, int] = {}
-    for i, (v, b) in enumerate(zip(vals, before)):
-        if v != b:
-            out[symbols[i]] = out.get(symbols[i], 0) + v - b
+    for i in changed:
+        d = vals[i] - before[i]
+        if d:
+            s = symbols[i]
+            out[s] = out.get(s, 0) + d
     for path, c in orphans.items():
         if path not in kept:
             s = path.rsplit("/", 1)[-1]
             out[s] = out.get(s, 0) - c
     return out
+
+
+class SliceValues(Mapping[str, int]):
+    """Cents per slice path after the plan: a read-only view over the planner's list, so a
+    plan of a 50-slice account costs no 50-entry dict until someone asks for one."""
+
+    __slots__ = ("_index", "_paths", "_vals", "_extra")
+
+    def __init__(self, pf: Portfolio, vals: list[int], extra: Mapping[str, int]):
+        self._index, self._paths, self._vals, self._extra = pf.leaf_index, pf.paths, vals, extra
+
+    def __getitem__(self, path: str) -> int:
+        i = self._index.get(path)
+        return self._extra[path] if i is None else self._vals[i]
+
+    def __iter__(self):
+        yield from self._paths
+        yield from self._extra
+
+    def __len__(self) -> int:
+        return len(self._paths) + len(self._extra)
+
+    def __repr__(self) -> str:
+        return f"SliceValues({dict(self)!r})"
+
+
+class _Algorithms(NamedTuple):
+    deposit: Algorithm
+    dividend: Algorithm
+    withdrawal: Algorithm
+    target_change: Algorithm
+
+
+_RESOLVED: dict[int, tuple[RuleSet, _Algorithms]] = {}
+
+
+def _algorithms(rules: RuleSet) -> _Algorithms:
+    """The registry's algorithms for a rule set, looked up once per rule set, not per account."""
+    hit = _RESOLVED.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_RESOLVED) > 1024:
+            _RESOLVED.clear()
+        hit = _RESOLVED[id(rules)] = (rules, _Algorithms(
+            algorithm(rules.deposit.name), algorithm(rules.dividend.name),
+            algorithm(rules.withdrawal.name), algorithm(rules.target_change.name)))
+    return hit[1]
 
 
 def _check_amount(ev: Deposit | Dividend | Withdrawal) -> int:
@@ -176,18 +240,14 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
     if cash < 0:
         raise PlanError(f"cash cannot be negative ({fmt(cash)})")
     n = len(pf.paths)
-    vals = [0] * n
-    orphans: dict[str, int] = {}
     index = pf.leaf_index
-    for path, c in holdings.items():
-        if c < 0:
-            raise PlanError(f"holding {path!r} cannot be negative ({fmt(c)})")
-        i = index.get(path)
-        if i is None:
-            if c:
-                orphans[path] = c
-        else:
-            vals[i] = c
+    get = holdings.get
+    vals = [get(p, 0) for p in pf.paths]
+    orphans = {p: holdings[p] for p in holdings.keys() - index.keys() if holdings[p]} \
+        if len(holdings) > n - vals.count(0) else {}
+    if holdings and min(holdings.values()) < 0:
+        path, c = min(holdings.items(), key=lambda kv: kv[1])
+        raise PlanError(f"holding {path!r} cannot be negative ({fmt(c)})")
     before = vals[:]
     w = _Work(pf, vals)
     steps: list[Step] = []
@@ -204,7 +264,8 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
         if trades:
             steps.append(Step(cause, tuple(r for r in refs if r), trades))
 
-    buy = algorithm(rules.deposit.name)
+    algos = _algorithms(rules)
+    buy = algos.deposit
     buy_split = buy.split or allocate.fill_underweight_first   # liquidation proceeds are always bought
 
     # 1. Liquidations: slices removed or set to 0% are sold, proceeds bought in their parent pie.
@@ -245,14 +306,12 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
         if need > total:
             raise PlanError(f"withdrawal of ${fmt(out)} is more than the account holds: "
                             f"${fmt(total)} invested plus ${fmt(cash + dep + div)} cash")
-        sell = algorithm(rules.withdrawal.name)
-        w.withdraw(pf.root, need, sell.split)
+        w.withdraw(pf.root, need, algos.withdrawal.split)
         cash_now = 0
     else:
         cash_now = net
-        held = (dep if algorithm(rules.deposit.name).kind == "hold" else 0) + \
-               (div if algorithm(rules.dividend.name).kind == "hold" else 0)
-        flow = algorithm((rules.deposit if dep or not div else rules.dividend).name)
+        held = (dep if algos.deposit.kind == "hold" else 0) + (div if algos.dividend.kind == "hold" else 0)
+        flow = algos.deposit if dep or not div else algos.dividend
         free = net - rules.cash_reserve_cents
         if flow.kind == "buy":
             invest = free - held
@@ -287,7 +346,7 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
                 raise PlanError(f"cannot rebalance {path!r}: it is {what}")
             w.rebalance(node, w.value(node))
             record(f"rebalance {path}", (ev.ref,))
-        elif t is TargetChange and algorithm(rules.target_change.name).kind == "rebalance":
+        elif t is TargetChange and algos.target_change.kind == "rebalance":
             rebalance_whole("target change", ev.ref)
     if rules.drift_threshold_bp is not None and not whole and w.max_drift_over(rules.drift_threshold_bp):
         rebalance_whole(f"drift over {fmt(rules.drift_threshold_bp)}%", None)
@@ -302,15 +361,16 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
     deferred: list[Deferred] = []
     kept: dict[str, int] = {}
     gone: set[str] = set()
+    changed = list(compress(range(n), map(ne, vals, before)))
     while True:
-        by_symbol = _net_by_symbol(vals, before, symbols, orphans, kept)
+        by_symbol = _net_by_symbol(changed, vals, before, symbols, orphans, kept)
         small = {s: d for s, d in by_symbol.items() if d and abs(d) < min_order}
         if small:
             for s, d in small.items():
                 deferred.append(Deferred(s, "buy" if d > 0 else "sell", abs(d),
                                          f"below the ${fmt(min_order)} minimum order"))
             gone.update(small)
-            for i in range(n):
+            for i in changed:
                 if symbols[i] in small and vals[i] != before[i]:
                     cash_now += vals[i] - before[i]
                     vals[i] = before[i]
@@ -319,8 +379,8 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
                     kept[path] = c
                     cash_now -= c
             continue
-        buys = [i for i in range(n) if vals[i] > before[i]]
-        if cash_now < 0 and buys:
+        buys = [i for i in changed if vals[i] > before[i]] if cash_now < 0 else None
+        if buys:
             deltas = [vals[i] - before[i] for i in buys]
             cut = min(-cash_now, sum(deltas))
             cuts = allocate.drain_pro_rata(cut, deltas, [1] * len(deltas))
@@ -339,15 +399,12 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
     if cash_now < 0:
         shortfall, cash_now = -cash_now, 0
 
-    trades = {pf.paths[i]: vals[i] - before[i] for i in range(n) if vals[i] != before[i]}
+    paths = pf.paths
+    trades = {paths[i]: vals[i] - before[i] for i in changed if vals[i] != before[i]}
     for path, c in orphans.items():
         if path not in kept:
             trades[path] = -c
-    orders = tuple(sorted(
-        (Order(s, "buy" if d > 0 else "sell", abs(d)) for s, d in by_symbol.items()
-         if d and abs(d) >= min_order),
-        key=lambda o: (o.side == "buy", o.symbol)))
-    after = dict(zip(pf.paths, vals))
-    after.update(kept)
-    return Plan(trades, orders, tuple(deferred), after, cash, cash_now, dep + div, out - shortfall,
+    nets = sorted(by_symbol.items())
+    orders = tuple([Order(s, "sell", -d) for s, d in nets if d < 0] + [Order(s, "buy", d) for s, d in nets if d > 0])
+    return Plan(trades, orders, tuple(deferred), SliceValues(pf, vals, kept), cash, cash_now, dep + div, out - shortfall,
                 shortfall, tuple(steps))

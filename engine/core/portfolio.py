@@ -12,7 +12,7 @@ from rules.model import Pie, Security
 class Node:
     """A pie of the tree. Its securities are leaves[lo:hi]; children mix pies and leaves."""
 
-    __slots__ = ("name", "path", "target", "lo", "hi", "children", "targets", "zero")
+    __slots__ = ("name", "path", "target", "lo", "hi", "children", "targets", "zero", "flat")
 
     def __init__(self, name: str, path: str, target: int):
         self.name = name
@@ -22,6 +22,7 @@ class Node:
         self.children: list[Node | int] = []   # a Node, or the index of a leaf
         self.targets: list[int] = []
         self.zero = False           # this pie, or one above it, is at 0%
+        self.flat = False           # only securities: children are leaves lo..hi-1, in order
 
 
 class Portfolio:
@@ -53,6 +54,7 @@ class Portfolio:
             else:
                 node.children.append(self._build(s, prefix + s.name, s.target_bp, zero or s.target_bp == 0))
         node.hi = len(self.paths)
+        node.flat = all(type(c) is int for c in node.children)
         return node
 
     def pie_at(self, path: str) -> Node | None:
