@@ -1,0 +1,224 @@
+"""The broker port: what a trading window needs from a broker, in the domain's own types.
+
+Every adapter (simulated, Alpaca) implements `Broker`; the window runner cannot tell them
+apart. Money and quantities are exact `Decimal`s; no SDK object crosses this line. Errors
+are grouped by what the caller must do (the freqtrade habit): `RetryLater`, `OrderRejected`
+(skip this order and report it), `StopTrading` (alert a person).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_DOWN, Decimal
+from typing import Protocol, Sequence, runtime_checkable
+
+CENT = Decimal("0.01")
+QTY = Decimal("0.000000001")          # shares: 9 decimals
+MIN_NOTIONAL = Decimal("1")           # Alpaca's smallest fractional/notional order
+TERMINAL = frozenset({"filled", "canceled", "expired", "rejected", "done_for_day"})
+MAX_CLIENT_ORDER_ID = 128             # Alpaca's limit
+
+
+# --- errors, by what the caller must do ---------------------------------------------------
+
+class BrokerError(Exception):
+    """Base of every broker failure. The message is safe to log (no secrets)."""
+
+
+class RetryLater(BrokerError):
+    """Transient: rate limit, timeout, 5xx. Nothing is known to have happened; try again."""
+
+
+class OrderRejected(BrokerError):
+    """This order cannot be placed (rejected, not fractionable, insufficient buying power).
+    Skip it, report it, go on with the others."""
+
+    def __init__(self, message: str, *, client_order_id: str | None = None, symbol: str | None = None):
+        super().__init__(message)
+        self.client_order_id = client_order_id
+        self.symbol = symbol
+
+
+class StopTrading(BrokerError):
+    """A person must act: bad credentials, live trading not allowed, account blocked."""
+
+
+class OrderNotFound(BrokerError):
+    """No order has this client order id."""
+
+
+# --- values -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    now: datetime                       # timezone-aware
+    is_open: bool
+    next_open: datetime
+    next_close: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MarketDay:
+    day: date
+    open: datetime                      # timezone-aware, America/New_York
+    close: datetime                     # early closes included
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    symbol: str
+    tradable: bool
+    fractionable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A market day order for a notional amount or a share quantity (exactly one)."""
+
+    client_order_id: str
+    symbol: str
+    side: str                           # "buy" | "sell"
+    notional: Decimal | None = None     # dollars, whole cents
+    qty: Decimal | None = None          # shares, up to 9 decimals
+
+    def __post_init__(self) -> None:
+        if self.side not in ("buy", "sell"):
+            raise ValueError(f"side must be buy or sell, not {self.side!r}")
+        if (self.notional is None) == (self.qty is None):
+            raise ValueError("an order has a notional or a quantity, not both and not neither")
+        if self.notional is not None and (self.notional <= 0 or self.notional != self.notional.quantize(CENT)):
+            raise ValueError(f"notional {self.notional} must be positive whole cents")
+        if self.qty is not None and (self.qty <= 0 or self.qty != self.qty.quantize(QTY)):
+            raise ValueError(f"qty {self.qty} must be positive with at most 9 decimals")
+        if not self.client_order_id or len(self.client_order_id) > MAX_CLIENT_ORDER_ID:
+            raise ValueError(f"client order id must be 1-{MAX_CLIENT_ORDER_ID} characters")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """What the broker says about an order (a report: broker truth, past tense)."""
+
+    client_order_id: str
+    broker_id: str
+    symbol: str
+    side: str
+    status: str                         # new, accepted, partially_filled, filled, canceled, ...
+    notional: Decimal | None
+    qty: Decimal | None
+    filled_qty: Decimal
+    filled_avg_price: Decimal | None
+    note: str = ""                      # e.g. "not fractionable: 3 whole shares, $12.34 left as cash"
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def filled_notional(self) -> Decimal:
+        """Dollars that changed hands, to the cent (what the account pays or receives)."""
+        if not self.filled_qty or self.filled_avg_price is None:
+            return Decimal("0.00")
+        return (self.filled_qty * self.filled_avg_price).quantize(CENT)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    qty: Decimal
+    market_value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    cash: Decimal
+    buying_power: Decimal
+    equity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CashActivity:
+    """A cash movement the broker made on its own, e.g. a dividend."""
+
+    id: str
+    kind: str                           # "dividend" | ...
+    day: date
+    symbol: str | None
+    amount: Decimal                     # positive: cash came in
+
+
+# --- the port -----------------------------------------------------------------------------
+
+@runtime_checkable
+class Broker(Protocol):
+    name: str
+
+    def clock(self) -> Clock: ...
+
+    def market_day(self, day: date) -> MarketDay | None:
+        """The session on `day`, or None when the market is closed all day."""
+
+    def assets(self, symbols: Sequence[str]) -> dict[str, Asset]: ...
+
+    def latest_prices(self, symbols: Sequence[str]) -> dict[str, Decimal]: ...
+
+    def submit(self, order: OrderRequest) -> OrderState:
+        """Place an order. Submitting a client order id that already exists returns that
+        order and never creates a second one."""
+
+    def order(self, client_order_id: str) -> OrderState:
+        """Raises OrderNotFound when there is none."""
+
+    def cancel(self, client_order_id: str) -> OrderState:
+        """Cancel what is not filled yet (a partial fill keeps its filled part); the latest state."""
+
+    def wait(self, client_order_ids: Sequence[str], timeout: float) -> dict[str, OrderState]:
+        """Poll until every order is terminal or `timeout` seconds pass; latest states."""
+
+    def orders_since(self, since: datetime) -> list[OrderState]:
+        """Every order submitted since `since` (for reconciliation after a restart)."""
+
+    def positions(self) -> dict[str, Position]: ...
+
+    def balance(self) -> Balance: ...
+
+    def cash_activities(self, since: datetime) -> list[CashActivity]: ...
+
+
+# --- shared rules of both adapters --------------------------------------------------------
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
+
+
+def client_order_id(window: str, symbol: str, side: str) -> str:
+    """Stable across restarts: the same window, symbol and side give the same id.
+
+    Readable when short ("w42-AAPL-buy"); hashed to stay within the broker's limit when not.
+    """
+    raw = f"{_UNSAFE.sub('_', window)}-{_UNSAFE.sub('_', symbol)}-{side}"
+    if len(raw) <= MAX_CLIENT_ORDER_ID:
+        return raw
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return f"{raw[:MAX_CLIENT_ORDER_ID - 33]}~{digest}"
+
+
+def whole_shares(order: OrderRequest, price: Decimal) -> tuple[OrderRequest, str]:
+    """A not-fractionable symbol trades in whole shares; the remainder stays cash.
+
+    Returns the whole-share order and a note saying what happened; raises OrderRejected
+    when not even one share fits.
+    """
+    if order.qty is not None:
+        shares = order.qty.to_integral_value(rounding=ROUND_DOWN)
+        left = f"{order.qty - shares} shares"
+    else:
+        assert order.notional is not None
+        shares = (order.notional / price).to_integral_value(rounding=ROUND_DOWN)
+        left = f"${(order.notional - shares * price).quantize(CENT)}"
+    if shares < 1:
+        raise OrderRejected(f"{order.symbol} is not fractionable and the order is less than one share",
+                            client_order_id=order.client_order_id, symbol=order.symbol)
+    note = f"{order.symbol} is not fractionable: {shares} whole shares, {left} left as cash"
+    return OrderRequest(order.client_order_id, order.symbol, order.side, qty=shares), note

@@ -1,0 +1,363 @@
+"""The simulated broker: the embedded default. No network, no keys, same port as Alpaca.
+
+Its state (cash, positions, orders, cash activities) lives in a JSON file written
+atomically after every change, so a restarted daemon finds the broker as it left it.
+Prices come from a file or a seeded random walk per trading day; the calendar is weekdays
+minus a holiday list, with early closes. Faults can be switched on for tests: partial
+fills, rejected symbols, symbols that are not fractionable, transient errors, responses
+lost after the order was placed, and a delay before fills.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import tempfile
+import threading
+import time as _time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+from .port import (CENT, QTY, Asset, Balance, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
+                   OrderRequest, OrderState, Position, RetryLater, whole_shares)
+
+NY = ZoneInfo("America/New_York")
+WALK_START = date(2026, 1, 2)
+
+
+@dataclass
+class SimulatedConfig:
+    state_file: Path | None = None                  # None: in memory only
+    starting_cash: Decimal = Decimal("100000.00")
+    starting_positions: Mapping[str, Decimal] = field(default_factory=dict)
+    prices_file: Path | None = None                 # CSV (symbol,price) or JSON {symbol: price}
+    seed: int = 1
+    slippage_bp: int = 0                            # buys pay, sells receive, this much worse
+    holidays: frozenset[date] = frozenset()
+    early_closes: Mapping[date, time] = field(default_factory=dict)
+    fill_delay: float = 0.0                         # seconds after submission before a fill
+    # Faults, for tests.
+    partial: Mapping[str, Decimal] = field(default_factory=dict)   # symbol -> share filled
+    reject: frozenset[str] = frozenset()
+    not_fractionable: frozenset[str] = frozenset()
+    not_tradable: frozenset[str] = frozenset()
+    transient_errors: int = 0                       # the next N calls raise RetryLater
+    lose_responses: int = 0                         # the next N submissions place the order, then fail
+    dividends: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> per share
+    dividend_day: int = 15                          # paid the first trading day on/after this day
+
+
+class SimulatedBroker:
+    name = "simulated"
+
+    def __init__(self, config: SimulatedConfig | None = None, *,
+                 now: Callable[[], datetime] | None = None, sleep: Callable[[float], None] = _time.sleep):
+        self.config = config or SimulatedConfig()
+        self._now = now or (lambda: datetime.now(NY))
+        self._sleep = sleep
+        self._lock = threading.RLock()
+        self._fixed_prices = _read_prices(self.config.prices_file) if self.config.prices_file else {}
+        self._walk: dict[tuple[str, date], Decimal] = {}
+        self._walked: dict[str, date] = {}
+        self._transient = self.config.transient_errors
+        self._lose = self.config.lose_responses
+        self.calls = 0                                  # submissions that reached the broker
+        self._state = self._load()
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def _load(self) -> dict:
+        path = self.config.state_file
+        if path and Path(path).exists():
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+        return {"cash": str(self.config.starting_cash),
+                "positions": {s: str(q) for s, q in self.config.starting_positions.items()}, "orders": {},
+                "activities": [], "dividends_through": None, "seq": 0}
+
+    def _save(self) -> None:
+        path = self.config.state_file
+        if not path:
+            return
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self._state, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def _fault(self) -> None:
+        if self._transient > 0:
+            self._transient -= 1
+            raise RetryLater("simulated transient error (503)")
+
+    # --- calendar and clock ---------------------------------------------------------------
+
+    def market_day(self, day: date) -> MarketDay | None:
+        if day.weekday() >= 5 or day in self.config.holidays:
+            return None
+        close = self.config.early_closes.get(day, time(16, 0))
+        return MarketDay(day, datetime.combine(day, time(9, 30), NY), datetime.combine(day, close, NY))
+
+    def _next_day(self, day: date) -> MarketDay:
+        for k in range(1, 15):
+            md = self.market_day(day + timedelta(days=k))
+            if md:
+                return md
+        raise RuntimeError("no trading day within two weeks; check the holiday list")  # pragma: no cover
+
+    def clock(self) -> Clock:
+        self._fault()
+        now = self._now().astimezone(NY)
+        today = self.market_day(now.date())
+        is_open = bool(today and today.open <= now < today.close)
+        if today and now < today.open:
+            nxt_open = today.open
+        else:
+            nxt_open = self._next_day(now.date()).open
+        nxt_close = today.close if today and now < today.close else self._next_day(now.date()).close
+        return Clock(now, is_open, nxt_open, nxt_close)
+
+    # --- prices and assets ----------------------------------------------------------------
+
+    def _price(self, symbol: str, day: date) -> Decimal:
+        if symbol in self._fixed_prices:
+            return self._fixed_prices[symbol]
+        # A seeded random walk: the same seed, symbol and day always give the same price.
+        d = day
+        while not self.market_day(d) and d > WALK_START:
+            d -= timedelta(days=1)
+        if d <= WALK_START:
+            rng = random.Random(f"{self.config.seed}:{symbol}")
+            return Decimal(rng.randint(2000, 50000)).scaleb(-2)
+        key = (symbol, d)
+        if key not in self._walk:
+            prev = self._price(symbol, d - timedelta(days=1))
+            step = random.Random(f"{self.config.seed}:{symbol}:{d.isoformat()}").randint(-200, 200)
+            self._walk[key] = max(Decimal("1.00"), (prev * (10_000 + step) / 10_000).quantize(CENT))
+        return self._walk[key]
+
+    def latest_prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        self._fault()
+        today = self._now().astimezone(NY).date()
+        for s in symbols:   # extend each walk day by day in order (no deep recursion)
+            d = self._walked.get(s, WALK_START)
+            while d < today:
+                d += timedelta(days=1)
+                self._price(s, d)
+            self._walked[s] = max(d, self._walked.get(s, WALK_START))
+        return {s: self._price(s, today) for s in symbols}
+
+    def assets(self, symbols: Sequence[str]) -> dict[str, Asset]:
+        self._fault()
+        return {s: Asset(s, s not in self.config.not_tradable, s not in self.config.not_fractionable)
+                for s in symbols}
+
+    # --- orders ---------------------------------------------------------------------------
+
+    def submit(self, order: OrderRequest) -> OrderState:
+        with self._lock:
+            self._fault()
+            existing = self._state["orders"].get(order.client_order_id)
+            if existing is not None:
+                return _state(existing)
+            cfg = self.config
+            s = order.symbol
+            if s in cfg.reject or s in cfg.not_tradable:
+                raise OrderRejected(f"{s}: order rejected by the broker", client_order_id=order.client_order_id,
+                                    symbol=s)
+            price = self.latest_prices([s])[s]
+            note = ""
+            if s in cfg.not_fractionable:
+                order, note = whole_shares(order, price)
+            cash = Decimal(self._state["cash"])
+            held = Decimal(self._state["positions"].get(s, "0"))
+            if order.side == "buy":
+                cost = order.notional if order.notional is not None else (order.qty * price).quantize(CENT)
+                if cost > cash:
+                    raise OrderRejected(f"{s}: insufficient buying power (${cost} asked, ${cash} available)",
+                                        client_order_id=order.client_order_id, symbol=s)
+            else:
+                qty = order.qty if order.qty is not None else order.notional / price
+                if qty > held:
+                    raise OrderRejected(f"{s}: insufficient qty available for order ({held} held)",
+                                        client_order_id=order.client_order_id, symbol=s)
+            self._state["seq"] += 1
+            rec = {"client_order_id": order.client_order_id, "broker_id": f"sim-{self._state['seq']}",
+                   "symbol": s, "side": order.side,
+                   "notional": None if order.notional is None else str(order.notional),
+                   "qty": None if order.qty is None else str(order.qty),
+                   "status": "accepted", "filled_qty": "0", "filled_avg_price": None, "note": note,
+                   "submitted_at": self._now().isoformat()}
+            self._state["orders"][order.client_order_id] = rec
+            self.calls += 1
+            self._save()
+            if self._lose > 0:
+                self._lose -= 1
+                raise RetryLater("simulated timeout after the order was placed")
+            return _state(rec)
+
+    def _settle(self) -> None:
+        """Fill what is due, expire partial fills at the close, pay dividends."""
+        now = self._now()
+        changed = False
+        cfg = self.config
+        for rec in self._state["orders"].values():
+            if rec["status"] == "partially_filled":
+                md = self.market_day(datetime.fromisoformat(rec["submitted_at"]).astimezone(NY).date())
+                if md is None or now >= md.close:
+                    rec["status"] = "expired"
+                    changed = True
+                continue
+            if rec["status"] != "accepted":
+                continue
+            if (now - datetime.fromisoformat(rec["submitted_at"])).total_seconds() < cfg.fill_delay:
+                continue
+            s = rec["symbol"]
+            base = self._price(s, now.astimezone(NY).date())
+            slip = Decimal(cfg.slippage_bp) / 10_000
+            price = (base * (1 + slip if rec["side"] == "buy" else 1 - slip)).quantize(Decimal("0.0001"))
+            if rec["qty"] is not None:
+                qty = Decimal(rec["qty"])
+            else:
+                qty = (Decimal(rec["notional"]) / price).quantize(QTY, rounding=ROUND_DOWN)
+            held = Decimal(self._state["positions"].get(s, "0"))
+            if rec["side"] == "sell":
+                qty = min(qty, held)
+            share = cfg.partial.get(s)
+            if share is not None:
+                qty = (qty * share).quantize(QTY, rounding=ROUND_DOWN)
+            money = (qty * price).quantize(CENT)
+            cash = Decimal(self._state["cash"])
+            if rec["side"] == "buy":
+                cash -= money
+                held += qty
+            else:
+                cash += money
+                held -= qty
+            self._state["cash"] = str(cash)
+            self._state["positions"][s] = str(held)
+            rec.update(status="partially_filled" if share is not None else "filled",
+                       filled_qty=str(qty), filled_avg_price=str(price))
+            changed = True
+        changed |= self._pay_dividends(now.astimezone(NY).date())
+        if changed:
+            self._save()
+
+    def _pay_dividends(self, today: date) -> bool:
+        """Each month, on the first trading day on or after `dividend_day`, pay every held
+        symbol's dividend into cash and record it as a cash activity."""
+        cfg = self.config
+        if not cfg.dividends:
+            return False
+        through = self._state["dividends_through"]
+        if through == today.isoformat():
+            return False
+        day = date.fromisoformat(through) + timedelta(days=1) if through else today
+        months = self._state.setdefault("dividend_months", [])
+        while day <= today:
+            month = day.isoformat()[:7]
+            if self.market_day(day) and day.day >= cfg.dividend_day and month not in months:
+                months.append(month)
+                for s, per_share in sorted(cfg.dividends.items()):
+                    qty = Decimal(self._state["positions"].get(s, "0"))
+                    amount = (qty * per_share).quantize(CENT, rounding=ROUND_DOWN)
+                    if amount > 0:
+                        self._state["cash"] = str(Decimal(self._state["cash"]) + amount)
+                        self._state["activities"].append({"id": f"DIV-{day.isoformat()}-{s}", "kind": "dividend",
+                                                          "day": day.isoformat(), "symbol": s, "amount": str(amount)})
+            day += timedelta(days=1)
+        self._state["dividends_through"] = today.isoformat()
+        return True
+
+    def order(self, client_order_id: str) -> OrderState:
+        with self._lock:
+            self._fault()
+            self._settle()
+            rec = self._state["orders"].get(client_order_id)
+            if rec is None:
+                raise OrderNotFound(f"no order with client order id {client_order_id!r}")
+            return _state(rec)
+
+    def cancel(self, client_order_id: str) -> OrderState:
+        with self._lock:
+            self._fault()
+            self._settle()
+            rec = self._state["orders"].get(client_order_id)
+            if rec is None:
+                raise OrderNotFound(f"no order with client order id {client_order_id!r}")
+            if rec["status"] in ("accepted", "new", "partially_filled"):
+                rec["status"] = "canceled"
+                self._save()
+            return _state(rec)
+
+    def orders_since(self, since: datetime) -> list[OrderState]:
+        with self._lock:
+            self._fault()
+            self._settle()
+            return [_state(r) for r in self._state["orders"].values()
+                    if datetime.fromisoformat(r["submitted_at"]) >= since]
+
+    def wait(self, client_order_ids: Sequence[str], timeout: float) -> dict[str, OrderState]:
+        deadline = _time.monotonic() + timeout
+        pause = 0.05
+        while True:
+            states = {c: self.order(c) for c in client_order_ids}
+            if all(s.terminal for s in states.values()) or _time.monotonic() >= deadline:
+                return states
+            self._sleep(min(pause, max(0.0, deadline - _time.monotonic())))
+            pause = min(pause * 2, 2.0)
+
+    # --- account --------------------------------------------------------------------------
+
+    def positions(self) -> dict[str, Position]:
+        with self._lock:
+            self._fault()
+            self._settle()
+            held = {s: Decimal(q) for s, q in self._state["positions"].items() if Decimal(q)}
+            prices = self.latest_prices(list(held)) if held else {}
+            return {s: Position(s, q, (q * prices[s]).quantize(CENT)) for s, q in held.items()}
+
+    def balance(self) -> Balance:
+        with self._lock:
+            self._fault()
+            self._settle()
+            cash = Decimal(self._state["cash"])
+            equity = cash + sum((p.market_value for p in self.positions().values()), Decimal("0"))
+            return Balance(cash, cash, equity)
+
+    def cash_activities(self, since: datetime) -> list[CashActivity]:
+        with self._lock:
+            self._fault()
+            self._settle()
+            start = since.astimezone(NY).date()
+            return [CashActivity(a["id"], a["kind"], date.fromisoformat(a["day"]), a["symbol"], Decimal(a["amount"]))
+                    for a in self._state["activities"] if date.fromisoformat(a["day"]) >= start]
+
+
+def _state(rec: dict) -> OrderState:
+    return OrderState(rec["client_order_id"], rec["broker_id"], rec["symbol"], rec["side"], rec["status"],
+                      None if rec["notional"] is None else Decimal(rec["notional"]),
+                      None if rec["qty"] is None else Decimal(rec["qty"]),
+                      Decimal(rec["filled_qty"]),
+                      None if rec["filled_avg_price"] is None else Decimal(rec["filled_avg_price"]),
+                      rec.get("note", ""))
+
+
+def _read_prices(path: Path) -> dict[str, Decimal]:
+    """symbol,price lines (a header is allowed) or a JSON object {symbol: price}."""
+    text = Path(path).read_text(encoding="utf-8")
+    if Path(path).suffix.lower() == ".json":
+        return {s: Decimal(str(p)) for s, p in json.loads(text).items()}
+    out: dict[str, Decimal] = {}
+    for row in csv.reader(text.splitlines()):
+        if len(row) >= 2 and row[0].strip() and row[0].strip().lower() != "symbol":
+            out[row[0].strip()] = Decimal(row[1].strip())
+    return out

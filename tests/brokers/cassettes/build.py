@@ -1,0 +1,217 @@
+"""Builds the Alpaca cassettes from verbatim Alpaca bodies (../shared/alpaca-examples).
+
+    python tests/brokers/cassettes/build.py [EXAMPLES_DIR]
+
+The cassettes are committed; this script says where every body came from and lets anyone
+rebuild them. Each response starts from a documented example (so alpaca-py's models must
+parse it) with only the scenario's values changed: symbol, ids, status, amounts. No
+request carries a key: the adapter's auth headers are never written.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+TRADING = "https://paper-api.alpaca.markets/v2"
+DATA = "https://data.alpaca.markets/v2"
+DAY = "2026-11-24"
+
+
+def load(examples: Path, name: str):
+    return json.loads((examples / name).read_text())
+
+
+def interaction(method: str, uri: str, status: int, body, request_body=None) -> dict:
+    text = body if isinstance(body, str) else json.dumps(body)
+    ctype = "text/plain" if isinstance(body, str) else "application/json"
+    return {
+        "request": {"method": method, "uri": uri, "headers": {},
+                    "body": None if request_body is None else json.dumps(request_body)},
+        "response": {"status": {"code": status, "message": {200: "OK", 207: "Multi-Status", 403: "Forbidden",
+                                                             401: "Unauthorized", 404: "Not Found",
+                                                             422: "Unprocessable Entity", 429: "Too Many Requests",
+                                                             500: "Internal Server Error", 503: "Service Unavailable"
+                                                             }.get(status, "")},
+                     "headers": {"Content-Type": [ctype]}, "body": {"string": text}},
+    }
+
+
+def write(name: str, interactions: list[dict]) -> None:
+    (HERE / f"{name}.yaml").write_text(yaml.safe_dump({"interactions": interactions, "version": 1},
+                                                      sort_keys=False, width=120))
+
+
+def main(examples: Path) -> None:
+    order_t = load(examples, "order__notional_500_accepted__alpaca-docs-broker-api.json")
+    asset_t = load(examples, "asset__fractionable_AAPL__alpaca-docs-fractional.json")
+    clock_t = load(examples, "clock__openapi-trading-api-legacy_clock.json")
+    cal_t = load(examples, "calendar__alpaca-py-tests-brokerclient.json")[0]
+    trades_t = load(examples, "data__latest_trades__openapi-market-data.json")
+    account_t = load(examples, "account__openapi-trading-api.json")
+    positions_t = load(examples, "positions__list__alpaca-py-tests.json")
+    errors = {e["what"].split(" (")[0]: e["body"] for e in load(examples, "errors__observed_bodies.json")}
+
+    def order(coid: str, symbol: str, side: str, status: str, *, notional=None, qty=None,
+              filled_qty="0", price=None) -> dict:
+        o = copy.deepcopy(order_t)
+        o.update(id=str(uuid.uuid5(uuid.NAMESPACE_URL, coid)), client_order_id=coid, symbol=symbol, side=side,
+                 status=status, notional=notional, qty=qty, filled_qty=filled_qty, filled_avg_price=price,
+                 created_at=f"{DAY}T14:35:00.100000Z", updated_at=f"{DAY}T14:35:01.200000Z",
+                 submitted_at=f"{DAY}T14:35:00.090000Z",
+                 filled_at=f"{DAY}T14:35:01.200000Z" if status == "filled" else None,
+                 expired_at=f"{DAY}T21:00:00Z" if status == "expired" else None,
+                 canceled_at=f"{DAY}T20:45:00Z" if status == "canceled" else None)
+        return o
+
+    def asset(symbol: str, fractionable: bool = True) -> dict:
+        a = dict(asset_t, symbol=symbol, fractionable=fractionable,
+                 id=str(uuid.uuid5(uuid.NAMESPACE_URL, "asset:" + symbol)), name=f"{symbol} (test)")
+        return a
+
+    def trades(prices: dict) -> dict:
+        t = trades_t["trades"]["AAPL"]
+        return {"trades": {s: dict(t, p=p) for s, p in prices.items()}}
+
+    def by_id(coid: str) -> str:
+        return f"{TRADING}/orders:by_client_order_id?client_order_id={coid}"
+
+    def cal(day: str, close: str = "16:00") -> dict:
+        return dict(cal_t, date=day, close=close)
+
+    # --- the contract suite's scenarios ---------------------------------------------------
+    clock = dict(clock_t, is_open=True, timestamp=f"{DAY}T10:05:00-05:00", next_close=f"{DAY}T16:00:00-05:00",
+                 next_open="2026-11-25T09:30:00-05:00")
+    write("contract_market_day_and_clock", [
+        interaction("GET", f"{TRADING}/clock", 200, clock),
+        interaction("GET", f"{TRADING}/calendar?start={DAY}&end={DAY}", 200, [cal(DAY)]),
+        interaction("GET", f"{TRADING}/calendar?start=2026-11-26&end=2026-11-26", 200, []),
+        interaction("GET", f"{TRADING}/calendar?start=2026-11-27&end=2026-11-27", 200, [cal("2026-11-27", "13:00")]),
+    ])
+    write("contract_prices_and_assets", [
+        interaction("GET", f"{DATA}/stocks/trades/latest?symbols=AAPL%2CVTI&feed=iex", 200,
+                    trades({"AAPL": 172.78, "VTI": 301.12})),
+        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("GET", f"{TRADING}/assets/VTI", 200, asset("VTI")),
+    ])
+    coid = "w1-AAPL-buy"
+    write("contract_notional_buy_fills", [
+        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("POST", f"{TRADING}/orders", 200, order(coid, "AAPL", "buy", "accepted", notional="500")),
+        interaction("GET", by_id(coid), 200, order(coid, "AAPL", "buy", "new", notional="500")),
+        interaction("GET", by_id(coid), 200, order(coid, "AAPL", "buy", "filled", notional="500",
+                                                   filled_qty="2.893853455", price="172.78")),
+    ])
+    write("contract_duplicate_client_order_id_is_one_order", [
+        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("POST", f"{TRADING}/orders", 200, order("w2-AAPL-buy", "AAPL", "buy", "accepted", notional="25")),
+        interaction("POST", f"{TRADING}/orders", 422, {"code": 40010001, "message": "client_order_id must be unique"}),
+        interaction("GET", by_id("w2-AAPL-buy"), 200, order("w2-AAPL-buy", "AAPL", "buy", "filled", notional="25",
+                                                            filled_qty="0.144692672", price="172.78")),
+    ])
+    write("contract_insufficient_buying_power_is_rejected", [
+        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("POST", f"{TRADING}/orders", 403, errors["insufficient buying power"]),
+    ])
+    pos = copy.deepcopy(positions_t)
+    write("contract_quantity_sell_of_a_whole_position", [
+        interaction("GET", f"{TRADING}/positions", 200, pos),
+        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("POST", f"{TRADING}/orders", 200, order("w3-AAPL-sell", "AAPL", "sell", "accepted", qty="5")),
+        interaction("GET", by_id("w3-AAPL-sell"), 200, order("w3-AAPL-sell", "AAPL", "sell", "filled", qty="5",
+                                                             filled_qty="5", price="120.0")),
+    ])
+    write("contract_notional_sell", [
+        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("POST", f"{TRADING}/orders", 200, order("w4-AAPL-sell", "AAPL", "sell", "accepted",
+                                                            notional="100")),
+        interaction("GET", by_id("w4-AAPL-sell"), 200, order("w4-AAPL-sell", "AAPL", "sell", "filled",
+                                                             notional="100", filled_qty="0.833333333",
+                                                             price="120.0")),
+    ])
+    write("contract_unknown_order_is_not_found", [
+        interaction("GET", by_id("nope"), 404, {"code": 40410000, "message": "order not found"}),
+    ])
+    write("contract_positions_and_balance", [
+        interaction("GET", f"{TRADING}/positions", 200, pos),
+        interaction("GET", f"{TRADING}/account", 200, account_t),
+    ])
+    write("contract_not_fractionable_trades_whole_shares", [
+        interaction("GET", f"{TRADING}/assets/BRK.B", 200, asset("BRK.B", fractionable=False)),
+        interaction("GET", f"{DATA}/stocks/trades/latest?symbols=BRK.B&feed=iex", 200, trades({"BRK.B": 480.5})),
+        interaction("POST", f"{TRADING}/orders", 200, order("w5-BRK.B-buy", "BRK.B", "buy", "accepted", qty="2")),
+    ])
+
+    # --- Alpaca-only scenarios ------------------------------------------------------------
+    write("rate_limited_read_then_success", [
+        interaction("GET", f"{TRADING}/account", 429, "Too Many Requests"),
+        interaction("GET", f"{TRADING}/account", 429, {"code": 42910000, "message": "rate limit exceeded"}),
+        interaction("GET", f"{TRADING}/account", 200, account_t),
+    ])
+    write("rate_limited_submit_looks_up_before_resending", [
+        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("POST", f"{TRADING}/orders", 429, "Too Many Requests"),
+        interaction("GET", by_id("w6-AAPL-buy"), 404, {"code": 40410000, "message": "order not found"}),
+        interaction("POST", f"{TRADING}/orders", 200, order("w6-AAPL-buy", "AAPL", "buy", "accepted",
+                                                            notional="50")),
+    ])
+    write("timeout_after_submit_finds_the_order", [
+        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("POST", f"{TRADING}/orders", 504, "Gateway Timeout"),
+        interaction("GET", by_id("w7-AAPL-buy"), 200, order("w7-AAPL-buy", "AAPL", "buy", "accepted",
+                                                            notional="50")),
+    ])
+    write("server_errors_exhausted", [
+        interaction("GET", f"{TRADING}/clock", 503, "Service Unavailable") for _ in range(5)
+    ])
+    write("bad_credentials", [
+        interaction("GET", f"{TRADING}/account", 401, {"code": 40110000, "message": "request is not authorized"}),
+    ])
+    write("partial_fill_then_expired", [
+        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("POST", f"{TRADING}/orders", 200, order("w8-AAPL-buy", "AAPL", "buy", "accepted",
+                                                            notional="1000")),
+        interaction("GET", by_id("w8-AAPL-buy"), 200, order("w8-AAPL-buy", "AAPL", "buy", "partially_filled",
+                                                            notional="1000", filled_qty="2.5", price="172.78")),
+        interaction("GET", by_id("w8-AAPL-buy"), 200, order("w8-AAPL-buy", "AAPL", "buy", "expired",
+                                                            notional="1000", filled_qty="2.5", price="172.78")),
+    ])
+    write("cancel_a_partial_fill", [
+        interaction("GET", by_id("w9-AAPL-buy"), 200, order("w9-AAPL-buy", "AAPL", "buy", "partially_filled",
+                                                            notional="1000", filled_qty="1", price="172.78")),
+        interaction("DELETE", f"{TRADING}/orders/{uuid.uuid5(uuid.NAMESPACE_URL, 'w9-AAPL-buy')}", 204, ""),
+        interaction("GET", by_id("w9-AAPL-buy"), 200, order("w9-AAPL-buy", "AAPL", "buy", "canceled",
+                                                            notional="1000", filled_qty="1", price="172.78")),
+    ])
+    # Alpaca's NonTradeActivity schema (docs: GET /v2/account/activities/{type}); amounts are strings.
+    divs = [{"id": "20261115000000000::8e5c9b2a-0000-4000-8000-000000000001", "account_id":
+             account_t["id"], "activity_type": "DIV", "date": "2026-11-15", "net_amount": "4.51",
+             "description": "Cash DIV @ 0.902, Pos QTY: 5.0, Rec Date: 2026-11-10", "symbol": "AAPL",
+             "qty": "5", "per_share_amount": "0.902", "status": "executed"}]
+    write("dividends", [
+        interaction("GET", f"{TRADING}/account/activities/DIV?after=2026-11-01&direction=asc&page_size=100", 200, divs),
+    ])
+    page1 = [order(f"p{i}-AAPL-buy", "AAPL", "buy", "filled", notional="10", filled_qty="0.057876", price="172.78")
+             for i in range(2)]
+    page1[1]["submitted_at"] = f"{DAY}T14:36:00Z"
+    page2 = [order("p2-AAPL-buy", "AAPL", "buy", "filled", notional="10", filled_qty="0.057876", price="172.78")]
+    write("orders_paginated", [
+        interaction("GET", f"{TRADING}/orders?status=all&limit=2&after={DAY}T14:00:00%2B00:00&direction=asc",
+                    200, page1),
+        interaction("GET", f"{TRADING}/orders?status=all&limit=2&after={DAY}T14:36:00%2B00:00&direction=asc",
+                    200, page2),
+    ])
+
+
+if __name__ == "__main__":
+    default = Path(__file__).resolve().parents[4] / "shared" / "alpaca-examples"
+    src = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    if not src.is_dir():
+        sys.exit(f"{src}: no such directory (give the path of alpaca-examples)")
+    main(src)

@@ -1,0 +1,127 @@
+"""The Alpaca adapter on cassettes: what the contract suite cannot show, namely alpaca-py's
+unsafe defaults overridden (timeouts, retries, error bodies) and Alpaca's own failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from adapters.broker.alpaca import AlpacaBroker, AlpacaConfig
+from adapters.broker.port import OrderRequest, RetryLater, StopTrading
+from conftest_helpers import FAKE_ENV, SENT, alpaca, replay
+
+
+def cassette(name: str):
+    SENT.clear()
+    return replay.use_cassette(f"{name}.yaml", allow_playback_repeats=False)
+
+
+def posts() -> list[dict]:
+    return [body for method, _, body in SENT if method.upper() == "POST"]
+
+
+def test_requests_have_a_timeout_and_alpaca_py_retries_are_off():
+    b = AlpacaBroker(AlpacaConfig(timeout=7.5), env=FAKE_ENV)
+    for client in (b.trading, b.data):
+        assert client._retry == 0
+        assert client._session.request.keywords["timeout"] == 7.5
+
+
+def test_orders_go_out_as_notional_market_day_with_the_client_id():
+    with cassette("contract_notional_buy_fills"):
+        alpaca().submit(OrderRequest("w1-AAPL-buy", "AAPL", "buy", notional=Decimal("500.00")))
+    assert posts() == [{"symbol": "AAPL", "notional": 500.0, "side": "buy", "type": "market",
+                    "time_in_force": "day", "client_order_id": "w1-AAPL-buy"}]
+
+
+def test_429_plain_text_then_json_then_success():
+    with cassette("rate_limited_read_then_success") as c:
+        bal = alpaca().balance()
+        assert c.all_played
+    assert bal.cash == Decimal("122086.5")
+
+
+def test_429_on_submit_looks_the_order_up_before_sending_again():
+    with cassette("rate_limited_submit_looks_up_before_resending") as c:
+        s = alpaca().submit(OrderRequest("w6-AAPL-buy", "AAPL", "buy", notional=Decimal("50.00")))
+        assert c.all_played
+    assert s.status == "accepted"
+    assert [p["client_order_id"] for p in posts()] == ["w6-AAPL-buy", "w6-AAPL-buy"]
+
+
+def test_a_timeout_after_submission_finds_the_placed_order_instead_of_placing_another():
+    with cassette("timeout_after_submit_finds_the_order") as c:
+        s = alpaca().submit(OrderRequest("w7-AAPL-buy", "AAPL", "buy", notional=Decimal("50.00")))
+        assert c.all_played
+        assert len(posts()) == 1
+    assert s.client_order_id == "w7-AAPL-buy"
+
+
+def test_server_errors_are_retried_a_bounded_number_of_times():
+    with cassette("server_errors_exhausted") as c:
+        with pytest.raises(RetryLater, match="503"):
+            alpaca(retries=4).clock()
+        assert c.play_count == 5
+
+
+def test_bad_credentials_stop_trading():
+    with cassette("bad_credentials"):
+        with pytest.raises(StopTrading, match="credentials"):
+            alpaca().balance()
+
+
+def test_partial_fill_then_expired_is_terminal_with_the_filled_part():
+    with cassette("partial_fill_then_expired"):
+        b = alpaca()
+        b.submit(OrderRequest("w8-AAPL-buy", "AAPL", "buy", notional=Decimal("1000.00")))
+        s = b.wait(["w8-AAPL-buy"], timeout=5)["w8-AAPL-buy"]
+    assert s.status == "expired" and s.terminal
+    assert s.filled_qty == Decimal("2.5") and s.filled_notional == Decimal("431.95")
+
+
+def test_cancel_keeps_the_filled_part():
+    with cassette("cancel_a_partial_fill") as c:
+        s = alpaca().cancel("w9-AAPL-buy")
+        assert c.all_played
+    assert s.status == "canceled" and s.filled_qty == Decimal("1")
+
+
+def test_dividends_come_from_the_activities_endpoint_as_exact_amounts():
+    with cassette("dividends"):
+        divs = alpaca().cash_activities(datetime(2026, 11, 1, 12, tzinfo=timezone.utc))
+    assert [(d.kind, d.symbol, d.amount, d.day.isoformat()) for d in divs] == \
+        [("dividend", "AAPL", Decimal("4.51"), "2026-11-15")]
+
+
+def test_order_listing_follows_pages(monkeypatch):
+    monkeypatch.setattr(AlpacaBroker, "ORDER_PAGE", 2)
+    with cassette("orders_paginated") as c:
+        orders = alpaca().orders_since(datetime(2026, 11, 24, 14, tzinfo=timezone.utc))
+        assert c.all_played
+    assert [o.client_order_id for o in orders] == ["p0-AAPL-buy", "p1-AAPL-buy", "p2-AAPL-buy"]
+
+
+def test_live_trading_is_refused_unless_allowed():
+    with capture_logs() as logs, pytest.raises(StopTrading, match="live trading is not allowed"):
+        AlpacaBroker(AlpacaConfig(paper=False), env=FAKE_ENV)
+    assert logs[0]["event"] == "live trading refused" and logs[0]["log_level"] == "error"
+    live = AlpacaBroker(AlpacaConfig(paper=False, allow_live=True), env=FAKE_ENV)
+    assert live.trading._base_url.startswith("https://api.alpaca.markets")
+
+
+def test_missing_keys_name_the_variables_not_the_values():
+    with pytest.raises(StopTrading, match="APCA_API_KEY_ID and APCA_API_SECRET_KEY"):
+        AlpacaBroker(AlpacaConfig(), env={})
+
+
+def test_no_cassette_contains_a_key():
+    secrets = [v for v in FAKE_ENV.values()]
+    for path in Path(__file__).parent.joinpath("cassettes").glob("*.yaml"):
+        text = path.read_text()
+        for needle in [*secrets, "APCA-API-KEY-ID", "APCA-API-SECRET-KEY", "Authorization"]:
+            assert needle.lower() not in text.lower(), f"{path.name} contains {needle}"
