@@ -37,7 +37,7 @@ from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import GetCalendarRequest, GetOrdersRequest, MarketOrderRequest
 
 from .port import (Asset, Balance, CashActivity, Clock, MarketDay, OrderNotFound, OrderRejected, OrderRequest,
-                   OrderState, Position, RetryLater, StopTrading, whole_shares)
+                   OrderState, Position, RetryLater, StopTrading, check_minimum, whole_shares)
 
 NY = ZoneInfo("America/New_York")
 log = structlog.get_logger("pies.broker.alpaca")
@@ -174,6 +174,7 @@ class AlpacaBroker:
     # --- orders ---------------------------------------------------------------------------
 
     def submit(self, order: OrderRequest) -> OrderState:
+        check_minimum(order)
         asset = self.assets([order.symbol])[order.symbol]
         if not asset.tradable:
             raise OrderRejected(f"{order.symbol} is not tradable at Alpaca", symbol=order.symbol,

@@ -204,6 +204,13 @@ def client_order_id(window: str, symbol: str, side: str) -> str:
     return f"{raw[:MAX_CLIENT_ORDER_ID - 33]}~{digest}"
 
 
+def check_minimum(order: OrderRequest) -> None:
+    """Notional orders below the broker's $1 minimum are never sent (the engine defers them)."""
+    if order.notional is not None and order.notional < MIN_NOTIONAL:
+        raise OrderRejected(f"{order.symbol}: ${order.notional} is below the ${MIN_NOTIONAL} minimum order",
+                            client_order_id=order.client_order_id, symbol=order.symbol)
+
+
 def whole_shares(order: OrderRequest, price: Decimal) -> tuple[OrderRequest, str]:
     """A not-fractionable symbol trades in whole shares; the remainder stays cash.
 

@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from .port import (CENT, QTY, Asset, Balance, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
-                   OrderRequest, OrderState, Position, RetryLater, whole_shares)
+                   OrderRequest, OrderState, Position, RetryLater, check_minimum, whole_shares)
 
 NY = ZoneInfo("America/New_York")
 WALK_START = date(2026, 1, 2)
@@ -163,6 +163,7 @@ class SimulatedBroker:
     # --- orders ---------------------------------------------------------------------------
 
     def submit(self, order: OrderRequest) -> OrderState:
+        check_minimum(order)
         with self._lock:
             self._fault()
             existing = self._state["orders"].get(order.client_order_id)

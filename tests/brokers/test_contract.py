@@ -85,3 +85,8 @@ def test_not_fractionable_trades_whole_shares(broker):
     placed = broker.submit(OrderRequest("w5-BRK.B-buy", "BRK.B", "buy", notional=Decimal("1000.00")))
     assert placed.qty == Decimal("2") and placed.notional is None
     assert "not fractionable: 2 whole shares, $39.00 left as cash" in placed.note
+
+
+def test_orders_below_the_minimum_are_never_sent(broker):
+    with pytest.raises(OrderRejected, match="below the \\$1 minimum"):
+        broker.submit(OrderRequest("w10-AAPL-buy", "AAPL", "buy", notional=Decimal("0.99")))
