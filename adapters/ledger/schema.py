@@ -1,0 +1,139 @@
+"""The ledger's tables: the source of truth for who owns what.
+
+Accounts follow a pie of a policy version; holdings are shares per (account, slice path);
+events are append-only with an idempotency key; windows, intents, orders, fills and
+allocations record every step of a trading window. A house account per broker account
+holds what no account owns (rounding residue, unowned cash), visibly.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import Money, Shares
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PolicyVersion(Base):
+    __tablename__ = "policy_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("file", "sha256"),)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    pie: Mapped[str | None] = mapped_column(String(200))          # None for a house account
+    policy_version_id: Mapped[int | None] = mapped_column(ForeignKey("policy_versions.id"))
+    rules: Mapped[str] = mapped_column(String(100), default="m1")
+    broker: Mapped[str] = mapped_column(String(100))
+    cash: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    is_house: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_rebalanced: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Holding(Base):
+    __tablename__ = "holdings"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)   # slice path; the symbol for the house
+    symbol: Mapped[str] = mapped_column(String(20))
+    shares: Mapped[Decimal] = mapped_column(Shares)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)          # idempotency key
+    kind: Mapped[str] = mapped_column(String(20))    # deposit withdrawal dividend rebalance target_change liquidation
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    path: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending planned done rejected canceled
+    reason: Mapped[str | None] = mapped_column(Text)
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_events_status", "status"),)
+
+
+class Window(Base):
+    __tablename__ = "windows"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    broker: Mapped[str] = mapped_column(String(100))
+    trading_date: Mapped[date] = mapped_column(Date)
+    name: Mapped[str] = mapped_column(String(50))
+    step: Mapped[str] = mapped_column(String(20), default="open")   # open collect price plan net submit settle allocate closed
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    prices: Mapped[dict | None] = mapped_column(JSON)                # symbol -> price string, as planned
+    report: Mapped[dict | None] = mapped_column(JSON)
+    __table_args__ = (UniqueConstraint("broker", "trading_date", "name"),)
+
+
+class Intent(Base):
+    """One slice trade an account intends in a window (planned dollars, signed)."""
+
+    __tablename__ = "intents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    path: Mapped[str] = mapped_column(String(500))
+    symbol: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Decimal] = mapped_column(Money)                   # + buy, - sell
+    sell_all: Mapped[bool] = mapped_column(Boolean, default=False)   # the whole holding goes
+    events: Mapped[list | None] = mapped_column(JSON)                # event ids behind it
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), index=True)
+    client_order_id: Mapped[str] = mapped_column(String(128), unique=True)
+    symbol: Mapped[str] = mapped_column(String(20))
+    side: Mapped[str] = mapped_column(String(4))
+    notional: Mapped[Decimal | None] = mapped_column(Money)
+    qty: Mapped[Decimal | None] = mapped_column(Shares)
+    status: Mapped[str] = mapped_column(String(20), default="planned")  # planned submitted <broker status> skipped
+    broker_id: Mapped[str | None] = mapped_column(String(100))
+    filled_qty: Mapped[Decimal | None] = mapped_column(Shares)
+    filled_avg_price: Mapped[Decimal | None] = mapped_column(Shares)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Fill(Base):
+    __tablename__ = "fills"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    qty: Mapped[Decimal] = mapped_column(Shares)
+    price: Mapped[Decimal] = mapped_column(Shares)
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+
+class Allocation(Base):
+    """How a fill (or an internal cross) was split across accounts and slices."""
+
+    __tablename__ = "allocations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))   # None: an internal cross
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    path: Mapped[str] = mapped_column(String(500))
+    symbol: Mapped[str] = mapped_column(String(20))
+    shares: Mapped[Decimal] = mapped_column(Shares)                  # + received, - delivered
+    amount: Mapped[Decimal] = mapped_column(Money)                   # + paid, - received

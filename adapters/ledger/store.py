@@ -1,0 +1,410 @@
+"""The ledger: accounts, policy versions, holdings and events in a real database.
+
+Every public method is one transaction: it either commits all of its changes or none. A
+user's mistake raises `LedgerError` with one line that names the account, value or file at
+fault, before anything is written. Events carry an idempotency key; recording the same key
+twice returns the first event (concurrent writers included: the key is UNIQUE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+import rules as policy_lang
+from engine.core.money import market_cents
+from rules.library import find_rules, rule_names
+from rules.model import Pie, Policy, Security
+
+from . import migrate
+from .schema import Account, Event, Holding, PolicyVersion
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation")
+
+
+class LedgerError(ValueError):
+    """A user's mistake: the message is the one line they see. Nothing was written."""
+
+
+def parse_amount(text: str | Decimal, what: str = "amount") -> Decimal:
+    """A positive dollar amount with at most two decimals ("$1,250.50" is fine)."""
+    raw = str(text).strip().replace(",", "").removeprefix("$")
+    try:
+        d = Decimal(raw)
+    except InvalidOperation:
+        raise LedgerError(f"{what} {text!r} is not a dollar amount") from None
+    if not d.is_finite():
+        raise LedgerError(f"{what} {text!r} is not a dollar amount")
+    if d <= 0:
+        raise LedgerError(f"{what} must be positive, not {text}")
+    if d != d.quantize(CENT):
+        raise LedgerError(f"{what} {text} has fractions of a cent")
+    return d.quantize(CENT)
+
+
+def engine_for(url: str) -> Engine:
+    """An engine with the settings both databases need for concurrent writers."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        eng = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+
+        @event.listens_for(eng, "connect")
+        def _pragmas(dbapi, _record):  # noqa: ANN001
+            cur = dbapi.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(eng, "begin")
+        def _begin(conn):  # noqa: ANN001
+            # Take the write lock up front: two writers never both read, then fail to upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return eng
+    return create_engine(url, pool_pre_ping=True)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event_id: int
+    created: bool            # False: the key was already recorded; this is the first event
+
+
+class Ledger:
+    def __init__(self, url: str, *, upgrade: bool = True):
+        self.url = url
+        self.engine = engine_for(url)
+        if upgrade:
+            migrate.upgrade(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def tx(self) -> Iterator[Session]:
+        """One transaction: commit on success, roll back everything on any error."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- policies -------------------------------------------------------------------------
+
+    def load_policy(self, file: str | Path) -> tuple[PolicyVersion, list[str]]:
+        """Compile and store a policy file as a new version (a compile error raises
+        PolicyError and writes nothing). Accounts following it move to the new version;
+        held slices that disappear or drop to 0% get one liquidation event each, and a
+        changed pie a target-change event. Returns the version and what was queued."""
+        path = str(Path(file))
+        text = policy_lang.read_policy_text(path)
+        policy = policy_lang.compile_text(text, path)
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        queued: list[str] = []
+        with self.tx() as s:
+            latest = self._latest_version(s, path)
+            if latest is not None and latest.sha256 == sha:
+                return latest, queued
+            followers = s.scalars(select(Account).join(PolicyVersion, Account.policy_version_id == PolicyVersion.id)
+                                  .where(PolicyVersion.file == path, Account.is_house.is_(False))).all()
+            gone = sorted({a.pie for a in followers if a.pie not in policy.pies})
+            if gone:
+                names = ", ".join(a.name for a in followers if a.pie in gone)
+                raise LedgerError(f"{path}: pie {gone[0]!r} is gone but accounts follow it ({names}); "
+                                  f"move them first")
+            version = s.scalars(select(PolicyVersion).where(PolicyVersion.file == path,
+                                                            PolicyVersion.sha256 == sha)).first()
+            if version is None:
+                version = PolicyVersion(file=path, sha256=sha, text=text)
+                s.add(version)
+                s.flush()
+            for acct in followers:
+                old_policy = self._policy_of(s, acct)
+                new_pie = policy.pies[acct.pie]
+                acct.policy_version_id = version.id
+                if old_policy is not None and old_policy.pies.get(acct.pie) == new_pie:
+                    continue
+                queued.append(self._add_event(s, acct, "target_change", key=f"target-change:{acct.id}:{version.id}"))
+                live = _live_paths(new_pie)
+                waiting = set(s.scalars(select(Event.path).where(Event.account_id == acct.id,
+                                                                 Event.kind == "liquidation",
+                                                                 Event.status == "pending")))
+                for h in s.scalars(select(Holding).where(Holding.account_id == acct.id)):
+                    if h.shares and h.path not in live and h.path not in waiting:
+                        queued.append(self._add_event(s, acct, "liquidation", path=h.path,
+                                                      key=f"liquidation:{acct.id}:{version.id}:{h.path}"))
+            return version, queued
+
+    def _latest_version(self, s: Session, path: str) -> PolicyVersion | None:
+        return s.scalars(select(PolicyVersion).where(PolicyVersion.file == path)
+                         .order_by(PolicyVersion.id.desc()).limit(1)).first()
+
+    def _policy_of(self, s: Session, acct: Account) -> Policy | None:
+        if acct.policy_version_id is None:
+            return None
+        v = s.get(PolicyVersion, acct.policy_version_id)
+        return policy_lang.compile_text(v.text, v.file)
+
+    def policy_of(self, name: str) -> tuple[Account, Pie, Policy]:
+        with self.tx() as s:
+            acct = self._account(s, name)
+            policy = self._policy_of(s, acct)
+            return acct, policy.pies[acct.pie], policy
+
+    # --- accounts -------------------------------------------------------------------------
+
+    def ensure_house(self, broker: str, cash: Decimal, positions: Mapping[str, Decimal]) -> Account:
+        """The house account of a broker account: created once, owning the broker's cash and
+        positions that no account owns. Later calls change nothing."""
+        with self.tx() as s:
+            house = self._house(s, broker)
+            if house is None:
+                house = Account(name=f"house:{broker}", broker=broker, cash=cash, is_house=True, rules="m1")
+                s.add(house)
+                s.flush()
+                for sym, qty in sorted(positions.items()):
+                    if qty:
+                        s.add(Holding(account_id=house.id, path=sym, symbol=sym, shares=qty))
+            return house
+
+    def _house(self, s: Session, broker: str, lock: bool = False) -> Account | None:
+        q = select(Account).where(Account.broker == broker, Account.is_house.is_(True))
+        return s.scalars(q.with_for_update() if lock else q).first()
+
+    def add_account(self, name: str, pie: str, policy_file: str | Path, *, rules: str = "m1",
+                    broker: str = "main") -> Account:
+        name = name.strip()
+        if not name or name.startswith("house:") or len(name) > 100:
+            raise LedgerError(f"account name {name!r} is not allowed (1-100 characters, not 'house:...')")
+        version, _ = self.load_policy(policy_file)
+        policy = policy_lang.compile_text(version.text, version.file)
+        if pie not in policy.pies:
+            raise LedgerError(f"{version.file}: no pie named {pie!r} (pies: {', '.join(sorted(policy.pies))})")
+        if find_rules(rules, policy) is None:
+            raise LedgerError(f"no rule set named {rules!r} (known: {', '.join(rule_names(policy))})")
+        with self.tx() as s:
+            if s.scalars(select(Account).where(Account.name == name)).first():
+                raise LedgerError(f"account {name!r} already exists")
+            if self._house(s, broker) is None:
+                raise LedgerError(f"broker account {broker!r} has no house account yet")
+            acct = Account(name=name, pie=pie, policy_version_id=version.id, rules=rules, broker=broker, cash=ZERO)
+            s.add(acct)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise LedgerError(f"account {name!r} already exists") from None
+            return acct
+
+    def _account(self, s: Session, name: str, lock: bool = False) -> Account:
+        q = select(Account).where(Account.name == name, Account.is_house.is_(False))
+        acct = s.scalars(q.with_for_update() if lock else q).first()
+        if acct is None:
+            known = s.scalars(select(Account.name).where(Account.is_house.is_(False)).order_by(Account.name)).all()
+            hint = f" (accounts: {', '.join(known[:10])})" if known else " (there are no accounts yet)"
+            raise LedgerError(f"no account named {name!r}{hint}")
+        return acct
+
+    def accounts(self, broker: str | None = None) -> list[Account]:
+        with self.tx() as s:
+            q = select(Account).where(Account.is_house.is_(False)).order_by(Account.name)
+            if broker:
+                q = q.where(Account.broker == broker)
+            return list(s.scalars(q))
+
+    def house(self, broker: str) -> Account | None:
+        with self.tx() as s:
+            return self._house(s, broker)
+
+    def holdings(self, name: str) -> dict[str, tuple[str, Decimal]]:
+        """path -> (symbol, shares) of an account (or a house, by its full name)."""
+        with self.tx() as s:
+            acct = s.scalars(select(Account).where(Account.name == name)).first()
+            if acct is None:
+                raise LedgerError(f"no account named {name!r}")
+            return {h.path: (h.symbol, h.shares) for h in s.scalars(select(Holding).where(Holding.account_id == acct.id))}
+
+    # --- events ---------------------------------------------------------------------------
+
+    def _add_event(self, s: Session, acct: Account, kind: str, *, key: str, amount: Decimal | None = None,
+                   path: str | None = None) -> str:
+        s.add(Event(account_id=acct.id, key=key, kind=kind, amount=amount, path=path, status="pending"))
+        return f"{kind} {acct.name}{' ' + path if path else ''}{' $' + str(amount) if amount else ''}"
+
+    def _record(self, name: str, kind: str, key: str | None, check, amount: Decimal | None = None,
+                path: str | None = None) -> Recorded:
+        key = key or f"{kind}:{uuid.uuid4()}"
+        for attempt in (1, 2):
+            try:
+                with self.tx() as s:
+                    existing = s.scalars(select(Event).where(Event.key == key)).first()
+                    if existing is not None:
+                        return self._same(s, existing, name, kind, amount, path)
+                    acct = self._account(s, name, lock=True)
+                    check(s, acct)
+                    ev = Event(account_id=acct.id, key=key, kind=kind, amount=amount, path=path, status="pending")
+                    s.add(ev)
+                    s.flush()
+                    return Recorded(ev.id, True)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                # Another writer recorded the same key between our look and our insert.
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _same(self, s: Session, ev: Event, name: str, kind: str, amount, path) -> Recorded:
+        acct = s.get(Account, ev.account_id)
+        if (acct.name, ev.kind, ev.amount, ev.path) != (name, kind, amount, path):
+            raise LedgerError(f"key {ev.key!r} was already used for a different request "
+                              f"(event {ev.id}: {ev.kind} {acct.name})")
+        return Recorded(ev.id, False)
+
+    def _pending(self, s: Session, kind: str, *, broker: str | None = None, account_id: int | None = None) -> Decimal:
+        """The sum of pending events' amounts (summed in Python: exact on SQLite's text too)."""
+        q = select(Event.amount).join(Account, Event.account_id == Account.id) \
+            .where(Event.kind == kind, Event.status == "pending")
+        if broker:
+            q = q.where(Account.broker == broker)
+        if account_id:
+            q = q.where(Event.account_id == account_id)
+        return sum((a for a in s.scalars(q) if a is not None), ZERO)
+
+    def deposit(self, name: str, amount: str | Decimal, key: str | None = None) -> Recorded:
+        """Queue a deposit. Paper accounts cannot receive money: it comes out of the house's
+        cash (at the window), so it is refused when the house has too little."""
+        amt = parse_amount(amount, "deposit")
+
+        def check(s: Session, acct: Account) -> None:
+            house = self._house(s, acct.broker, lock=True)
+            free = (house.cash if house else ZERO) - self._pending(s, "deposit", broker=acct.broker)
+            if amt > free:
+                raise LedgerError(f"deposit of ${amt} into {name!r}: the house account of broker "
+                                  f"{acct.broker!r} has only ${max(free, ZERO)} unowned cash")
+        return self._record(name, "deposit", key, check, amount=amt)
+
+    def withdraw(self, name: str, amount: str | Decimal, prices: Mapping[str, Decimal],
+                 key: str | None = None) -> Recorded:
+        amt = parse_amount(amount, "withdrawal")
+
+        def check(s: Session, acct: Account) -> None:
+            value = self._value(s, acct, prices)
+            room = value + acct.cash + self._pending(s, "deposit", account_id=acct.id) \
+                - self._pending(s, "withdrawal", account_id=acct.id)
+            if amt > room:
+                raise LedgerError(f"withdrawal of ${amt} from {name!r} is more than it holds "
+                                  f"(${max(room, ZERO)} after pending events)")
+        return self._record(name, "withdrawal", key, check, amount=amt)
+
+    def rebalance(self, name: str, path: str = "", key: str | None = None) -> Recorded:
+        path = path.strip().strip("/")
+
+        def check(s: Session, acct: Account) -> None:
+            if path:
+                pie = self._policy_of(s, acct).pies[acct.pie]
+                found = pie.find(path)
+                if not isinstance(found, Pie):
+                    what = "a security, not a pie" if found is not None else "not a pie of " + repr(acct.pie)
+                    raise LedgerError(f"cannot rebalance {path!r} of {name!r}: it is {what}")
+        return self._record(name, "rebalance", key, check, path=path or None)
+
+    def dividend(self, name: str, amount: Decimal, key: str) -> Recorded:
+        return self._record(name, "dividend", key, lambda s, a: None, amount=parse_amount(amount, "dividend"))
+
+    def cancel(self, event_id: int) -> Event:
+        with self.tx() as s:
+            ev = s.get(Event, event_id, with_for_update=True)
+            if ev is None:
+                raise LedgerError(f"no event {event_id}")
+            if ev.status != "pending":
+                raise LedgerError(f"event {event_id} is {ev.status}; only a pending event can be canceled")
+            ev.status = "canceled"
+            ev.reason = "canceled by an operator"
+            return ev
+
+    def events(self, name: str | None = None, status: str | None = None) -> list[tuple[Event, str]]:
+        with self.tx() as s:
+            q = select(Event, Account.name).join(Account, Event.account_id == Account.id).order_by(Event.id)
+            if name:
+                self._account(s, name)
+                q = q.where(Account.name == name)
+            if status:
+                q = q.where(Event.status == status)
+            return [(e, n) for e, n in s.execute(q)]
+
+    # --- values ---------------------------------------------------------------------------
+
+    def _value(self, s: Session, acct: Account, prices: Mapping[str, Decimal]) -> Decimal:
+        total = 0
+        for h in s.scalars(select(Holding).where(Holding.account_id == acct.id)):
+            if h.shares:
+                if h.symbol not in prices:
+                    raise LedgerError(f"no price for {h.symbol} (held by {acct.name!r})")
+                total += market_cents(h.shares * prices[h.symbol])
+        return Decimal(total).scaleb(-2)
+
+    def values(self, name: str, prices: Mapping[str, Decimal]) -> dict[str, int]:
+        """Cents per slice path at `prices` (what the planner takes as holdings)."""
+        out: dict[str, int] = {}
+        for path, (sym, shares) in self.holdings(name).items():
+            if shares:
+                if sym not in prices:
+                    raise LedgerError(f"no price for {sym} (held by {name!r})")
+                out[path] = market_cents(shares * prices[sym])
+        return out
+
+    def symbols(self, broker: str | None = None) -> list[str]:
+        with self.tx() as s:
+            q = select(Holding.symbol).join(Account, Holding.account_id == Account.id).distinct()
+            if broker:
+                q = q.where(Account.broker == broker)
+            return sorted(s.scalars(q))
+
+
+def _live_paths(pie: Pie) -> set[str]:
+    """Security paths of a pie whose target, and every pie's above them, is above 0%."""
+    out: set[str] = set()
+
+    def walk(p: Pie, prefix: str) -> None:
+        for sl in p.slices:
+            if sl.target_bp == 0:
+                continue
+            path = prefix + sl.name
+            if isinstance(sl, Security):
+                out.add(path)
+            else:
+                walk(sl, path + "/")
+    walk(pie, "")
+    return out
+
+
+def check_invariants(ledger: Ledger, broker: str, positions: Mapping[str, Decimal], cash: Decimal) -> list[str]:
+    """Per broker account: slice holdings plus the house equal the broker's position in
+    every symbol, and account cash plus house cash equals the broker's cash. Returns the
+    discrepancies with their figures (empty when all agree); never fixes anything."""
+    problems: list[str] = []
+    with ledger.tx() as s:
+        accts = {a.id: a for a in s.scalars(select(Account).where(Account.broker == broker))}
+        owned: dict[str, Decimal] = {}
+        for h in s.scalars(select(Holding).where(Holding.account_id.in_(list(accts) or [-1]))):
+            owned[h.symbol] = owned.get(h.symbol, ZERO) + h.shares
+        ledger_cash = sum((a.cash for a in accts.values()), ZERO)
+    for sym in sorted(set(owned) | set(positions)):
+        mine, theirs = owned.get(sym, ZERO), positions.get(sym, ZERO)
+        if mine != theirs:
+            problems.append(f"{broker} {sym}: ledger holds {mine} shares, broker reports {theirs} "
+                            f"(difference {mine - theirs})")
+    if ledger_cash != cash:
+        problems.append(f"{broker} cash: ledger holds ${ledger_cash}, broker reports ${cash} "
+                        f"(difference {ledger_cash - cash})")
+    return problems
