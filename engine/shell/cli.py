@@ -12,30 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.tree import Tree
 
 import rules
+from engine.shell import ops
 from rules.model import FULL, Pie, Security
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-class UserError(click.ClickException):
-    """A mistake in what the user gave us: one line on stderr, exit 2."""
-
-    exit_code = 2
-
-    def show(self, file=None) -> None:  # noqa: ARG002 - click's signature
-        err.print(f"[red]error:[/red] {self.message}", markup=True, soft_wrap=True)
-
-
-def _print_policy_error(e: rules.PolicyError) -> None:
-    for d in e.diagnostics:
-        err.print(d.render(), markup=False, soft_wrap=True)
-    n = len(e.diagnostics)
-    err.print(f"{n} error{'s' if n != 1 else ''}", style="red")
+from engine.shell.console import UserError, err, out
+from engine.shell.console import print_policy_error as _print_policy_error
 
 
 def _load_policy(path: str) -> rules.Policy:
@@ -48,8 +32,12 @@ def _load_policy(path: str) -> rules.Policy:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pies")
-def main() -> None:
+@click.option("--config", type=click.Path(dir_okay=False), envvar="PIES_CONFIG",
+              help="A settings file laid over the embedded defaults (also PIES_CONFIG).")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
     """pies: portfolios as pies, traded once a day."""
+    ctx.ensure_object(dict)["config"] = config
 
 
 @main.command()
@@ -165,6 +153,8 @@ def preview(policy_file: str, pie_name: str, holdings_file: str, event_texts: tu
     out.print(f"  cash ${money(result.cash_before)} -> ${money(result.cash_after)}"
               + (f"  [red]withdrawal short by ${money(result.shortfall)}[/red]" if result.shortfall else ""))
 
+
+ops.register(main)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,226 @@
+"""Operator commands: accounts, deposits, withdrawals, rebalances, history, policy versions.
+
+Each command is one ledger transaction; a mistake prints one line and exits 2 with nothing
+written; a policy that does not compile prints its errors and exits 1.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Iterator
+
+import click
+from rich.table import Table
+from rich.tree import Tree
+
+import rules
+from adapters.broker.port import BrokerError
+from adapters.ledger.store import Ledger, LedgerError
+from config.settings import Settings, SettingsError
+from config.settings import load as load_settings
+from engine.core.drift import max_drift_bp, slice_rows
+from engine.core.money import fmt
+from engine.shell.console import UserError, out, print_policy_error
+from engine.shell.wiring import ensure_house, open_broker, open_ledger
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        try:
+            obj["settings"] = load_settings(obj.get("config"))
+        except SettingsError as e:
+            raise UserError(str(e)) from None
+    return obj["settings"]
+
+
+@contextmanager
+def ledger_of(ctx: click.Context) -> Iterator[Ledger]:
+    """The ledger, with user mistakes turned into one line and exit 2."""
+    try:
+        led = open_ledger(settings_of(ctx))
+    except Exception as e:  # noqa: BLE001 - a database that cannot be opened is the operator's to fix
+        raise UserError(f"cannot open the ledger at {settings_of(ctx).describe()['database_url']}: "
+                        f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+    try:
+        yield led
+    except LedgerError as e:
+        raise UserError(str(e)) from None
+    except BrokerError as e:
+        raise UserError(f"broker: {e}") from None
+    except rules.PolicyError as e:
+        print_policy_error(e)
+        raise SystemExit(1) from None
+    finally:
+        led.dispose()
+
+
+def _prices(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
+    return open_broker(settings_of(ctx)).latest_prices(symbols) if symbols else {}
+
+
+def register(main: click.Group) -> None:
+    @main.group()
+    def db() -> None:
+        """The ledger database."""
+
+    @db.command("upgrade")
+    @click.pass_context
+    def db_upgrade(ctx: click.Context) -> None:
+        """Bring the ledger's schema to the newest version."""
+        from adapters.ledger import migrate
+        s = settings_of(ctx)
+        led = Ledger(s.database_url, upgrade=False)
+        before, after = migrate.upgrade(led.engine)
+        out.print(f"ledger at {s.describe()['database_url']}: schema {before or 'empty'} -> {after}")
+
+    @main.group()
+    def policy() -> None:
+        """Policy versions in the ledger."""
+
+    @policy.command("load")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @click.pass_context
+    def policy_load(ctx: click.Context, file: str) -> None:
+        """Compile FILE and store it as a new version; accounts following it move to it."""
+        with ledger_of(ctx) as led:
+            version, queued = led.load_policy(file)
+        out.print(f"{file}: version {version.id} ({version.sha256[:12]})")
+        for q in queued:
+            out.print(f"  queued {q}")
+
+    @main.group(invoke_without_command=True)
+    @click.pass_context
+    def account(ctx: click.Context) -> None:
+        """Add or show an account."""
+        if ctx.invoked_subcommand is None:
+            click.echo(ctx.get_help())
+
+    @account.command("add")
+    @click.argument("name")
+    @click.option("--pie", "pie", required=True, help="The top-level pie the account follows.")
+    @click.option("--policy", "policy_file", help="Its policy file (default: the first in the settings).")
+    @click.option("--rules", "rules_name", default=rules.DEFAULT_RULES, show_default=True)
+    @click.option("--broker", "broker_name", help="The broker account (default: from the settings).")
+    @click.pass_context
+    def account_add(ctx: click.Context, name: str, pie: str, policy_file: str | None, rules_name: str,
+                    broker_name: str | None) -> None:
+        """Open an account that follows PIE."""
+        s = settings_of(ctx)
+        file = policy_file or (s.policy_files[0] if s.policy_files else None)
+        if not file:
+            raise UserError("no --policy given and no policy files in the settings")
+        with ledger_of(ctx) as led:
+            broker = broker_name or s.broker_name
+            ensure_house(led, open_broker(s), broker)
+            led.add_account(name, pie, file, rules=rules_name, broker=broker)
+        out.print(f"account {name!r} follows {pie!r} of {file} with rules {rules_name!r} on {broker!r}")
+
+    @account.command("show")
+    @click.argument("name")
+    @click.pass_context
+    def account_show(ctx: click.Context, name: str) -> None:
+        """The account's pie as a tree: target, actual share, drift and value per slice."""
+        with ledger_of(ctx) as led:
+            acct, pie, _ = led.policy_of(name)
+            held = led.holdings(name)
+            values = led.values(name, _prices(ctx, sorted({sym for sym, q in held.values() if q})))
+            pending = [e for e, _ in led.events(name, status="pending")]
+        total = sum(values.values())
+        root = Tree(f"[bold cyan]{acct.name}[/bold cyan]: {pie.name}  value ${fmt(total)}  cash ${acct.cash}"
+                    f"  rules {acct.rules}  broker {acct.broker}")
+        nodes = {"": root}
+        for r in slice_rows(pie, values):
+            parent = nodes[r.path.rpartition("/")[0]]
+            actual = "-" if r.share_bp is None else f"{fmt(r.share_bp)}%"
+            drift = "" if r.drift_bp is None else f"  drift {fmt(r.drift_bp, signed=True)}"
+            label = f"[bold{' cyan' if r.is_pie else ''}]{r.name}[/]  target {fmt(r.target_bp)}%  " \
+                    f"actual {actual}{drift}  ${fmt(r.value)}"
+            nodes[r.path] = parent.add(label)
+        for path in sorted(set(values) - {r.path for r in slice_rows(pie, values)}):
+            root.add(f"[yellow]{path} (not in the pie: liquidated at the next window)[/yellow]  ${fmt(values[path])}")
+        out.print(root)
+        for e in pending:
+            out.print(f"  pending #{e.id} {e.kind}{' $' + str(e.amount) if e.amount else ''}{' ' + e.path if e.path else ''}")
+
+    @main.command()
+    @click.pass_context
+    def accounts(ctx: click.Context) -> None:
+        """Every account: value, cash, largest drift, pending events."""
+        with ledger_of(ctx) as led:
+            accts = led.accounts()
+            pending: dict[str, int] = {}
+            for _, n in led.events(status="pending"):
+                pending[n] = pending.get(n, 0) + 1
+            prices = _prices(ctx, led.symbols())
+            rows = []
+            for a in accts:
+                _, pie, _ = led.policy_of(a.name)
+                values = led.values(a.name, prices)
+                d = max_drift_bp(slice_rows(pie, values))
+                rows.append((a, sum(values.values()), d))
+        table = Table(title="accounts", title_justify="left")
+        for col in ("account", "pie", "broker", "value", "cash", "max drift", "pending"):
+            table.add_column(col, justify="left" if col in ("account", "pie", "broker") else "right")
+        for a, value, d in rows:
+            table.add_row(a.name, a.pie, a.broker, fmt(value), str(a.cash), "-" if d is None else f"{fmt(d)}%",
+                          str(pending.get(a.name, 0)))
+        out.print(table)
+
+    def _event_command(kind: str):
+        @click.argument("name")
+        @click.argument("amount")
+        @click.option("--key", help="Idempotency key: the same key is recorded once (e.g. the bank reference).")
+        @click.pass_context
+        def cmd(ctx: click.Context, name: str, amount: str, key: str | None) -> None:
+            with ledger_of(ctx) as led:
+                if kind == "deposit":
+                    rec = led.deposit(name, amount, key=key)
+                else:
+                    symbols = sorted({sym for sym, q in led.holdings(name).values() if q})
+                    rec = led.withdraw(name, amount, _prices(ctx, symbols), key=key)
+            word = "recorded" if rec.created else "already recorded"
+            out.print(f"{kind} #{rec.event_id} {word}: {name} ${amount} (pending until the next window)")
+        cmd.__doc__ = f"Record a {kind} for the next window."
+        return cmd
+
+    # "-5" is an amount to refuse in words, not an unknown option.
+    main.command("deposit", context_settings={"ignore_unknown_options": True})(_event_command("deposit"))
+    main.command("withdraw", context_settings={"ignore_unknown_options": True})(_event_command("withdrawal"))
+
+    @main.command()
+    @click.argument("name")
+    @click.argument("path", required=False, default="")
+    @click.option("--key", help="Idempotency key.")
+    @click.pass_context
+    def rebalance(ctx: click.Context, name: str, path: str, key: str | None) -> None:
+        """Request a rebalance of the whole portfolio, or of the nested pie at PATH."""
+        with ledger_of(ctx) as led:
+            rec = led.rebalance(name, path, key=key)
+        out.print(f"rebalance #{rec.event_id} of {name}{' ' + path if path else ''} "
+                  f"{'recorded' if rec.created else 'already recorded'}")
+
+    @main.command()
+    @click.argument("event_id", type=int)
+    @click.pass_context
+    def cancel(ctx: click.Context, event_id: int) -> None:
+        """Cancel a pending event."""
+        with ledger_of(ctx) as led:
+            led.cancel(event_id)
+        out.print(f"event #{event_id} canceled")
+
+    @main.command()
+    @click.argument("name")
+    @click.pass_context
+    def history(ctx: click.Context, name: str) -> None:
+        """An account's events, oldest first."""
+        with ledger_of(ctx) as led:
+            events = led.events(name)
+        table = Table(title=f"{name}: history", title_justify="left")
+        for col in ("#", "when (UTC)", "event", "amount", "slice", "status", "reason"):
+            table.add_column(col)
+        for e, _ in events:
+            table.add_row(str(e.id), f"{e.created_at:%Y-%m-%d %H:%M}", e.kind, str(e.amount or ""), e.path or "",
+                          e.status, e.reason or "")
+        out.print(table)

@@ -1,0 +1,44 @@
+"""Builds the outside world from settings: the ledger and the broker adapter."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from adapters.broker.port import Broker
+from adapters.ledger.store import Ledger
+from config.settings import Settings
+
+
+def open_ledger(settings: Settings, *, upgrade: bool = True) -> Ledger:
+    return Ledger(settings.database_url, upgrade=upgrade)
+
+
+def open_broker(settings: Settings) -> Broker:
+    if settings.broker_kind == "alpaca":
+        from adapters.broker.alpaca import AlpacaBroker, AlpacaConfig
+        a = settings.alpaca
+        return AlpacaBroker(AlpacaConfig(key_env=a["key_env"], secret_env=a["secret_env"], paper=bool(a["paper"]),
+                                         allow_live=bool(a["allow_live"]), feed=a["feed"],
+                                         timeout=float(a["timeout"])))
+    from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
+    sim = settings.simulated
+    state = Path(sim.get("state_file") or settings.data_dir / "simulated-broker.json").expanduser()
+    prices = sim.get("prices_file")
+    return SimulatedBroker(SimulatedConfig(
+        state_file=state,
+        prices_file=Path(prices).expanduser() if prices else None,
+        seed=int(sim.get("seed", 1)),
+        starting_cash=Decimal(str(sim.get("starting_cash", "100000.00"))),
+        slippage_bp=int(sim.get("slippage_bp", 0)),
+        holidays=sim.get("holidays", frozenset()),
+        dividends={s: Decimal(str(v)) for s, v in dict(sim.get("dividends", {})).items()},
+    ))
+
+
+def ensure_house(ledger: Ledger, broker: Broker, name: str) -> None:
+    """The first time a broker account is used, its house account takes everything the
+    broker holds: cash and positions no account owns yet."""
+    if ledger.house(name) is None:
+        bal = broker.balance()
+        ledger.ensure_house(name, bal.cash, {s: p.qty for s, p in broker.positions().items()})

@@ -1,0 +1,81 @@
+"""The operator commands end to end, on both databases, with the simulated broker."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from adapters.ledger.store import Ledger
+from engine.shell.cli import main
+
+POLICY = 'pie "Core" { VTI 60% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
+
+
+@pytest.fixture
+def pies(db_url, tmp_path):
+    (tmp_path / "core.pie").write_text(POLICY)
+    (tmp_path / "prices.csv").write_text("VTI,250\nBND,72.5\nTIP,110\n")
+    (tmp_path / "settings.toml").write_text(
+        f'[broker.simulated]\nprices_file = "{tmp_path / "prices.csv"}"\nstarting_cash = "5000.00"\n'
+        f'[policies]\nfiles = ["{tmp_path / "core.pie"}"]\n')
+    env = {"PIES_DATABASE_URL": db_url, "PIES_DATA_DIR": str(tmp_path / "data"),
+           "PIES_CONFIG": str(tmp_path / "settings.toml")}
+
+    def run(*args: str, code: int = 0):
+        r = CliRunner().invoke(main, list(args), env=env)
+        assert r.exit_code == code, r.output
+        return r
+    run("account", "add", "alice", "--pie", "Core")
+    return run
+
+
+def events(db_url) -> list:
+    led = Ledger(db_url)
+    try:
+        return [(e.kind, str(e.amount), e.status) for e, _ in led.events()]
+    finally:
+        led.dispose()
+
+
+def test_deposit_with_a_key_is_recorded_once(pies, db_url):
+    assert "recorded" in pies("deposit", "alice", "100", "--key", "ref-1").output
+    assert "already recorded" in pies("deposit", "alice", "100", "--key", "ref-1").output
+    assert events(db_url) == [("deposit", "100.00", "pending")]
+
+
+@pytest.mark.parametrize("args, says", [
+    (("deposit", "alice", "-1"), "must be positive"),
+    (("deposit", "alice", "1.001"), "fractions of a cent"),
+    (("deposit", "alice", "5000.01"), "has only $5000.00 unowned cash"),
+    (("deposit", "nobody", "5"), "no account named 'nobody'"),
+    (("withdraw", "alice", "1"), "more than it holds"),
+    (("rebalance", "alice", "VTI"), "a security, not a pie"),
+    (("cancel", "42"), "no event 42"),
+    (("account", "add", "alice", "--pie", "Core"), "already exists"),
+    (("account", "add", "bob", "--pie", "Nope"), "no pie named 'Nope'"),
+])
+def test_mistakes_exit_2_with_one_line_and_write_nothing(pies, db_url, args, says):
+    r = pies(*args, code=2)
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in r.output
+    assert events(db_url) == []
+
+
+def test_policy_load_with_errors_exits_1_and_changes_nothing(pies, db_url, tmp_path):
+    (tmp_path / "core.pie").write_text('pie "Core" { VTI 60% BND 30% }\n')
+    r = pies("policy", "load", str(tmp_path / "core.pie"), code=1)
+    assert "core.pie:1:5: error: the slices of pie \"Core\" add up to 90%" in r.output
+    (tmp_path / "core.pie").write_text('pie "Core" { VTI 100% }\n')
+    assert "version 2" in pies("policy", "load", str(tmp_path / "core.pie")).output
+
+
+def test_accounts_show_and_history(pies):
+    pies("deposit", "alice", "250")
+    pies("rebalance", "alice", "Bonds")
+    table = pies("accounts").output
+    assert "alice" in table and "Core" in table
+    tree = pies("account", "show", "alice").output
+    assert "Bonds" in tree and "TIP" in tree and "pending #1 deposit $250.00" in tree
+    hist = pies("history", "alice").output
+    assert "deposit" in hist and "rebalance" in hist and "Bonds" in hist
+    assert "event #1 canceled" in pies("cancel", "1").output
