@@ -121,6 +121,8 @@ class OrderState:
         """Dollars that changed hands, to the cent (what the account pays or receives)."""
         if not self.filled_qty or self.filled_avg_price is None:
             return Decimal("0.00")
+        if self.status == "filled" and self.notional is not None:
+            return self.notional.quantize(CENT)      # a filled notional order moves its notional
         return (self.filled_qty * self.filled_avg_price).quantize(CENT)
 
 

@@ -235,7 +235,10 @@ class SimulatedBroker:
             share = cfg.partial.get(s)
             if share is not None:
                 qty = (qty * share).quantize(QTY, rounding=ROUND_DOWN)
-            money = (qty * price).quantize(CENT)
+            if share is None and rec["notional"] is not None:
+                money = Decimal(rec["notional"])      # a filled notional order moves its notional
+            else:
+                money = (qty * price).quantize(CENT)
             cash = Decimal(self._state["cash"])
             if rec["side"] == "buy":
                 cash -= money
