@@ -78,12 +78,28 @@ class Window(Base):
     broker: Mapped[str] = mapped_column(String(100))
     trading_date: Mapped[date] = mapped_column(Date)
     name: Mapped[str] = mapped_column(String(50))
-    step: Mapped[str] = mapped_column(String(20), default="open")   # open collect price plan net submit settle allocate closed
+    step: Mapped[str] = mapped_column(String(20), default="opened")   # the last step persisted (engine/shell/window.py)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     prices: Mapped[dict | None] = mapped_column(JSON)                # symbol -> price string, as planned
     report: Mapped[dict | None] = mapped_column(JSON)
     __table_args__ = (UniqueConstraint("broker", "trading_date", "name"),)
+
+
+class WindowAccount(Base):
+    """An account's part in a window: what its plan said about cash, and whether it was rejected."""
+
+    __tablename__ = "window_accounts"
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10))                  # planned | rejected
+    reason: Mapped[str | None] = mapped_column(Text)
+    cash_before: Mapped[Decimal] = mapped_column(Money)
+    deposits: Mapped[Decimal] = mapped_column(Money)
+    dividends: Mapped[Decimal] = mapped_column(Money)
+    withdrawals: Mapped[Decimal] = mapped_column(Money)              # asked
+    withdrawn: Mapped[Decimal | None] = mapped_column(Money)         # paid, at close
+    rebalanced: Mapped[bool] = mapped_column(Boolean, default=False) # the whole portfolio
 
 
 class Intent(Base):
@@ -95,7 +111,8 @@ class Intent(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     path: Mapped[str] = mapped_column(String(500))
     symbol: Mapped[str] = mapped_column(String(20))
-    amount: Mapped[Decimal] = mapped_column(Money)                   # + buy, - sell
+    planned: Mapped[Decimal] = mapped_column(Money)                  # as planned, + buy, - sell
+    amount: Mapped[Decimal] = mapped_column(Money)                   # after deferral and scaling
     sell_all: Mapped[bool] = mapped_column(Boolean, default=False)   # the whole holding goes
     events: Mapped[list | None] = mapped_column(JSON)                # event ids behind it
 
@@ -105,6 +122,7 @@ class Order(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), index=True)
     client_order_id: Mapped[str] = mapped_column(String(128), unique=True)
+    phase: Mapped[str] = mapped_column(String(4), default="sell")     # sell orders go first, then buy
     symbol: Mapped[str] = mapped_column(String(20))
     side: Mapped[str] = mapped_column(String(4))
     notional: Mapped[Decimal | None] = mapped_column(Money)

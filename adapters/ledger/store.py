@@ -392,13 +392,18 @@ def check_invariants(ledger: Ledger, broker: str, positions: Mapping[str, Decima
     """Per broker account: slice holdings plus the house equal the broker's position in
     every symbol, and account cash plus house cash equals the broker's cash. Returns the
     discrepancies with their figures (empty when all agree); never fixes anything."""
-    problems: list[str] = []
     with ledger.tx() as s:
-        accts = {a.id: a for a in s.scalars(select(Account).where(Account.broker == broker))}
-        owned: dict[str, Decimal] = {}
-        for h in s.scalars(select(Holding).where(Holding.account_id.in_(list(accts) or [-1]))):
-            owned[h.symbol] = owned.get(h.symbol, ZERO) + h.shares
-        ledger_cash = sum((a.cash for a in accts.values()), ZERO)
+        return invariants_in(s, broker, positions, cash)
+
+
+def invariants_in(s: Session, broker: str, positions: Mapping[str, Decimal], cash: Decimal) -> list[str]:
+    """check_invariants inside a caller's transaction (the window checks before it commits)."""
+    problems: list[str] = []
+    accts = {a.id: a for a in s.scalars(select(Account).where(Account.broker == broker))}
+    owned: dict[str, Decimal] = {}
+    for h in s.scalars(select(Holding).where(Holding.account_id.in_(list(accts) or [-1]))):
+        owned[h.symbol] = owned.get(h.symbol, ZERO) + h.shares
+    ledger_cash = sum((a.cash for a in accts.values()), ZERO)
     for sym in sorted(set(owned) | set(positions)):
         mine, theirs = owned.get(sym, ZERO), positions.get(sym, ZERO)
         if mine != theirs:

@@ -37,6 +37,8 @@ def _load_policy(path: str) -> rules.Policy:
 @click.pass_context
 def main(ctx: click.Context, config: str | None) -> None:
     """pies: portfolios as pies, traded once a day."""
+    from engine.shell import logs
+    logs.configure()
     ctx.ensure_object(dict)["config"] = config
 
 

@@ -60,6 +60,17 @@ def _prices(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
     return open_broker(settings_of(ctx)).latest_prices(symbols) if symbols else {}
 
 
+def _day(text: str | None):
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+    if not text:
+        return datetime.now(ZoneInfo("America/New_York")).date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--date {text!r} is not a date like 2026-11-24") from None
+
+
 def register(main: click.Group) -> None:
     @main.group()
     def db() -> None:
@@ -74,6 +85,58 @@ def register(main: click.Group) -> None:
         led = Ledger(s.database_url, upgrade=False)
         before, after = migrate.upgrade(led.engine)
         out.print(f"ledger at {s.describe()['database_url']}: schema {before or 'empty'} -> {after}")
+
+    @main.group()
+    def window() -> None:
+        """Trading windows: run one now, or show one."""
+
+    @window.command("run")
+    @click.option("--date", "day", help="Trading date (default: today in New York).")
+    @click.option("--name", default=None, help="Window name (default: the first in the settings).")
+    @click.option("--force", is_flag=True, help="Run even if the broker's calendar says the market is closed.")
+    @click.pass_context
+    def window_run(ctx: click.Context, day: str | None, name: str | None, force: bool) -> None:
+        """Run (or resume) a trading window and print its report."""
+        from engine.shell.report import print_report
+        from engine.shell.window import WindowOptions, WindowRunner, WindowPaused
+        s = settings_of(ctx)
+        when = _day(day)
+        with ledger_of(ctx) as led:
+            broker = open_broker(s)
+            if not force and broker.market_day(when) is None:
+                raise UserError(f"the market is closed on {when} (use --force to run anyway)")
+            ensure_house(led, broker, s.broker_name)
+            runner = WindowRunner(led, broker, s.broker_name, WindowOptions(min_order_cents=s.min_order_cents))
+            try:
+                report = runner.run(when, name or (s.windows[0].name if s.windows else "open"))
+            except WindowPaused as e:
+                raise UserError(f"window paused, the broker is not answering: {e}; run it again to resume") from None
+        print_report(out, report)
+        if report.get("problems"):
+            raise SystemExit(3)
+
+    @window.command("show")
+    @click.option("--date", "day", help="Trading date (default: today in New York).")
+    @click.option("--name", default=None)
+    @click.pass_context
+    def window_show(ctx: click.Context, day: str | None, name: str | None) -> None:
+        """Print a window's report."""
+        from sqlalchemy import select
+        from adapters.ledger.schema import Window
+        from engine.shell.report import print_report
+        s = settings_of(ctx)
+        when = _day(day)
+        with ledger_of(ctx) as led, led.tx() as sess:
+            q = select(Window).where(Window.broker == s.broker_name, Window.trading_date == when)
+            if name:
+                q = q.where(Window.name == name)
+            w = sess.scalars(q.order_by(Window.id.desc())).first()
+            if w is None:
+                raise LedgerError(f"no window on {when}")
+            report, step = w.report, w.step
+        if step != "closed":
+            out.print(f"window is at step {step!r} (not closed yet)")
+        print_report(out, report or {})
 
     @main.group()
     def policy() -> None:

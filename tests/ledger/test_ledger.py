@@ -45,8 +45,8 @@ def hold(led: Ledger, name: str, path: str, shares: str) -> None:
 
 def test_migrations_reach_head_and_run_once(db_url):
     led = Ledger(db_url)
-    assert migrate.current(led.engine) == migrate.head() == "0001"
-    assert migrate.upgrade(led.engine) == ("0001", "0001")
+    assert migrate.current(led.engine) == migrate.head() == "0002"
+    assert migrate.upgrade(led.engine) == ("0002", "0002")
 
 
 def test_the_same_key_is_recorded_once(ledger):

@@ -1,0 +1,43 @@
+"""A window's report, for people: per account what was bought and sold and why, per order
+what the broker did, and any disagreement between ledger and broker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_report(out: Console, report: dict[str, Any]) -> None:
+    out.print(f"[bold]window {report.get('window')}[/bold] {report.get('day')} {report.get('name')} "
+              f"on {report.get('broker')}")
+    orders = Table(title="orders", title_justify="left")
+    for col in ("symbol", "side", "notional", "qty", "status", "filled", "price", "note"):
+        orders.add_column(col)
+    for o in report.get("orders", []):
+        orders.add_row(o["symbol"], o["side"], o["notional"] or "", o["qty"] or "", o["status"],
+                       o["filled_qty"] or "", o["price"] or "", o["note"] or "")
+    out.print(orders)
+    accts = Table(title="accounts", title_justify="left")
+    for col in ("account", "events", "trades", "cash after", "notes"):
+        accts.add_column(col)
+    for a in report.get("accounts", []):
+        if a["status"] == "rejected":
+            accts.add_row(a["account"], "", "", "", f"[red]rejected: {a['reason']}[/red]")
+            continue
+        events = ", ".join(f"#{e['id']} {e['kind']}" + (f" ${e['amount']}" if e["amount"] else "")
+                           + (f" {e['path']}" if e["path"] else "") for e in a["events"]) or "(rules)"
+        trades = "\n".join(f"{'buy ' if t['amount'][0] != '-' else 'sell'} {t['slice']} ${t['amount'].lstrip('-')}"
+                           f" ({t['shares'].lstrip('-')} sh)" for t in a["trades"])
+        notes = []
+        if a.get("deferred_or_scaled"):
+            notes.append("deferred/scaled: " + ", ".join(f"{d['slice']} ${d['amount']}" for d in a["deferred_or_scaled"]))
+        if a.get("house_advance"):
+            notes.append(f"[red]house advanced ${a['house_advance']}[/red]")
+        accts.add_row(a["account"], events, trades, a["cash"], "\n".join(notes))
+    out.print(accts)
+    for p in report.get("problems", []):
+        out.print(f"[red]ledger and broker disagree:[/red] {p}")
+    if not report.get("problems"):
+        out.print("[green]ledger agrees with the broker[/green]")
