@@ -403,6 +403,11 @@ def invariants_in(s: Session, broker: str, positions: Mapping[str, Decimal], cas
     owned: dict[str, Decimal] = {}
     for h in s.scalars(select(Holding).where(Holding.account_id.in_(list(accts) or [-1]))):
         owned[h.symbol] = owned.get(h.symbol, ZERO) + h.shares
+        if h.shares < 0:
+            problems.append(f"{accts[h.account_id].name} holds {h.shares} shares of {h.symbol} at {h.path!r}")
+    for a in accts.values():
+        if a.cash < 0:
+            problems.append(f"{a.name} has negative cash ${a.cash}")
     ledger_cash = sum((a.cash for a in accts.values()), ZERO)
     for sym in sorted(set(owned) | set(positions)):
         mine, theirs = owned.get(sym, ZERO), positions.get(sym, ZERO)

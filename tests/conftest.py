@@ -1,4 +1,4 @@
-"""Every ledger test runs on SQLite and on PostgreSQL.
+"""Database fixture: every ledger and window test runs on SQLite and on PostgreSQL.
 
 PostgreSQL comes from PIES_TEST_POSTGRES_URL (default: the local server, database `test`);
 each test gets a schema of its own. Without a server the PostgreSQL cases skip with the
