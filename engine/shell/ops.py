@@ -7,6 +7,7 @@ written; a policy that does not compile prints its errors and exits 1.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from decimal import Decimal
 from typing import Iterator
 
@@ -137,6 +138,57 @@ def register(main: click.Group) -> None:
         if step != "closed":
             out.print(f"window is at step {step!r} (not closed yet)")
         print_report(out, report or {})
+
+    @main.command()
+    @click.pass_context
+    def daemon(ctx: click.Context) -> None:
+        """Run the trading daemon: every configured window, every market day, until SIGTERM."""
+        from engine.shell.daemon import Daemon
+        try:
+            code = Daemon(settings_of(ctx)).serve()
+        except BrokerError as e:
+            raise UserError(f"broker: {e}") from None
+        raise SystemExit(code)
+
+    @main.command()
+    @click.pass_context
+    def reload(ctx: click.Context) -> None:
+        """Ask the running daemon to reload its policy files (SIGHUP)."""
+        from engine.shell.daemon import reload_running
+        try:
+            pid = reload_running(settings_of(ctx))
+        except LedgerError as e:
+            raise UserError(str(e)) from None
+        out.print(f"asked daemon {pid} to reload its policies")
+
+    @main.command()
+    @click.pass_context
+    def demo(ctx: click.Context) -> None:
+        """Example accounts on the example policies, deposits, one window on the simulated
+        broker, and the resulting pies: a first look, on the embedded defaults."""
+        from datetime import date
+        from engine.shell.report import print_report
+        from engine.shell.window import WindowOptions, WindowRunner
+        s = settings_of(ctx)
+        if s.broker_kind != "simulated":
+            raise UserError("the demo runs on the simulated broker only (broker.kind = simulated)")
+        policy_file = str(Path(rules.__file__).parent / "examples" / "growth.pie")
+        today = date.today()
+        with ledger_of(ctx) as led:
+            broker = open_broker(s)
+            ensure_house(led, broker, s.broker_name)
+            known = {a.name for a in led.accounts()}
+            for name, pie, amount in (("demo-alice", "Growth", "10000"), ("demo-bob", "Blend", "2500.55"),
+                                      ("demo-carol", "Tech", "1000")):
+                if name not in known:
+                    led.add_account(name, pie, policy_file, broker=s.broker_name)
+                led.deposit(name, amount, key=f"demo:{name}:{today}")
+            out.print(f"ledger {s.describe()['database_url']}; simulated broker in {s.data_dir}")
+            report = WindowRunner(led, broker, s.broker_name, WindowOptions(min_order_cents=s.min_order_cents,
+                                                                           settle_timeout=5)).run(today, "demo")
+            print_report(out, report)
+        for name in ("demo-alice", "demo-bob", "demo-carol"):
+            ctx.invoke(account_show, name=name)
 
     @main.group()
     def policy() -> None:

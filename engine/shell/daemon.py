@@ -1,0 +1,231 @@
+"""The daemon: runs the configured trading windows every market day, watches policy files.
+
+APScheduler 3 runs one cron job per window (weekdays, in the window's time zone), with
+misfire grace until the window's cut-off and coalescing, its job state in the ledger
+database. A daemon that starts after a window's time but before its cut-off runs the
+window at once. SIGTERM finishes the current window step and exits; SIGHUP (or
+`pies reload`) reloads the policy files. A heartbeat line goes out every minute.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import structlog
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+import rules as policy_lang
+from adapters.broker.port import BrokerError, StopTrading
+from adapters.ledger.store import Ledger, LedgerError
+from config.settings import Settings, Window
+from engine.shell.window import Interrupted, WindowOptions, WindowPaused, WindowRunner
+from engine.shell.wiring import ensure_house, open_broker, open_ledger
+
+log = structlog.get_logger("pies.daemon")
+_CURRENT: "Daemon | None" = None      # APScheduler stores jobs by reference to module functions
+
+
+def run_window_job(name: str) -> None:
+    if _CURRENT is not None:
+        _CURRENT.run_window(name)
+
+
+def heartbeat_job() -> None:
+    if _CURRENT is not None:
+        log.info("heartbeat", pid=os.getpid(), windows=[w.name for w in _CURRENT.settings.windows])
+
+
+def watch_job() -> None:
+    if _CURRENT is not None:
+        _CURRENT.reload_if_changed()
+
+
+@dataclass(frozen=True)
+class Due:
+    run: bool
+    reason: str
+
+
+def window_due(w: Window, now: datetime, trading_day: bool) -> Due:
+    """Should window `w` run now? Between its time and its cut-off on a trading day."""
+    local = now.astimezone(ZoneInfo(w.timezone))
+    if not trading_day:
+        return Due(False, f"the market is closed on {local.date()}")
+    if local.time() < w.at:
+        return Due(False, f"before {w.at:%H:%M}")
+    if local.time() >= w.cutoff:
+        return Due(False, f"after the {w.cutoff:%H:%M} cut-off")
+    return Due(True, "due")
+
+
+def grace_seconds(w: Window) -> int:
+    start = datetime.combine(date(2000, 1, 3), w.at)
+    end = datetime.combine(date(2000, 1, 3), w.cutoff)
+    return max(1, int((end - start).total_seconds()))
+
+
+class Daemon:
+    def __init__(self, settings: Settings, *, now: Callable[[], datetime] | None = None):
+        self.settings = settings
+        self.now = now or (lambda: datetime.now(ZoneInfo("UTC")))
+        self.stop = threading.Event()
+        self.ledger: Ledger | None = None
+        self.broker = None
+        self.scheduler: BackgroundScheduler | None = None
+        self._mtimes: dict[str, float] = {}
+        self._window_lock = threading.Lock()
+
+    # --- start and stop -------------------------------------------------------------------
+
+    def open(self) -> None:
+        s = self.settings
+        log.info("pies daemon starting", broker=s.broker_kind, broker_account=s.broker_name,
+                 live=bool(s.broker_kind == "alpaca" and not s.alpaca.get("paper", True)),
+                 ledger=s.describe()["database_url"], windows=s.describe()["windows"], pid=os.getpid())
+        self.ledger = open_ledger(s)          # migrates the schema to the newest version
+        self.broker = open_broker(s)
+        ensure_house(self.ledger, self.broker, s.broker_name)
+        self.reload_policies()
+
+    def serve(self) -> int:
+        """Run until SIGTERM/SIGINT. Returns the exit code."""
+        global _CURRENT
+        self.open()
+        _CURRENT = self
+        assert self.ledger is not None
+        sched = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=self.ledger.engine,
+                                                                             tablename="scheduler_jobs")},
+                                    job_defaults={"coalesce": True, "max_instances": 1})
+        for w in self.settings.windows:
+            sched.add_job(run_window_job, CronTrigger(day_of_week="mon-fri", hour=w.at.hour, minute=w.at.minute,
+                                                      timezone=ZoneInfo(w.timezone)),
+                          args=[w.name], id=f"window:{w.name}", name=f"window {w.name}", replace_existing=True,
+                          misfire_grace_time=grace_seconds(w))
+        sched.add_job(heartbeat_job, "interval", seconds=60, id="heartbeat", replace_existing=True)
+        sched.add_job(watch_job, "interval", seconds=5, id="watch-policies", replace_existing=True)
+        self.scheduler = sched
+        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_policies())
+        pidfile = self.settings.data_dir / "daemon.pid"
+        pidfile.parent.mkdir(parents=True, exist_ok=True)
+        pidfile.write_text(str(os.getpid()))
+        sched.start()
+        heartbeat_job()
+        for w in self.settings.windows:          # a daemon that was down at the window's time
+            threading.Thread(target=self.catch_up, args=(w,), daemon=True).start()
+        try:
+            while not self.stop.wait(1):
+                pass
+        finally:
+            log.info("pies daemon stopping: finishing the current step")
+            sched.shutdown(wait=True)
+            _CURRENT = None
+            pidfile.unlink(missing_ok=True)
+            self.ledger.dispose()
+            log.info("pies daemon stopped")
+        return 0
+
+    def catch_up(self, w: Window) -> None:
+        today = self.now().astimezone(ZoneInfo(w.timezone)).date()
+        due = window_due(w, self.now(), self._trading(today))
+        if due.run:
+            log.info("catching up a window", window_name=w.name, day=today.isoformat())
+            self.run_window(w.name)
+
+    def _trading(self, day: date) -> bool:
+        try:
+            return self.broker.market_day(day) is not None
+        except BrokerError as e:
+            log.warning("calendar unavailable", error=str(e))
+            return False
+
+    # --- the window job ---------------------------------------------------------------------
+
+    def run_window(self, name: str) -> dict | None:
+        w = next(x for x in self.settings.windows if x.name == name)
+        now = self.now()
+        today = now.astimezone(ZoneInfo(w.timezone)).date()
+        due = window_due(w, now, self._trading(today))
+        if not due.run:
+            log.info("window skipped", window_name=name, day=today.isoformat(), reason=due.reason)
+            return None
+        with self._window_lock:     # the cron job and a catch-up never run one window twice at once
+            runner = WindowRunner(self.ledger, self.broker, self.settings.broker_name,
+                                  WindowOptions(min_order_cents=self.settings.min_order_cents,
+                                                settle_timeout=self._settle_bound(w, now)), stop=self.stop)
+            try:
+                report = runner.run(today, name)
+            except Interrupted as e:
+                log.info("window interrupted; it resumes at the next start", reason=str(e))
+                return None
+            except WindowPaused as e:
+                log.warning("window paused; it resumes at the next trigger", reason=str(e))
+                return None
+            except StopTrading as e:
+                log.error("trading stopped: a person must act", reason=str(e), alert=True)
+                self.stop.set()
+                return None
+            except Exception:  # noqa: BLE001 - the daemon lives on; the window resumes later
+                log.exception("window failed", window_name=name)
+                return None
+        log.info("window report", window_name=name, day=today.isoformat(), accounts=len(report.get("accounts", [])),
+                 orders=len(report.get("orders", [])), problems=report.get("problems", []))
+        return report
+
+    def _settle_bound(self, w: Window, now: datetime) -> float:
+        """Wait for fills until 15 minutes before the close (assumed 16:00 local), at least a minute."""
+        local = now.astimezone(ZoneInfo(w.timezone))
+        close = local.replace(hour=15, minute=45, second=0, microsecond=0)
+        return max(60.0, (close - local).total_seconds())
+
+    # --- policies -------------------------------------------------------------------------
+
+    def reload_policies(self) -> None:
+        for f in self.settings.policy_files:
+            self._load(f)
+
+    def reload_if_changed(self) -> None:
+        for f in self.settings.policy_files:
+            try:
+                m = Path(f).stat().st_mtime
+            except OSError:
+                continue
+            if self._mtimes.get(f) != m:
+                self._load(f)
+
+    def _load(self, f: str) -> None:
+        try:
+            self._mtimes[f] = Path(f).stat().st_mtime
+            version, queued = self.ledger.load_policy(f)
+            log.info("policy loaded", file=f, version=version.id, queued=queued)
+        except policy_lang.PolicyError as e:
+            for d in e.diagnostics:
+                log.error("policy rejected; the previous version keeps trading", file=f, error=d.render().splitlines()[0])
+        except (LedgerError, OSError) as e:
+            log.error("policy rejected; the previous version keeps trading", file=f, error=str(e))
+
+
+def reload_running(settings: Settings) -> int:
+    """`pies reload`: SIGHUP the running daemon. Returns its pid."""
+    pidfile = settings.data_dir / "daemon.pid"
+    try:
+        pid = int(pidfile.read_text())
+    except (OSError, ValueError):
+        raise LedgerError(f"no daemon is running (no pid in {pidfile})") from None
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise LedgerError(f"no daemon is running (pid {pid} from {pidfile} is gone)") from None
+    return pid
+
+

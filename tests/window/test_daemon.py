@@ -1,0 +1,137 @@
+"""The daemon: when windows run, SIGTERM between steps, policy reloads, its log lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, datetime, time as dtime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from structlog.testing import capture_logs
+
+from adapters.ledger.schema import PolicyVersion, Window
+from adapters.ledger.store import Ledger
+from config.settings import Window as WindowSetting
+from config.settings import load
+from engine.shell.daemon import Daemon, window_due
+from engine.shell.window import Interrupted, WindowOptions, WindowRunner
+from engine.shell.wiring import ensure_house, open_broker
+
+ROOT = Path(__file__).resolve().parents[2]
+NY = ZoneInfo("America/New_York")
+OPEN = WindowSetting("open", dtime(9, 35), "America/New_York", dtime(15, 30))
+
+
+@pytest.mark.parametrize("now, trading, run, why", [
+    (datetime(2026, 11, 24, 9, 35, tzinfo=NY), True, True, "due"),
+    (datetime(2026, 11, 24, 10, 10, tzinfo=NY), True, True, "due"),            # started late: still today
+    (datetime(2026, 11, 24, 15, 31, tzinfo=NY), True, False, "after the 15:30 cut-off"),
+    (datetime(2026, 11, 24, 9, 0, tzinfo=NY), True, False, "before 09:35"),
+    (datetime(2026, 11, 26, 10, 0, tzinfo=NY), False, False, "the market is closed on 2026-11-26"),
+    (datetime(2026, 11, 24, 15, 0, tzinfo=ZoneInfo("UTC")), True, True, "due"),  # 10:00 in New York
+])
+def test_when_a_window_runs(now, trading, run, why):
+    due = window_due(OPEN, now, trading)
+    assert (due.run, due.reason) == (run, why)
+
+
+def make_world(tmp_path: Path, windows: str = "") -> dict[str, str]:
+    (tmp_path / "policy.pie").write_text('pie "Tech" equal { AAPL MSFT NVDA }\n')
+    (tmp_path / "prices.csv").write_text("AAPL,172.78\nMSFT,415\nNVDA,131.31\n")
+    (tmp_path / "settings.toml").write_text(
+        f'[broker.simulated]\nprices_file = "{tmp_path / "prices.csv"}"\n'
+        f'[policies]\nfiles = ["{tmp_path / "policy.pie"}"]\n{windows}')
+    return {"PIES_CONFIG": str(tmp_path / "settings.toml"), "PIES_DATA_DIR": str(tmp_path / "data")}
+
+
+def test_sigterm_between_steps_leaves_a_window_that_resumes(tmp_path):
+    env = make_world(tmp_path)
+    s = load(env=env)
+    led = Ledger(s.database_url)
+    broker = open_broker(s)
+    ensure_house(led, broker, "main")
+    led.add_account("a", "Tech", tmp_path / "policy.pie")
+    led.deposit("a", "100")
+    stop = threading.Event()
+    runner = WindowRunner(led, broker, "main", WindowOptions(), stop=stop,
+                          crash=lambda point: stop.set() if point == "planned" else None)
+    with pytest.raises(Interrupted):
+        runner.run(date(2026, 11, 24))
+    with led.tx() as sess:
+        assert sess.scalars(select(Window.step)).one() == "planned"
+    report = WindowRunner(led, broker, "main", WindowOptions()).run(date(2026, 11, 24))
+    assert report["problems"] == [] and len(report["orders"]) == 3
+
+
+def test_policy_reload_keeps_the_old_version_when_the_new_one_is_broken(tmp_path):
+    env = make_world(tmp_path)
+    d = Daemon(load(env=env))
+    d.open()
+    policy = tmp_path / "policy.pie"
+    policy.write_text('pie "Tech" { AAPL 50% MSFT 40% }\n')
+    with capture_logs() as logs:
+        d.reload_policies()
+    err = [x for x in logs if x["event"].startswith("policy rejected")]
+    assert err and f"{policy}:1:" in err[0]["error"] and "90%" in err[0]["error"]
+    with d.ledger.tx() as sess:
+        assert sess.scalar(select(func.count()).select_from(PolicyVersion)) == 1
+    policy.write_text('pie "Tech" { AAPL 50% MSFT 50% }\n')
+    time.sleep(0.01)
+    os.utime(policy)
+    with capture_logs() as logs:
+        d.reload_if_changed()
+    assert [x["version"] for x in logs if x["event"] == "policy loaded"] == [2]
+    d.ledger.dispose()
+
+
+def test_the_daemon_runs_todays_window_logs_json_and_stops_on_sigterm(tmp_path):
+    # A window from 00:00 to 23:59 New York time: whenever this runs, the daemon catches it
+    # up at start on a weekday, and skips it, saying why, on a weekend.
+    env = make_world(tmp_path, '[[windows]]\nname = "allday"\nat = "00:00"\ncutoff = "23:59"\n'
+                               'timezone = "America/New_York"\n')
+    s = load(env=env)
+    led = Ledger(s.database_url)
+    ensure_house(led, open_broker(s), "main")
+    led.add_account("a", "Tech", tmp_path / "policy.pie")
+    led.deposit("a", "250")
+    led.dispose()
+    proc = subprocess.Popen([sys.executable, "-m", "engine.shell.cli", "daemon"], cwd=ROOT,
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[dict] = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(json.loads(line))
+            if lines[-1]["event"] in ("window report", "window skipped"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)[1], None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines += [json.loads(x) for x in (rest or "").splitlines() if x.strip()]
+    assert proc.returncode == 0
+    events = [x["event"] for x in lines]
+    assert events[0] == "pies daemon starting" and events[-1] == "pies daemon stopped"
+    assert "heartbeat" in events
+    today = datetime.now(NY).date()
+    if today.weekday() < 5:
+        report = next(x for x in lines if x["event"] == "window report")
+        assert report["problems"] == [] and report["orders"] == 3
+        steps = [x for x in lines if x["event"] == "window step"]
+        assert steps and all("window" in x for x in steps)
+        assert any("client_order_id" in x for x in lines if x["event"] == "order placed")
+    else:
+        assert any(x["event"] == "window skipped" and "closed" in x["reason"] for x in lines)
+    assert not any("SECRET" in json.dumps(x) for x in lines)
