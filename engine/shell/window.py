@@ -16,10 +16,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 import rules as policy_lang
@@ -89,6 +89,7 @@ class WindowRunner:
         self.crash = crash
         self.sleep = sleep
         self._policies: dict[int, Policy] = {}
+        self._rulesets: dict[tuple[int, str], Any] = {}
 
     # --- driving ----------------------------------------------------------------------------
 
@@ -177,16 +178,17 @@ class WindowRunner:
                     continue
                 self._split_dividend(s, w, accts, house, act)
             opened = _aware(w.opened_at)
-            for e in s.scalars(select(Event).where(Event.status == "pending",
-                                                   Event.account_id.in_(list(accts)))):
+            for e in s.scalars(select(Event).join(Account, Event.account_id == Account.id)
+                               .where(Event.status == "pending", Account.broker == self.name)):
                 if _aware(e.created_at) < opened:   # recorded after the window started: the next one takes it
                     e.status, e.window_id = "planned", wid
             self._set(s, wid, "collected")
 
     def _split_dividend(self, s: Session, w: Window, accts: dict[int, Account], house: Account, act) -> None:
         """A broker dividend, shared by the slices holding the symbol in proportion to shares."""
-        holders = [h for h in s.scalars(select(Holding).where(Holding.symbol == act.symbol,
-                                                               Holding.account_id.in_(list(accts))))
+        holders = [h for h in s.scalars(select(Holding).join(Account, Holding.account_id == Account.id)
+                                        .where(Holding.symbol == act.symbol, Account.broker == self.name)
+                                        .order_by(Holding.account_id, Holding.path))
                    if h.shares > 0]
         total = _cents(act.amount)
         by_acct: dict[int, int] = defaultdict(int)
@@ -211,18 +213,16 @@ class WindowRunner:
     # --- 3. price ---------------------------------------------------------------------------
 
     def _plan_set(self, s: Session, wid: int) -> list[Account]:
-        accts = self._accounts(s)
+        """Accounts with events in this window, and those whose rules may trigger a rebalance."""
         with_events = set(s.scalars(select(Event.account_id).where(Event.window_id == wid,
                                                                    Event.status == "planned")))
         out = []
-        for a in accts.values():
+        for a in self._accounts(s).values():
             if a.is_house:
                 continue
-            if a.id in with_events:
-                out.append(a)
-                continue
-            rs = find_rules(a.rules, self._policy(s, a.policy_version_id))
-            if rs is not None and (rs.drift_threshold_bp is not None or rs.every is not None):
+            self._policy(s, a.policy_version_id)
+            rs = self._rules(a)
+            if a.id in with_events or rs.drift_threshold_bp is not None or rs.every is not None:
                 out.append(a)
         return sorted(out, key=lambda a: a.id)
 
@@ -238,26 +238,62 @@ class WindowRunner:
             w = self._set(s, wid, "priced")
             w.prices = {k: str(v) for k, v in sorted(prices.items())}
 
+    # --- data access in bulk: the window touches every planned account's rows ------------
+
+    def _held(self, s: Session, account_ids) -> dict[tuple[int, str], tuple[str, Decimal]]:
+        """(account, path) -> (symbol, shares) for these accounts, in chunks of 5,000."""
+        out: dict[tuple[int, str], tuple[str, Decimal]] = {}
+        ids = sorted(set(account_ids))
+        for k in range(0, len(ids), 5000):
+            for aid, path, sym, shares in s.execute(
+                    select(Holding.account_id, Holding.path, Holding.symbol, Holding.shares)
+                    .where(Holding.account_id.in_(ids[k:k + 5000]))):
+                out[(aid, path)] = (sym, shares)
+        return out
+
+    def _intents(self, s: Session, wid: int) -> dict[str, list[IntentRow]]:
+        by: dict[str, list[IntentRow]] = defaultdict(list)
+        for row in s.execute(select(Intent.id, Intent.account_id, Intent.path, Intent.symbol, Intent.amount,
+                                    Intent.sell_all, Intent.planned).where(Intent.window_id == wid)
+                             .order_by(Intent.id)):
+            by[row.symbol].append(IntentRow(*row))
+        return by
+
+    def _set_amounts(self, s: Session, amounts: dict[int, Decimal]) -> None:
+        if amounts:
+            s.execute(update(Intent), [{"id": k, "amount": v} for k, v in amounts.items()])
+
     # --- 4. plan ----------------------------------------------------------------------------
 
     def _planned(self, wid: int) -> None:
-        with self.ledger.tx() as s:
+        with self.ledger.tx(autoflush=False) as s:
             w = s.get(Window, wid)
             prices = {k: Decimal(v) for k, v in (w.prices or {}).items()}
             events_of: dict[int, list[Event]] = defaultdict(list)
             for e in s.scalars(select(Event).where(Event.window_id == wid, Event.status == "planned")
                                .order_by(Event.id)):
                 events_of[e.account_id].append(e)
-            for a in self._plan_set(s, wid):
-                self._plan_account(s, w, a, prices, events_of.get(a.id, []))
+            accounts = self._plan_set(s, wid)
+            held_all = self._held(s, [a.id for a in accounts])
+            held_of: dict[int, dict[str, tuple[str, Decimal]]] = defaultdict(dict)
+            for (aid, path), v in held_all.items():
+                if v[1]:
+                    held_of[aid][path] = v
+            intents: list[dict] = []
+            rows: list[dict] = []
+            for a in accounts:
+                self._plan_account(w, a, prices, events_of.get(a.id, []), held_of.get(a.id, {}), intents, rows)
+            for table, batch in ((WindowAccount, rows), (Intent, intents)):
+                for k in range(0, len(batch), 20_000):
+                    s.execute(insert(table), batch[k:k + 20_000])
             self._set(s, wid, "planned")
 
-    def _plan_account(self, s: Session, w: Window, a: Account, prices: dict[str, Decimal], evs: list[Event]) -> None:
-        policy = self._policy(s, a.policy_version_id)
+    def _plan_account(self, w: Window, a: Account, prices: dict[str, Decimal], evs: list[Event],
+                      held: dict[str, tuple[str, Decimal]], intents: list[dict], rows: list[dict]) -> None:
+        policy = self._policies[a.policy_version_id]
         pie = policy.pies[a.pie]
-        ruleset = find_rules(a.rules, policy)
-        held = {h.path: h for h in s.scalars(select(Holding).where(Holding.account_id == a.id)) if h.shares}
-        values = {p: market_cents(h.shares * prices[h.symbol]) for p, h in held.items()}
+        ruleset = self._rules(a)
+        values = {p: market_cents(q * prices[sym]) for p, (sym, q) in held.items()}
         engine_events: list[ev.Event] = []
         dep = div = wd = 0
         for e in evs:
@@ -276,6 +312,7 @@ class WindowRunner:
             elif e.kind == "target_change":
                 engine_events.append(ev.TargetChange(ref))
             # liquidations need no event: the planner sells what the pie no longer holds
+        base = {"window_id": w.id, "account_id": a.id, "cash_before": a.cash, "reason": None, "withdrawn": None}
         try:
             p = plan(pie, values, engine_events, ruleset, cash=_cents(a.cash), min_order=0, as_of=w.trading_date,
                      last_rebalanced=a.last_rebalanced)
@@ -284,56 +321,60 @@ class WindowRunner:
                 if x.kind == "dividend":
                     continue       # broker cash that arrived: credited at close all the same
                 x.status, x.reason = "rejected", str(e)
-            s.add(WindowAccount(window_id=w.id, account_id=a.id, status="rejected", reason=str(e), cash_before=a.cash,
-                                deposits=ZERO, dividends=_dec(div), withdrawals=ZERO))
+            rows.append({**base, "status": "rejected", "reason": str(e), "deposits": ZERO, "dividends": _dec(div),
+                         "withdrawals": ZERO, "rebalanced": False})
             log.warning("account rejected", window=w.id, account=a.name, reason=str(e))
             return
         if not p.trades and not evs:
             return
         whole = any(st.cause in ("rebalance", "target change") or st.cause.startswith(("drift", "every"))
                     for st in p.steps)
-        s.add(WindowAccount(window_id=w.id, account_id=a.id, status="planned", cash_before=a.cash,
-                            deposits=_dec(dep), dividends=_dec(div), withdrawals=_dec(wd), rebalanced=whole))
-        refs = {path: sorted({int(r) for st in p.steps if path in st.trades for r in st.refs}) for path in p.trades}
+        rows.append({**base, "status": "planned", "deposits": _dec(dep), "dividends": _dec(div),
+                     "withdrawals": _dec(wd), "rebalanced": whole})
+        refs: dict[str, set[int]] = defaultdict(set)
+        for st in p.steps:
+            for path in st.trades:
+                refs[path].update(int(r) for r in st.refs)
         for path, c in sorted(p.trades.items()):
             h = held.get(path)
-            symbol = h.symbol if h else path.rsplit("/", 1)[-1]
-            sell_all = c < 0 and p.holdings_after.get(path, 0) == 0    # all of it goes (removed slices too)
-            s.add(Intent(window_id=w.id, account_id=a.id, path=path, symbol=symbol, planned=_dec(c), amount=_dec(c),
-                         sell_all=sell_all, events=refs.get(path) or None))
+            intents.append({"window_id": w.id, "account_id": a.id, "path": path,
+                            "symbol": h[0] if h else path.rsplit("/", 1)[-1], "planned": _dec(c), "amount": _dec(c),
+                            # all of it goes (removed slices too): sold by quantity where possible
+                            "sell_all": c < 0 and p.holdings_after.get(path, 0) == 0,
+                            "events": sorted(refs[path]) or None})
+
+    def _rules(self, a: Account):
+        key = (a.policy_version_id, a.rules)
+        if key not in self._rulesets:
+            self._rulesets[key] = find_rules(a.rules, self._policies[a.policy_version_id])
+        return self._rulesets[key]
 
     # --- 5. net -----------------------------------------------------------------------------
 
-    def _wants(self, s: Session, intents: list[Intent]) -> list[fills.Want]:
-        out = []
-        for i in intents:
-            if not i.amount:
-                continue
-            held = ZERO
-            if i.amount < 0:
-                h = s.get(Holding, (i.account_id, i.path))
-                held = h.shares if h else ZERO
-            out.append(fills.Want(i.id, _cents(i.amount), i.sell_all, held))
-        return out
-
-    def _intents_by_symbol(self, s: Session, wid: int) -> dict[str, list[Intent]]:
-        by: dict[str, list[Intent]] = defaultdict(list)
-        for i in s.scalars(select(Intent).where(Intent.window_id == wid).order_by(Intent.id)):
-            by[i.symbol].append(i)
-        return by
+    @staticmethod
+    def _wants(rows: list[IntentRow], held: dict[tuple[int, str], tuple[str, Decimal]]) -> list[fills.Want]:
+        return [fills.Want(r.id, _cents(r.amount), r.sell_all,
+                           held.get((r.account_id, r.path), ("", ZERO))[1] if r.amount < 0 else ZERO)
+                for r in rows if r.amount]
 
     def _netted(self, wid: int) -> None:
-        with self.ledger.tx() as s:
+        with self.ledger.tx(autoflush=False) as s:
             w = s.get(Window, wid)
-            for symbol, intents in sorted(self._intents_by_symbol(s, wid).items()):
-                self._net_symbol(s, w, symbol, intents, phase=None)
+            by_symbol = self._intents(s, wid)
+            held = self._held(s, {r.account_id for rows in by_symbol.values() for r in rows})
+            amounts: dict[int, Decimal] = {}
+            for symbol, rows in sorted(by_symbol.items()):
+                self._net_symbol(s, w, symbol, rows, held, amounts, phase=None)
+            self._set_amounts(s, amounts)
             self._set(s, wid, "netted")
 
-    def _net_symbol(self, s: Session, w: Window, symbol: str, intents: list[Intent], phase: str | None) -> None:
-        n = fills.net(symbol, self._wants(s, intents), self.opt.min_order_cents)
-        by_id = {i.id: i for i in intents}
+    def _net_symbol(self, s: Session, w: Window, symbol: str, rows: list[IntentRow],
+                    held: dict, amounts: dict[int, Decimal], phase: str | None) -> None:
+        current = [r._replace(amount=amounts.get(r.id, r.amount)) for r in rows]
+        n = fills.net(symbol, self._wants(current, held), self.opt.min_order_cents)
+        by_id = {r.id: r for r in current}
         for key, c in n.deferred:
-            by_id[key].amount -= _dec(c)
+            amounts[key] = by_id[key].amount - _dec(c)
         if n.side is None:
             return
         s.add(Order(window_id=w.id, client_order_id=client_order_id(self._coid_prefix(w), symbol, n.side),
@@ -419,59 +460,94 @@ class WindowRunner:
     # --- 8. allocate ------------------------------------------------------------------------
 
     def _allocate_phase(self, wid: int, phase: str) -> None:
-        with self.ledger.tx() as s:
+        with self.ledger.tx(autoflush=False) as s:
             w = s.get(Window, wid)
             prices = {k: Decimal(v) for k, v in (w.prices or {}).items()}
             orders = {o.symbol: o for o in s.scalars(select(Order).where(
                 Order.window_id == wid, Order.status != "dropped"))}
-            accts = self._accounts(s)
-            house = self._house(accts)
+            fills_of = {f.order_id: f for f in s.scalars(select(Fill).join(Order, Fill.order_id == Order.id)
+                                                         .where(Order.window_id == wid))}
             dropped = {o.symbol for o in s.scalars(select(Order).where(Order.window_id == wid,
                                                                         Order.status == "dropped"))}
-            for symbol, intents in sorted(self._intents_by_symbol(s, wid).items()):
+            house = self._house_of(s)
+            by_symbol = self._intents(s, wid)
+            mine: dict[str, list[IntentRow]] = {}
+            for symbol, rows in by_symbol.items():
                 o = orders.get(symbol)
                 # A symbol's phase is its order's; with no order it crossed in full: in the sell
                 # phase, or the buy phase if scaling re-netted its buy order away.
                 home = o.phase if o is not None else ("buy" if symbol in dropped else "sell")
-                mine = home == phase
-                if not mine:
-                    continue
-                self._allocate_symbol(s, w, symbol, intents, o, prices[symbol], house)
+                if home == phase:
+                    mine[symbol] = rows
+            held = self._held(s, {r.account_id for rows in mine.values() for r in rows} | {house.id})
+            deltas: dict[tuple[int, str], list] = {}
+            allocations: list[dict] = []
+            for symbol, rows in sorted(mine.items()):
+                o = orders.get(symbol)
+                self._allocate_symbol(w, symbol, rows, o, fills_of.get(o.id) if o else None, prices[symbol],
+                                      house.id, held, deltas, allocations)
+            for k in range(0, len(allocations), 20_000):
+                s.execute(insert(Allocation), allocations[k:k + 20_000])
+            self._apply_shares(s, held, deltas)
             self._set(s, wid, "sells_allocated" if phase == "sell" else "allocated")
 
-    def _allocate_symbol(self, s: Session, w: Window, symbol: str, intents: list[Intent], o: Order | None,
-                         planning_price: Decimal, house: Account) -> None:
-        wants = self._wants(s, intents)
+    def _house_of(self, s: Session) -> Account:
+        house = s.scalars(select(Account).where(Account.broker == self.name, Account.is_house.is_(True))).first()
+        if house is None:
+            raise RuntimeError(f"broker account {self.name!r} has no house account")
+        return house
+
+    def _allocate_symbol(self, w: Window, symbol: str, rows: list[IntentRow], o: Order | None, fill: Fill | None,
+                         planning_price: Decimal, house_id: int, held: dict, deltas: dict,
+                         allocations: list[dict]) -> None:
+        wants = self._wants(rows, held)
         if not wants:
             return
-        fill = s.scalars(select(Fill).where(Fill.order_id == o.id)).first() if o is not None else None
-        side = o.side if o is not None else None
-        n = fills.Net(symbol, side, None if o is None or o.notional is None else _cents(o.notional),
+        n = fills.Net(symbol, o.side if o is not None else None,
+                      None if o is None or o.notional is None else _cents(o.notional),
                       None if o is None else o.qty, tuple(wants), ())
         price = fill.price if fill is not None and fill.price else planning_price
         sp = fills.split(n, filled_qty=fill.qty if fill else ZERO, filled_cents=_cents(fill.amount) if fill else 0,
                          price=price)
-        by_id = {i.id: i for i in intents}
+        by_id = {r.id: r for r in rows}
+        order_id = o.id if o is not None else None
         for share in sp.shares:
-            i = by_id[share.key]
-            s.add(Allocation(window_id=w.id, order_id=o.id if o else None, account_id=i.account_id, path=i.path,
-                             symbol=symbol, shares=share.shares, amount=_dec(share.cents)))
-            self._add_shares(s, i.account_id, i.path, symbol, share.shares)
+            r = by_id[share.key]
+            allocations.append({"window_id": w.id, "order_id": order_id, "account_id": r.account_id, "path": r.path,
+                                "symbol": symbol, "shares": share.shares, "amount": _dec(share.cents)})
+            self._delta(deltas, r.account_id, r.path, symbol, share.shares)
         if sp.house_shares or sp.house_cents:
-            s.add(Allocation(window_id=w.id, order_id=o.id if o else None, account_id=house.id, path=symbol,
-                             symbol=symbol, shares=sp.house_shares, amount=_dec(-sp.house_cents)))
-            self._add_shares(s, house.id, symbol, symbol, sp.house_shares)
+            allocations.append({"window_id": w.id, "order_id": order_id, "account_id": house_id, "path": symbol,
+                                "symbol": symbol, "shares": sp.house_shares, "amount": _dec(-sp.house_cents)})
+            self._delta(deltas, house_id, symbol, symbol, sp.house_shares)
 
-    def _add_shares(self, s: Session, account_id: int, path: str, symbol: str, shares: Decimal) -> None:
-        if not shares:
-            return
-        h = s.get(Holding, (account_id, path))
-        if h is None:
-            s.add(Holding(account_id=account_id, path=path, symbol=symbol, shares=shares))
-        else:
-            h.shares += shares
-            if not h.shares:
-                s.delete(h)
+    @staticmethod
+    def _delta(deltas: dict, account_id: int, path: str, symbol: str, shares: Decimal) -> None:
+        d = deltas.setdefault((account_id, path), [symbol, ZERO])
+        d[1] += shares
+
+    def _apply_shares(self, s: Session, held: dict, deltas: dict) -> None:
+        """Holdings move by the allocations: bulk updates, inserts and deletes."""
+        ups, ins, dels = [], [], []
+        for (aid, path), (symbol, d) in deltas.items():
+            if not d:
+                continue
+            old = held.get((aid, path))
+            new = (old[1] if old else ZERO) + d
+            if old is None:
+                ins.append({"account_id": aid, "path": path, "symbol": symbol, "shares": new})
+            elif new:
+                ups.append({"account_id": aid, "path": path, "shares": new})
+            else:
+                dels.append({"a": aid, "p": path})
+        if ups:
+            s.execute(update(Holding), ups)
+        if ins:
+            s.execute(insert(Holding), ins)
+        if dels:
+            t = Holding.__table__
+            s.connection().execute(delete(t).where(t.c.account_id == bindparam("a"), t.c.path == bindparam("p")),
+                                   dels)
 
     def _sells_allocated(self, wid: int) -> None:
         self._allocate_phase(wid, "sell")
@@ -482,38 +558,44 @@ class WindowRunner:
     # --- 6b. scale buys to the cash the sells brought ---------------------------------------
 
     def _spent(self, s: Session, wid: int) -> dict[int, Decimal]:
+        """Net dollars each account paid (+) or received (-) in this window's allocations."""
         out: dict[int, Decimal] = defaultdict(lambda: ZERO)
-        for a in s.scalars(select(Allocation).where(Allocation.window_id == wid)):
-            out[a.account_id] += a.amount
+        for aid, amount in s.execute(select(Allocation.account_id, Allocation.amount)
+                                     .where(Allocation.window_id == wid)):
+            out[aid] += amount
         return out
 
     def _scaled(self, wid: int) -> None:
-        with self.ledger.tx() as s:
+        with self.ledger.tx(autoflush=False) as s:
             w = s.get(Window, wid)
             orders = {o.symbol: o for o in s.scalars(select(Order).where(Order.window_id == wid))}
             buy_symbols = {sym for sym, o in orders.items() if o.phase == "buy"}
             spent = self._spent(s, wid)
-            by_symbol = self._intents_by_symbol(s, wid)
-            buys_of: dict[int, list[Intent]] = defaultdict(list)
+            by_symbol = self._intents(s, wid)
+            buys_of: dict[int, list[IntentRow]] = defaultdict(list)
+            crossed_in: dict[int, Decimal] = defaultdict(lambda: ZERO)
             for sym in buy_symbols:
-                for i in by_symbol[sym]:
-                    if i.amount > 0:
-                        buys_of[i.account_id].append(i)
-            notes = []
-            for wa in s.scalars(select(WindowAccount).where(WindowAccount.window_id == wid,
-                                                             WindowAccount.status == "planned")):
+                for r in by_symbol[sym]:
+                    if r.amount > 0:
+                        buys_of[r.account_id].append(r)
+                    elif r.amount < 0:
+                        crossed_in[r.account_id] -= r.amount   # sellers crossing a net buy get their dollars
+            notes, amounts = [], {}
+            for wa in s.execute(select(WindowAccount.account_id, WindowAccount.cash_before, WindowAccount.deposits,
+                                       WindowAccount.dividends, WindowAccount.withdrawals)
+                                .where(WindowAccount.window_id == wid, WindowAccount.status == "planned")):
                 mine = buys_of.get(wa.account_id, [])
-                need = sum((i.amount for i in mine), ZERO)
-                crossed_in = -sum((i.amount for sym in buy_symbols for i in by_symbol[sym]
-                                   if i.account_id == wa.account_id and i.amount < 0), ZERO)
-                avail = wa.cash_before + wa.deposits + wa.dividends - wa.withdrawals - spent[wa.account_id] + crossed_in
-                if need <= avail or not mine:
+                if not mine:
+                    continue
+                need = sum((r.amount for r in mine), ZERO)
+                avail = wa.cash_before + wa.deposits + wa.dividends - wa.withdrawals - spent[wa.account_id] \
+                    + crossed_in[wa.account_id]
+                if need <= avail:
                     continue
                 budget = max(_cents(avail), 0)
-                amounts = [_cents(i.amount) for i in mine]
-                new = apportion(budget, [budget * a for a in amounts], sum(amounts), range(len(amounts)))
-                for i, c in zip(mine, new):
-                    i.amount = _dec(c)
+                asked = [_cents(r.amount) for r in mine]
+                for r, c in zip(mine, apportion(budget, [budget * x for x in asked], sum(asked), range(len(asked)))):
+                    amounts[r.id] = _dec(c)
                 notes.append({"account_id": wa.account_id, "asked": str(need), "spent": str(_dec(budget))})
                 log.warning("buys scaled down", window=wid, account_id=wa.account_id, asked=str(need),
                             available=str(avail))
@@ -523,9 +605,11 @@ class WindowRunner:
                     o.status = "dropped"      # re-netted below on the scaled buys
                     o.client_order_id = o.client_order_id + "-x"
                 s.flush()
+                held = self._held(s, {r.account_id for sym in buy_symbols for r in by_symbol[sym]})
                 for sym in sorted(buy_symbols):
-                    self._net_symbol(s, w, sym, by_symbol[sym], phase="buy")
+                    self._net_symbol(s, w, sym, by_symbol[sym], held, amounts, phase="buy")
                 w.report = {**(w.report or {}), "scaled": notes}
+            self._set_amounts(s, amounts)
             self._set(s, wid, "scaled")
 
     # --- 9. close ---------------------------------------------------------------------------
@@ -533,18 +617,30 @@ class WindowRunner:
     def _closed(self, wid: int) -> None:
         positions = self._call("positions", self.broker.positions)
         balance = self._call("balance", self.broker.balance)
-        with self.ledger.tx() as s:
+        with self.ledger.tx(autoflush=False) as s:
             w = s.get(Window, wid)
-            accts = self._accounts(s)
-            house = self._house(accts)
+            house = self._house_of(s)
             spent = self._spent(s, wid)
             house.cash -= spent.pop(house.id, ZERO)
-            report_accounts = []
+            was: list[WindowAccount] = list(s.scalars(select(WindowAccount).where(WindowAccount.window_id == wid)
+                                                      .order_by(WindowAccount.account_id)))
+            accts = {a.id: a for a in s.scalars(select(Account).where(Account.id.in_([x.account_id for x in was])))} \
+                if len(was) < 30_000 else self._accounts(s)
             events_of: dict[int, list[Event]] = defaultdict(list)
             for e in s.scalars(select(Event).where(Event.window_id == wid).order_by(Event.id)):
                 events_of[e.account_id].append(e)
-            for wa in s.scalars(select(WindowAccount).where(WindowAccount.window_id == wid)
-                                .order_by(WindowAccount.account_id)):
+            trades_of: dict[int, list] = defaultdict(list)
+            for aid, path, shares, amount in s.execute(
+                    select(Allocation.account_id, Allocation.path, Allocation.shares, Allocation.amount)
+                    .where(Allocation.window_id == wid).order_by(Allocation.path)):
+                trades_of[aid].append({"slice": path, "shares": str(shares), "amount": str(amount)})
+            deferred_of: dict[int, list] = defaultdict(list)
+            for rows in self._intents(s, wid).values():
+                for r in rows:
+                    if r.planned != r.amount:
+                        deferred_of[r.account_id].append({"slice": r.path, "amount": str(r.planned - r.amount)})
+            report_accounts = []
+            for wa in was:
                 a = accts[wa.account_id]
                 if wa.status == "rejected":
                     a.cash += wa.dividends
@@ -571,9 +667,19 @@ class WindowRunner:
                     e.status = "done"
                     if e.kind == "withdrawal" and paid < wa.withdrawals:
                         e.reason = f"paid ${paid} of ${wa.withdrawals}: sells came in short"
-                report_accounts.append(self._account_report(s, wid, a, wa, advance))
-            for e in s.scalars(select(Event).where(Event.window_id == wid, Event.status == "planned")):
-                e.status = "done"   # events of accounts that had nothing to trade
+                item = {"account": a.name, "status": "done", "cash": str(a.cash), "withdrawn": str(paid),
+                        "events": [{"id": e.id, "kind": e.kind, "amount": None if e.amount is None else str(e.amount),
+                                    "path": e.path, "status": e.status, "reason": e.reason} for e in events_of[a.id]],
+                        "trades": trades_of.get(a.id, [])}
+                if deferred_of.get(a.id):
+                    item["deferred_or_scaled"] = deferred_of[a.id]
+                if advance:
+                    item["house_advance"] = str(advance)
+                report_accounts.append(item)
+            for evs in events_of.values():
+                for e in evs:
+                    if e.status == "planned":
+                        e.status = "done"   # events of accounts that had nothing to trade
             w.closed_at = utcnow()
             problems = invariants_in(s, self.name, {k: p.qty for k, p in positions.items()}, balance.cash)
             orders = [{"symbol": o.symbol, "side": o.side, "client_order_id": o.client_order_id,
@@ -592,20 +698,12 @@ class WindowRunner:
         log.info("window closed", window=wid, accounts=len(report_accounts), orders=len(orders),
                  problems=len(problems))
 
-    def _account_report(self, s: Session, wid: int, a: Account, wa: WindowAccount, advance: Decimal) -> dict:
-        trades = []
-        for al in s.scalars(select(Allocation).where(Allocation.window_id == wid, Allocation.account_id == a.id)
-                            .order_by(Allocation.path)):
-            trades.append({"slice": al.path, "shares": str(al.shares), "amount": str(al.amount)})
-        deferred = [{"slice": i.path, "amount": str(i.planned - i.amount)} for i in s.scalars(
-            select(Intent).where(Intent.window_id == wid, Intent.account_id == a.id)) if i.planned != i.amount]
-        events = [{"id": e.id, "kind": e.kind, "amount": None if e.amount is None else str(e.amount),
-                   "path": e.path, "status": e.status, "reason": e.reason}
-                  for e in s.scalars(select(Event).where(Event.window_id == wid, Event.account_id == a.id))]
-        out = {"account": a.name, "status": "done", "events": events, "trades": trades, "cash": str(a.cash),
-               "withdrawn": str(wa.withdrawn)}
-        if deferred:
-            out["deferred_or_scaled"] = deferred
-        if advance:
-            out["house_advance"] = str(advance)
-        return out
+
+class IntentRow(NamedTuple):
+    id: int
+    account_id: int
+    path: str
+    symbol: str
+    amount: Decimal
+    sell_all: bool
+    planned: Decimal

@@ -1,0 +1,146 @@
+"""One trading window for N accounts on the simulated broker, on SQLite and PostgreSQL.
+
+    python bench/window.py                        # N = 10k and 100k, both databases
+    python bench/window.py --n 10000 --db sqlite
+
+Accounts follow 20-slice, 2-level pies and are already invested; a third have an event
+(deposits mostly, some withdrawals and rebalances). Setup is bulk-inserted and not timed.
+Prints the seconds of each window step, the total, and the process's peak memory.
+PostgreSQL comes from PIES_TEST_POSTGRES_URL (default: the local server, database `test`),
+in a schema of its own that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import create_engine, insert, text  # noqa: E402
+
+from adapters.broker.simulated import SimulatedBroker, SimulatedConfig  # noqa: E402
+from adapters.ledger.schema import Account, Event, Holding  # noqa: E402
+from adapters.ledger.store import Ledger  # noqa: E402
+from engine.shell.window import STEPS, WindowOptions, WindowRunner  # noqa: E402
+
+PG = os.environ.get("PIES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DAY = date(2026, 11, 24)
+
+
+def policy_text(rng: random.Random, pies: int = 8) -> tuple[str, dict[str, list[tuple[str, str]]]]:
+    """Pies of 12 securities plus a nested pie of 8: (text, pie -> [(path, symbol)])."""
+    out, layout = [], {}
+    for p in range(pies):
+        syms = rng.sample(range(400), 20)
+        top = "\n".join(f"    S{s}" for s in syms[:12])
+        inner = "\n".join(f"        S{s}" for s in syms[12:])
+        out.append(f'pie "P{p}" {{\n    pie "Inner" 40% equal {{\n{inner}\n    }}\n    pie "Top" 60% equal {{\n{top}\n    }}\n}}\n')
+        layout[f"P{p}"] = [(f"Top/S{s}", f"S{s}") for s in syms[:12]] + [(f"Inner/S{s}", f"S{s}") for s in syms[12:]]
+    return "\n".join(out), layout
+
+
+def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
+    rng = random.Random(11)
+    text_, layout = policy_text(rng)
+    (workdir / "policy.pie").write_text(text_)
+    prices = {f"S{i}": Decimal(rng.randint(1000, 60000)).scaleb(-2) for i in range(400)}
+    (workdir / "prices.csv").write_text("".join(f"{s},{p}\n" for s, p in prices.items()))
+    led = Ledger(url)
+    version, _ = led.load_policy(workdir / "policy.pie")
+    house_cash = Decimal("100000000.00")
+    positions: dict[str, Decimal] = defaultdict(Decimal)
+    accounts, holdings, events = [], [], []
+    created = datetime.now(timezone.utc) - timedelta(minutes=5)
+    for i in range(1, n + 1):
+        pie = f"P{rng.randrange(8)}"
+        accounts.append({"id": i + 1, "name": f"a{i}", "pie": pie, "policy_version_id": version.id, "rules": "m1",
+                         "broker": "main", "cash": Decimal("0.00"), "is_house": False, "created_at": created})
+        for path, sym in layout[pie]:
+            q = (Decimal(rng.randint(10_000, 2_000_000)) / prices[sym]).quantize(Decimal("0.000000001"))
+            holdings.append({"account_id": i + 1, "path": path, "symbol": sym, "shares": q})
+            positions[sym] += q
+        if i % 3 == 0:
+            r = rng.random()
+            kind, amount, path = ("deposit", Decimal(rng.randint(1000, 200000)).scaleb(-2), None) if r < 0.7 else \
+                ("withdrawal", Decimal(rng.randint(100, 5000)).scaleb(-2), None) if r < 0.9 else ("rebalance", None, "Inner")
+            if kind == "deposit":
+                house_cash -= amount
+            events.append({"account_id": i + 1, "key": f"bench-{i}", "kind": kind, "amount": amount, "path": path,
+                           "status": "pending", "created_at": created})
+    with led.tx() as s:
+        s.add(Account(id=1, name="house:main", broker="main", cash=Decimal("100000000.00"), is_house=True, rules="m1"))
+        s.flush()
+        for table, rows in ((Account, accounts), (Holding, holdings), (Event, events)):
+            for k in range(0, len(rows), 20_000):
+                s.execute(insert(table), rows[k:k + 20_000])
+    if led.engine.dialect.name == "postgresql":
+        with led.engine.begin() as c:
+            c.exec_driver_sql("select setval(pg_get_serial_sequence('accounts', 'id'), (select max(id) from accounts))")
+    broker = SimulatedBroker(SimulatedConfig(state_file=workdir / "broker.json", prices_file=workdir / "prices.csv",
+                                             starting_cash=Decimal("100000000.00"), starting_positions=dict(positions)),
+                             now=lambda: datetime(2026, 11, 24, 9, 40, tzinfo=timezone.utc), sleep=lambda s: None)
+    return led, broker
+
+
+def run(db: str, n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        schema = None
+        if db == "sqlite":
+            url = f"sqlite:///{workdir / 'bench.db'}"
+        else:
+            schema = f"bench_{uuid.uuid4().hex[:8]}"
+            admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'create schema "{schema}"'))
+            url = f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
+        try:
+            t0 = time.perf_counter()
+            led, broker = setup(url, n, workdir)
+            setup_s = time.perf_counter() - t0
+            marks: list[tuple[str, float]] = []
+            runner = WindowRunner(led, broker, "main", WindowOptions(settle_timeout=5),
+                                  crash=lambda step: marks.append((step, time.perf_counter())))
+            start = time.perf_counter()
+            report = runner.run(DAY)
+            total = time.perf_counter() - start
+            led.dispose()
+        finally:
+            if schema:
+                with admin.connect() as c:
+                    c.execute(text(f'drop schema "{schema}" cascade'))
+        prev = start
+        steps = []
+        for step, t in marks:
+            if step in STEPS:
+                steps.append(f"{step} {t - prev:.2f}")
+                prev = t
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{db:10} N={n:>7,}  window {total:6.1f} s  (setup {setup_s:.1f} s)  orders {len(report['orders'])}  "
+              f"problems {len(report['problems'])}  peak {peak:,.0f} MiB")
+        print("    " + ", ".join(steps))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, action="append")
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], action="append")
+    args = ap.parse_args()
+    for db in args.db or ["sqlite", "postgresql"]:
+        for n in args.n or [10_000, 100_000]:
+            run(db, n)
+
+
+if __name__ == "__main__":
+    main()
