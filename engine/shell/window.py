@@ -229,10 +229,12 @@ class WindowRunner:
     def _priced(self, wid: int) -> None:
         with self.ledger.tx() as s:
             symbols: set[str] = set()
-            for a in self._plan_set(s, wid):
-                pie = self._policy(s, a.policy_version_id).pies[a.pie]
-                symbols.update(sl.symbol for _, sl in pie.walk() if isinstance(sl, Security))
-                symbols.update(s.scalars(select(Holding.symbol).where(Holding.account_id == a.id)))
+            for pie in {(a.policy_version_id, a.pie) for a in self._plan_set(s, wid)}:
+                symbols.update(sl.symbol for _, sl in self._policies[pie[0]].pies[pie[1]].walk()
+                               if isinstance(sl, Security))
+            # Held symbols (slices removed from a pie included): one query for the broker account.
+            symbols.update(s.scalars(select(Holding.symbol).join(Account, Holding.account_id == Account.id)
+                                     .where(Account.broker == self.name).distinct()))
         prices = self._call("prices", lambda: self.broker.latest_prices(sorted(symbols))) if symbols else {}
         with self.ledger.tx() as s:
             w = self._set(s, wid, "priced")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -54,7 +55,8 @@ def alpaca(**overrides) -> AlpacaBroker:
         inner = client._session.request
 
         def spy(method, url, _inner=inner, **kw):
-            SENT.append((method, url, kw.get("json")))
+            query = urlencode(kw["params"]) if kw.get("params") else ""
+            SENT.append((method, f"{url}?{query}" if query else url, kw.get("json")))
             return _inner(method, url, **kw)
         client._session.request = spy
     return b

@@ -14,6 +14,7 @@ import copy
 import json
 import sys
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -206,6 +207,34 @@ def main(examples: Path) -> None:
                     200, page1),
         interaction("GET", f"{TRADING}/orders?status=all&limit=2&after={DAY}T14:36:00%2B00:00&direction=asc",
                     200, page2),
+    ])
+
+    # --- one whole trading window through the Alpaca adapter ------------------------------
+    aapl, msft = "pies-20261124-open-w1-AAPL-buy", "pies-20261124-open-w1-MSFT-buy"
+    not_found = {"code": 40410000, "message": "order not found"}
+    held = []
+    for sym, qty, price in (("AAPL", "4.342227109", "172.78"), ("MSFT", "1.807831325", "415.00")):
+        p = copy.deepcopy(positions_t[0])
+        value = str((Decimal(qty) * Decimal(price)).quantize(Decimal("0.01")))
+        p.update(symbol=sym, qty=qty, market_value=value, cost_basis=value, avg_entry_price=price,
+                 current_price=price, asset_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "asset:" + sym)))
+        held.append(p)
+    write("window_one_day", [
+        interaction("GET", f"{TRADING}/account/activities/DIV", 200, []),
+        interaction("GET", f"{DATA}/stocks/trades/latest?symbols=AAPL%2CMSFT&feed=iex", 200,
+                    trades({"AAPL": 172.78, "MSFT": 415.00})),
+        interaction("GET", by_id(aapl), 404, not_found),
+        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("POST", f"{TRADING}/orders", 200, order(aapl, "AAPL", "buy", "accepted", notional="750.25")),
+        interaction("GET", by_id(msft), 404, not_found),
+        interaction("GET", f"{TRADING}/assets/MSFT", 200, asset("MSFT")),
+        interaction("POST", f"{TRADING}/orders", 200, order(msft, "MSFT", "buy", "accepted", notional="750.25")),
+        interaction("GET", by_id(aapl), 200, order(aapl, "AAPL", "buy", "filled", notional="750.25",
+                                                   filled_qty="4.342227109", price="172.78")),
+        interaction("GET", by_id(msft), 200, order(msft, "MSFT", "buy", "filled", notional="750.25",
+                                                   filled_qty="1.807831325", price="415.00")),
+        interaction("GET", f"{TRADING}/positions", 200, held),
+        interaction("GET", f"{TRADING}/account", 200, dict(account_t, cash="8499.5")),
     ])
 
 
