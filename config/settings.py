@@ -37,6 +37,7 @@ class Settings:
     alpaca: Mapping[str, Any]
     policy_files: tuple[str, ...]
     windows: tuple[Window, ...]
+    recurring: tuple[dict, ...] = ()
     source: str = field(default="defaults")
 
     def describe(self) -> dict[str, Any]:
@@ -106,4 +107,21 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
                                                                                  f"{wh}.cutoff")))
     return Settings(url, data_dir, kind, str(broker["name"]), int(min_order * 100), sim,
                     dict(broker.get("alpaca", {})), tuple(raw.get("policies", {}).get("files", [])),
-                    tuple(windows), source)
+                    tuple(windows), tuple(_recurring(raw.get("recurring", []), where)), source)
+
+
+def _recurring(items: list, where: str) -> list[dict]:
+    out = []
+    for i, r in enumerate(items):
+        wh = f"{where}: recurring[{i}]"
+        try:
+            amount = Decimal(str(r["amount"]))
+        except (KeyError, InvalidOperation):
+            raise SettingsError(f"{wh}: amount must be a dollar amount") from None
+        if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+            raise SettingsError(f"{wh}: amount {r['amount']!r} must be positive whole cents")
+        every = str(r.get("every", "month"))
+        if every not in ("day", "week", "month") or "account" not in r:
+            raise SettingsError(f"{wh}: needs account and every = day, week or month")
+        out.append({"account": str(r["account"]), "amount": amount, "every": every, "day": int(r.get("day", 1))})
+    return out

@@ -27,8 +27,8 @@ import rules as policy_lang
 from adapters.broker.port import BrokerError, StopTrading
 from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, Window
-from engine.shell.window import Interrupted, WindowOptions, WindowPaused, WindowRunner
-from engine.shell.wiring import ensure_house, open_broker, open_ledger
+from engine.shell.window import Interrupted, WindowPaused, WindowRunner
+from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
 log = structlog.get_logger("pies.daemon")
 _CURRENT: "Daemon | None" = None      # APScheduler stores jobs by reference to module functions
@@ -161,8 +161,8 @@ class Daemon:
             return None
         with self._window_lock:     # the cron job and a catch-up never run one window twice at once
             runner = WindowRunner(self.ledger, self.broker, self.settings.broker_name,
-                                  WindowOptions(min_order_cents=self.settings.min_order_cents,
-                                                settle_timeout=self._settle_bound(w, now)), stop=self.stop)
+                                  window_options(self.settings, settle_timeout=self._settle_bound(w, now)),
+                                  stop=self.stop)
             try:
                 report = runner.run(today, name)
             except Interrupted as e:

@@ -23,7 +23,7 @@ from config.settings import load as load_settings
 from engine.core.drift import max_drift_bp, slice_rows
 from engine.core.money import fmt
 from engine.shell.console import UserError, out, print_policy_error
-from engine.shell.wiring import ensure_house, open_broker, open_ledger
+from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -99,7 +99,7 @@ def register(main: click.Group) -> None:
     def window_run(ctx: click.Context, day: str | None, name: str | None, force: bool) -> None:
         """Run (or resume) a trading window and print its report."""
         from engine.shell.report import print_report
-        from engine.shell.window import WindowOptions, WindowRunner, WindowPaused
+        from engine.shell.window import WindowPaused, WindowRunner
         s = settings_of(ctx)
         when = _day(day)
         with ledger_of(ctx) as led:
@@ -107,7 +107,7 @@ def register(main: click.Group) -> None:
             if not force and broker.market_day(when) is None:
                 raise UserError(f"the market is closed on {when} (use --force to run anyway)")
             ensure_house(led, broker, s.broker_name)
-            runner = WindowRunner(led, broker, s.broker_name, WindowOptions(min_order_cents=s.min_order_cents))
+            runner = WindowRunner(led, broker, s.broker_name, window_options(s))
             try:
                 report = runner.run(when, name or (s.windows[0].name if s.windows else "open"))
             except WindowPaused as e:
@@ -168,7 +168,7 @@ def register(main: click.Group) -> None:
         broker, and the resulting pies: a first look, on the embedded defaults."""
         from datetime import date
         from engine.shell.report import print_report
-        from engine.shell.window import WindowOptions, WindowRunner
+        from engine.shell.window import WindowRunner
         s = settings_of(ctx)
         if s.broker_kind != "simulated":
             raise UserError("the demo runs on the simulated broker only (broker.kind = simulated)")
@@ -184,8 +184,7 @@ def register(main: click.Group) -> None:
                     led.add_account(name, pie, policy_file, broker=s.broker_name)
                 led.deposit(name, amount, key=f"demo:{name}:{today}")
             out.print(f"ledger {s.describe()['database_url']}; simulated broker in {s.data_dir}")
-            report = WindowRunner(led, broker, s.broker_name, WindowOptions(min_order_cents=s.min_order_cents,
-                                                                           settle_timeout=5)).run(today, "demo")
+            report = WindowRunner(led, broker, s.broker_name, window_options(s, settle_timeout=5)).run(today, "demo")
             print_report(out, report)
         for name in ("demo-alice", "demo-bob", "demo-carol"):
             ctx.invoke(account_show, name=name)

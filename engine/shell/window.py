@@ -56,6 +56,29 @@ class WindowOptions:
     min_order_cents: int = 100
     settle_timeout: float = 60.0          # seconds to wait for each phase's orders
     retries: int = 3                      # RetryLater, per broker call, before pausing
+    recurring: tuple["Recurring", ...] = ()
+
+
+@dataclass(frozen=True)
+class Recurring:
+    """A deposit that repeats: every day, or every week/month from its `day` on
+    (ISO weekday 1-7, or day of the month), in the first window of the period."""
+
+    account: str
+    amount: Decimal
+    every: str          # day | week | month
+    day: int = 1
+
+    def period(self, today: date) -> str | None:
+        """The period key when due on `today`, else None."""
+        if self.every == "day":
+            return today.isoformat()
+        if self.every == "week":
+            y, wk, wd = today.isocalendar()
+            return f"{y}-W{wk:02d}" if wd >= self.day else None
+        if self.every == "month":
+            return f"{today:%Y-%m}" if today.day >= self.day else None
+        raise ValueError(f"recurring deposit every {self.every!r}: use day, week or month")
 
 
 def _crash_hook(point: str) -> None:
@@ -177,12 +200,36 @@ class WindowRunner:
                         Event.key == f"div:{act.id}:house")).first() is not None:
                     continue
                 self._split_dividend(s, w, accts, house, act)
+            self._recurring(s, w, accts, house)
             opened = _aware(w.opened_at)
             for e in s.scalars(select(Event).join(Account, Event.account_id == Account.id)
                                .where(Event.status == "pending", Account.broker == self.name)):
                 if _aware(e.created_at) < opened:   # recorded after the window started: the next one takes it
                     e.status, e.window_id = "planned", wid
             self._set(s, wid, "collected")
+
+    def _recurring(self, s: Session, w: Window, accts: dict[int, Account], house: Account) -> None:
+        """Recurring deposits due in this window, once per period (the key says which)."""
+        by_name = {a.name: a for a in accts.values()}
+        reserved = sum((e.amount for e in s.scalars(select(Event).join(Account, Event.account_id == Account.id)
+                                                    .where(Event.kind == "deposit", Event.status == "pending",
+                                                           Account.broker == self.name))), ZERO)
+        for r in self.opt.recurring:
+            period = r.period(w.trading_date)
+            a = by_name.get(r.account)
+            if period is None or a is None:
+                if a is None:
+                    log.warning("recurring deposit for an unknown account", account=r.account)
+                continue
+            key = f"recurring:{a.id}:{r.every}:{period}"
+            if s.scalars(select(Event.id).where(Event.key == key)).first() is not None:
+                continue
+            ok = house.cash - reserved >= r.amount
+            s.add(Event(account_id=a.id, key=key, kind="deposit", amount=r.amount, window_id=w.id,
+                        status="planned" if ok else "rejected",
+                        reason=None if ok else f"the house has too little unowned cash for ${r.amount}"))
+            if ok:
+                reserved += r.amount
 
     def _split_dividend(self, s: Session, w: Window, accts: dict[int, Account], house: Account, act) -> None:
         """A broker dividend, shared by the slices holding the symbol in proportion to shares."""

@@ -42,3 +42,10 @@ def ensure_house(ledger: Ledger, broker: Broker, name: str) -> None:
     if ledger.house(name) is None:
         bal = broker.balance()
         ledger.ensure_house(name, bal.cash, {s: p.qty for s, p in broker.positions().items()})
+
+
+def window_options(settings: Settings, **overrides):
+    """The window runner's options from the settings."""
+    from engine.shell.window import Recurring, WindowOptions
+    return WindowOptions(min_order_cents=settings.min_order_cents,
+                         recurring=tuple(Recurring(**r) for r in settings.recurring), **overrides)

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from datetime import date, datetime, time as dtime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -135,3 +136,21 @@ def test_the_daemon_runs_todays_window_logs_json_and_stops_on_sigterm(tmp_path):
     else:
         assert any(x["event"] == "window skipped" and "closed" in x["reason"] for x in lines)
     assert not any("SECRET" in json.dumps(x) for x in lines)
+
+
+def test_recurring_deposits_are_recorded_once_per_period(tmp_path):
+    from engine.shell.window import Recurring
+    env = make_world(tmp_path)
+    s = load(env=env)
+    led = Ledger(s.database_url)
+    broker = open_broker(s)
+    ensure_house(led, broker, "main")
+    led.add_account("a", "Tech", tmp_path / "policy.pie")
+    monthly = (Recurring("a", Decimal("100.00"), "month", 24), Recurring("nobody", Decimal("5.00"), "day"))
+    opts = WindowOptions(recurring=monthly)
+    WindowRunner(led, broker, "main", opts).run(date(2026, 11, 23))       # before the 24th: not due
+    assert [e.kind for e, _ in led.events("a")] == []
+    WindowRunner(led, broker, "main", opts).run(date(2026, 11, 24))
+    WindowRunner(led, broker, "main", opts).run(date(2026, 11, 25))       # same month: not again
+    assert [(e.kind, e.amount, e.status) for e, _ in led.events("a")] == [("deposit", Decimal("100.00"), "done")]
+    assert sum(q for _, q in led.holdings("a").values()) > 0
