@@ -281,22 +281,21 @@ class SimulatedBroker:
         self._state["dividends_through"] = today.isoformat()
         return True
 
+    def _record(self, client_order_id: str) -> dict:
+        self._fault()
+        self._settle()
+        rec = self._state["orders"].get(client_order_id)
+        if rec is None:
+            raise OrderNotFound(f"no order with client order id {client_order_id!r}")
+        return rec
+
     def order(self, client_order_id: str) -> OrderState:
         with self._lock:
-            self._fault()
-            self._settle()
-            rec = self._state["orders"].get(client_order_id)
-            if rec is None:
-                raise OrderNotFound(f"no order with client order id {client_order_id!r}")
-            return _state(rec)
+            return _state(self._record(client_order_id))
 
     def cancel(self, client_order_id: str) -> OrderState:
         with self._lock:
-            self._fault()
-            self._settle()
-            rec = self._state["orders"].get(client_order_id)
-            if rec is None:
-                raise OrderNotFound(f"no order with client order id {client_order_id!r}")
+            rec = self._record(client_order_id)
             if rec["status"] in ("accepted", "new", "partially_filled"):
                 rec["status"] = "canceled"
                 self._save()

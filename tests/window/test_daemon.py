@@ -53,13 +53,18 @@ def make_world(tmp_path: Path, windows: str = "") -> dict[str, str]:
     return {"PIES_CONFIG": str(tmp_path / "settings.toml"), "PIES_DATA_DIR": str(tmp_path / "data")}
 
 
-def test_sigterm_between_steps_leaves_a_window_that_resumes(tmp_path):
-    env = make_world(tmp_path)
-    s = load(env=env)
+def one_account(tmp_path: Path):
+    """A ledger with one account on "Tech" and its simulated broker."""
+    s = load(env=make_world(tmp_path))
     led = Ledger(s.database_url)
     broker = open_broker(s)
     ensure_house(led, broker, "main")
     led.add_account("a", "Tech", tmp_path / "policy.pie")
+    return led, broker
+
+
+def test_sigterm_between_steps_leaves_a_window_that_resumes(tmp_path):
+    led, broker = one_account(tmp_path)
     led.deposit("a", "100")
     stop = threading.Event()
     runner = WindowRunner(led, broker, "main", WindowOptions(), stop=stop,
@@ -140,12 +145,7 @@ def test_the_daemon_runs_todays_window_logs_json_and_stops_on_sigterm(tmp_path):
 
 def test_recurring_deposits_are_recorded_once_per_period(tmp_path):
     from engine.shell.window import Recurring
-    env = make_world(tmp_path)
-    s = load(env=env)
-    led = Ledger(s.database_url)
-    broker = open_broker(s)
-    ensure_house(led, broker, "main")
-    led.add_account("a", "Tech", tmp_path / "policy.pie")
+    led, broker = one_account(tmp_path)
     monthly = (Recurring("a", Decimal("100.00"), "month", 24), Recurring("nobody", Decimal("5.00"), "day"))
     opts = WindowOptions(recurring=monthly)
     WindowRunner(led, broker, "main", opts).run(date(2026, 11, 23))       # before the 24th: not due
