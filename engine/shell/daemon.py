@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -183,10 +183,15 @@ class Daemon:
         return report
 
     def _settle_bound(self, w: Window, now: datetime) -> float:
-        """Wait for fills until 15 minutes before the close (assumed 16:00 local), at least a minute."""
-        local = now.astimezone(ZoneInfo(w.timezone))
-        close = local.replace(hour=15, minute=45, second=0, microsecond=0)
-        return max(60.0, (close - local).total_seconds())
+        """Wait for fills until 15 minutes before the close (early closes included), at least a minute."""
+        day = now.astimezone(ZoneInfo(w.timezone)).date()
+        try:
+            md = self.broker.market_day(day)
+        except BrokerError:
+            md = None
+        if md is None:
+            return 60.0
+        return max(60.0, (md.close - timedelta(minutes=15) - now).total_seconds())
 
     # --- policies -------------------------------------------------------------------------
 

@@ -154,3 +154,16 @@ def test_recurring_deposits_are_recorded_once_per_period(tmp_path):
     WindowRunner(led, broker, "main", opts).run(date(2026, 11, 25))       # same month: not again
     assert [(e.kind, e.amount, e.status) for e, _ in led.events("a")] == [("deposit", Decimal("100.00"), "done")]
     assert sum(q for _, q in led.holdings("a").values()) > 0
+
+
+def test_fills_are_awaited_until_fifteen_minutes_before_the_close(tmp_path):
+    from datetime import time as t
+    env = make_world(tmp_path)
+    (tmp_path / "settings.toml").write_text((tmp_path / "settings.toml").read_text().replace(
+        "[broker.simulated]\n", '[broker.simulated]\nholidays = ["2026-11-26"]\n'))
+    d = Daemon(load(env=env))
+    d.broker = open_broker(d.settings)
+    w = WindowSetting("open", t(9, 35), "America/New_York", t(15, 30))
+    assert d._settle_bound(w, datetime(2026, 11, 24, 9, 35, tzinfo=NY)) == 6 * 3600 + 10 * 60
+    assert d._settle_bound(w, datetime(2026, 11, 24, 15, 50, tzinfo=NY)) == 60.0
+    assert d._settle_bound(w, datetime(2026, 11, 26, 9, 35, tzinfo=NY)) == 60.0     # closed all day
