@@ -345,6 +345,17 @@ class Ledger:
                 q = q.where(Event.status == status)
             return [(e, n) for e, n in s.execute(q)]
 
+    def trades(self, name: str) -> list[tuple]:
+        """(trading date, window name, slice, symbol, shares, dollars) of an account, oldest first."""
+        from .schema import Allocation, Window
+        with self.tx() as s:
+            acct = self._account(s, name)
+            q = (select(Window.trading_date, Window.name, Allocation.path, Allocation.symbol, Allocation.shares,
+                        Allocation.amount)
+                 .join(Window, Allocation.window_id == Window.id).where(Allocation.account_id == acct.id)
+                 .order_by(Allocation.id))
+            return [tuple(r) for r in s.execute(q)]
+
     # --- values ---------------------------------------------------------------------------
 
     def _value(self, s: Session, acct: Account, prices: Mapping[str, Decimal]) -> Decimal:

@@ -331,6 +331,7 @@ def register(main: click.Group) -> None:
         """An account's events, oldest first."""
         with ledger_of(ctx) as led:
             events = led.events(name)
+            trades = led.trades(name)
         table = Table(title=f"{name}: history", title_justify="left")
         for col in ("#", "when (UTC)", "event", "amount", "slice", "status", "reason"):
             table.add_column(col)
@@ -338,3 +339,10 @@ def register(main: click.Group) -> None:
             table.add_row(str(e.id), f"{e.created_at:%Y-%m-%d %H:%M}", e.kind, str(e.amount or ""), e.path or "",
                           e.status, e.reason or "")
         out.print(table)
+        if trades:
+            t = Table(title=f"{name}: trades", title_justify="left")
+            for col in ("day", "window", "slice", "symbol", "shares", "cash"):
+                t.add_column(col, justify="right" if col in ("shares", "cash") else "left")
+            for day, wname, path, symbol, shares, amount in trades:
+                t.add_row(day.isoformat(), wname, path, symbol, f"{shares:+}", f"{-amount:+}")
+            out.print(t)

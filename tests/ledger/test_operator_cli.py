@@ -79,3 +79,14 @@ def test_accounts_show_and_history(pies):
     hist = pies("history", "alice").output
     assert "deposit" in hist and "rebalance" in hist and "Bonds" in hist
     assert "event #1 canceled" in pies("cancel", "1").output
+
+
+def test_a_window_run_from_the_command_line_shows_in_history(pies):
+    pies("deposit", "alice", "1000")
+    report = pies("window", "run", "--date", "2026-11-24", "--force").output
+    assert "ledger agrees with the broker" in report and "VTI" in report
+    hist = pies("history", "alice").output
+    assert "alice: trades" in hist and "Bonds/BND" in hist and "-280.00" in hist
+    again = pies("window", "show", "--date", "2026-11-24").output
+    assert "ledger agrees with the broker" in again
+    assert "$600.00" in pies("account", "show", "alice").output     # VTI 60% of $1000
