@@ -24,7 +24,14 @@ from .portfolio import Node, Portfolio, portfolio
 
 
 class PlanError(ValueError):
-    """The events cannot be planned as given (a user's mistake, said in one line)."""
+    """The events cannot be planned as given (a user's mistake, said in one line).
+
+    `refs` names the events at fault when known, so a caller can set them aside and plan
+    the rest of the account's events."""
+
+    def __init__(self, message: str, refs: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.refs = refs
 
 
 class Order(NamedTuple):
@@ -221,7 +228,8 @@ def _algorithms(rules: RuleSet) -> _Algorithms:
 def _check_amount(ev: Deposit | Dividend | Withdrawal) -> int:
     if type(ev.cents) is not int or ev.cents <= 0:
         kind = type(ev).__name__.lower()
-        raise PlanError(f"a {kind} must be a positive amount, not {ev.cents!r} cents")
+        raise PlanError(f"a {kind} must be a positive amount, not {ev.cents!r} cents",
+                        (ev.ref,) if ev.ref else ())
     return ev.cents
 
 
@@ -305,7 +313,8 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
         total = sum(vals)
         if need > total:
             raise PlanError(f"withdrawal of ${fmt(out)} is more than the account holds: "
-                            f"${fmt(total)} invested plus ${fmt(cash + dep + div)} cash")
+                            f"${fmt(total)} invested plus ${fmt(cash + dep + div)} cash",
+                            tuple(e.ref for e in events if type(e) is Withdrawal and e.ref))
         w.withdraw(pf.root, need, algos.withdrawal.split)
         cash_now = 0
     else:
@@ -343,7 +352,7 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
             node = pf.pie_at(path)
             if node is None:
                 what = "a security, not a pie" if path in index else "not a pie of this portfolio"
-                raise PlanError(f"cannot rebalance {path!r}: it is {what}")
+                raise PlanError(f"cannot rebalance {path!r}: it is {what}", (ev.ref,) if ev.ref else ())
             w.rebalance(node, w.value(node))
             record(f"rebalance {path}", (ev.ref,))
         elif t is TargetChange and algos.target_change.kind == "rebalance":

@@ -344,28 +344,42 @@ class WindowRunner:
         ruleset = self._rules(a)
         values = {p: market_cents(q * prices[sym]) for p, (sym, q) in held.items()}
         engine_events: list[ev.Event] = []
-        dep = div = wd = 0
         for e in evs:
             ref = str(e.id)
             if e.kind == "deposit":
                 engine_events.append(ev.Deposit(_cents(e.amount), ref))
-                dep += _cents(e.amount)
             elif e.kind == "dividend":
                 engine_events.append(ev.Dividend(_cents(e.amount), ref))
-                div += _cents(e.amount)
             elif e.kind == "withdrawal":
                 engine_events.append(ev.Withdrawal(_cents(e.amount), ref))
-                wd += _cents(e.amount)
             elif e.kind == "rebalance":
                 engine_events.append(ev.Rebalance(e.path or "", ref))
             elif e.kind == "target_change":
                 engine_events.append(ev.TargetChange(ref))
             # liquidations need no event: the planner sells what the pie no longer holds
         base = {"window_id": w.id, "account_id": a.id, "cash_before": a.cash, "reason": None, "withdrawn": None}
-        try:
-            p = plan(pie, values, engine_events, ruleset, cash=_cents(a.cash), min_order=0, as_of=w.trading_date,
-                     last_rebalanced=a.last_rebalanced)
-        except PlanError as e:
+        by_ref = {str(e.id): e for e in evs}
+        while True:
+            try:
+                p = plan(pie, values, engine_events, ruleset, cash=_cents(a.cash), min_order=0,
+                         as_of=w.trading_date, last_rebalanced=a.last_rebalanced)
+                break
+            except PlanError as e:
+                if not e.refs:
+                    err = e
+                    p = None
+                    break
+                # Set the events at fault aside, with the reason, and plan the others.
+                for ref in e.refs:
+                    x = by_ref[ref]
+                    x.status, x.reason = "rejected", str(e)
+                    log.warning("event rejected", window=w.id, account=a.name, event_id=x.id, reason=str(e))
+                engine_events = [x for x in engine_events if x.ref not in e.refs]
+        dep = sum(x.cents for x in engine_events if isinstance(x, ev.Deposit))
+        div = sum(x.cents for x in engine_events if isinstance(x, ev.Dividend))
+        wd = sum(x.cents for x in engine_events if isinstance(x, ev.Withdrawal))
+        if p is None:
+            e = err
             for x in evs:
                 if x.kind == "dividend":
                     continue       # broker cash that arrived: credited at close all the same

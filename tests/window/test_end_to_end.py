@@ -148,11 +148,18 @@ def test_several_days_every_event_kind(world):
         assert not held.get("Bonds/TIP", ("", 0))[1] and not held.get("VXUS", ("", 0))[1]
     # Day 4 is Thanksgiving in real life; the simulated calendar has no holidays here.
     # Day 4: the held nested pie "Bonds" goes; its value flows into Growth.
-    policy.write_text(POLICY_3)
+    growth = names[1]                      # a Growth account: asks to rebalance "Bonds" ...
+    led.rebalance(growth, "Bonds", key="r-gone")
+    led.deposit(growth, "10.00", key="d-with-gone")
+    policy.write_text(POLICY_3)            # ... which the new version removes
     led.load_policy(policy)
-    run_day(led, broker, clock, date(2026, 11, 26))
+    r4 = run_day(led, broker, clock, date(2026, 11, 26), check_plans=False)
     for n in names:
         assert not any(path.startswith("Bonds/") and q for path, (_, q) in led.holdings(n).items())
+    mine = {e.key: (e.status, e.reason or "") for e, _ in led.events(growth)}
+    assert mine["r-gone"][0] == "rejected" and "cannot rebalance 'Bonds'" in mine["r-gone"][1]
+    assert mine["d-with-gone"] == ("done", "")          # the rest of the account's events went ahead
+    assert next(a for a in r4["accounts"] if a["account"] == growth)["status"] == "done"
     # Day 5: more deposits into the new shape.
     for n in names[::2]:
         led.deposit(n, "99.99", key=f"d5-{n}")
