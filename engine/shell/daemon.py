@@ -115,7 +115,7 @@ class Daemon:
         self.scheduler = sched
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.reload_policies())
+        signal.signal(signal.SIGHUP, lambda *_: self._mtimes.clear())   # the watch job reloads them all
         pidfile = self.settings.data_dir / "daemon.pid"
         pidfile.parent.mkdir(parents=True, exist_ok=True)
         pidfile.write_text(str(os.getpid()))
@@ -209,6 +209,17 @@ class Daemon:
                 self._load(f)
 
     def _load(self, f: str) -> None:
+        # Accounts must not change pies in the middle of a window: wait for it to end (the
+        # watch job retries every few seconds, since the file still looks unread).
+        if not self._window_lock.acquire(blocking=False):
+            log.info("policy reload waits for the running window", file=f)
+            return
+        try:
+            self._load_now(f)
+        finally:
+            self._window_lock.release()
+
+    def _load_now(self, f: str) -> None:
         try:
             self._mtimes[f] = Path(f).stat().st_mtime
             version, queued = self.ledger.load_policy(f)
