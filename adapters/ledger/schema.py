@@ -69,7 +69,7 @@ class Event(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    __table_args__ = (Index("ix_events_status", "status"),)
+    __table_args__ = (Index("ix_events_status", "status"), Index("ix_events_window_id", "window_id"))
 
 
 class Window(Base):
@@ -135,12 +135,16 @@ class Order(Base):
 
 
 class Fill(Base):
+    """One part of an order's fill as the broker reported it (an order may fill in parts)."""
+
     __tablename__ = "fills"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    seq: Mapped[int] = mapped_column(Integer)                          # 1, 2, ... per order
     qty: Mapped[Decimal] = mapped_column(Shares)
     price: Mapped[Decimal] = mapped_column(Shares)
     amount: Mapped[Decimal] = mapped_column(Money)
+    __table_args__ = (UniqueConstraint("order_id", "seq"),)
 
 
 class Allocation(Base):

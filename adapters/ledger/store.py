@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -416,12 +416,21 @@ def invariants_in(s: Session, broker: str, positions: Mapping[str, Decimal], cas
     accts = {a.id: a for a in s.scalars(select(Account).where(Account.broker == broker))}
     owned: dict[str, Decimal] = {}
     s.flush()
-    rows = s.execute(select(Holding.account_id, Holding.path, Holding.symbol, Holding.shares)
-                     .join(Account, Holding.account_id == Account.id).where(Account.broker == broker))
-    for aid, path, symbol, shares in rows:
-        owned[symbol] = owned.get(symbol, ZERO) + shares
-        if shares < 0:
-            problems.append(f"{accts[aid].name} holds {shares} shares of {symbol} at {path!r}")
+    mine = select(Holding.account_id, Holding.path, Holding.symbol, Holding.shares) \
+        .join(Account, Holding.account_id == Account.id).where(Account.broker == broker)
+    if s.bind.dialect.name == "sqlite":      # shares are exact text there: sum in Python
+        negative = []
+        for aid, path, symbol, shares in s.execute(mine):
+            owned[symbol] = owned.get(symbol, ZERO) + shares
+            if shares < 0:
+                negative.append((aid, path, symbol, shares))
+    else:                                    # NUMERIC sums exactly in the database
+        sums = select(Holding.symbol, func.sum(Holding.shares)).join(Account, Holding.account_id == Account.id) \
+            .where(Account.broker == broker).group_by(Holding.symbol)
+        owned = {sym: Decimal(total) for sym, total in s.execute(sums)}
+        negative = list(s.execute(mine.where(Holding.shares < 0)))
+    for aid, path, symbol, shares in negative:
+        problems.append(f"{accts[aid].name} holds {shares} shares of {symbol} at {path!r}")
     for a in accts.values():
         if a.cash < 0:
             problems.append(f"{a.name} has negative cash ${a.cash}")

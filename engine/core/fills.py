@@ -2,8 +2,11 @@
 the broker did back across them, exactly. Pure: no I/O.
 
 Rules (docs/window.md):
-- Buys and sells of one symbol cross internally; only the net goes to the broker, as a
-  notional order, or by quantity when every trade is a seller's whole holding.
+- Buys and sells of one symbol cross internally; only the net goes to the broker: a net
+  buy as a notional order, a net sell by quantity (the shares the sellers deliver less the
+  shares the crossing buyers take, at the planning price). Selling by quantity means the
+  broker can never sell more shares than the sellers deliver, whatever the price does, so
+  whole-holding sells deliver the whole holding and the house never goes negative.
 - A net below the broker minimum is not sent: the larger side shrinks by it (reported as
   deferred) and the rest crosses at the window's planning price.
 - Every buyer pays exactly the dollars it asked for (or its share of a partial fill); every
@@ -56,9 +59,18 @@ class Net:
     qty: Decimal | None                 # shares, when every trade is a whole-holding sell
     wants: tuple[Want, ...]             # after deferral
     deferred: tuple[tuple[Hashable, int], ...]   # (key, cents no longer traded)
+    price: Decimal | None = None        # the planning price: crossings in a net sell use it
 
 
-def net(symbol: str, wants: Sequence[Want], min_order: int) -> Net:
+def delivery(w: Want, price: Decimal) -> Decimal:
+    """Shares a seller delivers when its sell goes through in full: its whole holding, or
+    what its dollars buy at the price (rounded up, never past the holding)."""
+    if w.sell_all:
+        return w.held
+    return min(w.held, ceil9(Decimal(-w.cents) / 100 / price))
+
+
+def net(symbol: str, wants: Sequence[Want], min_order: int, price: Decimal | None = None) -> Net:
     buys = [w for w in wants if w.cents > 0]
     sells = [w for w in wants if w.cents < 0]
     b = sum(w.cents for w in buys)
@@ -83,12 +95,18 @@ def net(symbol: str, wants: Sequence[Want], min_order: int) -> Net:
                 kept.append(w)
         n = 0
     if n == 0:
-        return Net(symbol, None, None, None, tuple(kept), tuple(deferred))
+        return Net(symbol, None, None, None, tuple(kept), tuple(deferred), price)
     if n > 0:
-        return Net(symbol, "buy", n, None, tuple(kept), tuple(deferred))
-    if not buys and all(w.sell_all for w in sells):
-        return Net(symbol, "sell", None, sum((w.held for w in sells), Decimal(0)), tuple(kept), tuple(deferred))
-    return Net(symbol, "sell", -n, None, tuple(kept), tuple(deferred))
+        return Net(symbol, "buy", n, None, tuple(kept), tuple(deferred), price)
+    if not any(w.cents > 0 for w in kept) and all(w.sell_all for w in kept):
+        return Net(symbol, "sell", None, sum((w.held for w in kept), Decimal(0)), tuple(kept), tuple(deferred), price)
+    if price is None:
+        raise ValueError(f"{symbol}: a net sell with crossings or partial sells needs the planning price")
+    out = sum((delivery(w, price) for w in kept if w.cents < 0), Decimal(0))
+    taken = sum((floor9(Decimal(w.cents) / 100 / price) for w in kept if w.cents > 0), Decimal(0))
+    if out <= taken:    # sub-cent rounding: nothing left to send; the cross settles it all
+        return Net(symbol, None, None, None, tuple(kept), tuple(deferred), price)
+    return Net(symbol, "sell", None, out - taken, tuple(kept), tuple(deferred), price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +134,19 @@ def split(n: Net, *, filled_qty: Decimal, filled_cents: int, price: Decimal) -> 
     sells = [w for w in n.wants if w.cents < 0]
     out: list[Share] = []
     if n.side == "sell":
-        # Buyers cross in full at the fill price; sellers share the broker's proceeds plus
-        # the buyers' dollars, in proportion to what they deliver.
+        # Buyers cross in full at the planning price (the order's quantity counted on it);
+        # sellers share the broker's proceeds plus the buyers' dollars, in proportion to
+        # the shares they deliver.
+        p0 = n.price if n.price is not None else price
         given = Decimal(0)
         paid = 0
         for w in buys:
-            g = floor9(Decimal(w.cents) / 100 / price)
+            g = floor9(Decimal(w.cents) / 100 / p0)
             given += g
             paid += w.cents
             out.append(Share(w.key, g, w.cents))
         leaving = filled_qty + given
-        delivered = _deliveries(sells, leaving, price)
+        delivered = _deliveries(sells, leaving, p0)
         pool = filled_cents + paid
         got = _pro_rata(pool, [int(d / NANO) for d in delivered])
         for w, d, r in zip(sells, delivered, got):
@@ -160,16 +180,16 @@ def split(n: Net, *, filled_qty: Decimal, filled_cents: int, price: Decimal) -> 
 
 
 def _deliveries(sells: Sequence[Want], leaving: Decimal, price: Decimal) -> list[Decimal]:
-    """Shares each seller delivers so that together they cover `leaving`: in proportion to
-    what each meant to sell, rounded up to 9 decimals, never more than it holds."""
+    """Shares each seller delivers so that together they cover `leaving`: all it meant to
+    deliver when the order filled in full, else in proportion, rounded up to 9 decimals and
+    never more than it meant (so the sum covers `leaving` and the house keeps the rest)."""
     if not sells:
         return []
-    meant = [w.held if w.sell_all else min(w.held, Decimal(-w.cents) / 100 / price) for w in sells]
+    meant = [delivery(w, price) for w in sells]
     total = sum(meant, Decimal(0))
-    if total <= 0:
-        return [Decimal(0)] * len(sells)
-    ratio = min(Decimal(1), leaving / total)
-    return [min(w.held, ceil9(m * ratio)) for w, m in zip(sells, meant)]
+    if total <= 0 or leaving >= total:
+        return meant
+    return [min(m, ceil9(m * leaving / total)) for m in meant]
 
 
 def _pro_rata(amount: int, weights: Sequence[int]) -> list[int]:

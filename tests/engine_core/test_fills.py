@@ -29,7 +29,7 @@ def run(ws, price, min_order, fill_share):
     ws = [Want(w.key, w.cents, w.sell_all, max(w.held, Decimal(-w.cents) / 100 / price).quantize(NANO,
                                                                                             rounding="ROUND_CEILING"))
           if w.cents < 0 else w for w in ws]
-    n = net("X", ws, min_order)
+    n = net("X", ws, min_order, price)
     fill_price = price
     if n.side is None:
         qty, dollars = Decimal(0), 0

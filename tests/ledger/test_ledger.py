@@ -45,8 +45,30 @@ def hold(led: Ledger, name: str, path: str, shares: str) -> None:
 
 def test_migrations_reach_head_and_run_once(db_url):
     led = Ledger(db_url)
-    assert migrate.current(led.engine) == migrate.head() == "0002"
-    assert migrate.upgrade(led.engine) == ("0002", "0002")
+    assert migrate.current(led.engine) == migrate.head() == "0003"
+    assert migrate.upgrade(led.engine) == ("0003", "0003")
+
+
+def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
+    """0003 lets an order fill in several parts; a ledger from before keeps its fills."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+    eng = create_engine(db_url)
+    cfg = migrate._config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    with eng.begin() as conn:
+        conn.execute(text("insert into windows (id, broker, trading_date, name, step, opened_at) "
+                          "values (1, 'main', '2026-11-24', 'open', 'closed', '2026-11-24 14:35:00')"))
+        conn.execute(text("insert into orders (id, window_id, client_order_id, phase, symbol, side, notional, status) "
+                          "values (1, 1, 'c1', 'buy', 'VTI', 'buy', 100, 'filled')"))
+        conn.execute(text("insert into fills (id, order_id, qty, price, amount) values (7, 1, 0.4, 250, 100)"))
+    assert migrate.upgrade(eng) == ("0002", "0003")
+    with eng.connect() as conn:
+        rows = conn.execute(text("select id, order_id, seq, qty, amount from fills")).all()
+    assert [(r[0], r[1], r[2]) for r in rows] == [(7, 1, 1)] and Decimal(str(rows[0][3])) == Decimal("0.4")
+    eng.dispose()
 
 
 def test_the_same_key_is_recorded_once(ledger):

@@ -211,7 +211,6 @@ def main(examples: Path) -> None:
 
     # --- one whole trading window through the Alpaca adapter ------------------------------
     aapl, msft = "pies-20261124-open-w1-AAPL-buy", "pies-20261124-open-w1-MSFT-buy"
-    not_found = {"code": 40410000, "message": "order not found"}
     held = []
     for sym, qty, price in (("AAPL", "4.342227109", "172.78"), ("MSFT", "1.807831325", "415.00")):
         p = copy.deepcopy(positions_t[0])
@@ -223,10 +222,8 @@ def main(examples: Path) -> None:
         interaction("GET", f"{TRADING}/account/activities/DIV", 200, []),
         interaction("GET", f"{DATA}/stocks/trades/latest?symbols=AAPL%2CMSFT&feed=iex", 200,
                     trades({"AAPL": 172.78, "MSFT": 415.00})),
-        interaction("GET", by_id(aapl), 404, not_found),
         interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
         interaction("POST", f"{TRADING}/orders", 200, order(aapl, "AAPL", "buy", "accepted", notional="750.25")),
-        interaction("GET", by_id(msft), 404, not_found),
         interaction("GET", f"{TRADING}/assets/MSFT", 200, asset("MSFT")),
         interaction("POST", f"{TRADING}/orders", 200, order(msft, "MSFT", "buy", "accepted", notional="750.25")),
         interaction("GET", by_id(aapl), 200, order(aapl, "AAPL", "buy", "filled", notional="750.25",
@@ -235,6 +232,8 @@ def main(examples: Path) -> None:
                                                    filled_qty="1.807831325", price="415.00")),
         interaction("GET", f"{TRADING}/positions", 200, held),
         interaction("GET", f"{TRADING}/account", 200, dict(account_t, cash="8499.5")),
+        # at close: dividends paid during the window are told apart from a cash discrepancy
+        interaction("GET", f"{TRADING}/account/activities/DIV", 200, []),
     ])
 
 

@@ -1,0 +1,528 @@
+"""The trading window's SQL, in one place: each step's inputs loaded as the window core's
+frozen types, and its decisions saved, inside one transaction per step.
+
+The window runner (engine/shell/window.py) opens a step with `WindowRepository.step`,
+which yields a `StepTx`; when the block ends without an error the step is recorded on the
+window and everything commits together. Rows are read and written in bulk: the window
+touches every planned account. What a step changes that an operator could change too
+(pending events) is locked first, so neither overwrites the other.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+import rules as policy_lang
+from adapters.broker.port import CashActivity, OrderRequest, OrderState, client_order_id
+from engine.core.window.collect import DividendSplit, DueDeposit
+from engine.core.window.model import (AccountPlan, AccountState, CashLine, EventOutcome, FillReport, Holding, Intent,
+                                      Kind, Move, OrderPlan, Phase, WindowEvent)
+from engine.core.window.settlement import Settlement
+from rules.library import find_rules
+from rules.model import Policy, RuleSet, Security
+
+from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
+    Window, WindowAccount, utcnow
+from .store import Ledger
+
+ZERO = Decimal(0)
+CHUNK = 5_000
+
+
+def cents(d: Decimal) -> int:
+    return int(d.scaleb(2))
+
+
+def dollars(c: int) -> Decimal:
+    return Decimal(c).scaleb(-2)
+
+
+def aware(t: datetime) -> datetime:
+    """SQLite gives back naive UTC datetimes; PostgreSQL aware ones."""
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowInfo:
+    id: int
+    broker: str
+    trading_date: date
+    name: str
+    step: str
+    opened_at: datetime
+
+    @property
+    def coid_prefix(self) -> str:
+        return f"pies-{self.trading_date:%Y%m%d}-{self.name}-w{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    id: int
+    plan: OrderPlan
+    client_order_id: str
+    status: str
+    fills: tuple[FillReport, ...] = ()
+
+    def request(self) -> OrderRequest:
+        p = self.plan
+        return OrderRequest(self.client_order_id, p.symbol, p.side,
+                            notional=None if p.notional is None else dollars(p.notional), qty=p.qty)
+
+
+class WindowRepository:
+    def __init__(self, ledger: Ledger, broker: str):
+        self.ledger = ledger
+        self.broker = broker
+        self._policies: dict[int, Policy] = {}
+        self._rules: dict[tuple[int, str], RuleSet] = {}
+
+    def open(self, day: date, name: str) -> tuple[WindowInfo, bool]:
+        """The window of this broker account, day and name: found, or created (True)."""
+        with self.ledger.tx() as s:
+            w = s.scalars(select(Window).where(Window.broker == self.broker, Window.trading_date == day,
+                                               Window.name == name)).first()
+            created = w is None
+            if w is None:
+                w = Window(broker=self.broker, trading_date=day, name=name, step="opened")
+                s.add(w)
+                s.flush()
+            return self._info(w), created
+
+    def info(self, wid: int) -> WindowInfo:
+        with self.ledger.tx() as s:
+            return self._info(s.get(Window, wid))
+
+    @staticmethod
+    def _info(w: Window) -> WindowInfo:
+        return WindowInfo(w.id, w.broker, w.trading_date, w.name, w.step, aware(w.opened_at))
+
+    def report(self, wid: int) -> dict:
+        with self.ledger.tx() as s:
+            return dict(s.get(Window, wid).report or {})
+
+    @contextmanager
+    def step(self, wid: int, done: str | None = None) -> Iterator["StepTx"]:
+        """One transaction; when the block succeeds the window records `done` as its step."""
+        with self.ledger.tx(autoflush=False) as s:
+            tx = StepTx(s, self, wid)
+            yield tx
+            if done is not None:
+                s.get(Window, wid).step = done
+
+    # --- compiled policies, cached per version: every account of a version shares one ---
+
+    def policy(self, s: Session, version_id: int) -> Policy:
+        if version_id not in self._policies:
+            v = s.get(PolicyVersion, version_id)
+            self._policies[version_id] = policy_lang.compile_text(v.text, v.file)
+        return self._policies[version_id]
+
+    def ruleset(self, s: Session, version_id: int, name: str) -> RuleSet:
+        key = (version_id, name)
+        if key not in self._rules:
+            found = find_rules(name, self.policy(s, version_id))
+            if found is None:
+                raise LookupError(f"no rule set named {name!r}")
+            self._rules[key] = found
+        return self._rules[key]
+
+
+class StepTx:
+    """The reads and writes of one window step, in one open transaction."""
+
+    def __init__(self, s: Session, repo: WindowRepository, wid: int):
+        self.s = s
+        self.repo = repo
+        self.wid = wid
+        self.broker = repo.broker
+
+    @property
+    def window(self) -> Window:
+        return self.s.get(Window, self.wid)
+
+    def _accounts_q(self):
+        return select(Account).where(Account.broker == self.broker)
+
+    def house(self) -> Account:
+        house = self.s.scalars(self._accounts_q().where(Account.is_house.is_(True))).first()
+        if house is None:
+            raise RuntimeError(f"broker account {self.broker!r} has no house account")
+        return house
+
+    def merge_report(self, **parts) -> None:
+        w = self.window
+        w.report = {**(w.report or {}), **parts}
+
+    # --- collect ------------------------------------------------------------------------
+
+    def last_trading_date(self) -> date | None:
+        """The trading date of this broker account's previous window."""
+        return self.s.scalars(select(Window.trading_date).where(Window.broker == self.broker, Window.id != self.wid)
+                              .order_by(Window.trading_date.desc()).limit(1)).first()
+
+    def unrecorded_dividends(self, activities: Iterable[CashActivity]) -> list[CashActivity]:
+        """Broker dividends not split yet (the house's event key records each one once)."""
+        divs = sorted((a for a in activities if a.kind == "dividend"), key=lambda a: (a.day, a.id))
+        keys = [f"div:{a.id}:house" for a in divs]
+        known = set()
+        for k in range(0, len(keys), CHUNK):
+            known.update(self.s.scalars(select(Event.key).where(Event.key.in_(keys[k:k + CHUNK]))))
+        return [a for a, key in zip(divs, keys) if key not in known]
+
+    def holders(self, symbol: str) -> list[tuple[int, str, Decimal]]:
+        q = select(HoldingRow.account_id, HoldingRow.path, HoldingRow.shares) \
+            .join(Account, HoldingRow.account_id == Account.id) \
+            .where(HoldingRow.symbol == symbol, Account.broker == self.broker) \
+            .order_by(HoldingRow.account_id, HoldingRow.path)
+        return [tuple(r) for r in self.s.execute(q)]
+
+    def record_dividend(self, act: CashActivity, split: DividendSplit, house: Account) -> None:
+        rows = [{"account_id": aid, "key": f"div:{act.id}:{aid}", "kind": "dividend", "amount": dollars(c),
+                 "status": "planned", "window_id": self.wid, "created_at": utcnow()} for aid, c in split.parts]
+        if rows:
+            self.s.execute(insert(Event), rows)
+        house.cash += dollars(split.house_cents)
+        self.s.add(Event(account_id=house.id, key=f"div:{act.id}:house", kind="dividend",
+                         amount=dollars(split.house_cents), path=act.symbol, status="done", window_id=self.wid,
+                         reason=f"broker activity {act.id}"))
+        self.s.flush()
+
+    def account_ids(self) -> dict[str, int]:
+        return {n: i for n, i in self.s.execute(select(Account.name, Account.id).where(
+            Account.broker == self.broker, Account.is_house.is_(False)))}
+
+    def recorded(self, keys: Sequence[str]) -> set[str]:
+        return set(self.s.scalars(select(Event.key).where(Event.key.in_(list(keys))))) if keys else set()
+
+    def house_free_cents(self, house: Account) -> int:
+        pending = self.s.scalars(select(Event.amount).join(Account, Event.account_id == Account.id)
+                                 .where(Event.kind == "deposit", Event.status == "pending",
+                                        Account.broker == self.broker))
+        return cents(house.cash - sum((a for a in pending if a is not None), ZERO))
+
+    def record_due(self, due: Sequence[DueDeposit]) -> None:
+        for d in due:
+            self.s.add(Event(account_id=d.account_id, key=d.key, kind="deposit", amount=dollars(d.cents),
+                             window_id=self.wid, status="planned" if d.funded else "rejected",
+                             reason=None if d.funded else f"the house has too little unowned cash for ${dollars(d.cents)}"))
+        self.s.flush()
+
+    def take_pending(self, opened: datetime) -> int:
+        """Pending events recorded before the window opened join it (later ones wait for the
+        next window). They are locked first: an operator's cancel either lands before (and
+        the event stays out) or waits and then finds the event planned."""
+        q = select(Event.id, Event.created_at).join(Account, Event.account_id == Account.id) \
+            .where(Event.status == "pending", Account.broker == self.broker).order_by(Event.id)
+        if self.s.bind.dialect.name != "sqlite":        # SQLite: BEGIN IMMEDIATE already holds the lock
+            q = q.with_for_update(of=Event)
+        ids = [i for i, created in self.s.execute(q) if aware(created) < opened]
+        for k in range(0, len(ids), CHUNK):
+            self.s.execute(update(Event).where(Event.id.in_(ids[k:k + CHUNK]), Event.status == "pending")
+                           .values(status="planned", window_id=self.wid).execution_options(synchronize_session=False))
+        return len(ids)
+
+    # --- price and plan ---------------------------------------------------------------------
+
+    def accounts_to_plan(self, *, with_holdings: bool = True) -> list[AccountState]:
+        """Accounts with events in this window, and those whose rules may trigger a
+        rebalance on their own (drift, calendar), in id order."""
+        with_events: dict[int, list[WindowEvent]] = defaultdict(list)
+        for e in self.s.scalars(select(Event).where(Event.window_id == self.wid, Event.status == "planned")
+                                .order_by(Event.id)):
+            with_events[e.account_id].append(WindowEvent(e.id, e.account_id, Kind(e.kind),
+                                                         None if e.amount is None else cents(e.amount), e.path))
+        chosen: list[tuple[Account, RuleSet]] = []
+        for a in self.s.scalars(self._accounts_q().where(Account.is_house.is_(False)).order_by(Account.id)):
+            rs = self.repo.ruleset(self.s, a.policy_version_id, a.rules)
+            if a.id in with_events or rs.drift_threshold_bp is not None or rs.every is not None:
+                chosen.append((a, rs))
+        held = self._holdings([a.id for a, _ in chosen]) if with_holdings else {}
+        return [AccountState(a.id, a.name, cents(a.cash), self.repo.policy(self.s, a.policy_version_id).pies[a.pie], rs,
+                             tuple(held.get(a.id, ())), tuple(with_events.get(a.id, ())), a.last_rebalanced)
+                for a, rs in chosen]
+
+    def _holdings(self, account_ids: Sequence[int]) -> dict[int, list[Holding]]:
+        out: dict[int, list[Holding]] = defaultdict(list)
+        ids = sorted(set(account_ids))
+        for k in range(0, len(ids), CHUNK):
+            for aid, path, sym, shares in self.s.execute(
+                    select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
+                    .where(HoldingRow.account_id.in_(ids[k:k + CHUNK])).order_by(HoldingRow.account_id,
+                                                                                 HoldingRow.path)):
+                if shares:
+                    out[aid].append(Holding(path, sym, shares))
+        return out
+
+    def symbols_to_price(self) -> list[str]:
+        symbols: set[str] = set()
+        for a in self.accounts_to_plan(with_holdings=False):
+            symbols.update(sl.symbol for _, sl in a.pie.walk() if isinstance(sl, Security))
+        symbols.update(self.s.scalars(select(HoldingRow.symbol).join(Account, HoldingRow.account_id == Account.id)
+                                      .where(Account.broker == self.broker).distinct()))
+        return sorted(symbols)
+
+    def save_prices(self, prices: Mapping[str, Decimal]) -> None:
+        self.window.prices = {k: str(v) for k, v in sorted(prices.items())}
+
+    def prices(self) -> dict[str, Decimal]:
+        return {k: Decimal(v) for k, v in (self.window.prices or {}).items()}
+
+    def save_plans(self, plans: Sequence[AccountPlan]) -> None:
+        rows, intents = [], []
+        for p in plans:
+            if not p.worth_recording:
+                continue
+            rows.append({"window_id": self.wid, "account_id": p.account_id, "status": "planned" if p.planned else "rejected",
+                         "reason": p.reason, "cash_before": dollars(p.cash_before), "deposits": dollars(p.deposits),
+                         "dividends": dollars(p.dividends), "withdrawals": dollars(p.withdrawals), "withdrawn": None,
+                         "rebalanced": p.rebalanced})
+            for t in p.trades:
+                intents.append({"window_id": self.wid, "account_id": p.account_id, "path": t.path, "symbol": t.symbol,
+                                "planned": dollars(t.cents), "amount": dollars(t.cents), "sell_all": t.sell_all,
+                                "events": list(t.events) or None})
+        for table, batch in ((WindowAccount, rows), (IntentRow, intents)):
+            for k in range(0, len(batch), 20_000):
+                self.s.execute(insert(table), batch[k:k + 20_000])
+        self.save_outcomes([o for p in plans for o in p.decided])
+
+    def save_outcomes(self, outcomes: Sequence[EventOutcome]) -> None:
+        """Events' outcomes. A retried one is pending again (it keeps this window's id until
+        the next window takes it, so this window's report still lists it)."""
+        rows = [{"i": o.event_id, "st": o.outcome.status, "r": o.reason} for o in outcomes]
+        if rows:
+            t = Event.__table__
+            self.s.connection().execute(update(t).where(t.c.id == bindparam("i"))
+                                        .values(status=bindparam("st"), reason=bindparam("r")), rows)
+
+    # --- net, submit, settle ----------------------------------------------------------------
+
+    def intents(self, phase_of: Mapping[str, Phase] | None = None) -> dict[str, list[Intent]]:
+        """The window's intents by symbol (in id order); only the symbols `phase_of` names when given."""
+        by: dict[str, list[Intent]] = defaultdict(list)
+        for r in self.s.execute(select(IntentRow.id, IntentRow.account_id, IntentRow.path, IntentRow.symbol,
+                                       IntentRow.planned, IntentRow.amount, IntentRow.sell_all)
+                                .where(IntentRow.window_id == self.wid).order_by(IntentRow.id)):
+            if phase_of is None or r.symbol in phase_of:
+                by[r.symbol].append(Intent(r.id, r.account_id, r.path, r.symbol, cents(r.planned), cents(r.amount),
+                                           r.sell_all))
+        return by
+
+    def held(self, intents: Iterable[Intent], extra: Iterable[int] = ()) -> dict[tuple[int, str], Decimal]:
+        ids = {r.account_id for r in intents} | set(extra)
+        return {(aid, h.path): h.shares for aid, hs in self._holdings(sorted(ids)).items() for h in hs}
+
+    def set_amounts(self, amounts: Mapping[int, int]) -> None:
+        if amounts:
+            self.s.execute(update(IntentRow), [{"id": k, "amount": dollars(v)} for k, v in sorted(amounts.items())])
+
+    def save_orders(self, orders: Sequence[OrderPlan], prefix: str) -> None:
+        for o in orders:
+            self.s.add(Order(window_id=self.wid, client_order_id=client_order_id(prefix, o.symbol, o.side),
+                             symbol=o.symbol, side=o.side, notional=None if o.notional is None else dollars(o.notional),
+                             qty=o.qty, status="planned", phase=o.phase.value))
+        self.s.flush()
+
+    def orders(self, phase: Phase | None = None, *, statuses: Sequence[str] | None = None,
+               with_fills: bool = False) -> list[StoredOrder]:
+        q = select(Order).where(Order.window_id == self.wid)
+        if phase is not None:
+            q = q.where(Order.phase == phase.value)
+        if statuses is not None:
+            q = q.where(Order.status.in_(list(statuses)))
+        rows = list(self.s.scalars(q.order_by(Order.symbol, Order.id)))
+        fills: dict[int, list[FillReport]] = defaultdict(list)
+        if with_fills and rows:
+            for f in self.s.scalars(select(Fill).where(Fill.order_id.in_([o.id for o in rows]))
+                                    .order_by(Fill.order_id, Fill.seq)):
+                fills[f.order_id].append(FillReport(f.qty, cents(f.amount), f.price))
+        return [StoredOrder(o.id, OrderPlan(o.symbol, o.side, Phase(o.phase),
+                                            None if o.notional is None else cents(o.notional), o.qty),
+                            o.client_order_id, o.status, tuple(fills.get(o.id, ()))) for o in rows]
+
+    def mark(self, order_id: int, status: str, note: str | None = None) -> None:
+        o = self.s.get(Order, order_id)
+        o.status = status
+        if note:
+            o.note = note
+
+    def record_state(self, st: OrderState) -> None:
+        """The broker's word on an order, and the part of its fill not stored yet."""
+        o = self.s.scalars(select(Order).where(Order.client_order_id == st.client_order_id)).one()
+        o.broker_id, o.status = st.broker_id, st.status
+        o.filled_qty, o.filled_avg_price = st.filled_qty, st.filled_avg_price
+        if st.note:
+            o.note = st.note
+        got = list(self.s.execute(select(Fill.qty, Fill.amount).where(Fill.order_id == o.id)))
+        qty = sum((q for q, _ in got), ZERO)
+        amount = sum((a for _, a in got), ZERO)
+        if st.filled_qty > qty:
+            dq, da = st.filled_qty - qty, st.filled_notional - amount
+            price = st.filled_avg_price if not got else (da / dq).quantize(Decimal("0.000000001"))
+            self.s.add(Fill(order_id=o.id, seq=len(got) + 1, qty=dq, price=price or ZERO, amount=da))
+            self.s.flush()
+
+    def drop_orders(self, phase: Phase) -> None:
+        """Buy orders re-netted after scaling: the old ones are kept, renamed, as dropped."""
+        for o in self.s.scalars(select(Order).where(Order.window_id == self.wid, Order.phase == phase.value,
+                                                    Order.status != "dropped")):
+            o.status = "dropped"
+            o.client_order_id = o.client_order_id + "-x"
+        self.s.flush()
+
+    # --- allocate -----------------------------------------------------------------------
+
+    def phase_of_symbols(self) -> dict[str, Phase]:
+        """Each intent symbol's phase: its order's; with no order it crossed in full, in the
+        sell phase, or in the buy phase when scaling re-netted its buy order away."""
+        orders = {o.plan.symbol: o.plan.phase for o in self.orders() if o.status != "dropped"}
+        dropped = {o.plan.symbol for o in self.orders(statuses=("dropped",))}
+        symbols = self.s.scalars(select(IntentRow.symbol).where(IntentRow.window_id == self.wid).distinct())
+        return {sym: orders.get(sym, Phase.BUY if sym in dropped else Phase.SELL) for sym in sorted(symbols)}
+
+    def save_moves(self, moves: Sequence[Move], order_ids: Mapping[str, int],
+                   held: Mapping[tuple[int, str], Decimal]) -> None:
+        rows = [{"window_id": self.wid, "order_id": order_ids.get(m.symbol), "account_id": m.account_id,
+                 "path": m.path, "symbol": m.symbol, "shares": m.shares, "amount": dollars(m.cents)} for m in moves]
+        for k in range(0, len(rows), 20_000):
+            self.s.execute(insert(Allocation), rows[k:k + 20_000])
+        deltas: dict[tuple[int, str], list] = {}
+        for m in moves:
+            d = deltas.setdefault((m.account_id, m.path), [m.symbol, ZERO])
+            d[1] += m.shares
+        ups, ins, dels = [], [], []
+        for (aid, path), (symbol, d) in sorted(deltas.items()):
+            if not d:
+                continue
+            old = held.get((aid, path))
+            new = (old or ZERO) + d
+            if old is None:
+                ins.append({"account_id": aid, "path": path, "symbol": symbol, "shares": new})
+            elif new:
+                ups.append({"account_id": aid, "path": path, "shares": new})
+            else:
+                dels.append({"a": aid, "p": path})
+        if ups:
+            self.s.execute(update(HoldingRow), ups)
+        if ins:
+            self.s.execute(insert(HoldingRow), ins)
+        if dels:
+            t = HoldingRow.__table__
+            self.s.connection().execute(delete(t).where(t.c.account_id == bindparam("a"), t.c.path == bindparam("p")),
+                                        dels)
+
+    def all_held(self, account_ids: Iterable[int]) -> dict[tuple[int, str], Decimal]:
+        """Every holding of these accounts, zero rows included (allocation needs to know a row exists)."""
+        out: dict[tuple[int, str], Decimal] = {}
+        ids = sorted(set(account_ids))
+        for k in range(0, len(ids), CHUNK):
+            for aid, path, shares in self.s.execute(select(HoldingRow.account_id, HoldingRow.path, HoldingRow.shares)
+                                                    .where(HoldingRow.account_id.in_(ids[k:k + CHUNK]))):
+                out[(aid, path)] = shares
+        return out
+
+    # --- scale and close --------------------------------------------------------------------
+
+    def cash_lines(self) -> list[CashLine]:
+        return [CashLine(r.account_id, r.status == "planned", r.reason, cents(r.cash_before), cents(r.deposits),
+                         cents(r.dividends), cents(r.withdrawals), r.rebalanced)
+                for r in self.s.execute(select(WindowAccount.account_id, WindowAccount.status, WindowAccount.reason,
+                                               WindowAccount.cash_before, WindowAccount.deposits,
+                                               WindowAccount.dividends, WindowAccount.withdrawals,
+                                               WindowAccount.rebalanced)
+                                        .where(WindowAccount.window_id == self.wid)
+                                        .order_by(WindowAccount.account_id))]
+
+    def spent(self) -> dict[int, int]:
+        """Net cents each account paid (+) or received (-) in this window's allocations."""
+        out: dict[int, int] = defaultdict(int)
+        for aid, amount in self.s.execute(select(Allocation.account_id, Allocation.amount)
+                                          .where(Allocation.window_id == self.wid)):
+            out[aid] += cents(amount)
+        return dict(out)
+
+    def open_events(self) -> list[WindowEvent]:
+        return [WindowEvent(i, aid, Kind(kind), None if amount is None else cents(amount), path)
+                for i, aid, kind, amount, path in self.s.execute(
+                    select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path)
+                    .where(Event.window_id == self.wid, Event.status == "planned").order_by(Event.id))]
+
+    def save_settlement(self, st: Settlement, lines: Sequence[CashLine], trading_date: date) -> None:
+        self.house().cash = dollars(st.house_cash)
+        self.s.flush()
+        rebalanced = {x.account_id for x in lines if x.planned and x.rebalanced}
+        planned = {x.account_id for x in lines if x.planned}
+        plain = [{"id": a.account_id, "cash": dollars(a.cash)} for a in st.accounts if a.account_id not in rebalanced]
+        whole = [{"id": a.account_id, "cash": dollars(a.cash), "last_rebalanced": trading_date}
+                 for a in st.accounts if a.account_id in rebalanced]
+        paid = [{"window_id": self.wid, "account_id": a.account_id, "withdrawn": dollars(a.withdrawn)}
+                for a in st.accounts if a.account_id in planned]
+        for table, rows in ((Account, plain), (Account, whole), (WindowAccount, paid)):
+            if rows:
+                self.s.execute(update(table), rows)
+        self.save_outcomes(st.outcomes)
+        self.window.closed_at = utcnow()
+
+    def report_inputs(self, account_ids: Sequence[int]) -> tuple[dict, dict, dict, dict, list]:
+        """For the report: names, events, trades and deferred or scaled amounts per account,
+        and the orders with the number of fill reports each."""
+        ids = sorted(set(account_ids))
+        names: dict[int, str] = {}
+        for k in range(0, len(ids), CHUNK):
+            names.update((i, n) for i, n in self.s.execute(select(Account.id, Account.name)
+                                                           .where(Account.id.in_(ids[k:k + CHUNK]))))
+        events: dict[int, list] = defaultdict(list)
+        for e in self.s.scalars(select(Event).where(Event.window_id == self.wid).order_by(Event.id)
+                                .execution_options(populate_existing=True)):
+            events[e.account_id].append(e)
+        trades: dict[int, list] = defaultdict(list)
+        for aid, path, shares, amount in self.s.execute(
+                select(Allocation.account_id, Allocation.path, Allocation.shares, Allocation.amount)
+                .where(Allocation.window_id == self.wid).order_by(Allocation.path, Allocation.id)):
+            trades[aid].append((path, shares, amount))
+        deferred: dict[int, list] = defaultdict(list)
+        for aid, path, planned, amount in self.s.execute(
+                select(IntentRow.account_id, IntentRow.path, IntentRow.planned, IntentRow.amount)
+                .where(IntentRow.window_id == self.wid).order_by(IntentRow.symbol, IntentRow.id)):
+            if planned != amount:
+                deferred[aid].append((path, planned - amount))
+        counts = {i: n for i, n in self.s.execute(select(Fill.order_id, func.count())
+                                                  .join(Order, Fill.order_id == Order.id)
+                                                  .where(Order.window_id == self.wid).group_by(Fill.order_id))}
+        orders = [(o, counts.get(o.id, 0)) for o in self.s.scalars(
+            select(Order).where(Order.window_id == self.wid).order_by(Order.phase.desc(), Order.symbol, Order.id))]
+        return names, events, trades, deferred, orders
+
+    def conservation_inputs(self) -> tuple[dict[str, Decimal], list, Decimal, list]:
+        """Shares owned per symbol (accounts and house), negative holdings, the ledger's cash
+        and negative cash balances of this broker account: SQL aggregates where exact."""
+        self.s.flush()
+        mine = select(Account.name, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares) \
+            .join(Account, HoldingRow.account_id == Account.id).where(Account.broker == self.broker)
+        if self.s.bind.dialect.name == "sqlite":      # shares are exact text there: sum in Python
+            owned: dict[str, Decimal] = {}
+            negative = []
+            for name, path, symbol, shares in self.s.execute(mine):
+                owned[symbol] = owned.get(symbol, ZERO) + shares
+                if shares < 0:
+                    negative.append((name, path, symbol, shares))
+            cash = sum(self.s.scalars(select(Account.cash).where(Account.broker == self.broker)), ZERO)
+        else:                                         # NUMERIC sums exactly in the database
+            sums = select(HoldingRow.symbol, func.sum(HoldingRow.shares)) \
+                .join(Account, HoldingRow.account_id == Account.id) \
+                .where(Account.broker == self.broker).group_by(HoldingRow.symbol)
+            owned = {sym: Decimal(total) for sym, total in self.s.execute(sums)}
+            negative = [tuple(r) for r in self.s.execute(mine.where(HoldingRow.shares < 0))]
+            cash = Decimal(self.s.scalar(select(func.coalesce(func.sum(Account.cash), 0))
+                                         .where(Account.broker == self.broker)))
+        negative_cash = [tuple(r) for r in self.s.execute(select(Account.name, Account.cash)
+                                                          .where(Account.broker == self.broker, Account.cash < 0))]
+        return owned, negative, cash, negative_cash

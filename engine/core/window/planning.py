@@ -1,0 +1,118 @@
+"""One account's part of a window: the planner run on its events at the window's prices,
+with events the planner refuses set aside one by one so that the rest go ahead."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Mapping
+
+from engine.core import events as ev
+from engine.core.money import market_cents
+from engine.core.planner import PlanError, Plan, plan
+
+from .model import AccountPlan, AccountState, Cause, EventOutcome, Kind, Outcome, SliceTrade, WindowEvent
+
+_CASH = {Kind.DEPOSIT: ev.Deposit, Kind.DIVIDEND: ev.Dividend, Kind.WITHDRAWAL: ev.Withdrawal}
+
+
+def _engine_event(e: WindowEvent) -> ev.Event | None:
+    ref = str(e.id)
+    if e.kind in _CASH:
+        return _CASH[e.kind](e.cents or 0, ref)
+    if e.kind == Kind.REBALANCE:
+        return ev.Rebalance(e.path or "", ref)
+    if e.kind == Kind.TARGET_CHANGE:
+        return ev.TargetChange(ref)
+    return None       # a liquidation needs no engine event: the planner sells what the pie dropped
+
+
+def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) -> AccountPlan:
+    """The account's plan (the broker minimum applies after netting, so none here).
+
+    An event the planner refuses is set aside with the planner's reason and the others are
+    planned again. When several withdrawals together ask too much, they are taken in the
+    order recorded and only those that no longer fit are refused. A refusal that names no
+    event refuses the whole account; its dividends are still credited as cash."""
+    events = sorted(a.events, key=lambda e: e.id)
+    missing = sorted({h.symbol for h in a.holdings if h.shares and h.symbol not in prices})
+    values = {h.path: market_cents(h.shares * prices[h.symbol]) for h in a.holdings if h.shares and not missing}
+    rejected: dict[int, str] = {}
+
+    def attempt(evs: list[WindowEvent]) -> Plan:
+        engine_events = [x for x in (_engine_event(e) for e in evs) if x is not None]
+        return plan(a.pie, values, engine_events, a.rules, cash=a.cash, min_order=0, as_of=as_of,
+                    last_rebalanced=a.last_rebalanced)
+
+    active = list(events)
+    result: Plan | None = None
+    refusal = f"no price for {', '.join(missing)}" if missing else None
+    while refusal is None:
+        try:
+            result = attempt(active)
+            break
+        except PlanError as e:
+            refs = set(e.refs)
+            at_fault = [x for x in active if str(x.id) in refs]
+            if not at_fault:
+                refusal = str(e)
+                break
+            withdrawals = [x for x in at_fault if x.kind == Kind.WITHDRAWAL]
+            before = len(rejected)
+            if len(withdrawals) > 1 and len(withdrawals) == len(at_fault):
+                keep = [x for x in active if x not in withdrawals]
+                for w in withdrawals:        # in the order recorded: later ones bounce first
+                    try:
+                        attempt(keep + [w])
+                        keep.append(w)
+                    except PlanError as e2:
+                        if str(w.id) in e2.refs:
+                            rejected[w.id] = str(e2)
+                        else:
+                            keep.append(w)
+                active = sorted(keep, key=lambda x: x.id)
+            if len(rejected) == before:
+                for x in at_fault:
+                    rejected[x.id] = str(e)
+                active = [x for x in active if x.id not in rejected]
+
+    decided = [EventOutcome(i, Outcome.REJECTED, Cause.PLAN_REFUSED, r) for i, r in sorted(rejected.items())]
+    div = sum(e.cents or 0 for e in events if e.kind == Kind.DIVIDEND and e.id not in rejected)
+    if result is None:
+        for e in active:
+            if e.kind == Kind.DIVIDEND:
+                continue                 # broker cash that arrived: credited at settlement
+            if e.kind == Kind.LIQUIDATION:
+                decided.append(EventOutcome(e.id, Outcome.RETRY, Cause.ACCOUNT_REFUSED, refusal))
+            else:
+                decided.append(EventOutcome(e.id, Outcome.REJECTED, Cause.ACCOUNT_REFUSED, refusal))
+        return AccountPlan(a.id, False, refusal, a.cash, 0, div, 0, False, (), tuple(decided), ())
+
+    p = result
+    dep = sum(e.cents or 0 for e in active if e.kind == Kind.DEPOSIT)
+    wd = sum(e.cents or 0 for e in active if e.kind == Kind.WITHDRAWAL)
+    whole = any(st.cause in ("rebalance", "target change") or st.cause.startswith(("drift", "every"))
+                for st in p.steps)
+    refs: dict[str, set[int]] = {}
+    for st in p.steps:
+        for path in st.trades:
+            refs.setdefault(path, set()).update(int(r) for r in st.refs)
+    held = {h.path: h for h in a.holdings}
+    trades = tuple(SliceTrade(path, held[path].symbol if path in held else path.rsplit("/", 1)[-1], c,
+                              c < 0 and p.holdings_after.get(path, 0) == 0, tuple(sorted(refs.get(path, ()))))
+                   for path, c in sorted(p.trades.items()))
+    selling_all = {t.path for t in trades if t.sell_all}
+    liquidating = []
+    for e in active:
+        if e.kind != Kind.LIQUIDATION:
+            continue
+        if e.path in selling_all:
+            liquidating.append((e.id, e.path or ""))
+        elif held.get(e.path or "") is not None and held[e.path or ""].shares:
+            decided.append(EventOutcome(e.id, Outcome.DONE, None, "nothing to liquidate: the slice is in the pie again"))
+        else:
+            decided.append(EventOutcome(e.id, Outcome.DONE))
+    if not trades and not events:
+        return AccountPlan(a.id, True, None, a.cash, 0, 0, 0, False, (), (), ())
+    return AccountPlan(a.id, True, None, a.cash, dep, div, wd, whole, trades,
+                       tuple(sorted(decided, key=lambda o: o.event_id)), tuple(liquidating))
