@@ -39,6 +39,9 @@ class Settings:
     windows: tuple[Window, ...]
     recurring: tuple[dict, ...] = ()
     source: str = field(default="defaults")
+    settle_before_close_minutes: int = 15
+    settle_at_least_seconds: float = 60.0
+    poll_seconds: float = 2.0
 
     def describe(self) -> dict[str, Any]:
         """What `pies settings` prints: no secrets here by construction, URLs masked anyway."""
@@ -105,9 +108,23 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
         windows.append(Window(str(w.get("name", f"w{i}")), _time(w.get("at"), f"{wh}.at"),
                               str(w.get("timezone", "America/New_York")), _time(w.get("cutoff", "15:30"),
                                                                                  f"{wh}.cutoff")))
+    settle = raw.get("settle", {})
+    before, at_least, poll = (_positive(settle.get(k), f"{where}: settle.{k}")
+                              for k in ("before_close_minutes", "at_least_seconds", "poll_seconds"))
     return Settings(url, data_dir, kind, str(broker["name"]), int(min_order * 100), sim,
                     dict(broker.get("alpaca", {})), tuple(raw.get("policies", {}).get("files", [])),
-                    tuple(windows), tuple(_recurring(raw.get("recurring", []), where)), source)
+                    tuple(windows), tuple(_recurring(raw.get("recurring", []), where)), source,
+                    int(before), float(at_least), float(poll))
+
+
+def _positive(value: Any, where: str) -> Decimal:
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        d = Decimal(-1)
+    if not d.is_finite() or d < 0 or isinstance(value, bool):
+        raise SettingsError(f"{where}: {value!r} must be a number of zero or more")
+    return d
 
 
 def _recurring(items: list, where: str) -> list[dict]:

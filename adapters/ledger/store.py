@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Mapping
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import rules as policy_lang
 from engine.core.money import market_cents
+from engine.core.window.conservation import discrepancies
 from rules.library import find_rules, rule_names
 from rules.model import Pie, Policy, Security
 
@@ -412,35 +413,31 @@ def check_invariants(ledger: Ledger, broker: str, positions: Mapping[str, Decima
 
 def invariants_in(s: Session, broker: str, positions: Mapping[str, Decimal], cash: Decimal) -> list[str]:
     """check_invariants inside a caller's transaction (the window checks before it commits)."""
-    problems: list[str] = []
-    accts = {a.id: a for a in s.scalars(select(Account).where(Account.broker == broker))}
-    owned: dict[str, Decimal] = {}
+    owned, negative, ledger_cash, negative_cash = holdings_and_cash(s, broker)
+    return discrepancies(broker, owned, positions, ledger_cash, cash, negative, negative_cash)
+
+
+def holdings_and_cash(s: Session, broker: str) -> tuple[dict[str, Decimal], list, Decimal, list]:
+    """Shares owned per symbol (accounts and house), negative holdings (account, path,
+    symbol, shares), the ledger's cash and negative balances (account, cash) of a broker
+    account: summed by the database where its numbers are exact."""
     s.flush()
-    mine = select(Holding.account_id, Holding.path, Holding.symbol, Holding.shares) \
+    mine = select(Account.name, Holding.path, Holding.symbol, Holding.shares) \
         .join(Account, Holding.account_id == Account.id).where(Account.broker == broker)
     if s.bind.dialect.name == "sqlite":      # shares are exact text there: sum in Python
+        owned: dict[str, Decimal] = {}
         negative = []
-        for aid, path, symbol, shares in s.execute(mine):
+        for name, path, symbol, shares in s.execute(mine):
             owned[symbol] = owned.get(symbol, ZERO) + shares
             if shares < 0:
-                negative.append((aid, path, symbol, shares))
+                negative.append((name, path, symbol, shares))
+        cash = sum(s.scalars(select(Account.cash).where(Account.broker == broker)), ZERO)
     else:                                    # NUMERIC sums exactly in the database
         sums = select(Holding.symbol, func.sum(Holding.shares)).join(Account, Holding.account_id == Account.id) \
             .where(Account.broker == broker).group_by(Holding.symbol)
         owned = {sym: Decimal(total) for sym, total in s.execute(sums)}
-        negative = list(s.execute(mine.where(Holding.shares < 0)))
-    for aid, path, symbol, shares in negative:
-        problems.append(f"{accts[aid].name} holds {shares} shares of {symbol} at {path!r}")
-    for a in accts.values():
-        if a.cash < 0:
-            problems.append(f"{a.name} has negative cash ${a.cash}")
-    ledger_cash = sum((a.cash for a in accts.values()), ZERO)
-    for sym in sorted(set(owned) | set(positions)):
-        mine, theirs = owned.get(sym, ZERO), positions.get(sym, ZERO)
-        if mine != theirs:
-            problems.append(f"{broker} {sym}: ledger holds {mine} shares, broker reports {theirs} "
-                            f"(difference {mine - theirs})")
-    if ledger_cash != cash:
-        problems.append(f"{broker} cash: ledger holds ${ledger_cash}, broker reports ${cash} "
-                        f"(difference {ledger_cash - cash})")
-    return problems
+        negative = [tuple(r) for r in s.execute(mine.where(Holding.shares < 0))]
+        cash = Decimal(s.scalar(select(func.coalesce(func.sum(Account.cash), 0)).where(Account.broker == broker)))
+    negative_cash = [tuple(r) for r in s.execute(select(Account.name, Account.cash)
+                                                 .where(Account.broker == broker, Account.cash < 0))]
+    return owned, negative, cash, negative_cash

@@ -25,13 +25,14 @@ from adapters.broker.port import CashActivity, OrderRequest, OrderState, client_
 from engine.core.window.collect import DividendSplit, DueDeposit
 from engine.core.window.model import (AccountPlan, AccountState, CashLine, EventOutcome, FillReport, Holding, Intent,
                                       Kind, Move, OrderPlan, Phase, WindowEvent)
+from engine.core.window.report import EventLine, OrderLine, TradeLine
 from engine.core.window.settlement import Settlement
 from rules.library import find_rules
 from rules.model import Policy, RuleSet, Security
 
 from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
     Window, WindowAccount, utcnow
-from .store import Ledger
+from .store import Ledger, holdings_and_cash
 
 ZERO = Decimal(0)
 CHUNK = 5_000
@@ -473,21 +474,21 @@ class StepTx:
 
     def report_inputs(self, account_ids: Sequence[int]) -> tuple[dict, dict, dict, dict, list]:
         """For the report: names, events, trades and deferred or scaled amounts per account,
-        and the orders with the number of fill reports each."""
+        and the orders with the number of fill reports each, as the report's line types."""
         ids = sorted(set(account_ids))
         names: dict[int, str] = {}
         for k in range(0, len(ids), CHUNK):
             names.update((i, n) for i, n in self.s.execute(select(Account.id, Account.name)
                                                            .where(Account.id.in_(ids[k:k + CHUNK]))))
-        events: dict[int, list] = defaultdict(list)
-        for e in self.s.scalars(select(Event).where(Event.window_id == self.wid).order_by(Event.id)
-                                .execution_options(populate_existing=True)):
-            events[e.account_id].append(e)
-        trades: dict[int, list] = defaultdict(list)
+        events: dict[int, list[EventLine]] = defaultdict(list)
+        for r in self.s.execute(select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path, Event.status,
+                                       Event.reason).where(Event.window_id == self.wid).order_by(Event.id)):
+            events[r.account_id].append(EventLine(r.id, r.kind, r.amount, r.path, r.status, r.reason))
+        trades: dict[int, list[TradeLine]] = defaultdict(list)
         for aid, path, shares, amount in self.s.execute(
                 select(Allocation.account_id, Allocation.path, Allocation.shares, Allocation.amount)
                 .where(Allocation.window_id == self.wid).order_by(Allocation.path, Allocation.id)):
-            trades[aid].append((path, shares, amount))
+            trades[aid].append(TradeLine(path, shares, amount))
         deferred: dict[int, list] = defaultdict(list)
         for aid, path, planned, amount in self.s.execute(
                 select(IntentRow.account_id, IntentRow.path, IntentRow.planned, IntentRow.amount)
@@ -497,32 +498,11 @@ class StepTx:
         counts = {i: n for i, n in self.s.execute(select(Fill.order_id, func.count())
                                                   .join(Order, Fill.order_id == Order.id)
                                                   .where(Order.window_id == self.wid).group_by(Fill.order_id))}
-        orders = [(o, counts.get(o.id, 0)) for o in self.s.scalars(
-            select(Order).where(Order.window_id == self.wid).order_by(Order.phase.desc(), Order.symbol, Order.id))]
+        orders = [OrderLine(o.symbol, o.side, o.client_order_id, o.notional, o.qty, o.status, o.filled_qty,
+                            o.filled_avg_price, o.note, counts.get(o.id, 0))
+                  for o in self.s.scalars(select(Order).where(Order.window_id == self.wid)
+                                          .order_by(Order.phase.desc(), Order.symbol, Order.id))]
         return names, events, trades, deferred, orders
 
     def conservation_inputs(self) -> tuple[dict[str, Decimal], list, Decimal, list]:
-        """Shares owned per symbol (accounts and house), negative holdings, the ledger's cash
-        and negative cash balances of this broker account: SQL aggregates where exact."""
-        self.s.flush()
-        mine = select(Account.name, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares) \
-            .join(Account, HoldingRow.account_id == Account.id).where(Account.broker == self.broker)
-        if self.s.bind.dialect.name == "sqlite":      # shares are exact text there: sum in Python
-            owned: dict[str, Decimal] = {}
-            negative = []
-            for name, path, symbol, shares in self.s.execute(mine):
-                owned[symbol] = owned.get(symbol, ZERO) + shares
-                if shares < 0:
-                    negative.append((name, path, symbol, shares))
-            cash = sum(self.s.scalars(select(Account.cash).where(Account.broker == self.broker)), ZERO)
-        else:                                         # NUMERIC sums exactly in the database
-            sums = select(HoldingRow.symbol, func.sum(HoldingRow.shares)) \
-                .join(Account, HoldingRow.account_id == Account.id) \
-                .where(Account.broker == self.broker).group_by(HoldingRow.symbol)
-            owned = {sym: Decimal(total) for sym, total in self.s.execute(sums)}
-            negative = [tuple(r) for r in self.s.execute(mine.where(HoldingRow.shares < 0))]
-            cash = Decimal(self.s.scalar(select(func.coalesce(func.sum(Account.cash), 0))
-                                         .where(Account.broker == self.broker)))
-        negative_cash = [tuple(r) for r in self.s.execute(select(Account.name, Account.cash)
-                                                          .where(Account.broker == self.broker, Account.cash < 0))]
-        return owned, negative, cash, negative_cash
+        return holdings_and_cash(self.s, self.broker)

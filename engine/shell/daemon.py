@@ -183,15 +183,18 @@ class Daemon:
         return report
 
     def _settle_bound(self, w: Window, now: datetime) -> float:
-        """Wait for fills until 15 minutes before the close (early closes included), at least a minute."""
+        """Wait for fills until `settle.before_close_minutes` before the close (early closes
+        included), at least `settle.at_least_seconds`."""
         day = now.astimezone(ZoneInfo(w.timezone)).date()
+        least = self.settings.settle_at_least_seconds
         try:
             md = self.broker.market_day(day)
         except BrokerError:
             md = None
         if md is None:
-            return 60.0
-        return max(60.0, (md.close - timedelta(minutes=15) - now).total_seconds())
+            return least
+        before = timedelta(minutes=self.settings.settle_before_close_minutes)
+        return max(least, (md.close - before - now).total_seconds())
 
     # --- policies -------------------------------------------------------------------------
 

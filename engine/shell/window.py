@@ -31,7 +31,7 @@ from engine.core.window.conservation import discrepancies
 from engine.core.window.model import Kind, Outcome, Phase
 from engine.core.window.netting import net_symbols
 from engine.core.window.planning import plan_account
-from engine.core.window.report import AccountReport, EventLine, OrderLine, TradeLine, WindowReport
+from engine.core.window.report import window_report
 from engine.core.window.scaling import scale_buys
 from engine.core.window.settlement import settle
 
@@ -301,7 +301,8 @@ class WindowRunner:
             owned, negative, cash, negative_cash = tx.conservation_inputs()
             problems = discrepancies(self.name, owned, {k: p.qty for k, p in positions.items()}, cash,
                                      balance.cash - uncollected, negative, negative_cash)
-            report = self._report(tx, w, lines, st, problems, uncollected)
+            report = window_report(w.id, self.name, w.trading_date.isoformat(), w.name, lines, st,
+                                   *tx.report_inputs([x.account_id for x in lines]), problems, uncollected)
             tx.window.report = {**(tx.window.report or {}), **report.to_json()}
         for a in st.accounts:
             if a.advance:
@@ -310,28 +311,3 @@ class WindowRunner:
             log.error("ledger and broker disagree", window=w.id, problem=p, alert=True)
         log.info("window closed", window=w.id, accounts=len(report.accounts), orders=len(report.orders),
                  problems=len(problems))
-
-    def _report(self, tx, w: WindowInfo, lines, st, problems: list[str], uncollected: Decimal) -> WindowReport:
-        names, events, trades, deferred, orders = tx.report_inputs([x.account_id for x in lines])
-        settled = {a.account_id: a for a in st.accounts}
-        retried = {o.event_id: o for o in st.outcomes if o.outcome == Outcome.RETRY}
-        accounts = []
-        for x in lines:
-            if not x.planned:
-                accounts.append(AccountReport(names[x.account_id], "rejected", x.reason))
-                continue
-            a = settled[x.account_id]
-            accounts.append(AccountReport(
-                names[x.account_id], "done", cash=dollars(a.cash), withdrawn=dollars(a.withdrawn),
-                events=tuple(EventLine(e.id, e.kind, e.amount, e.path, e.status, e.reason)
-                             for e in events.get(x.account_id, ())),
-                trades=tuple(TradeLine(*t) for t in trades.get(x.account_id, ())),
-                deferred_or_scaled=tuple(deferred.get(x.account_id, ())),
-                house_advance=dollars(a.advance) if a.advance else None))
-        order_lines = tuple(OrderLine(o.symbol, o.side, o.client_order_id, o.notional, o.qty, o.status, o.filled_qty,
-                                      o.filled_avg_price, o.note, n) for o, n in orders)
-        retried_lines = tuple({"event": e.id, "account": names.get(e.account_id, str(e.account_id)), "path": e.path,
-                               "reason": retried[e.id].reason}
-                              for evs in events.values() for e in evs if e.id in retried)
-        return WindowReport(w.id, self.name, w.trading_date.isoformat(), w.name, tuple(accounts), order_lines,
-                            tuple(problems), uncollected_dividends=uncollected or None, retried=retried_lines)

@@ -47,5 +47,5 @@ def ensure_house(ledger: Ledger, broker: Broker, name: str) -> None:
 def window_options(settings: Settings, **overrides):
     """The window runner's options from the settings."""
     from engine.shell.window import Recurring, WindowOptions
-    return WindowOptions(min_order_cents=settings.min_order_cents,
-                         recurring=tuple(Recurring(**r) for r in settings.recurring), **overrides)
+    return WindowOptions(**{"min_order_cents": settings.min_order_cents, "poll_interval": settings.poll_seconds,
+                            "recurring": tuple(Recurring(**r) for r in settings.recurring), **overrides})

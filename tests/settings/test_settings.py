@@ -30,6 +30,8 @@ def test_user_file_and_environment_override(tmp_path):
     ('[broker]\nkind = "ib"\n', "broker.kind must be simulated or alpaca"),
     ('[[recurring]]\naccount = "a"\namount = "1.005"\n', "recurring[0]: amount '1.005' must be positive whole cents"),
     ('[broker\n', "s.toml"),
+    ('[settle]\npoll_seconds = "often"\n', "settle.poll_seconds: 'often' must be a number of zero or more"),
+    ('[settle]\nat_least_seconds = -1\n', "settle.at_least_seconds: -1 must be a number of zero or more"),
 ])
 def test_mistakes_name_the_file_and_key(tmp_path, text, says):
     f = tmp_path / "s.toml"
@@ -39,3 +41,13 @@ def test_mistakes_name_the_file_and_key(tmp_path, text, says):
     assert says in str(e.value) and str(f) in str(e.value)
     r = CliRunner().invoke(main, ["--config", str(f), "accounts"])
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_the_settle_bound_and_poll_interval_are_settings(tmp_path):
+    from engine.shell.wiring import window_options
+    assert window_options(load(env={})).poll_interval == 2.0
+    f = tmp_path / "s.toml"
+    f.write_text("[settle]\nbefore_close_minutes = 30\nat_least_seconds = 90\npoll_seconds = 0.5\n")
+    s = load(f, env={})
+    assert (s.settle_before_close_minutes, s.settle_at_least_seconds, s.poll_seconds) == (30, 90.0, 0.5)
+    assert window_options(s, settle_timeout=7).poll_interval == 0.5

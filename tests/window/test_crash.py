@@ -111,3 +111,12 @@ def test_a_crash_resumes_on_postgresql_too(point, reference, db_url, tmp_path):
     assert run_window(env, crash_at=point).returncode == -signal.SIGKILL
     assert run_window(env).returncode == 0
     assert snapshot(env) == reference
+
+
+@pytest.mark.parametrize("seed", ["1", "4242"])
+def test_the_same_window_under_another_hash_seed_ends_the_same(seed, reference, tmp_path):
+    """No set or dict order decides who gets a cent: another PYTHONHASHSEED, the same ledger."""
+    env = scenario(tmp_path / "s", f"sqlite:///{tmp_path / 'seed.db'}")
+    r = run_window({**env, "PYTHONHASHSEED": seed})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert snapshot(env) == reference

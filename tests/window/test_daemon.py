@@ -167,3 +167,9 @@ def test_fills_are_awaited_until_fifteen_minutes_before_the_close(tmp_path):
     assert d._settle_bound(w, datetime(2026, 11, 24, 9, 35, tzinfo=NY)) == 6 * 3600 + 10 * 60
     assert d._settle_bound(w, datetime(2026, 11, 24, 15, 50, tzinfo=NY)) == 60.0
     assert d._settle_bound(w, datetime(2026, 11, 26, 9, 35, tzinfo=NY)) == 60.0     # closed all day
+    # Both figures are settings.
+    (tmp_path / "settings.toml").write_text((tmp_path / "settings.toml").read_text()
+                                            + "[settle]\nbefore_close_minutes = 30\nat_least_seconds = 90\n")
+    d.settings = load(env=env)
+    assert d._settle_bound(w, datetime(2026, 11, 24, 9, 35, tzinfo=NY)) == 5 * 3600 + 55 * 60
+    assert d._settle_bound(w, datetime(2026, 11, 24, 15, 50, tzinfo=NY)) == 90.0

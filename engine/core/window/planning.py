@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Mapping
 
 from engine.core import events as ev
-from engine.core.money import market_cents
+from engine.core.money import fmt, market_cents
 from engine.core.planner import PlanError, Plan, plan
 
 from .model import AccountPlan, AccountState, Cause, EventOutcome, Kind, Outcome, SliceTrade, WindowEvent
@@ -61,13 +61,16 @@ def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) ->
             before = len(rejected)
             if len(withdrawals) > 1 and len(withdrawals) == len(at_fault):
                 keep = [x for x in active if x not in withdrawals]
+                taken = 0
                 for w in withdrawals:        # in the order recorded: later ones bounce first
                     try:
                         attempt(keep + [w])
                         keep.append(w)
+                        taken += w.cents or 0
                     except PlanError as e2:
                         if str(w.id) in e2.refs:
-                            rejected[w.id] = str(e2)
+                            rejected[w.id] = (f"${fmt(w.cents or 0)} after ${fmt(taken)} of earlier withdrawals: "
+                                              if taken else "") + str(e2)
                         else:
                             keep.append(w)
                 active = sorted(keep, key=lambda x: x.id)

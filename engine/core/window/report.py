@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Mapping, Sequence
+
+from .model import CashLine, Outcome
+from .settlement import Settlement
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +105,27 @@ class WindowReport:
         if self.retried:
             out["retried"] = list(self.retried)
         return out
+
+
+def window_report(window: int, broker: str, day: str, name: str, lines: Sequence[CashLine], st: Settlement,
+                  names: Mapping[int, str], events: Mapping[int, Sequence[EventLine]],
+                  trades: Mapping[int, Sequence[TradeLine]], deferred: Mapping[int, Sequence[tuple[str, Decimal]]],
+                  orders: Sequence[OrderLine], problems: Sequence[str], uncollected: Decimal) -> WindowReport:
+    """The report of a closed window: one entry per account that took part, in account order."""
+    settled = {a.account_id: a for a in st.accounts}
+    retried = {o.event_id: o.reason for o in st.outcomes if o.outcome == Outcome.RETRY}
+    accounts = []
+    for x in sorted(lines, key=lambda x: x.account_id):
+        if not x.planned:
+            accounts.append(AccountReport(names[x.account_id], "rejected", x.reason))
+            continue
+        a = settled[x.account_id]
+        accounts.append(AccountReport(
+            names[x.account_id], "done", cash=Decimal(a.cash).scaleb(-2), withdrawn=Decimal(a.withdrawn).scaleb(-2),
+            events=tuple(events.get(x.account_id, ())), trades=tuple(trades.get(x.account_id, ())),
+            deferred_or_scaled=tuple(deferred.get(x.account_id, ())),
+            house_advance=Decimal(a.advance).scaleb(-2) if a.advance else None))
+    again = tuple({"event": e.id, "account": names.get(aid, str(aid)), "path": e.path, "reason": retried[e.id]}
+                  for aid in sorted(events) for e in events[aid] if e.id in retried)
+    return WindowReport(window, broker, day, name, tuple(accounts), tuple(orders), tuple(problems),
+                        uncollected_dividends=uncollected or None, retried=again)
