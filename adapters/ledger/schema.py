@@ -47,6 +47,20 @@ class Account(Base):
     is_house: Mapped[bool] = mapped_column(Boolean, default=False)
     last_rebalanced: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(10), default="active")   # active | closing | closed
+
+
+class PolicyApply(Base):
+    """One application of a policy version to the accounts following its file (a rollback
+    is applying an older version's text again)."""
+
+    __tablename__ = "policy_applies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"), index=True)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source: Mapped[str] = mapped_column(String(20))                   # cli | daemon | auto
+    accounts: Mapped[int] = mapped_column(Integer)                    # accounts moved to the version
+    liquidations: Mapped[int] = mapped_column(Integer)                # liquidation events queued
 
 
 class Holding(Base):

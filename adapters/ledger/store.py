@@ -23,16 +23,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import rules as policy_lang
 from engine.core.money import market_cents
+from engine.core.policy_change import ChangePlan, Follower, live_paths, plan_change
 from engine.core.window.conservation import discrepancies
 from rules.library import find_rules, rule_names
-from rules.model import Pie, Policy, Security
+from rules.model import Pie, Policy
 
 from . import migrate
-from .schema import Account, Event, Holding, PolicyVersion
+from .schema import Account, Event, Holding, PolicyApply, PolicyVersion
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
-EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation")
+EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation", "close")
 
 
 class LedgerError(ValueError):
@@ -107,49 +108,139 @@ class Ledger:
 
     # --- policies -------------------------------------------------------------------------
 
-    def load_policy(self, file: str | Path) -> tuple[PolicyVersion, list[str]]:
-        """Compile and store a policy file as a new version (a compile error raises
-        PolicyError and writes nothing). Accounts following it move to the new version;
-        held slices that disappear or drop to 0% get one liquidation event each, and a
-        changed pie a target-change event. Returns the version and what was queued."""
+    def load_policy(self, file: str | Path, *, source: str = "cli") -> tuple[PolicyVersion, list[str]]:
+        """Apply a policy file (`pies policy apply`; `load` is its old name). See apply_policy."""
         path = str(Path(file))
-        text = policy_lang.read_policy_text(path)
+        return self.apply_policy(path, policy_lang.read_policy_text(path), source=source)
+
+    def apply_policy(self, path: str, text: str, *, source: str = "cli") -> tuple[PolicyVersion, list[str]]:
+        """Compile `text` (a compile error raises PolicyError and writes nothing) and move
+        the accounts following the file `path` to it. A version is recorded once per
+        distinct text; applying a text the accounts already follow changes nothing, and
+        applying an older text again (a rollback) moves them back to that version. Held
+        slices that disappear or drop to 0% get one liquidation event each, a changed pie
+        a target-change event. Returns the version and what was queued."""
         policy = policy_lang.compile_text(text, path)
         sha = hashlib.sha256(text.encode()).hexdigest()
-        queued: list[str] = []
         with self.tx() as s:
-            latest = self._latest_version(s, path)
-            if latest is not None and latest.sha256 == sha:
-                return latest, queued
-            followers = s.scalars(select(Account).join(PolicyVersion, Account.policy_version_id == PolicyVersion.id)
-                                  .where(PolicyVersion.file == path, Account.is_house.is_(False))).all()
+            followers = self._followers(s, path, lock=True)
             gone = sorted({a.pie for a in followers if a.pie not in policy.pies})
             if gone:
                 names = ", ".join(a.name for a in followers if a.pie in gone)
                 raise LedgerError(f"{path}: pie {gone[0]!r} is gone but accounts follow it ({names}); "
                                   f"move them first")
-            version = s.scalars(select(PolicyVersion).where(PolicyVersion.file == path,
-                                                            PolicyVersion.sha256 == sha)).first()
-            if version is None:
-                version = PolicyVersion(file=path, sha256=sha, text=text)
-                s.add(version)
-                s.flush()
-            for acct in followers:
+            latest = self._latest_version(s, path)
+            if not followers and latest is not None and latest.sha256 == sha:
+                return latest, []
+            version = self._version(s, path, text, sha)
+            moving = [a for a in followers if a.policy_version_id != version.id]
+            if not moving and followers:
+                return version, []
+            queued: list[str] = []
+            liquidations = 0
+            for acct in moving:
                 old_policy = self._policy_of(s, acct)
-                new_pie = policy.pies[acct.pie]
                 acct.policy_version_id = version.id
-                if old_policy is not None and old_policy.pies.get(acct.pie) == new_pie:
+                if old_policy is not None and old_policy.pies.get(acct.pie) == policy.pies[acct.pie]:
                     continue
-                queued.append(self._add_event(s, acct, "target_change", key=f"target-change:{acct.id}:{version.id}"))
-                live = _live_paths(new_pie)
-                waiting = set(s.scalars(select(Event.path).where(Event.account_id == acct.id,
-                                                                 Event.kind == "liquidation",
-                                                                 Event.status == "pending")))
-                for h in s.scalars(select(Holding).where(Holding.account_id == acct.id)):
-                    if h.shares and h.path not in live and h.path not in waiting:
-                        queued.append(self._add_event(s, acct, "liquidation", path=h.path,
-                                                      key=f"liquidation:{acct.id}:{version.id}:{h.path}"))
+                q = self._retarget(s, acct, policy.pies[acct.pie], version.id)
+                liquidations += sum(1 for x in q if x.startswith("liquidation"))
+                queued.extend(q)
+            s.add(PolicyApply(version_id=version.id, source=source, accounts=len(moving),
+                              liquidations=liquidations))
             return version, queued
+
+    def _version(self, s: Session, path: str, text: str, sha: str) -> PolicyVersion:
+        version = s.scalars(select(PolicyVersion).where(PolicyVersion.file == path,
+                                                        PolicyVersion.sha256 == sha)).first()
+        if version is None:
+            version = PolicyVersion(file=path, sha256=sha, text=text)
+            s.add(version)
+            s.flush()
+        return version
+
+    def _followers(self, s: Session, path: str, *, lock: bool = False) -> list[Account]:
+        q = select(Account).join(PolicyVersion, Account.policy_version_id == PolicyVersion.id) \
+            .where(PolicyVersion.file == path, Account.is_house.is_(False), Account.status != "closed") \
+            .order_by(Account.id)
+        return list(s.scalars(q.with_for_update(of=Account) if lock else q))
+
+    def _retarget(self, s: Session, acct: Account, pie: Pie, version_id: int) -> list[str]:
+        """The account's targets changed to `pie`: a target-change event, and a liquidation
+        for each held slice the pie no longer holds (not twice: pending ones stay)."""
+        queued = [self._add_event(s, acct, "target_change", key=self._key(s, f"target-change:{acct.id}:{version_id}"))]
+        live = live_paths(pie)
+        waiting = set(s.scalars(select(Event.path).where(Event.account_id == acct.id, Event.kind == "liquidation",
+                                                         Event.status.in_(("pending", "planned")))))
+        for h in s.scalars(select(Holding).where(Holding.account_id == acct.id).order_by(Holding.path)):
+            if h.shares and h.path not in live and h.path not in waiting:
+                queued.append(self._add_event(s, acct, "liquidation", path=h.path,
+                                              key=self._key(s, f"liquidation:{acct.id}:{version_id}:{h.path}")))
+        s.flush()
+        return queued
+
+    @staticmethod
+    def _key(s: Session, base: str) -> str:
+        """`base`, or `base:2`, `base:3`... when a change back and forth used it already."""
+        s.flush()
+        taken = set(s.scalars(select(Event.key).where((Event.key == base) | Event.key.like(base + ":%"))))
+        if base not in taken:
+            return base
+        n = 2
+        while f"{base}:{n}" in taken:
+            n += 1
+        return f"{base}:{n}"
+
+    def plan_policy(self, path: str, text: str, prices) -> ChangePlan:
+        """What applying `text` to the file `path` would do, writing nothing. `prices` is
+        called with the symbols to value (sorted) and returns their prices."""
+        policy = policy_lang.compile_text(text, path)
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        with self.tx() as s:
+            followers = self._followers(s, path)
+            followed: dict[int, Policy] = {}
+            rows: list[Follower] = []
+            for a in followers:
+                if a.policy_version_id not in followed:
+                    followed[a.policy_version_id] = self._policy_of(s, a)
+                held = tuple((h.path, h.symbol, h.shares) for h in
+                             s.scalars(select(Holding).where(Holding.account_id == a.id)) if h.shares > 0)
+                queued = frozenset(s.scalars(select(Event.path).where(
+                    Event.account_id == a.id, Event.kind == "liquidation", Event.status.in_(("pending", "planned")))))
+                rows.append(Follower(a.name, a.pie, a.rules, a.policy_version_id, held, queued))
+            latest = self._latest_version(s, path)
+            baseline = None
+            if latest is not None and not followed:
+                baseline = (latest.id, policy_lang.compile_text(latest.text, latest.file))
+            versions = {v.id: v.sha256 for v in s.scalars(select(PolicyVersion).where(
+                PolicyVersion.id.in_(list(followed))))} if followed else {}
+        changed = any(v != sha for v in versions.values()) if versions else (latest is None or latest.sha256 != sha)
+        symbols = sorted({sym for f in rows for _, sym, _ in f.holdings})
+        return plan_change(path, sha, policy, followed, rows, prices(symbols) if symbols else {},
+                           baseline=baseline, changed=changed)
+
+    def versions(self, path: str | None = None) -> list[tuple[PolicyVersion, list[PolicyApply], int]]:
+        """Policy versions (of one file, or all), oldest first, with their applies and how
+        many accounts follow each now."""
+        with self.tx() as s:
+            q = select(PolicyVersion).order_by(PolicyVersion.id)
+            if path:
+                q = q.where(PolicyVersion.file == path)
+            out = []
+            for v in s.scalars(q):
+                applies = list(s.scalars(select(PolicyApply).where(PolicyApply.version_id == v.id)
+                                         .order_by(PolicyApply.id)))
+                n = s.scalar(select(func.count()).select_from(Account).where(Account.policy_version_id == v.id,
+                                                                             Account.is_house.is_(False)))
+                out.append((v, applies, n))
+            return out
+
+    def version(self, version_id: int) -> PolicyVersion:
+        with self.tx() as s:
+            v = s.get(PolicyVersion, version_id)
+            if v is None:
+                raise LedgerError(f"no policy version {version_id}")
+            return v
 
     def _latest_version(self, s: Session, path: str) -> PolicyVersion | None:
         return s.scalars(select(PolicyVersion).where(PolicyVersion.file == path)
@@ -189,20 +280,22 @@ class Ledger:
 
     def add_account(self, name: str, pie: str, policy_file: str | Path, *, rules: str = "m1",
                     broker: str = "main") -> Account:
+        """Open an account on `pie` of the policy file's current text. Everything is checked
+        before anything is written; other accounts following the file are not moved (that
+        is `policy apply`'s to do, with its plan)."""
         name = name.strip()
         if not name or name.startswith("house:") or len(name) > 100:
             raise LedgerError(f"account name {name!r} is not allowed (1-100 characters, not 'house:...')")
-        version, _ = self.load_policy(policy_file)
-        policy = policy_lang.compile_text(version.text, version.file)
-        if pie not in policy.pies:
-            raise LedgerError(f"{version.file}: no pie named {pie!r} (pies: {', '.join(sorted(policy.pies))})")
-        if find_rules(rules, policy) is None:
-            raise LedgerError(f"no rule set named {rules!r} (known: {', '.join(rule_names(policy))})")
+        path = str(Path(policy_file))
+        text = policy_lang.read_policy_text(path)
+        policy = policy_lang.compile_text(text, path)
+        self._check_target(policy, path, pie, rules)
         with self.tx() as s:
             if s.scalars(select(Account).where(Account.name == name)).first():
                 raise LedgerError(f"account {name!r} already exists")
             if self._house(s, broker) is None:
                 raise LedgerError(f"broker account {broker!r} has no house account yet")
+            version = self._version(s, path, text, hashlib.sha256(text.encode()).hexdigest())
             acct = Account(name=name, pie=pie, policy_version_id=version.id, rules=rules, broker=broker, cash=ZERO)
             s.add(acct)
             try:
@@ -210,6 +303,57 @@ class Ledger:
             except IntegrityError:
                 raise LedgerError(f"account {name!r} already exists") from None
             return acct
+
+    @staticmethod
+    def _check_target(policy: Policy, path: str, pie: str, rules: str) -> None:
+        if pie not in policy.pies:
+            raise LedgerError(f"{path}: no pie named {pie!r} (pies: {', '.join(sorted(policy.pies))})")
+        if find_rules(rules, policy) is None:
+            raise LedgerError(f"no rule set named {rules!r} (known: {', '.join(rule_names(policy))})")
+
+    def move_account(self, name: str, pie: str, policy_file: str | Path | None = None,
+                     rules: str | None = None) -> list[str]:
+        """A target change: the account follows `pie` (of `policy_file`, or of the version
+        it follows now) with `rules` (or its own). Held slices the new pie does not hold are
+        liquidated into it at the next window; everything else waits for the next cash
+        event or rebalance. Returns what was queued."""
+        with self.tx() as s:
+            acct = self._account(s, name, lock=True)
+            self._check_open(acct)
+            if policy_file is not None:
+                path = str(Path(policy_file))
+                text = policy_lang.read_policy_text(path)
+                policy = policy_lang.compile_text(text, path)
+            else:
+                v = s.get(PolicyVersion, acct.policy_version_id)
+                path, text, policy = v.file, v.text, self._policy_of(s, acct)
+            rules = rules or acct.rules
+            self._check_target(policy, path, pie, rules)
+            version = self._version(s, path, text, hashlib.sha256(text.encode()).hexdigest())
+            if (acct.pie, acct.policy_version_id, acct.rules) == (pie, version.id, rules):
+                return []
+            old = self._policy_of(s, acct).pies.get(acct.pie)
+            acct.pie, acct.policy_version_id, acct.rules = pie, version.id, rules
+            if old == policy.pies[pie]:
+                return []
+            return self._retarget(s, acct, policy.pies[pie], version.id)
+
+    def close_account(self, name: str, key: str | None = None) -> Recorded:
+        """Close an account: the next window sells everything and withdraws all its cash;
+        then it is closed. From now on it refuses new events."""
+        with self.tx() as s:
+            acct = self._account(s, name, lock=True)
+            self._check_open(acct)
+            acct.status = "closing"
+            ev = Event(account_id=acct.id, key=key or f"close:{acct.id}", kind="close", status="pending")
+            s.add(ev)
+            s.flush()
+            return Recorded(ev.id, True)
+
+    @staticmethod
+    def _check_open(acct: Account) -> None:
+        if acct.status != "active":
+            raise LedgerError(f"account {acct.name!r} is {acct.status}; it takes no new events")
 
     def _account(self, s: Session, name: str, lock: bool = False) -> Account:
         q = select(Account).where(Account.name == name, Account.is_house.is_(False))
@@ -256,6 +400,7 @@ class Ledger:
                     if existing is not None:
                         return self._same(s, existing, name, kind, amount, path)
                     acct = self._account(s, name, lock=True)
+                    self._check_open(acct)
                     check(s, acct)
                     ev = Event(account_id=acct.id, key=key, kind=kind, amount=amount, path=path, status="pending")
                     s.add(ev)
@@ -384,23 +529,6 @@ class Ledger:
             if broker:
                 q = q.where(Account.broker == broker)
             return sorted(s.scalars(q))
-
-
-def _live_paths(pie: Pie) -> set[str]:
-    """Security paths of a pie whose target, and every pie's above them, is above 0%."""
-    out: set[str] = set()
-
-    def walk(p: Pie, prefix: str) -> None:
-        for sl in p.slices:
-            if sl.target_bp == 0:
-                continue
-            path = prefix + sl.name
-            if isinstance(sl, Security):
-                out.add(path)
-            else:
-                walk(sl, path + "/")
-    walk(pie, "")
-    return out
 
 
 def check_invariants(ledger: Ledger, broker: str, positions: Mapping[str, Decimal], cash: Decimal) -> list[str]:

@@ -137,6 +137,49 @@ class WindowRepository:
         return self._rules[key]
 
 
+def accounts_to_plan(s: Session, repo: WindowRepository, broker: str, events_where, *, with_holdings: bool = True,
+                     names: Sequence[str] | None = None) -> list[AccountState]:
+    """Accounts with events matching `events_where`, and those whose rules may trigger a
+    rebalance on their own (drift, calendar), in id order (only `names`, when given)."""
+    with_events: dict[int, list[WindowEvent]] = defaultdict(list)
+    for e in s.scalars(select(Event).where(events_where).order_by(Event.id)):
+        with_events[e.account_id].append(WindowEvent(e.id, e.account_id, Kind(e.kind),
+                                                     None if e.amount is None else cents(e.amount), e.path))
+    chosen: list[tuple[Account, RuleSet]] = []
+    q = select(Account).where(Account.broker == broker, Account.is_house.is_(False), Account.status != "closed")
+    if names is not None:
+        q = q.where(Account.name.in_(list(names)))
+    for a in s.scalars(q.order_by(Account.id)):
+        rs = repo.ruleset(s, a.policy_version_id, a.rules)
+        if a.id in with_events or rs.drift_threshold_bp is not None or rs.every is not None or names is not None:
+            chosen.append((a, rs))
+    held: dict[int, list[Holding]] = defaultdict(list)
+    if with_holdings:
+        ids = sorted(a.id for a, _ in chosen)
+        for k in range(0, len(ids), CHUNK):
+            for aid, path, sym, shares in s.execute(
+                    select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
+                    .where(HoldingRow.account_id.in_(ids[k:k + CHUNK]))
+                    .order_by(HoldingRow.account_id, HoldingRow.path)):
+                if shares:
+                    held[aid].append(Holding(path, sym, shares))
+    return [AccountState(a.id, a.name, cents(a.cash), repo.policy(s, a.policy_version_id).pies[a.pie], rs,
+                         tuple(held.get(a.id, ())), tuple(with_events.get(a.id, ())), a.last_rebalanced)
+            for a, rs in chosen]
+
+
+def preview(repo: WindowRepository, names: Sequence[str] | None = None) -> tuple[list[AccountState], dict]:
+    """What the next window would plan right now: accounts with pending events (or the
+    named ones) as the window would load them, and their current holdings by (account,
+    path). Writes nothing."""
+    with repo.ledger.tx() as s:
+        pending = (Event.status == "pending") & Event.account_id.in_(
+            select(Account.id).where(Account.broker == repo.broker))
+        states = accounts_to_plan(s, repo, repo.broker, pending, names=names)
+        held = {(a.id, h.path): h.shares for a in states for h in a.holdings}
+        return states, held
+
+
 class StepTx:
     """The reads and writes of one window step, in one open transaction."""
 
@@ -236,20 +279,9 @@ class StepTx:
     def accounts_to_plan(self, *, with_holdings: bool = True) -> list[AccountState]:
         """Accounts with events in this window, and those whose rules may trigger a
         rebalance on their own (drift, calendar), in id order."""
-        with_events: dict[int, list[WindowEvent]] = defaultdict(list)
-        for e in self.s.scalars(select(Event).where(Event.window_id == self.wid, Event.status == "planned")
-                                .order_by(Event.id)):
-            with_events[e.account_id].append(WindowEvent(e.id, e.account_id, Kind(e.kind),
-                                                         None if e.amount is None else cents(e.amount), e.path))
-        chosen: list[tuple[Account, RuleSet]] = []
-        for a in self.s.scalars(self._accounts_q().where(Account.is_house.is_(False)).order_by(Account.id)):
-            rs = self.repo.ruleset(self.s, a.policy_version_id, a.rules)
-            if a.id in with_events or rs.drift_threshold_bp is not None or rs.every is not None:
-                chosen.append((a, rs))
-        held = self._holdings([a.id for a, _ in chosen]) if with_holdings else {}
-        return [AccountState(a.id, a.name, cents(a.cash), self.repo.policy(self.s, a.policy_version_id).pies[a.pie], rs,
-                             tuple(held.get(a.id, ())), tuple(with_events.get(a.id, ())), a.last_rebalanced)
-                for a, rs in chosen]
+        return accounts_to_plan(self.s, self.repo, self.broker,
+                                (Event.window_id == self.wid) & (Event.status == "planned"),
+                                with_holdings=with_holdings)
 
     def _holdings(self, account_ids: Sequence[int]) -> dict[int, list[Holding]]:
         out: dict[int, list[Holding]] = defaultdict(list)
@@ -262,6 +294,9 @@ class StepTx:
                 if shares:
                     out[aid].append(Holding(path, sym, shares))
         return out
+
+    def holdings_of(self, account_ids: Iterable[int]) -> dict[int, list[Holding]]:
+        return dict(self._holdings(sorted(set(account_ids))))
 
     def symbols_to_price(self) -> list[str]:
         symbols: set[str] = set()
@@ -456,8 +491,13 @@ class StepTx:
                     select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path)
                     .where(Event.window_id == self.wid, Event.status == "planned").order_by(Event.id))]
 
-    def save_settlement(self, st: Settlement, lines: Sequence[CashLine], trading_date: date) -> None:
+    def save_settlement(self, st: Settlement, lines: Sequence[CashLine], trading_date: date,
+                        closed: Sequence[int] = ()) -> None:
+        """Cash, withdrawals paid and events' outcomes; accounts whose close is done are closed."""
         self.house().cash = dollars(st.house_cash)
+        if closed:
+            self.s.execute(update(Account).where(Account.id.in_(list(closed))).values(status="closed")
+                           .execution_options(synchronize_session=False))
         self.s.flush()
         rebalanced = {x.account_id for x in lines if x.planned and x.rebalanced}
         planned = {x.account_id for x in lines if x.planned}

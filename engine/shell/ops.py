@@ -6,6 +6,8 @@ written; a policy that does not compile prints its errors and exits 1.
 
 from __future__ import annotations
 
+import json
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from decimal import Decimal
@@ -191,18 +193,10 @@ def register(main: click.Group) -> None:
 
     @main.group()
     def policy() -> None:
-        """Policy versions in the ledger."""
+        """Policy changes: plan, apply, and the versions in the ledger."""
 
-    @policy.command("load")
-    @click.argument("file", type=click.Path(dir_okay=False))
-    @click.pass_context
-    def policy_load(ctx: click.Context, file: str) -> None:
-        """Compile FILE and store it as a new version; accounts following it move to it."""
-        with ledger_of(ctx) as led:
-            version, queued = led.load_policy(file)
-        out.print(f"{file}: version {version.id} ({version.sha256[:12]})")
-        for q in queued:
-            out.print(f"  queued {q}")
+    from engine.shell import policy_commands
+    policy_commands.register(main, policy, ledger_of, _prices)
 
     @main.group(invoke_without_command=True)
     @click.pass_context
@@ -231,6 +225,31 @@ def register(main: click.Group) -> None:
             led.add_account(name, pie, file, rules=rules_name, broker=broker)
         out.print(f"account {name!r} follows {pie!r} of {file} with rules {rules_name!r} on {broker!r}")
 
+    @account.command("move")
+    @click.argument("name")
+    @click.option("--pie", "pie", required=True, help="The top-level pie the account follows from now on.")
+    @click.option("--policy", "policy_file", help="Its policy file (default: the version the account follows).")
+    @click.option("--rules", "rules_name", help="Its rule set (default: the account's own).")
+    @click.pass_context
+    def account_move(ctx: click.Context, name: str, pie: str, policy_file: str | None, rules_name: str | None) -> None:
+        """Move an account to another pie or rule set: held slices the new pie lacks are
+        liquidated into it at the next window; the rest waits for a cash event or rebalance."""
+        with ledger_of(ctx) as led:
+            queued = led.move_account(name, pie, policy_file, rules_name)
+        out.print(f"account {name!r} follows {pie!r}" + ("" if queued else " (nothing changes)"))
+        for q in queued:
+            out.print(f"  queued {q}")
+
+    @account.command("close")
+    @click.argument("name")
+    @click.pass_context
+    def account_close(ctx: click.Context, name: str) -> None:
+        """Close an account: the next window sells everything and withdraws all its cash."""
+        with ledger_of(ctx) as led:
+            rec = led.close_account(name)
+        out.print(f"account {name!r} is closing (event #{rec.event_id}): the next window sells everything and "
+                  f"withdraws its cash; `pies plan {name}` shows what it will trade")
+
     @account.command("show")
     @click.argument("name")
     @click.pass_context
@@ -257,6 +276,65 @@ def register(main: click.Group) -> None:
         out.print(root)
         for e in pending:
             out.print(f"  pending #{e.id} {e.kind}{' $' + str(e.amount) if e.amount else ''}{' ' + e.path if e.path else ''}")
+
+    @main.command("plan")
+    @click.argument("name", required=False)
+    @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+    @click.pass_context
+    def plan_next(ctx: click.Context, name: str | None, as_json: bool) -> None:
+        """What the next window would trade right now, at current prices, for one account
+        (or every account it would plan, with the orders netted across them). Writes nothing."""
+        from adapters.ledger.window_repo import WindowRepository, preview
+        from engine.core.window.model import Intent
+        from engine.core.window.netting import net_symbols
+        from engine.core.window.planning import plan_account
+        from rules.model import Security
+        s = settings_of(ctx)
+        with ledger_of(ctx) as led:
+            if name:
+                led.policy_of(name)                       # an unknown name is refused here
+            states, held = preview(WindowRepository(led, s.broker_name), [name] if name else None)
+        symbols = sorted({h.symbol for a in states for h in a.holdings}
+                         | {sl.symbol for a in states for _, sl in a.pie.walk() if isinstance(sl, Security)})
+        prices = _prices(ctx, symbols)
+        day = _day(None)
+        plans = [plan_account(a, prices, day) for a in states]
+        by_symbol: dict[str, list[Intent]] = {}
+        for p in plans:
+            for t in p.trades:
+                i = Intent(sum(map(len, by_symbol.values())) + 1, p.account_id, t.path, t.symbol, t.cents, t.cents,
+                           t.sell_all)
+                by_symbol.setdefault(t.symbol, []).append(i)
+        netting = net_symbols(by_symbol, held, prices, s.min_order_cents)
+        names = {a.id: a.name for a in states}
+        doc = {"day": day.isoformat(), "accounts": [{
+            "account": names[p.account_id], "status": "planned" if p.planned else "refused", "reason": p.reason,
+            "closing": p.closing, "cash": fmt(p.cash_before), "deposits": fmt(p.deposits), "dividends": fmt(p.dividends),
+            "withdrawals": fmt(p.withdrawals), "rebalance": p.rebalanced,
+            "trades": [{"slice": t.path, "symbol": t.symbol, "side": "buy" if t.cents > 0 else "sell",
+                        "amount": fmt(abs(t.cents)), "whole_holding": t.sell_all} for t in p.trades],
+            "events": [{"id": o.event_id, "outcome": o.outcome.value, "reason": o.reason} for o in p.decided]}
+            for p in plans if p.worth_recording or name],
+            "orders": [{"symbol": o.symbol, "side": o.side, "notional": None if o.notional is None else fmt(o.notional),
+                        "qty": None if o.qty is None else str(o.qty)} for o in netting.orders]}
+        if as_json:
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+            return
+        if not doc["accounts"]:
+            out.print(f"nothing to trade: no account has pending events or a trigger due ({day})")
+        for a in doc["accounts"]:
+            head = f"[bold]{a['account']}[/bold]: " + ("closing: sells everything and withdraws all cash"
+                                                     if a["closing"] else f"cash ${a['cash']}")
+            if a["status"] == "refused":
+                head += f"  [red]refused: {a['reason']}[/red]"
+            out.print(head)
+            for t in a["trades"]:
+                out.print(f"  {t['side']:<4} {t['slice']:<28} ${t['amount']:>12}" + ("  (all of it)" if t["whole_holding"] else ""))
+            for e in a["events"]:
+                out.print(f"  event #{e['id']}: {e['outcome']}" + (f" ({e['reason']})" if e["reason"] else ""))
+        if len(doc["accounts"]) > 1 or not name:
+            for o in doc["orders"]:
+                out.print(f"  order {o['side']:<4} {o['symbol']:<8} " + (f"${o['notional']}" if o["notional"] else f"{o['qty']} sh"))
 
     @main.command()
     @click.pass_context

@@ -290,11 +290,17 @@ class WindowRunner:
             lines = tx.cash_lines()
             events = tx.open_events()
             liquidating = {e.id: (e.account_id, e.path or "") for e in events if e.kind == Kind.LIQUIDATION}
+            closing = {e.id: e.account_id for e in events if e.kind == Kind.CLOSE}
             house = tx.house()
             held_after = tx.all_held({aid for aid, _ in liquidating.values()})
             st = settle(lines, events, tx.spent(), house_id=house.id, house_cash=cents(house.cash),
-                        liquidating=liquidating, held_after=held_after)
-            tx.save_settlement(st, lines, w.trading_date)
+                        liquidating=liquidating, held_after=held_after,
+                        remaining=tx.holdings_of(set(closing.values())), prices=tx.prices())
+            closed = sorted(closing[o.event_id] for o in st.outcomes
+                            if o.event_id in closing and o.outcome == Outcome.DONE)
+            if st.sweeps:
+                tx.save_moves(st.sweeps, {}, tx.all_held(m.account_id for m in st.sweeps))
+            tx.save_settlement(st, lines, w.trading_date, closed)
             # Dividends the broker paid after collect are in its cash but not yet in the
             # ledger: the next window collects them. Compare without them, and say so.
             uncollected = sum((a.amount for a in tx.unrecorded_dividends(arrived)), Decimal(0))

@@ -93,6 +93,9 @@ def worlds(draw) -> dict[str, Any]:
             if h.path.startswith("Gone/"):
                 events.append(WindowEvent(eid, aid, Kind.LIQUIDATION, None, h.path))
                 eid += 1
+        if draw(st.integers(0, 5)) == 0:       # the account is being closed
+            events.append(WindowEvent(eid, aid, Kind.CLOSE))
+            eid += 1
         ruleset = rules[draw(st.sampled_from(sorted(rules)))]
         accounts.append(AccountState(aid, f"a{aid}", draw(st.integers(0, 500_000)), pie, ruleset, tuple(held),
                                      tuple(events), None))
@@ -223,8 +226,13 @@ def simulate(world: dict[str, Any], *, reverse: bool = False) -> dict[str, Any]:
     # settle
     open_events = [e for a in accounts for e in a.events if e.id not in decided]
     liquidating = {e: key for p in plans for e, path in p.liquidating for key in [(p.account_id, path)]}
+    closing = {e.account_id for e in open_events if e.kind == Kind.CLOSE}
+    remaining = {aid: [Holding(p, sym, q) for (a, p), (sym, q) in sorted(holdings.items()) if a == aid]
+                 for aid in closing}
     st_ = settle(lines, open_events, spent(moves), house_id=HOUSE, house_cash=house_cash, liquidating=liquidating,
-                 held_after=held())
+                 held_after=held(), remaining=remaining, prices=prices)
+    for key, v in shares_after(held(), st_.sweeps).items():
+        holdings[key] = v
     for a in st_.accounts:
         cash[a.account_id] = a.cash
     outcomes = {**decided, **{o.event_id: o for o in st_.outcomes}}
@@ -248,6 +256,12 @@ def test_whole_windows_leave_ledger_and_broker_in_exact_agreement(world):
         assert owned.get(sym, Decimal(0)) == broker.positions.get(sym, Decimal(0)), sym
     assert sum(r["cash"].values()) + r["house_cash"] == broker.cash
     assert all(c >= 0 for c in r["cash"].values())
+    # A close sells everything and withdraws all cash; done only when nothing is left.
+    for a in world["accounts"]:
+        for e in a.events:
+            if e.kind == Kind.CLOSE and r["outcomes"][e.id].outcome == Outcome.DONE:
+                assert r["cash"][a.id] == 0
+                assert not any(q for (aid, _), (_, q) in r["holdings"].items() if aid == a.id)
     # Every event ends done, paid in part with a reason, pending again, or rejected with a reason.
     events = [e for a in world["accounts"] for e in a.events]
     assert sorted(r["outcomes"]) == sorted(e.id for e in events)

@@ -20,6 +20,7 @@ class Kind(StrEnum):
     REBALANCE = "rebalance"
     TARGET_CHANGE = "target_change"
     LIQUIDATION = "liquidation"
+    CLOSE = "close"                      # sell everything, withdraw all cash, then the account is closed
 
 
 class Outcome(StrEnum):
@@ -44,6 +45,7 @@ class Cause(StrEnum):
     SELLS_SHORT = "sells_short"               # sells raised less than the withdrawal asked
     LIQUIDATION_UNFINISHED = "liquidation_unfinished"
     CREDITED_AS_CASH = "credited_as_cash"     # a dividend of a refused account
+    CLOSING = "closing"                       # the account is closing: the event has nothing to do
     HOUSE_TOO_POOR = "house_too_poor"         # a recurring deposit the house cannot fund
 
 
@@ -114,11 +116,12 @@ class AccountPlan:
     trades: tuple[SliceTrade, ...]
     decided: tuple[EventOutcome, ...]          # outcomes known at planning (events set aside)
     liquidating: tuple[tuple[int, str], ...]   # (liquidation event, path) this plan sells in full
+    closing: bool = False                      # sells everything; settlement withdraws all cash
 
     @property
     def worth_recording(self) -> bool:
         return bool(self.trades or self.decided or not self.planned or self.deposits or self.dividends
-                    or self.withdrawals or self.rebalanced or self.liquidating)
+                    or self.withdrawals or self.rebalanced or self.liquidating or self.closing)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,8 @@ def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) ->
     events = sorted(a.events, key=lambda e: e.id)
     missing = sorted({h.symbol for h in a.holdings if h.shares and h.symbol not in prices})
     values = {h.path: market_cents(h.shares * prices[h.symbol]) for h in a.holdings if h.shares and not missing}
+    if any(e.kind == Kind.CLOSE for e in events) and not missing:
+        return _close(a, events, values)
     rejected: dict[int, str] = {}
 
     def attempt(evs: list[WindowEvent]) -> Plan:
@@ -119,3 +121,18 @@ def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) ->
         return AccountPlan(a.id, True, None, a.cash, 0, 0, 0, False, (), (), ())
     return AccountPlan(a.id, True, None, a.cash, dep, div, wd, whole, trades,
                        tuple(sorted(decided, key=lambda o: o.event_id)), tuple(liquidating))
+
+
+def _close(a: AccountState, events: list[WindowEvent], values: dict[str, int]) -> AccountPlan:
+    """A closing account sells every holding in full; settlement then withdraws all its
+    cash. Its deposits and dividends still arrive (and leave with the rest); other events
+    have nothing left to do."""
+    close = next(e.id for e in events if e.kind == Kind.CLOSE)
+    trades = tuple(SliceTrade(h.path, h.symbol, -values[h.path], True, (close,))
+                   for h in sorted(a.holdings, key=lambda h: h.path) if h.shares and values.get(h.path))
+    dep = sum(e.cents or 0 for e in events if e.kind == Kind.DEPOSIT)
+    div = sum(e.cents or 0 for e in events if e.kind == Kind.DIVIDEND)
+    decided = tuple(EventOutcome(e.id, Outcome.DONE, Cause.CLOSING, "the account is closing")
+                    for e in events if e.kind in (Kind.REBALANCE, Kind.TARGET_CHANGE, Kind.WITHDRAWAL,
+                                                  Kind.LIQUIDATION))
+    return AccountPlan(a.id, True, None, a.cash, dep, div, 0, False, trades, decided, (), closing=True)

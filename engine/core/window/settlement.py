@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Mapping, Sequence
 
-from engine.core.money import fmt
+from engine.core.money import fmt, market_cents
 
-from .model import ZERO, CashLine, Cause, EventOutcome, Kind, Outcome, WindowEvent
+from .model import ZERO, CashLine, Cause, EventOutcome, Holding, Kind, Move, Outcome, WindowEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,14 +25,20 @@ class Settlement:
     accounts: tuple[AccountSettlement, ...]     # in account order
     house_cash: int
     outcomes: tuple[EventOutcome, ...]          # in event order
+    sweeps: tuple[Move, ...] = ()               # dust of closed accounts, to the house (no cash)
 
 
 def settle(lines: Sequence[CashLine], events: Sequence[WindowEvent], spent: Mapping[int, int], *,
            house_id: int, house_cash: int, liquidating: Mapping[int, tuple[int, str]],
-           held_after: Mapping[tuple[int, str], Decimal]) -> Settlement:
+           held_after: Mapping[tuple[int, str], Decimal],
+           remaining: Mapping[int, Sequence[Holding]] | None = None,
+           prices: Mapping[str, Decimal] | None = None) -> Settlement:
     """`events` are the window's events still open (planned); `liquidating` maps a
     liquidation event to the (account, path) its plan sold in full, and `held_after` gives
-    the shares those slices hold after allocation. Deposits come out of the house's cash,
+    the shares those slices hold after allocation; `remaining` what a closing account still
+    holds after allocation. A close withdraws all the account's cash and is done when what
+    is left is worth less than a cent at `prices` (that dust goes to the house, in
+    `sweeps`); else it is retried next window. Deposits come out of the house's cash,
     withdrawals go back to it; an account never ends below zero: if it would (its sells
     filled short after it already crossed buys), the house advances the difference."""
     house = house_cash - spent.get(house_id, 0)
@@ -41,6 +47,7 @@ def settle(lines: Sequence[CashLine], events: Sequence[WindowEvent], spent: Mapp
         by_account.setdefault(e.account_id, []).append(e)
     settled: list[AccountSettlement] = []
     outcomes: list[EventOutcome] = []
+    sweeps: list[Move] = []
     seen: set[int] = set()
     for line in sorted(lines, key=lambda x: x.account_id):
         aid = line.account_id
@@ -54,7 +61,8 @@ def settle(lines: Sequence[CashLine], events: Sequence[WindowEvent], spent: Mapp
             settled.append(AccountSettlement(aid, line.cash_before + line.dividends, 0, 0))
             continue
         cash = line.cash_before + line.deposits + line.dividends - spent.get(aid, 0)
-        paid = min(line.withdrawals, max(cash, 0))
+        closing = any(e.kind == Kind.CLOSE for e in mine)
+        paid = max(cash, 0) if closing else min(line.withdrawals, max(cash, 0))
         cash -= paid
         advance = 0
         if cash < 0:
@@ -71,6 +79,18 @@ def settle(lines: Sequence[CashLine], events: Sequence[WindowEvent], spent: Mapp
                     outcomes.append(EventOutcome(e.id, Outcome.PAID_IN_PART, Cause.SELLS_SHORT,
                                                  f"paid ${fmt(got)} of ${fmt(asked)}: sells came in short"))
                     continue
+            if e.kind == Kind.CLOSE:
+                rest = [h for h in (remaining or {}).get(aid, ()) if h.shares > 0]
+                worth = [h for h in rest if market_cents(h.shares * (prices or {}).get(h.symbol, ZERO)) > 0
+                         or h.symbol not in (prices or {})]
+                if worth:
+                    outcomes.append(EventOutcome(e.id, Outcome.RETRY, Cause.LIQUIDATION_UNFINISHED,
+                                                 f"still holds {', '.join(h.path for h in worth)} (a sell was "
+                                                 f"skipped, deferred or short); closed once sold"))
+                    continue
+                sweeps.extend(m for h in sorted(rest, key=lambda h: h.path)
+                              for m in (Move(aid, h.path, h.symbol, -h.shares, 0),
+                                        Move(house_id, h.symbol, h.symbol, h.shares, 0)))
             if e.id in liquidating:
                 key = liquidating[e.id]
                 still = held_after.get(key, ZERO)
@@ -83,4 +103,4 @@ def settle(lines: Sequence[CashLine], events: Sequence[WindowEvent], spent: Mapp
     for aid, mine in sorted(by_account.items()):
         if aid not in seen:       # events of accounts that had nothing to trade
             outcomes.extend(EventOutcome(e.id, Outcome.DONE) for e in mine)
-    return Settlement(tuple(settled), house, tuple(sorted(outcomes, key=lambda o: o.event_id)))
+    return Settlement(tuple(settled), house, tuple(sorted(outcomes, key=lambda o: o.event_id)), tuple(sweeps))
