@@ -42,6 +42,9 @@ class Settings:
     settle_before_close_minutes: int = 15
     settle_at_least_seconds: float = 60.0
     poll_seconds: float = 2.0
+    auto_apply: bool = False
+    auto_apply_max_cents: int | None = None
+    auto_apply_max_accounts: int | None = None
 
     def describe(self) -> dict[str, Any]:
         """What `pies settings` prints: no secrets here by construction, URLs masked anyway."""
@@ -111,10 +114,18 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
     settle = raw.get("settle", {})
     before, at_least, poll = (_positive(settle.get(k), f"{where}: settle.{k}")
                               for k in ("before_close_minutes", "at_least_seconds", "poll_seconds"))
+    pol = raw.get("policies", {})
+    auto = pol.get("auto_apply", False)
+    if not isinstance(auto, bool):
+        raise SettingsError(f"{where}: policies.auto_apply must be true or false, not {auto!r}")
+    max_dollars = pol.get("auto_apply_max_dollars", "")
+    max_accounts = pol.get("auto_apply_max_accounts", "")
+    max_cents = None if max_dollars in ("", None) else int(_positive(max_dollars, f"{where}: policies.auto_apply_max_dollars") * 100)
+    max_accts = None if max_accounts in ("", None) else int(_positive(max_accounts, f"{where}: policies.auto_apply_max_accounts"))
     return Settings(url, data_dir, kind, str(broker["name"]), int(min_order * 100), sim,
-                    dict(broker.get("alpaca", {})), tuple(raw.get("policies", {}).get("files", [])),
+                    dict(broker.get("alpaca", {})), tuple(pol.get("files", [])),
                     tuple(windows), tuple(_recurring(raw.get("recurring", []), where)), source,
-                    int(before), float(at_least), float(poll))
+                    int(before), float(at_least), float(poll), auto, max_cents, max_accts)
 
 
 def _positive(value: Any, where: str) -> Decimal:

@@ -215,9 +215,11 @@ class Ledger:
             versions = {v.id: v.sha256 for v in s.scalars(select(PolicyVersion).where(
                 PolicyVersion.id.in_(list(followed))))} if followed else {}
         changed = any(v != sha for v in versions.values()) if versions else (latest is None or latest.sha256 != sha)
-        symbols = sorted({sym for f in rows for _, sym, _ in f.holdings})
-        return plan_change(path, sha, policy, followed, rows, prices(symbols) if symbols else {},
-                           baseline=baseline, changed=changed)
+        draft = plan_change(path, sha, policy, followed, rows, {}, baseline=baseline, changed=changed)
+        symbols = sorted({s for s, _, _ in draft.totals})          # price only what would be sold
+        if not symbols:
+            return draft
+        return plan_change(path, sha, policy, followed, rows, prices(symbols), baseline=baseline, changed=changed)
 
     def versions(self, path: str | None = None) -> list[tuple[PolicyVersion, list[PolicyApply], int]]:
         """Policy versions (of one file, or all), oldest first, with their applies and how

@@ -27,6 +27,7 @@ import rules as policy_lang
 from adapters.broker.port import BrokerError, StopTrading
 from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, Window
+from engine.core.money import fmt
 from engine.shell.window import Interrupted, WindowPaused, WindowRunner
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
@@ -82,6 +83,7 @@ class Daemon:
         self.broker = None
         self.scheduler: BackgroundScheduler | None = None
         self._mtimes: dict[str, float] = {}
+        self._staged: dict[str, str] = {}         # file -> sha of the change waiting for approval
         self._window_lock = threading.Lock()
 
     # --- start and stop -------------------------------------------------------------------
@@ -223,15 +225,48 @@ class Daemon:
             self._window_lock.release()
 
     def _load_now(self, f: str) -> None:
+        """A changed file is planned first. A change that trades nothing applies at once; one
+        that would liquidate is staged until `pies policy apply`, unless `auto_apply` allows
+        it (within its limits)."""
         try:
             self._mtimes[f] = Path(f).stat().st_mtime
-            version, queued = self.ledger.load_policy(f)
+            path = str(Path(f))
+            text = policy_lang.read_policy_text(path)
+            plan = self.ledger.plan_policy(path, text, self.broker.latest_prices)
+            if not plan.changed:
+                return
+            why = self._needs_approval(plan)
+            if why:
+                if self._staged.get(path) != plan.sha256:
+                    self._staged[path] = plan.sha256
+                    log.warning("policy change staged: it waits for `pies policy apply`", file=path, reason=why,
+                                sha=plan.sha256[:12], accounts=len(plan.accounts), amount=fmt(plan.cents),
+                                by_symbol={sym: fmt(c) for sym, _, c in plan.totals}, alert=True)
+                return
+            version, queued = self.ledger.apply_policy(path, text, source="auto" if plan.trades else "daemon")
+            self._staged.pop(path, None)
             log.info("policy loaded", file=f, version=version.id, queued=queued)
         except policy_lang.PolicyError as e:
             for d in e.diagnostics:
                 log.error("policy rejected; the previous version keeps trading", file=f, error=d.render().splitlines()[0])
-        except (LedgerError, OSError) as e:
+        except (LedgerError, OSError, BrokerError) as e:
             log.error("policy rejected; the previous version keeps trading", file=f, error=str(e))
+
+    def _needs_approval(self, plan) -> str | None:
+        """Why a change must wait for a person, or None when it may apply now."""
+        if not plan.trades:
+            return None
+        s = self.settings
+        if not s.auto_apply:
+            return f"it liquidates ${fmt(plan.cents)} in {len(plan.accounts)} account(s)"
+        if plan.unpriced:
+            return f"no price for {', '.join(plan.unpriced)}: the amount is unknown"
+        if s.auto_apply_max_cents is not None and plan.cents > s.auto_apply_max_cents:
+            return f"it liquidates ${fmt(plan.cents)}, over the auto_apply limit of ${fmt(s.auto_apply_max_cents)}"
+        if s.auto_apply_max_accounts is not None and len(plan.accounts) > s.auto_apply_max_accounts:
+            return f"it liquidates in {len(plan.accounts)} accounts, over the auto_apply limit of " \
+                   f"{s.auto_apply_max_accounts}"
+        return None
 
 
 def reload_running(settings: Settings) -> int:

@@ -173,3 +173,72 @@ def test_fills_are_awaited_until_fifteen_minutes_before_the_close(tmp_path):
     d.settings = load(env=env)
     assert d._settle_bound(w, datetime(2026, 11, 24, 9, 35, tzinfo=NY)) == 5 * 3600 + 55 * 60
     assert d._settle_bound(w, datetime(2026, 11, 24, 15, 50, tzinfo=NY)) == 90.0
+
+
+def _invested_daemon(tmp_path: Path, extra: str = "") -> Daemon:
+    """A daemon whose one account holds AAPL, MSFT and NVDA after a window."""
+    env = make_world(tmp_path)
+    (tmp_path / "settings.toml").write_text((tmp_path / "settings.toml").read_text() + extra)
+    led, broker = one_account(tmp_path)
+    led.deposit("a", "900")
+    assert WindowRunner(led, broker, "main", WindowOptions(settle_timeout=1)).run(date(2026, 11, 24))["problems"] == []
+    led.dispose()
+    d = Daemon(load(env=env))
+    d.open()
+    return d
+
+
+def _change(policy: Path, text: str) -> None:
+    policy.write_text(text)
+    time.sleep(0.01)
+    os.utime(policy)
+
+
+def test_a_watched_change_that_liquidates_is_staged_until_applied(tmp_path):
+    d = _invested_daemon(tmp_path)
+    policy = tmp_path / "policy.pie"
+    v1 = d.ledger.accounts()[0].policy_version_id
+    _change(policy, 'pie "Tech" equal { AAPL MSFT }\n')              # NVDA is held: it would be sold
+    with capture_logs() as logs:
+        d.reload_if_changed()
+        d._mtimes.clear()
+        d.reload_if_changed()                                      # seen again: staged once, not twice
+    staged = [x for x in logs if x["event"].startswith("policy change staged")]
+    assert len(staged) == 1 and staged[0]["accounts"] == 1 and set(staged[0]["by_symbol"]) == {"NVDA"}
+    assert "liquidates $" in staged[0]["reason"]
+    assert d.ledger.accounts()[0].policy_version_id == v1 and d.ledger.events(status="pending") == []
+    # A change that trades nothing applies at once, and the staged one waits for `policy apply`.
+    _change(policy, 'pie "Tech" { AAPL 30% MSFT 30% NVDA 40% }\n')
+    with capture_logs() as logs:
+        d.reload_if_changed()
+    assert [x["event"] for x in logs] == ["policy loaded"]
+    _change(policy, 'pie "Tech" equal { AAPL MSFT }\n')
+    d.reload_if_changed()
+    env = {"PIES_CONFIG": str(tmp_path / "settings.toml"), "PIES_DATA_DIR": str(tmp_path / "data")}
+    from click.testing import CliRunner
+    from engine.shell.cli import main
+    r = CliRunner().invoke(main, ["policy", "apply", str(policy), "--yes"], env=env)
+    assert r.exit_code == 0 and "queued liquidation a NVDA" in r.output
+    d.ledger.dispose()
+
+
+@pytest.mark.parametrize("limit, applied", [('"100000"', True), ('"1.00"', False)])
+def test_auto_apply_applies_within_its_limit(tmp_path, limit, applied):
+    d = _invested_daemon(tmp_path)
+    settings = tmp_path / "settings.toml"
+    settings.write_text(settings.read_text().replace(
+        "[policies]\n", f"[policies]\nauto_apply = true\nauto_apply_max_dollars = {limit}\n"))
+    d.settings = load(env={"PIES_CONFIG": str(settings), "PIES_DATA_DIR": str(tmp_path / "data")})
+    assert d.settings.auto_apply
+    _change(tmp_path / "policy.pie", 'pie "Tech" equal { AAPL MSFT }\n')
+    with capture_logs() as logs:
+        d.reload_if_changed()
+    events = [x["event"] for x in logs]
+    if applied:
+        assert events == ["policy loaded"] and [e.kind for e, _ in d.ledger.events(status="pending")] == \
+            ["target_change", "liquidation"]
+        assert d.ledger.versions()[-1][1][0].source == "auto"
+    else:
+        assert events == ["policy change staged: it waits for `pies policy apply`"]
+        assert "over the auto_apply limit of $1.00" in logs[0]["reason"]
+    d.ledger.dispose()
