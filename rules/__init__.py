@@ -19,14 +19,17 @@ from .library import DEFAULT_RULES, find_rules, rule_names, standard_rules
 from .model import FULL, Action, Pie, Policy, RuleSet, Security, Slice
 from .syntax import SyntaxFile, parse_text
 
+BOM = "\ufeff"
+
 __all__ = [
     "FULL", "Action", "Diagnostic", "Pie", "Policy", "PolicyError", "RuleSet", "Security", "Slice",
     "Source", "DEFAULT_RULES", "compile_file", "compile_text", "find_rules", "format_file",
-    "format_text", "read_policy_text", "rule_names", "standard_rules", "vocabulary",
+    "format_text", "read_policy_text", "rule_names", "standard_rules", "vocabulary", "warnings",
 ]
 
 
 def _parse(text: str, file: str) -> tuple[SyntaxFile, Collector]:
+    text = text.removeprefix(BOM)      # editors on Windows write one; it means nothing here
     c = Collector(file, text)
     if "\x00" in text:
         c.error((1, 1), "this is not a text file (it contains NUL bytes)")
@@ -67,10 +70,19 @@ def compile_file(path: str | Path) -> Policy:
 
 
 def format_text(text: str, file: str = "<text>") -> str:
-    """The canonical form of a policy; refuses (PolicyError) a policy that does not compile."""
-    compile_text(text, file)
-    sf, _ = _parse(text, file)
+    """The canonical form of a policy that parses (PolicyError when it does not). A file
+    that parses but breaks a rule of meaning (targets that do not add up, an unknown
+    `use`) is formatted all the same: `compile_text` reports those."""
+    sf, c = _parse(text, file)
+    if c.diagnostics:
+        raise PolicyError(c.diagnostics)
     return format_syntax(sf)
+
+
+def warnings(text: str, file: str = "<text>") -> list[str]:
+    """What compiles but is probably not meant: an empty file."""
+    body = [ln for ln in text.removeprefix(BOM).splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return [] if body else [f"{file}:1:1: warning: the file is empty: no pies and no rules"]
 
 
 def format_file(path: str | Path) -> str:

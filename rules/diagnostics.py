@@ -21,27 +21,46 @@ class Source:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+def _quote(head: str, line_text: str, column: int) -> str:
+    if not line_text:
+        return head
+    caret = " " * (max(column, 1) - 1) + "^"
+    return f"{head}\n    {line_text.expandtabs(1)}\n    {caret}"
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A second place an error concerns (e.g. the '{' a block never closed)."""
+
+    source: Source
+    message: str
+    line_text: str = field(default="", compare=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     source: Source
     message: str
     line_text: str = field(default="", compare=False)
+    notes: tuple[Note, ...] = field(default=(), compare=False)
 
     def render(self) -> str:
-        head = f"{self.source}: error: {self.message}"
-        if not self.line_text:
-            return head
-        text = self.line_text.expandtabs(1)
-        caret = " " * (max(self.source.column, 1) - 1) + "^"
-        return f"{head}\n    {text}\n    {caret}"
+        out = _quote(f"{self.source}: error: {self.message}", self.line_text, self.source.column)
+        for n in self.notes:
+            out += "\n" + _quote(f"{n.source}: note: {n.message}", n.line_text, n.source.column)
+        return out
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "file": self.source.file,
             "line": self.source.line,
             "column": self.source.column,
             "message": self.message,
         }
+        if self.notes:
+            out["notes"] = [{"line": n.source.line, "column": n.source.column, "message": n.message}
+                            for n in self.notes]
+        return out
 
 
 class PolicyError(Exception):
@@ -66,7 +85,11 @@ class Collector:
     def source(self, line: int, column: int) -> Source:
         return Source(self.file, line, column)
 
-    def error(self, where: Source | tuple[int, int], message: str) -> None:
+    def _line(self, src: Source) -> str:
+        return self._lines[src.line - 1] if 0 < src.line <= len(self._lines) else ""
+
+    def error(self, where: Source | tuple[int, int], message: str,
+              notes: tuple[tuple[tuple[int, int], str], ...] = ()) -> None:
         src = where if isinstance(where, Source) else self.source(*where)
-        line_text = self._lines[src.line - 1] if 0 < src.line <= len(self._lines) else ""
-        self.diagnostics.append(Diagnostic(src, message, line_text))
+        extra = tuple(Note(self.source(*at), text, self._line(self.source(*at))) for at, text in notes)
+        self.diagnostics.append(Diagnostic(src, message, self._line(src), extra))

@@ -214,6 +214,8 @@ def _found_at(text: str, pos: int) -> str:
 
 
 def _hint(found: str, expected: set[str]) -> str:
+    if found.startswith("\ufeff"):
+        return " (a byte-order mark, U+FEFF, that an editor left in the text: remove it)"
     if "PERCENT" in expected and _NUMBER.fullmatch(found):
         return " (a percentage needs a % sign, like 40%)"
     if "SYMBOL" in expected and re.fullmatch(r"[a-z][a-z0-9.\-]*", found):
@@ -225,11 +227,56 @@ def _hint(found: str, expected: set[str]) -> str:
     return ""
 
 
+_MAX_ERRORS_PER_BLOCK = 10
+
+
+def _at_end(err: UnexpectedInput) -> bool:
+    return isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END")
+
+
+def _unclosed(text: str, start: int, end: int) -> int | None:
+    """The offset of the innermost '{' in text[start:end] that is never closed."""
+    opened: list[int] = []
+    i = start
+    while i < end:
+        ch = text[i]
+        if ch == "#":
+            j = text.find("\n", i)
+            i = end if j < 0 else j
+            continue
+        if ch == '"':
+            j = text.find('"', i + 1)
+            k = text.find("\n", i + 1)
+            i = (end if k < 0 else k) if j < 0 or 0 <= k < j else j + 1
+            continue
+        if ch == "{":
+            opened.append(i)
+        elif ch == "}" and opened:
+            opened.pop()
+        i += 1
+    return opened[-1] if opened else None
+
+
+def _ended_early(err: UnexpectedInput, text: str, collector: Collector, chunk: _Chunk) -> None:
+    """The file (or block) ended inside a block: say where it ended, and which '{' was
+    never closed, at that brace too."""
+    end_line = text.count("\n", 0, chunk.end) + 1
+    end_col = chunk.end - (text.rfind("\n", 0, chunk.end) + 1) + 1
+    expected = _describe(getattr(err, "expected", None) or set())
+    brace = _unclosed(text, chunk.start, chunk.end)
+    if brace is None:
+        collector.error((end_line, end_col), f"the block ends too early: expected {expected}")
+        return
+    line = text.count("\n", 0, brace) + 1
+    col = brace - (text.rfind("\n", 0, brace) + 1) + 1
+    collector.error((end_line, end_col), f"the block ends too early: expected {expected}; "
+                                         f"the '{{' at line {line}, column {col} is never closed",
+                    notes=(((line, col), "this '{' is never closed"),))
+
+
 def _syntax_error(err: UnexpectedInput, text: str, collector: Collector, chunk: _Chunk) -> None:
     if isinstance(err, UnexpectedEOF):
-        end_line = text.count("\n", 0, chunk.end) + 1
-        end_col = chunk.end - (text.rfind("\n", 0, chunk.end) + 1) + 1
-        collector.error((end_line, end_col), f"the block ends too early: expected {_describe(err.expected)}")
+        _ended_early(err, text, collector, chunk)
         return
     if isinstance(err, UnexpectedCharacters):
         found = _found_at(text, err.pos_in_stream)
@@ -237,9 +284,7 @@ def _syntax_error(err: UnexpectedInput, text: str, collector: Collector, chunk: 
     else:
         assert isinstance(err, UnexpectedToken)
         if err.token.type == "$END":
-            end_line = text.count("\n", 0, chunk.end) + 1
-            end_col = chunk.end - (text.rfind("\n", 0, chunk.end) + 1) + 1
-            collector.error((end_line, end_col), f"the block ends too early: expected {_describe(err.expected)}")
+            _ended_early(err, text, collector, chunk)
             return
         found = str(err.token.value)
         expected = set(err.expected or ())
@@ -346,16 +391,34 @@ def parse_text(text: str, collector: Collector) -> SyntaxFile:
     parser = _parser()
     for chunk in chunks:
         prefix = "\n" * (chunk.line - 1) + " " * (chunk.column - 1)
+        source = prefix + text[chunk.start:chunk.end]
+        errors: list[UnexpectedInput] = []
+
+        def recover(err: UnexpectedInput) -> bool:
+            # Skip the token and go on, so that a later mistake in the same block is
+            # reported too; a block with errors is never compiled.
+            errors.append(err)
+            return len(errors) < _MAX_ERRORS_PER_BLOCK
+        tree = None
         try:
-            tree = parser.parse(prefix + text[chunk.start:chunk.end])
+            tree = parser.parse(source, on_error=recover)
         except UnexpectedInput as err:
+            if not errors or err is not errors[-1]:
+                errors.append(err)
+        if errors:
             shifted = _Chunk(len(prefix), len(prefix) + chunk.end - chunk.start, chunk.line, chunk.column)
-            _syntax_error(err, prefix + text[chunk.start:chunk.end], collector, shifted)
+            reported, ended = 0, False
+            for err in errors:
+                line = getattr(err, "line", -1)
+                if ended or (line != -1 and line <= reported and not _at_end(err)):
+                    continue            # one error a line: the rest of a line is its echo
+                _syntax_error(err, source, collector, shifted)
+                reported, ended = max(reported, line), _at_end(err)
             m = _BLOCK_NAME.match(text, chunk.start)
             if m:
                 broken.add(m.group(1))
             continue
-        blocks.extend(_build(t, collector) for t in tree.children)  # type: ignore[misc]
+        blocks.extend(_build(t, collector) for t in tree.children)  # type: ignore[union-attr,misc]
     trailer = _attach(blocks, comments)
     return SyntaxFile(collector.file, blocks, broken, trailer)
 

@@ -48,18 +48,27 @@ def main(ctx: click.Context, config: str | None) -> None:
 def check(files: tuple[str, ...], as_json: bool) -> None:
     """Compile policy files; exit 1 listing every error if any does not compile."""
     problems: list[rules.Diagnostic] = []
+    warnings: list[str] = []
     for f in files:
         try:
-            policy = rules.compile_file(f)
+            text = rules.read_policy_text(f)
+            policy = rules.compile_text(text, f)
         except rules.PolicyError as e:
             problems.extend(e.diagnostics)
             continue
+        warnings.extend(rules.warnings(text, f))
         if not as_json:
             out.print(f"[green]ok[/green]  {f}: {len(policy.pies)} pies, {len(policy.rules)} rule sets")
     if as_json:
-        out.print_json(json.dumps({"errors": [d.as_dict() for d in problems]}))
-    elif problems:
-        _print_policy_error(rules.PolicyError(problems))
+        doc: dict = {"errors": [d.as_dict() for d in problems]}
+        if warnings:
+            doc["warnings"] = warnings
+        out.print_json(json.dumps(doc))
+    else:
+        for w in warnings:
+            err.print(w, style="yellow", markup=False, soft_wrap=True)
+        if problems:
+            _print_policy_error(rules.PolicyError(problems))
     if problems:
         raise SystemExit(1)
 
@@ -79,6 +88,15 @@ def fmt(file: str, write: bool) -> None:
         err.print(f"formatted {file}")
     else:
         sys.stdout.write(text)
+    try:                       # formatted all the same: say what still keeps it from compiling
+        rules.compile_file(file)
+    except rules.PolicyError as e:
+        err.print(f"note: {file} is formatted, but it does not compile yet "
+                  f"({len(e.diagnostics)} problem{'s' if len(e.diagnostics) > 1 else ''}):",
+                  style="yellow", markup=False, soft_wrap=True)
+        _print_policy_error(e)
+    for w in rules.warnings(text, file):
+        err.print(w, style="yellow", markup=False, soft_wrap=True)
 
 
 def _pie_or_fail(policy: rules.Policy, name: str) -> Pie:

@@ -31,6 +31,8 @@ def _read(files: tuple[str, ...], code: int) -> list[tuple[str, str]]:
         except rules.PolicyError as e:
             problems.extend(e.diagnostics)
             continue
+        for w in rules.warnings(text, path):
+            err.print(w, style="yellow", markup=False, soft_wrap=True)
         texts.append((path, text))
     if problems:
         print_policy_error(rules.PolicyError(problems))

@@ -74,3 +74,24 @@ def test_show_unknown_pie_is_one_clear_line():
     r = run("show", EXAMPLES / "growth.pie", "--pie", "Nope")
     assert r.exit_code == 2
     assert 'has no top-level pie named "Nope"' in r.output and "Traceback" not in r.output
+
+
+def test_fmt_formats_a_file_that_does_not_add_up_and_says_so(tmp_path):
+    f = tmp_path / "p.pie"
+    f.write_text('pie "P" {A 50%   B 40%}\n')
+    r = run("fmt", f, "--write")
+    assert r.exit_code == 0, r.output
+    assert f.read_text() == 'pie "P" {\n    A 50%\n    B 40%\n}\n'
+    assert "is formatted, but it does not compile yet (1 problem)" in r.output
+    assert f"{f}:1:5: error: the slices of pie \"P\" add up to 90%" in r.output
+    f.write_text('pie "P" { A 50%\n')
+    assert run("fmt", f).exit_code == 1                         # does not parse: left alone
+
+
+def test_check_warns_about_an_empty_file(tmp_path):
+    f = tmp_path / "empty.pie"
+    f.write_text("\n# to do\n")
+    r = run("check", f)
+    assert r.exit_code == 0 and f"{f}:1:1: warning: the file is empty" in r.output
+    assert json.loads(run("check", f, "--json").output)["warnings"] == [f"{f}:1:1: warning: the file is empty: "
+                                                                        f"no pies and no rules"]

@@ -192,3 +192,39 @@ def test_missing_file(tmp_path):
     with pytest.raises(rules.PolicyError) as info:
         rules.compile_file(tmp_path / "nope.pie")
     assert "cannot read the file" in info.value.diagnostics[0].message
+
+
+def test_a_byte_order_mark_at_the_start_is_accepted_and_one_inside_is_named():
+    assert rules.compile_text('\ufeffpie "P" { A 100% }', "p.pie").pies["P"].slices[0].symbol == "A"
+    d = one('pie "P" {\n  A 50%\n  \ufeffB 50%\n}')
+    assert at(d, 3, 3) and "byte-order mark" in d.message
+
+
+def test_an_unclosed_brace_is_shown_where_it_opened_and_where_the_text_ended():
+    d = one('pie "P" {\n  A 50%\n  pie "N" 50% {\n    B 100%\n')
+    assert d.source.line == 5 and "the '{' at line 3, column 15 is never closed" in d.message
+    (note,) = d.notes
+    assert (note.source.line, note.source.column) == (3, 15) and note.message == "this '{' is never closed"
+    lines = d.render().splitlines()
+    k = lines.index("p.pie:3:15: note: this '{' is never closed")
+    assert lines[k + 1] == '      pie "N" 50% {' and lines[k + 2] == "    " + " " * 14 + "^"
+    assert d.as_dict()["notes"] == [{"line": 3, "column": 15, "message": "this '{' is never closed"}]
+
+
+def test_an_error_inside_a_block_does_not_hide_the_next_one_in_that_block():
+    first, second = errors('pie "P" {\n  A 40\n  bnd 60%\n}\npie "Q" { C 100% }')
+    assert at(first, 2, 5) and "a percentage needs a % sign" in first.message
+    assert at(second, 3, 3) and "capitals: BND" in second.message
+
+
+def test_an_empty_file_compiles_with_a_warning():
+    assert rules.compile_text("# nothing yet\n", "p.pie").pies == {}
+    assert rules.warnings("# nothing yet\n\n", "p.pie") == ["p.pie:1:1: warning: the file is empty: no pies and no rules"]
+    assert rules.warnings('pie "P" { A 100% }', "p.pie") == []
+
+
+def test_fmt_formats_a_file_that_parses_but_does_not_add_up():
+    text = rules.format_text('pie "P" {A 50%   B 40%}', "p.pie")
+    assert text == 'pie "P" {\n    A 50%\n    B 40%\n}\n'
+    with pytest.raises(rules.PolicyError):
+        rules.format_text('pie "P" { A 50% ', "p.pie")              # does not parse: not formatted
