@@ -40,6 +40,11 @@ def _read(files: tuple[str, ...], code: int) -> list[tuple[str, str]]:
     return texts
 
 
+def _interactive() -> bool:
+    """A person at a terminal can be asked."""
+    return sys.stdin.isatty()
+
+
 def print_plan(p: ChangePlan) -> None:
     if not p.changed:
         out.print(f"{p.file}: the accounts follow this text already (sha {p.sha256[:12]}); nothing to apply")
@@ -106,7 +111,7 @@ def register(main: click.Group, policy: click.Group, ledger_of, prices_of) -> No
             return
         trades = [p for _, p in todo if p.trades]
         if not yes:
-            if sys.stdin.isatty():
+            if _interactive():
                 what = f"liquidates ${fmt(sum(p.cents for p in trades))}" if trades else "trades nothing"
                 if not click.confirm(f"apply? ({what})", default=False):
                     raise UserError("not applied")

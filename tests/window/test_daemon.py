@@ -222,12 +222,13 @@ def test_a_watched_change_that_liquidates_is_staged_until_applied(tmp_path):
     d.ledger.dispose()
 
 
-@pytest.mark.parametrize("limit, applied", [('"100000"', True), ('"1.00"', False)])
+@pytest.mark.parametrize("limit, applied", [('auto_apply_max_dollars = "100000"', True),
+                                             ('auto_apply_max_dollars = "1.00"', False),
+                                             ("auto_apply_max_accounts = 0", False)])
 def test_auto_apply_applies_within_its_limit(tmp_path, limit, applied):
     d = _invested_daemon(tmp_path)
     settings = tmp_path / "settings.toml"
-    settings.write_text(settings.read_text().replace(
-        "[policies]\n", f"[policies]\nauto_apply = true\nauto_apply_max_dollars = {limit}\n"))
+    settings.write_text(settings.read_text().replace("[policies]\n", f"[policies]\nauto_apply = true\n{limit}\n"))
     d.settings = load(env={"PIES_CONFIG": str(settings), "PIES_DATA_DIR": str(tmp_path / "data")})
     assert d.settings.auto_apply
     _change(tmp_path / "policy.pie", 'pie "Tech" equal { AAPL MSFT }\n')
@@ -240,5 +241,5 @@ def test_auto_apply_applies_within_its_limit(tmp_path, limit, applied):
         assert d.ledger.versions()[-1][1][0].source == "auto"
     else:
         assert events == ["policy change staged: it waits for `pies policy apply`"]
-        assert "over the auto_apply limit of $1.00" in logs[0]["reason"]
+        assert "over the auto_apply limit of " + ("$1.00" if "dollars" in limit else "0") in logs[0]["reason"]
     d.ledger.dispose()
