@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 import rules as policy_lang
-from engine.core.money import market_cents
+from engine.core.money import MoneyError, market_cents, parse_dollars
 from engine.core.policy_change import ChangePlan, Follower, live_paths, plan_change
 from engine.core.window.conservation import discrepancies
 from rules.library import find_rules, rule_names
@@ -41,19 +41,13 @@ class LedgerError(ValueError):
 
 
 def parse_amount(text: str | Decimal, what: str = "amount") -> Decimal:
-    """A positive dollar amount with at most two decimals ("$1,250.50" is fine)."""
-    raw = str(text).strip().replace(",", "").removeprefix("$")
+    """A positive dollar amount, parsed strictly (engine.core.money.parse_dollars)."""
+    if isinstance(text, Decimal):
+        text = f"{text:f}"
     try:
-        d = Decimal(raw)
-    except InvalidOperation:
-        raise LedgerError(f"{what} {text!r} is not a dollar amount") from None
-    if not d.is_finite():
-        raise LedgerError(f"{what} {text!r} is not a dollar amount")
-    if d <= 0:
-        raise LedgerError(f"{what} must be positive, not {text}")
-    if d != d.quantize(CENT):
-        raise LedgerError(f"{what} {text} has fractions of a cent")
-    return d.quantize(CENT)
+        return Decimal(parse_dollars(str(text), what=what)).scaleb(-2)
+    except MoneyError as e:
+        raise LedgerError(str(e)) from None
 
 
 def engine_for(url: str) -> Engine:

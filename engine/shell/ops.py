@@ -19,11 +19,11 @@ from rich.tree import Tree
 
 import rules
 from adapters.broker.port import BrokerError
-from adapters.ledger.store import Ledger, LedgerError
+from adapters.ledger.store import Ledger, LedgerError, parse_amount
 from config.settings import Settings, SettingsError
 from config.settings import load as load_settings
 from engine.core.drift import max_drift_bp, slice_rows
-from engine.core.money import fmt
+from engine.core.money import dollar_text, fmt
 from engine.shell.console import UserError, out, print_policy_error
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
@@ -367,13 +367,15 @@ def register(main: click.Group) -> None:
         @click.pass_context
         def cmd(ctx: click.Context, name: str, amount: str, key: str | None) -> None:
             with ledger_of(ctx) as led:
+                parsed = parse_amount(amount, kind)          # refused before anything else is asked
                 if kind == "deposit":
-                    rec = led.deposit(name, amount, key=key)
+                    rec = led.deposit(name, parsed, key=key)
                 else:
                     symbols = sorted({sym for sym, q in led.holdings(name).values() if q})
-                    rec = led.withdraw(name, amount, _prices(ctx, symbols), key=key)
+                    rec = led.withdraw(name, parsed, _prices(ctx, symbols), key=key)
             word = "recorded" if rec.created else "already recorded"
-            out.print(f"{kind} #{rec.event_id} {word}: {name} ${amount} (pending until the next window)")
+            out.print(f"{kind} #{rec.event_id} {word}: {name} ${dollar_text(int(parsed * 100))} "
+                      f"(pending until the next window)")
         cmd.__doc__ = f"Record a {kind} for the next window."
         return cmd
 

@@ -90,3 +90,27 @@ def test_a_window_run_from_the_command_line_shows_in_history(pies):
     again = pies("window", "show", "--date", "2026-11-24").output
     assert "ledger agrees with the broker" in again
     assert "$600.00" in pies("account", "show", "alice").output     # VTI 60% of $1000
+
+
+@pytest.mark.parametrize("typed, recorded", [
+    ("123", "$123.00"), ("123.45", "$123.45"), ("1,234.56", "$1,234.56"), ("$1,050", "$1,050.00"), (" 7 ", "$7.00"),
+])
+def test_amounts_accepted_and_echoed_as_parsed(pies, db_url, typed, recorded):
+    r = pies("deposit", "alice", typed)
+    assert f"alice {recorded} (pending" in r.output
+
+
+@pytest.mark.parametrize("typed, says", [
+    ("10,50", "commas only separate thousands"), ("1,23", "commas only separate thousands"),
+    ("12,3456.00", "commas only separate thousands"), ("1e3", "is not a dollar amount"),
+    ("1e30", "is not a dollar amount"), ("1" * 30, "surely a typo"), ("1000000000.01", "surely a typo"),
+    ("-5", "must be positive"), ("+5", "without a sign"), ("€5", "is not a dollar amount"),
+    ("USD5", "is not a dollar amount"), ("1.005", "fractions of a cent"), ("0", "must be positive"),
+    (".5", "is not a dollar amount"), ("5.", "is not a dollar amount"), ("NaN", "is not a dollar amount"),
+    ("Infinity", "is not a dollar amount"),
+])
+def test_amounts_refused_with_one_line_and_nothing_written(pies, db_url, typed, says):
+    r = pies("deposit", "alice", typed, code=2)
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in r.output
+    assert events(db_url) == []
