@@ -1,22 +1,210 @@
 """Settings: embedded defaults (defaults.toml), a user TOML file over them, then the
-environment. Secrets are never settings: only the names of the variables that hold them."""
+environment. A typed schema (pydantic, every section `extra="forbid"`) refuses unknown
+keys with the file, the key and a suggestion; values are checked with one-line messages.
+Secrets are never settings: only the names of the variables that hold them.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 DEFAULTS = Path(__file__).with_name("defaults.toml")
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]     # relative paths in the defaults start here
 
 
 class SettingsError(ValueError):
     """A settings file or variable is wrong; the message names it."""
 
+
+# --- the schema ---------------------------------------------------------------------------
+
+def _money(value: Any, what: str = "amount") -> Decimal:
+    """Dollars as a string or a whole number ("1.00", 5); floats are refused (inexact)."""
+    from engine.core.money import MoneyError, parse_dollars
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"{what} {value!r} must be written as a string of dollars, like \"1.00\"")
+    try:
+        return Decimal(parse_dollars(str(value), what=what)).scaleb(-2)
+    except MoneyError as e:
+        raise ValueError(str(e).replace(" must be positive", " must be positive whole cents")
+                         if "fractions of a cent" not in str(e) else
+                         f"{what} {value!r} must be positive whole cents") from None
+
+
+def _number(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} must be a number of zero or more")
+    try:
+        d = Decimal(str(value))
+    except Exception:  # noqa: BLE001 - any unparsable text is the same mistake
+        raise ValueError(f"{value!r} must be a number of zero or more") from None
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"{value!r} must be a number of zero or more")
+    return d
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LedgerSection(_Section):
+    url: str = ""
+    data_dir: str = "~/.local/share/pies"
+
+
+class SimulatedSection(_Section):
+    state_file: str = ""
+    prices_file: str = ""
+    seed: int = 1
+    starting_cash: Decimal = Decimal("100000.00")
+    slippage_bp: int = 0
+    calendar: Literal["XNYS", "weekdays"] = "XNYS"
+    holidays: tuple[date, ...] = ()
+    dividends: dict[str, Decimal] = {}
+
+    @field_validator("starting_cash", mode="before")
+    @classmethod
+    def _cash(cls, v: Any) -> Decimal:
+        return _money(v, "starting_cash")
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _days(cls, v: Any) -> Any:
+        out = []
+        for d in v or ():
+            try:
+                out.append(d if isinstance(d, date) else date.fromisoformat(str(d)))
+            except ValueError:
+                raise ValueError(f"{d!r} is not a date like 2026-11-26") from None
+        return tuple(out)
+
+
+class AlpacaSection(_Section):
+    key_env: str = "APCA_API_KEY_ID"
+    secret_env: str = "APCA_API_SECRET_KEY"
+    paper: bool = True
+    allow_live: bool = False
+    feed: str = "iex"
+    timeout: float = 10.0
+    trading_url: str = ""          # empty: Alpaca's paper (or live) trading API
+    data_url: str = ""             # empty: Alpaca's market data API
+
+
+class SettleSection(_Section):
+    before_close_minutes: int = 15
+    at_least_seconds: float = 60.0
+    poll_seconds: float = 2.0
+
+    @field_validator("before_close_minutes", "at_least_seconds", "poll_seconds", mode="before")
+    @classmethod
+    def _positive(cls, v: Any) -> Any:
+        return _number(v)
+
+
+class BrokerSection(_Section):
+    name: str = "main"
+    kind: str = "simulated"
+    min_order: Decimal = Decimal("1.00")
+    simulated: SimulatedSection = SimulatedSection()
+    alpaca: AlpacaSection = AlpacaSection()
+    settle: SettleSection | None = None        # per broker; the top-level [settle] otherwise
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, v: Any) -> str:
+        if v not in ("simulated", "alpaca"):
+            raise ValueError(f"must be simulated or alpaca, not {v!r}")
+        return v
+
+    @field_validator("min_order", mode="before")
+    @classmethod
+    def _min_order(cls, v: Any) -> Decimal:
+        if str(v).strip() in ("0", "0.00"):
+            return Decimal("0.00")
+        return _money(v, "min_order")
+
+
+class PoliciesSection(_Section):
+    files: tuple[str, ...] = ()
+    auto_apply: bool = False
+    auto_apply_max_dollars: Decimal | None = None
+    auto_apply_max_accounts: int | None = None
+
+    @field_validator("auto_apply_max_dollars", mode="before")
+    @classmethod
+    def _dollars(cls, v: Any) -> Any:
+        return None if v in ("", None) else _money(v, "auto_apply_max_dollars")
+
+    @field_validator("auto_apply_max_accounts", mode="before")
+    @classmethod
+    def _accounts(cls, v: Any) -> Any:
+        return None if v in ("", None) else int(_number(v))
+
+
+class WindowSection(_Section):
+    name: str = "open"
+    at: time
+    timezone: str = "America/New_York"
+    cutoff: time = time(15, 30)
+
+    @field_validator("at", "cutoff", mode="before")
+    @classmethod
+    def _time(cls, v: Any) -> time:
+        try:
+            return v if isinstance(v, time) else time.fromisoformat(str(v))
+        except ValueError:
+            raise ValueError(f"{v!r} is not a time like 09:35") from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone like America/New_York") from None
+        return v
+
+
+class RecurringSection(_Section):
+    account: str
+    amount: Decimal
+    every: Literal["day", "week", "month"] = "month"
+    day: int = 1
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _amount(cls, v: Any) -> Decimal:
+        return _money(v)
+
+
+class AlertsSection(_Section):
+    webhooks: tuple[str, ...] = ()
+    timeout: float = 5.0
+    retries: int = 3
+
+
+class Root(_Section):
+    ledger: LedgerSection = LedgerSection()
+    broker: BrokerSection = BrokerSection()
+    brokers: tuple[BrokerSection, ...] = ()
+    settle: SettleSection = SettleSection()
+    policies: PoliciesSection = PoliciesSection()
+    windows: tuple[WindowSection, ...] = ()
+    recurring: tuple[RecurringSection, ...] = ()
+    alerts: AlertsSection = AlertsSection()
+
+
+# --- what the rest of pies sees ------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Window:
@@ -27,37 +215,123 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Settings:
-    database_url: str
-    data_dir: Path
-    broker_kind: str
-    broker_name: str
+class Broker:
+    """One broker account: its adapter, keys (by variable name), limits and settle bound."""
+
+    name: str
+    kind: str
     min_order_cents: int
     simulated: Mapping[str, Any]
     alpaca: Mapping[str, Any]
+    settle_before_close_minutes: int = 15
+    settle_at_least_seconds: float = 60.0
+    poll_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    data_dir: Path
+    brokers: tuple[Broker, ...]
     policy_files: tuple[str, ...]
     windows: tuple[Window, ...]
     recurring: tuple[dict, ...] = ()
     source: str = field(default="defaults")
-    settle_before_close_minutes: int = 15
-    settle_at_least_seconds: float = 60.0
-    poll_seconds: float = 2.0
     auto_apply: bool = False
     auto_apply_max_cents: int | None = None
     auto_apply_max_accounts: int | None = None
+    webhooks: tuple[str, ...] = ()
+    alert_timeout: float = 5.0
+    alert_retries: int = 3
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)   # key -> where it was set
+
+    # The first broker account: what single-broker code and settings files mean.
+    @property
+    def broker(self) -> Broker:
+        return self.brokers[0]
+
+    @property
+    def broker_kind(self) -> str:
+        return self.broker.kind
+
+    @property
+    def broker_name(self) -> str:
+        return self.broker.name
+
+    @property
+    def min_order_cents(self) -> int:
+        return self.broker.min_order_cents
+
+    @property
+    def simulated(self) -> Mapping[str, Any]:
+        return self.broker.simulated
+
+    @property
+    def alpaca(self) -> Mapping[str, Any]:
+        return self.broker.alpaca
+
+    @property
+    def settle_before_close_minutes(self) -> int:
+        return self.broker.settle_before_close_minutes
+
+    @property
+    def settle_at_least_seconds(self) -> float:
+        return self.broker.settle_at_least_seconds
+
+    @property
+    def poll_seconds(self) -> float:
+        return self.broker.poll_seconds
+
+    def broker_named(self, name: str) -> Broker:
+        for b in self.brokers:
+            if b.name == name:
+                return b
+        raise SettingsError(f"no broker account named {name!r} in the settings "
+                            f"(known: {', '.join(b.name for b in self.brokers)})")
 
     def describe(self) -> dict[str, Any]:
-        """What `pies settings` prints: no secrets here by construction, URLs masked anyway."""
-        url = self.database_url
-        if "@" in url and "://" in url:
-            scheme, rest = url.split("://", 1)
-            creds, host = rest.rsplit("@", 1)
-            url = f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
-        return {"database_url": url, "data_dir": str(self.data_dir), "broker": self.broker_kind,
-                "broker_name": self.broker_name, "policies": list(self.policy_files),
+        """What `pies status` prints: no secrets here by construction, URLs masked anyway."""
+        return {"database_url": mask_url(self.database_url), "data_dir": str(self.data_dir),
+                "broker": self.broker_kind, "broker_name": self.broker_name,
+                "brokers": [f"{b.name} ({b.kind})" for b in self.brokers], "policies": list(self.policy_files),
                 "windows": [f"{w.name} {w.at:%H:%M} {w.timezone} (cutoff {w.cutoff:%H:%M})" for w in self.windows],
                 "source": self.source}
 
+    def effective(self) -> list[tuple[str, str, str]]:
+        """(key, value, where it was set) for `pies settings`, secrets masked."""
+        out = []
+        for key, value in sorted(_flatten(self._raw).items()):
+            shown = mask_url(str(value)) if isinstance(value, str) and "://" in value else value
+            out.append((key, json_value(shown), self.origins.get(key, "defaults")))
+        return out
+
+    _raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def json_value(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(json_value(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def mask_url(url: str) -> str:
+    """user:***@host for a password in a URL; a query string (tokens) hidden."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    if "@" in rest.split("/", 1)[0]:
+        creds, host = rest.split("@", 1)
+        rest = f"{creds.split(':')[0]}:***@{host}" if ":" in creds else rest
+    if "?" in rest:
+        rest = rest.split("?", 1)[0] + "?***"
+    return f"{scheme}://{rest}"
+
+
+# --- loading -------------------------------------------------------------------------------
 
 def _merge(base: dict, over: Mapping) -> dict:
     out = dict(base)
@@ -75,81 +349,139 @@ def _read(path: Path) -> dict:
         raise SettingsError(f"{path}: {e}") from None
 
 
-def _time(value: Any, where: str) -> time:
-    try:
-        return time.fromisoformat(str(value))
-    except ValueError:
-        raise SettingsError(f"{where}: {value!r} is not a time like 09:35") from None
+def _flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
+            for i, x in enumerate(v):
+                out.update(_flatten(x, f"{key}[{i}]."))
+        else:
+            out[key] = v
+    return out
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _known(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed where `loc` points, for a suggestion."""
+    m: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        f = getattr(m, "model_fields", {}).get(part)
+        if f is None:
+            return []
+        ann = f.annotation
+        for candidate in getattr(ann, "__args__", (ann,)):
+            inner = getattr(candidate, "__args__", (candidate,))[0] if hasattr(candidate, "__args__") else candidate
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                m = inner
+                break
+    return list(getattr(m, "model_fields", {}))
+
+
+def _message(e: ValidationError, user: Mapping | None, user_file: str | None) -> str:
+    err = e.errors()[0]
+    loc = tuple(err["loc"])
+    where = user_file if user_file and _has(user, loc) else str(DEFAULTS)
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _known(Root, loc), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{where}: unknown key {_loc(loc)}{hint}"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    path = _loc(loc)
+    last = str(loc[-1]) if loc else ""
+    if msg.startswith(last + " ") and len(loc) > 1:
+        return f"{where}: {_loc(loc[:-1])}: {msg}"
+    if msg.startswith("must "):
+        return f"{where}: {path} {msg}"
+    if err["type"] not in ("value_error",):
+        msg = f"{msg}, not {err.get('input')!r}"
+    return f"{where}: {path}: {msg}"
+
+
+def _has(d: Mapping | None, loc: tuple) -> bool:
+    cur: Any = d
+    for part in loc:
+        if isinstance(part, int):
+            if not isinstance(cur, list) or part >= len(cur):
+                return False
+            cur = cur[part]
+        else:
+            if not isinstance(cur, Mapping) or part not in cur:
+                return False
+            cur = cur[part]
+    return True
+
+
+def _resolve(path: str, base: Path) -> str:
+    """A relative path in a settings file means: relative to that file."""
+    if not path:
+        return path
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else (base / p))
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) -> Settings:
-    raw = _read(DEFAULTS)
-    source = "defaults"
-    user = path or env.get("PIES_CONFIG")
-    if user:
-        raw = _merge(raw, _read(Path(user)))
-        source = str(user)
-    where = source
-    data_dir = Path(env.get("PIES_DATA_DIR") or raw["ledger"]["data_dir"]).expanduser()
-    url = env.get("PIES_DATABASE_URL") or raw["ledger"]["url"] or f"sqlite:///{data_dir / 'pies.db'}"
-    broker = raw["broker"]
-    kind = broker["kind"]
-    if kind not in ("simulated", "alpaca"):
-        raise SettingsError(f"{where}: broker.kind must be simulated or alpaca, not {kind!r}")
+    defaults = _read(DEFAULTS)
+    user_file = str(path) if path else env.get("PIES_CONFIG") or None
+    user = _read(Path(user_file)) if user_file else {}
+    user_dir = Path(user_file).resolve().parent if user_file else PACKAGE_ROOT
+    # Paths are relative to the file that names them.
+    for section, keys in (("policies", ("files",)),):
+        for k in keys:
+            if k in defaults.get(section, {}):
+                defaults[section][k] = [_resolve(f, PACKAGE_ROOT) for f in defaults[section][k]]
+            if isinstance(user.get(section), dict) and isinstance(user[section].get(k), list):
+                user[section][k] = [_resolve(str(f), user_dir) for f in user[section][k]]
+    for b in ([user.get("broker")] if isinstance(user.get("broker"), dict) else []) + \
+            [x for x in user.get("brokers", []) if isinstance(x, dict)]:
+        sim = b.get("simulated")
+        if isinstance(sim, dict):
+            for k in ("state_file", "prices_file"):
+                if isinstance(sim.get(k), str):
+                    sim[k] = _resolve(sim[k], user_dir)
+    raw = _merge(defaults, user)
+    if "windows" in user:                 # a user's windows replace the defaults' list
+        raw["windows"] = user["windows"]
     try:
-        min_order = Decimal(str(broker["min_order"]))
-    except InvalidOperation:
-        raise SettingsError(f"{where}: broker.min_order {broker['min_order']!r} is not an amount") from None
-    sim = dict(broker.get("simulated", {}))
-    try:
-        sim["holidays"] = frozenset(date.fromisoformat(d) for d in sim.get("holidays", []))
-    except ValueError as e:
-        raise SettingsError(f"{where}: broker.simulated.holidays: {e}") from None
-    windows = []
-    for i, w in enumerate(raw.get("windows", [])):
-        wh = f"{where}: windows[{i}]"
-        windows.append(Window(str(w.get("name", f"w{i}")), _time(w.get("at"), f"{wh}.at"),
-                              str(w.get("timezone", "America/New_York")), _time(w.get("cutoff", "15:30"),
-                                                                                 f"{wh}.cutoff")))
-    settle = raw.get("settle", {})
-    before, at_least, poll = (_positive(settle.get(k), f"{where}: settle.{k}")
-                              for k in ("before_close_minutes", "at_least_seconds", "poll_seconds"))
-    pol = raw.get("policies", {})
-    auto = pol.get("auto_apply", False)
-    if not isinstance(auto, bool):
-        raise SettingsError(f"{where}: policies.auto_apply must be true or false, not {auto!r}")
-    max_dollars = pol.get("auto_apply_max_dollars", "")
-    max_accounts = pol.get("auto_apply_max_accounts", "")
-    max_cents = None if max_dollars in ("", None) else int(_positive(max_dollars, f"{where}: policies.auto_apply_max_dollars") * 100)
-    max_accts = None if max_accounts in ("", None) else int(_positive(max_accounts, f"{where}: policies.auto_apply_max_accounts"))
-    return Settings(url, data_dir, kind, str(broker["name"]), int(min_order * 100), sim,
-                    dict(broker.get("alpaca", {})), tuple(pol.get("files", [])),
-                    tuple(windows), tuple(_recurring(raw.get("recurring", []), where)), source,
-                    int(before), float(at_least), float(poll), auto, max_cents, max_accts)
+        root = Root.model_validate(raw)
+    except ValidationError as e:
+        raise SettingsError(_message(e, user, user_file)) from None
+    origins = {k: user_file for k in _flatten(user)} if user_file else {}
+    data_dir = Path(env.get("PIES_DATA_DIR") or root.ledger.data_dir).expanduser()
+    url = env.get("PIES_DATABASE_URL") or root.ledger.url or f"sqlite:///{data_dir / 'pies.db'}"
+    for var, key in (("PIES_DATA_DIR", "ledger.data_dir"), ("PIES_DATABASE_URL", "ledger.url")):
+        if env.get(var):
+            origins[key] = f"environment {var}"
+            raw = _merge(raw, {"ledger": {key.split(".")[1]: env[var]}})
+    sections = root.brokers or (root.broker,)
+    names = [b.name for b in sections]
+    if len(set(names)) != len(names):
+        raise SettingsError(f"{user_file or DEFAULTS}: two brokers are named {sorted(n for n in names if names.count(n) > 1)[0]!r}")
+    brokers = tuple(_broker(b, root.settle) for b in sections)
+    windows = tuple(Window(w.name, w.at, w.timezone, w.cutoff) for w in root.windows)
+    if len({w.name for w in windows}) != len(windows):
+        raise SettingsError(f"{user_file or DEFAULTS}: two windows have the same name")
+    pol = root.policies
+    return Settings(
+        url, data_dir, brokers, pol.files, windows,
+        tuple({"account": r.account, "amount": r.amount, "every": r.every, "day": r.day} for r in root.recurring),
+        user_file or "defaults", pol.auto_apply,
+        None if pol.auto_apply_max_dollars is None else int(pol.auto_apply_max_dollars * 100),
+        pol.auto_apply_max_accounts, root.alerts.webhooks, root.alerts.timeout, root.alerts.retries,
+        origins, raw)
 
 
-def _positive(value: Any, where: str) -> Decimal:
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        d = Decimal(-1)
-    if not d.is_finite() or d < 0 or isinstance(value, bool):
-        raise SettingsError(f"{where}: {value!r} must be a number of zero or more")
-    return d
-
-
-def _recurring(items: list, where: str) -> list[dict]:
-    out = []
-    for i, r in enumerate(items):
-        wh = f"{where}: recurring[{i}]"
-        try:
-            amount = Decimal(str(r["amount"]))
-        except (KeyError, InvalidOperation):
-            raise SettingsError(f"{wh}: amount must be a dollar amount") from None
-        if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
-            raise SettingsError(f"{wh}: amount {r['amount']!r} must be positive whole cents")
-        every = str(r.get("every", "month"))
-        if every not in ("day", "week", "month") or "account" not in r:
-            raise SettingsError(f"{wh}: needs account and every = day, week or month")
-        out.append({"account": str(r["account"]), "amount": amount, "every": every, "day": int(r.get("day", 1))})
-    return out
+def _broker(b: BrokerSection, settle: SettleSection) -> Broker:
+    st = b.settle or settle
+    return Broker(b.name, b.kind, int(b.min_order * 100), b.simulated.model_dump(), b.alpaca.model_dump(),
+                  int(st.before_close_minutes), float(st.at_least_seconds), float(st.poll_seconds))

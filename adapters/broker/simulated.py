@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
+from .calendar import Exchange, Weekdays
 from .port import (CENT, QTY, Asset, Balance, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
                    OrderRequest, OrderState, Position, RetryLater, check_minimum, whole_shares)
 
@@ -41,6 +42,7 @@ class SimulatedConfig:
     slippage_bp: int = 0                            # buys pay, sells receive, this much worse
     holidays: frozenset[date] = frozenset()
     early_closes: Mapping[date, time] = field(default_factory=dict)
+    calendar: str = "weekdays"                      # or an exchange, e.g. XNYS (holidays, early closes)
     fill_delay: float = 0.0                         # seconds after submission before a fill
     # Faults, for tests.
     partial: Mapping[str, Decimal] = field(default_factory=dict)   # symbol -> share filled
@@ -68,6 +70,9 @@ class SimulatedBroker:
         self._transient = self.config.transient_errors
         self._lose = self.config.lose_responses
         self.calls = 0                                  # submissions that reached the broker
+        cfg = self.config
+        self._calendar = Weekdays(frozenset(cfg.holidays), dict(cfg.early_closes)) if cfg.calendar == "weekdays" \
+            else Exchange(cfg.calendar, frozenset(cfg.holidays))
         self._state = self._load()
 
     # --- persistence ----------------------------------------------------------------------
@@ -101,10 +106,7 @@ class SimulatedBroker:
     # --- calendar and clock ---------------------------------------------------------------
 
     def market_day(self, day: date) -> MarketDay | None:
-        if day.weekday() >= 5 or day in self.config.holidays:
-            return None
-        close = self.config.early_closes.get(day, time(16, 0))
-        return MarketDay(day, datetime.combine(day, time(9, 30), NY), datetime.combine(day, close, NY))
+        return self._calendar.market_day(day)
 
     def _next_day(self, day: date) -> MarketDay:
         for k in range(1, 15):

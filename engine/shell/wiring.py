@@ -14,16 +14,21 @@ def open_ledger(settings: Settings, *, upgrade: bool = True) -> Ledger:
     return Ledger(settings.database_url, upgrade=upgrade)
 
 
-def open_broker(settings: Settings) -> Broker:
-    if settings.broker_kind == "alpaca":
+def open_broker(settings: Settings, name: str | None = None) -> Broker:
+    """The adapter of a broker account (the first in the settings unless named). Each
+    adapter is imported only here, when used: alpaca-py costs a second to import."""
+    b = settings.broker_named(name) if name else settings.broker
+    if b.kind == "alpaca":
         from adapters.broker.alpaca import AlpacaBroker, AlpacaConfig
-        a = settings.alpaca
+        a = b.alpaca
         return AlpacaBroker(AlpacaConfig(key_env=a["key_env"], secret_env=a["secret_env"], paper=bool(a["paper"]),
                                          allow_live=bool(a["allow_live"]), feed=a["feed"],
-                                         timeout=float(a["timeout"])))
+                                         timeout=float(a["timeout"]), url_override=a["trading_url"] or None,
+                                         data_url_override=a["data_url"] or None))
     from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
-    sim = settings.simulated
-    state = Path(sim.get("state_file") or settings.data_dir / "simulated-broker.json").expanduser()
+    sim = b.simulated
+    default_state = "simulated-broker.json" if b is settings.brokers[0] else f"simulated-broker-{b.name}.json"
+    state = Path(sim.get("state_file") or settings.data_dir / default_state).expanduser()
     prices = sim.get("prices_file")
     return SimulatedBroker(SimulatedConfig(
         state_file=state,
@@ -31,7 +36,8 @@ def open_broker(settings: Settings) -> Broker:
         seed=int(sim.get("seed", 1)),
         starting_cash=Decimal(str(sim.get("starting_cash", "100000.00"))),
         slippage_bp=int(sim.get("slippage_bp", 0)),
-        holidays=sim.get("holidays", frozenset()),
+        holidays=frozenset(sim.get("holidays", ())),
+        calendar=str(sim.get("calendar", "XNYS")),
         dividends={s: Decimal(str(v)) for s, v in dict(sim.get("dividends", {})).items()},
     ))
 
@@ -44,8 +50,9 @@ def ensure_house(ledger: Ledger, broker: Broker, name: str) -> None:
         ledger.ensure_house(name, bal.cash, {s: p.qty for s, p in broker.positions().items()})
 
 
-def window_options(settings: Settings, **overrides):
-    """The window runner's options from the settings."""
+def window_options(settings: Settings, broker: str | None = None, **overrides):
+    """The window runner's options for a broker account (the first unless named)."""
     from engine.shell.window import Recurring, WindowOptions
-    return WindowOptions(**{"min_order_cents": settings.min_order_cents, "poll_interval": settings.poll_seconds,
+    b = settings.broker_named(broker) if broker else settings.broker
+    return WindowOptions(**{"min_order_cents": b.min_order_cents, "poll_interval": b.poll_seconds,
                             "recurring": tuple(Recurring(**r) for r in settings.recurring), **overrides})
