@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator
 
 DEFAULTS = Path(__file__).with_name("defaults.toml")
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]     # relative paths in the defaults start here
@@ -92,8 +92,8 @@ class SimulatedSection(_Section):
 class AlpacaSection(_Section):
     key_env: str = "APCA_API_KEY_ID"
     secret_env: str = "APCA_API_SECRET_KEY"
-    paper: bool = True
-    allow_live: bool = False
+    paper: StrictBool = True
+    allow_live: StrictBool = False
     feed: str = "iex"
     timeout: float = 10.0
     trading_url: str = ""          # empty: Alpaca's paper (or live) trading API
@@ -136,7 +136,7 @@ class BrokerSection(_Section):
 
 class PoliciesSection(_Section):
     files: tuple[str, ...] = ()
-    auto_apply: bool = False
+    auto_apply: StrictBool = False
     auto_apply_max_dollars: Decimal | None = None
     auto_apply_max_accounts: int | None = None
 
@@ -301,16 +301,16 @@ class Settings:
         """(key, value, where it was set) for `pies settings`, secrets masked."""
         out = []
         for key, value in sorted(_flatten(self._raw).items()):
-            shown = mask_url(str(value)) if isinstance(value, str) and "://" in value else value
-            out.append((key, json_value(shown), self.origins.get(key, "defaults")))
+            out.append((key, json_value(value), self.origins.get(key, "defaults")))
         return out
 
     _raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def json_value(v: Any) -> str:
+    """A setting as text, with passwords and tokens in URLs masked."""
     if isinstance(v, str):
-        return v
+        return mask_url(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(json_value(x) for x in v) + "]"
     if isinstance(v, bool):

@@ -15,6 +15,7 @@ from typing import Iterator
 
 import click
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 import rules
@@ -75,6 +76,23 @@ def _day(text: str | None):
 
 
 def register(main: click.Group) -> None:
+    @main.command("settings")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    def settings_cmd(ctx: click.Context, as_json: bool) -> None:
+        """The settings in effect: every key, its value and where it was set (secrets masked)."""
+        rows = settings_of(ctx).effective()
+        if as_json:
+            sys.stdout.write(json.dumps({"settings": [{"key": k, "value": v, "source": src}
+                                                      for k, v, src in rows]}, indent=2) + "\n")
+            return
+        table = Table(title="settings in effect", title_justify="left")
+        for col in ("key", "value", "source"):
+            table.add_column(col, overflow="fold")
+        for k, v, src in rows:
+            table.add_row(Text(k), Text(v), Text(src))      # values are text, not markup
+        out.print(table)
+
     @main.group()
     def db() -> None:
         """The ledger database."""

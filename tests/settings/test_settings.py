@@ -1,6 +1,7 @@
 """Settings: defaults, a user file over them, the environment over both, clear errors."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -51,3 +52,62 @@ def test_the_settle_bound_and_poll_interval_are_settings(tmp_path):
     s = load(f, env={})
     assert (s.settle_before_close_minutes, s.settle_at_least_seconds, s.poll_seconds) == (30, 90.0, 0.5)
     assert window_options(s, settle_timeout=7).poll_interval == 0.5
+
+
+@pytest.mark.parametrize("text, says", [
+    ('[brokr]\nkind = "alpaca"\n', "unknown key brokr (did you mean 'broker'?)"),
+    ('[broker]\nknd = "alpaca"\n', "unknown key broker.knd (did you mean 'kind'?)"),
+    ('[policies]\nfile = ["a.pie"]\n', "unknown key policies.file (did you mean 'files'?)"),
+    ('[broker.alpaca]\npaper = "yes"\n', "broker.alpaca.paper: Input should be a valid boolean"),
+    ('[[windows]]\nat = "09:35"\ntimezone = "Mars/Olympus"\n', "windows[0].timezone: 'Mars/Olympus' is not a time zone"),
+    ('[broker]\nmin_order = 1.5\n', "min_order 1.5 must be written as a string of dollars"),
+    ('[[brokers]]\nname = "a"\n[[brokers]]\nname = "a"\n', "two brokers are named 'a'"),
+])
+def test_unknown_keys_and_bad_values_are_refused_with_file_key_and_hint(tmp_path, text, says):
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    with pytest.raises(SettingsError) as e:
+        load(f, env={})
+    assert says in str(e.value) and str(e.value).startswith(str(f)), str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_several_brokers_and_paths_relative_to_the_settings_file(tmp_path):
+    (tmp_path / "conf").mkdir()
+    f = tmp_path / "conf" / "s.toml"
+    f.write_text('[policies]\nfiles = ["pies/growth.pie"]\n'
+                 '[[brokers]]\nname = "paper-a"\nkind = "simulated"\n[brokers.simulated]\nprices_file = "p.csv"\n'
+                 '[[brokers]]\nname = "paper-b"\nkind = "alpaca"\nmin_order = "2"\n'
+                 '[brokers.alpaca]\nkey_env = "B_KEY"\nsecret_env = "B_SECRET"\ntrading_url = "http://127.0.0.1:9"\n'
+                 '[brokers.settle]\nbefore_close_minutes = 30\n')
+    s = load(f, env={})
+    assert [(b.name, b.kind, b.min_order_cents) for b in s.brokers] == [("paper-a", "simulated", 100),
+                                                                         ("paper-b", "alpaca", 200)]
+    assert s.policy_files == (str(tmp_path / "conf" / "pies" / "growth.pie"),)
+    assert s.brokers[0].simulated["prices_file"] == str(tmp_path / "conf" / "p.csv")
+    assert s.brokers[1].alpaca["key_env"] == "B_KEY" and s.brokers[1].settle_before_close_minutes == 30
+    assert s.brokers[0].settle_before_close_minutes == 15
+    assert s.broker_name == "paper-a"                              # the first is the default one
+    with pytest.raises(SettingsError, match="no broker account named 'c'"):
+        s.broker_named("c")
+
+
+def test_the_defaults_policy_path_works_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (path,) = load(env={}).policy_files
+    assert Path(path).is_file() and Path(path).name == "growth.pie"
+
+
+def test_pies_settings_shows_values_sources_and_masks_secrets(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('[broker]\nmin_order = "2.50"\n[alerts]\nwebhooks = ["https://hooks.example/T?token=s3cret"]\n')
+    env = {"PIES_CONFIG": str(f), "PIES_DATABASE_URL": "postgresql+psycopg://u:hunter2@db/p"}
+    r = CliRunner().invoke(main, ["settings", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    rows = {x["key"]: x for x in __import__("json").loads(r.output)["settings"]}
+    assert rows["broker.min_order"] == {"key": "broker.min_order", "value": "2.50", "source": str(f)}
+    assert rows["broker.kind"]["source"] == "defaults"
+    assert rows["ledger.url"]["source"] == "environment PIES_DATABASE_URL"
+    assert "hunter2" not in r.output and "s3cret" not in r.output and "u:***@db/p" in r.output
+    text = CliRunner().invoke(main, ["settings"], env=env).output
+    assert "broker.min_order" in text and "hunter2" not in text
