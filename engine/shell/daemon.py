@@ -25,6 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 import rules as policy_lang
 from adapters.broker.port import BrokerError, StopTrading
+from adapters.ledger.daemon_lock import DaemonLock
 from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, Window
 from engine.core.money import fmt
@@ -80,6 +81,7 @@ class Daemon:
         self.now = now or (lambda: datetime.now(ZoneInfo("UTC")))
         self.stop = threading.Event()
         self.ledger: Ledger | None = None
+        self.lock: DaemonLock | None = None
         self.broker = None
         self.scheduler: BackgroundScheduler | None = None
         self._mtimes: dict[str, float] = {}
@@ -94,6 +96,12 @@ class Daemon:
                  live=bool(s.broker_kind == "alpaca" and not s.alpaca.get("paper", True)),
                  ledger=s.describe()["database_url"], windows=s.describe()["windows"], pid=os.getpid())
         self.ledger = open_ledger(s)          # migrates the schema to the newest version
+        self.lock = DaemonLock(self.ledger, s.data_dir)
+        try:
+            self.lock.acquire()               # one daemon per ledger, for its whole life
+        except LedgerError:
+            self.ledger.dispose()
+            raise
         self.broker = open_broker(s)
         ensure_house(self.ledger, self.broker, s.broker_name)
         self.reload_policies()
@@ -120,7 +128,7 @@ class Daemon:
         signal.signal(signal.SIGHUP, lambda *_: self._mtimes.clear())   # the watch job reloads them all
         pidfile = self.settings.data_dir / "daemon.pid"
         pidfile.parent.mkdir(parents=True, exist_ok=True)
-        pidfile.write_text(str(os.getpid()))
+        pidfile.write_text(str(os.getpid()))       # ours: we hold the lock
         sched.start()
         heartbeat_job()
         for w in self.settings.windows:          # a daemon that was down at the window's time
@@ -132,7 +140,9 @@ class Daemon:
             log.info("pies daemon stopping: finishing the current step")
             sched.shutdown(wait=True)
             _CURRENT = None
-            pidfile.unlink(missing_ok=True)
+            if pidfile.exists() and pidfile.read_text().strip() == str(os.getpid()):
+                pidfile.unlink()                  # only the owner removes it
+            self.lock.release()
             self.ledger.dispose()
             log.info("pies daemon stopped")
         return 0

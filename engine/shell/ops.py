@@ -168,6 +168,8 @@ def register(main: click.Group) -> None:
             code = Daemon(settings_of(ctx)).serve()
         except BrokerError as e:
             raise UserError(f"broker: {e}") from None
+        except LedgerError as e:
+            raise UserError(str(e)) from None
         raise SystemExit(code)
 
     @main.command()

@@ -243,3 +243,35 @@ def test_auto_apply_applies_within_its_limit(tmp_path, limit, applied):
         assert events == ["policy change staged: it waits for `pies policy apply`"]
         assert "over the auto_apply limit of " + ("$1.00" if "dollars" in limit else "0") in logs[0]["reason"]
     d.ledger.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_second_daemon_on_the_same_ledger_is_refused_and_names_the_first(tmp_path, db_url):
+    env = {**make_world(tmp_path), "PIES_DATABASE_URL": db_url}
+    first = subprocess.Popen([sys.executable, "-m", "engine.shell.cli", "daemon"], cwd=ROOT,
+                             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:        # wait until it holds the lock and says so
+            line = first.stderr.readline()
+            if not line or json.loads(line)["event"] == "heartbeat":
+                break
+        second = subprocess.run([sys.executable, "-m", "engine.shell.cli", "daemon"], cwd=ROOT,
+                                env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stderr[-2000:]
+        said = second.stdout + second.stderr
+        assert f"another daemon already runs on this ledger (pies-daemon pid={first.pid} host=" in said
+        assert "Traceback" not in said
+        pidfile = tmp_path / "data" / "daemon.pid"
+        assert pidfile.read_text() == str(first.pid)            # the refused one left it alone
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+        assert first.returncode == 0 and not pidfile.exists()
+        # Once the first has stopped, the lock is free again.
+        d = Daemon(load(env=env))
+        d.open()
+        d.lock.release()
+        d.ledger.dispose()
+    finally:
+        if first.poll() is None:
+            first.kill()
