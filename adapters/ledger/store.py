@@ -487,6 +487,20 @@ class Ledger:
                 q = q.where(Event.status == status)
             return [(e, n) for e, n in s.execute(q)]
 
+    def windows(self, limit: int = 30) -> list[dict]:
+        """Windows newest first, with their report's counts."""
+        from .schema import Window
+        with self.tx() as s:
+            out = []
+            for w in s.scalars(select(Window).order_by(Window.trading_date.desc(), Window.id.desc()).limit(limit)):
+                r = w.report or {}
+                out.append({"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name,
+                            "step": w.step, "opened_at": w.opened_at.isoformat(),
+                            "closed_at": w.closed_at.isoformat() if w.closed_at else None,
+                            "accounts": len(r.get("accounts", [])), "orders": len(r.get("orders", [])),
+                            "problems": len(r.get("problems", []))})
+            return out
+
     def trades(self, name: str) -> list[tuple]:
         """(trading date, window name, slice, symbol, shares, dollars) of an account, oldest first."""
         from .schema import Allocation, Window

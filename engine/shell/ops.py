@@ -65,10 +65,10 @@ def _prices(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
 
 
 def _day(text: str | None):
-    from datetime import date, datetime
-    from zoneinfo import ZoneInfo
+    from datetime import date
     if not text:
-        return datetime.now(ZoneInfo("America/New_York")).date()
+        from engine.shell import clock
+        return clock.today()
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -111,53 +111,128 @@ def register(main: click.Group) -> None:
     def window() -> None:
         """Trading windows: run one now, or show one."""
 
+    def _window_setting(s: Settings, name: str | None):
+        if not s.windows:
+            raise UserError("no windows in the settings ([[windows]])")
+        if name is None:
+            return s.windows[0]
+        for w in s.windows:
+            if w.name == name:
+                return w
+        raise UserError(f"no window named {name!r} in the settings (windows: {', '.join(w.name for w in s.windows)})")
+
+    def _window_row(led: Ledger, broker: str, day, name: str):
+        from sqlalchemy import select
+        from adapters.ledger.schema import Window
+        with led.tx() as sess:
+            return sess.scalars(select(Window).where(Window.broker == broker, Window.trading_date == day,
+                                                     Window.name == name)).first()
+
     @window.command("run")
-    @click.option("--date", "day", help="Trading date (default: today in New York).")
-    @click.option("--name", default=None, help="Window name (default: the first in the settings).")
+    @click.option("--date", "day", help="Trading date (default: today in the window's time zone).")
+    @click.option("--name", default=None, help="Window name from the settings (default: the first).")
+    @click.option("--broker", "broker_name", default=None, help="Broker account (default: the first).")
+    @click.option("--replay", is_flag=True, help="Resume a past window that was opened and never closed.")
     @click.option("--force", is_flag=True, help="Run even if the broker's calendar says the market is closed.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
-    def window_run(ctx: click.Context, day: str | None, name: str | None, force: bool) -> None:
-        """Run (or resume) a trading window and print its report."""
+    def window_run(ctx: click.Context, day: str | None, name: str | None, broker_name: str | None, replay: bool,
+                   force: bool, as_json: bool) -> None:
+        """Run (or resume) today's trading window and print its report."""
+        from engine.shell import clock
         from engine.shell.report import print_report
         from engine.shell.window import WindowPaused, WindowRunner
         s = settings_of(ctx)
-        when = _day(day)
+        w = _window_setting(s, name)
+        b = s.broker_named(broker_name) if broker_name else s.broker
+        today = clock.today(w.timezone)
+        when = _day(day) if day else today
         with ledger_of(ctx) as led:
-            broker = open_broker(s)
+            row = _window_row(led, b.name, when, w.name)
+            if row is not None and row.step == "closed":
+                if as_json:
+                    sys.stdout.write(json.dumps(row.report or {}, indent=2) + "\n")
+                    return
+                out.print(f"window {row.id} ({w.name} on {when}) closed at {row.closed_at:%Y-%m-%d %H:%M} UTC; "
+                          f"its report:")
+                print_report(out, row.report or {})
+                return
+            if when > today:
+                raise UserError(f"{when} is in the future (today is {today} in {w.timezone})")
+            if when < today and not (replay and row is not None):
+                raise UserError(f"{when} is past (today is {today} in {w.timezone}): only a window that was opened "
+                                f"and never closed can be resumed, with --replay")
+            broker = open_broker(s, b.name)
             if not force and broker.market_day(when) is None:
                 raise UserError(f"the market is closed on {when} (use --force to run anyway)")
-            ensure_house(led, broker, s.broker_name)
-            runner = WindowRunner(led, broker, s.broker_name, window_options(s))
+            ensure_house(led, broker, b.name)
+            runner = WindowRunner(led, broker, b.name, window_options(s, b.name))
             try:
-                report = runner.run(when, name or (s.windows[0].name if s.windows else "open"))
+                report = runner.run(when, w.name)
             except WindowPaused as e:
                 raise UserError(f"window paused, the broker is not answering: {e}; run it again to resume") from None
-        print_report(out, report)
+        if as_json:
+            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        else:
+            print_report(out, report)
         if report.get("problems"):
             raise SystemExit(3)
 
     @window.command("show")
-    @click.option("--date", "day", help="Trading date (default: today in New York).")
+    @click.argument("window_id", type=int, required=False)
+    @click.option("--date", "day", help="Trading date (default: today in the window's time zone).")
     @click.option("--name", default=None)
+    @click.option("--broker", "broker_name", default=None)
+    @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
-    def window_show(ctx: click.Context, day: str | None, name: str | None) -> None:
-        """Print a window's report."""
+    def window_show(ctx: click.Context, window_id: int | None, day: str | None, name: str | None,
+                    broker_name: str | None, as_json: bool) -> None:
+        """Print a window's report: by id, or by date and name."""
         from sqlalchemy import select
         from adapters.ledger.schema import Window
+        from engine.shell import clock
         from engine.shell.report import print_report
         s = settings_of(ctx)
-        when = _day(day)
         with ledger_of(ctx) as led, led.tx() as sess:
-            q = select(Window).where(Window.broker == s.broker_name, Window.trading_date == when)
-            if name:
-                q = q.where(Window.name == name)
-            w = sess.scalars(q.order_by(Window.id.desc())).first()
-            if w is None:
-                raise LedgerError(f"no window on {when}")
-            report, step = w.report, w.step
+            if window_id is not None:
+                row = sess.get(Window, window_id)
+                if row is None:
+                    raise LedgerError(f"no window {window_id}")
+            else:
+                w = _window_setting(s, name)
+                when = _day(day) if day else clock.today(w.timezone)
+                row = sess.scalars(select(Window).where(Window.broker == (broker_name or s.broker_name),
+                                                        Window.trading_date == when, Window.name == w.name)).first()
+                if row is None:
+                    raise LedgerError(f"no window {w.name!r} on {when}")
+            report, step, wid = row.report, row.step, row.id
+            info = {"id": row.id, "broker": row.broker, "day": row.trading_date.isoformat(), "name": row.name,
+                    "step": row.step}
+        if as_json:
+            sys.stdout.write(json.dumps({**info, "report": report}, indent=2) + "\n")
+            return
         if step != "closed":
-            out.print(f"window is at step {step!r} (not closed yet)")
+            out.print(f"window {wid} is at step {step!r} (not closed yet)")
         print_report(out, report or {})
+
+    @main.command("windows")
+    @click.option("--limit", default=30, show_default=True, help="How many, newest first.")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    def windows_list(ctx: click.Context, limit: int, as_json: bool) -> None:
+        """Trading windows, newest first: broker account, day, name, step, orders, problems."""
+        with ledger_of(ctx) as led:
+            rows = led.windows(limit)
+        if as_json:
+            sys.stdout.write(json.dumps({"windows": rows}, indent=2) + "\n")
+            return
+        table = Table(title="windows", title_justify="left")
+        for col in ("id", "broker", "day", "name", "step", "accounts", "orders", "problems"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(*(Text(str(r[k])) for k in ("id", "broker", "day", "name", "step", "accounts", "orders",
+                                                      "problems")))
+        out.print(table)
 
     @main.command()
     @click.pass_context

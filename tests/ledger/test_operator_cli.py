@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from click.testing import CliRunner
 
@@ -22,7 +24,9 @@ def pies(db_url, tmp_path):
            "PIES_CONFIG": str(tmp_path / "settings.toml")}
 
     def run(*args: str, code: int = 0):
-        r = CliRunner().invoke(main, list(args), env=env)
+        pinned = args[:2] == ("window", "run") and "PIES_NOW" not in os.environ
+        extra = {"PIES_NOW": "2026-11-24T15:00:00+00:00"} if pinned else {}
+        r = CliRunner().invoke(main, list(args), env={**env, **extra})
         assert r.exit_code == code, r.output
         return r
     run("account", "add", "alice", "--pie", "Core")
@@ -114,3 +118,32 @@ def test_amounts_refused_with_one_line_and_nothing_written(pies, db_url, typed, 
     lines = [line for line in r.output.splitlines() if line.strip()]
     assert len(lines) == 1 and says in lines[0] and "Traceback" not in r.output
     assert events(db_url) == []
+
+
+@pytest.mark.parametrize("args, says", [
+    (("window", "run", "--date", "2019-01-02"), "2019-01-02 is past (today is 2026-11-24 in America/New_York)"),
+    (("window", "run", "--date", "2026-11-25"), "2026-11-25 is in the future"),
+    (("window", "run", "--date", "2026-11-26"), "is in the future"),
+    (("window", "run", "--name", "typo"), "no window named 'typo' in the settings (windows: open)"),
+    (("window", "run", "--date", "2019-01-02", "--replay"), "only a window that was opened and never closed"),
+])
+def test_window_run_refuses_other_days_and_unknown_names(pies, db_url, args, says):
+    r = pies(*args, code=2)
+    assert says in r.output and "Traceback" not in r.output
+    assert pies("windows", "--json").output.strip() == '{\n  "windows": []\n}'
+
+
+def test_window_run_refuses_a_closed_market_day(pies, db_url, monkeypatch):
+    monkeypatch.setenv("PIES_NOW", "2026-11-26T15:00:00+00:00")          # Thanksgiving
+    assert "the market is closed on 2026-11-26" in pies("window", "run", code=2).output
+
+
+def test_a_closed_window_shows_its_report_instead_of_running_again(pies, db_url):
+    pies("deposit", "alice", "100")
+    pies("window", "run", "--date", "2026-11-24")
+    again = pies("window", "run", "--date", "2026-11-24").output
+    assert "closed at" in again and "its report" in again
+    (w,) = __import__("json").loads(pies("windows", "--json").output)["windows"]
+    assert (w["day"], w["name"], w["step"], w["orders"], w["problems"]) == ("2026-11-24", "open", "closed", 3, 0)
+    shown = __import__("json").loads(pies("window", "show", str(w["id"]), "--json").output)
+    assert shown["step"] == "closed" and shown["report"]["window"] == w["id"]

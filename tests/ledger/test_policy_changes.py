@@ -37,7 +37,10 @@ def env(db_url, tmp_path):
 @pytest.fixture
 def pies(env):
     def run(*args: str, code: int = 0, input: str | None = None):
-        r = CliRunner().invoke(main, list(args), env=env, input=input)
+        extra = {}
+        if args[:2] == ("window", "run"):      # the window's day is today for it
+            extra["PIES_NOW"] = f"{args[args.index('--date') + 1]}T15:00:00+00:00"
+        r = CliRunner().invoke(main, list(args), env={**env, **extra}, input=input)
         assert r.exit_code == code, r.output
         return r
     return run

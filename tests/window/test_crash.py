@@ -36,7 +36,8 @@ def scenario(root: Path, db_url: str) -> dict[str, str]:
     (root / "settings.toml").write_text(
         f'[broker.simulated]\nprices_file = "{root / "prices.csv"}"\nstarting_cash = "500000.00"\n'
         f'[policies]\nfiles = ["{root / "policy.pie"}"]\n')
-    env = {"PIES_CONFIG": str(root / "settings.toml"), "PIES_DATABASE_URL": db_url, "PIES_DATA_DIR": str(root / "data")}
+    env = {"PIES_CONFIG": str(root / "settings.toml"), "PIES_DATABASE_URL": db_url, "PIES_DATA_DIR": str(root / "data"),
+           "PIES_NOW": "2026-11-24T15:00:00+00:00"}      # day 2 is today for `window run`
     settings = load(env=env)
     led = Ledger(db_url)
     broker = open_broker(settings)
