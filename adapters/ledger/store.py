@@ -487,6 +487,14 @@ class Ledger:
                 q = q.where(Event.status == status)
             return [(e, n) for e, n in s.execute(q)]
 
+    def last_prices(self, broker: str) -> dict[str, Decimal]:
+        """The prices the broker account's latest priced window planned with."""
+        from .schema import Window
+        with self.tx() as s:
+            got = s.scalars(select(Window.prices).where(Window.broker == broker, Window.prices.is_not(None))
+                            .order_by(Window.trading_date.desc(), Window.id.desc()).limit(1)).first()
+            return {k: Decimal(v) for k, v in (got or {}).items()}
+
     def windows(self, limit: int = 30) -> list[dict]:
         """Windows newest first, with their report's counts."""
         from .schema import Window

@@ -69,6 +69,24 @@ def window_due(w: Window, now: datetime, trading_day: bool) -> Due:
     return Due(True, "due")
 
 
+def next_window(w: Window, now: datetime, market_day: Callable[[date], object | None],
+                closed: Callable[[date], bool] = lambda d: False) -> datetime | None:
+    """When window `w` next runs: today's time (or now, when it is due and not closed yet),
+    else its time on the next market day; None if no market day within two weeks."""
+    tz = ZoneInfo(w.timezone)
+    local = now.astimezone(tz)
+    for k in range(15):
+        day = local.date() + timedelta(days=k)
+        if market_day(day) is None or closed(day):
+            continue
+        if k == 0:
+            if local.time() >= w.cutoff:
+                continue
+            return max(datetime.combine(day, w.at, tz), local)
+        return datetime.combine(day, w.at, tz)
+    return None
+
+
 def grace_seconds(w: Window) -> int:
     start = datetime.combine(date(2000, 1, 3), w.at)
     end = datetime.combine(date(2000, 1, 3), w.cutoff)

@@ -64,6 +64,19 @@ def _prices(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
     return open_broker(settings_of(ctx)).latest_prices(symbols) if symbols else {}
 
 
+def _valuation(ctx: click.Context, led: Ledger, symbols: list[str], live: bool) -> dict[str, Decimal]:
+    """Prices to value holdings at: the last window's (no broker call) unless `live`; the
+    broker's for symbols no window priced yet."""
+    prices = {} if live else led.last_prices(settings_of(ctx).broker_name)
+    missing = [sym for sym in symbols if sym not in prices]
+    return {**prices, **_prices(ctx, missing)} if missing else prices
+
+
+def _event_json(e) -> dict:
+    return {"id": e.id, "kind": e.kind, "amount": None if e.amount is None else str(e.amount), "path": e.path,
+            "status": e.status, "reason": e.reason, "key": e.key, "recorded_at": e.created_at.isoformat()}
+
+
 def _day(text: str | None):
     from datetime import date
     if not text:
@@ -215,6 +228,54 @@ def register(main: click.Group) -> None:
             out.print(f"window {wid} is at step {step!r} (not closed yet)")
         print_report(out, report or {})
 
+    @main.command("status")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    def status(ctx: click.Context, as_json: bool) -> None:
+        """The next window of each broker account, pending events per account, and each
+        broker account's last window."""
+        from engine.shell import clock
+        from engine.shell.daemon import next_window
+        s = settings_of(ctx)
+        now = clock.now()
+        with ledger_of(ctx) as led:
+            pending: dict[str, int] = {}
+            for _, n in led.events(status="pending"):
+                pending[n] = pending.get(n, 0) + 1
+            windows = led.windows(200)
+            closed = {(w["broker"], w["day"], w["name"]) for w in windows if w["step"] == "closed"}
+        brokers = []
+        for b in s.brokers:
+            try:
+                cal = open_broker(s, b.name).market_day
+                nxt = [(w, next_window(w, now, cal, lambda d, w=w: (b.name, d.isoformat(), w.name) in closed))
+                       for w in s.windows]
+                upcoming = [{"window": w.name, "at": t.isoformat(), "timezone": w.timezone} for w, t in nxt if t]
+                error = None
+            except BrokerError as e:
+                upcoming, error = [], str(e)
+            last = next((w for w in windows if w["broker"] == b.name), None)
+            brokers.append({"broker": b.name, "kind": b.kind, "next": sorted(upcoming, key=lambda x: x["at"]),
+                            "last_window": last, "error": error})
+        doc = {"now": now.isoformat(), "brokers": brokers,
+               "pending": [{"account": n, "events": c} for n, c in sorted(pending.items())]}
+        if as_json:
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+            return
+        for b in brokers:
+            out.print(Text(f"{b['broker']} ({b['kind']})", style="bold"))
+            if b["error"]:
+                out.print(Text(f"  broker unavailable: {b['error']}", style="red"))
+            for n in b["next"][:1]:
+                out.print(Text(f"  next window: {n['window']} at {n['at']} ({n['timezone']})"))
+            last = b["last_window"]
+            if last:
+                out.print(Text(f"  last window: #{last['id']} {last['name']} {last['day']} {last['step']}, "
+                               f"{last['orders']} orders, {last['problems']} problems"))
+        out.print(Text(f"pending events: {sum(pending.values())} in {len(pending)} account(s)"))
+        for n, c in sorted(pending.items()):
+            out.print(Text(f"  {n}: {c}"))
+
     @main.command("windows")
     @click.option("--limit", default=30, show_default=True, help="How many, newest first.")
     @click.option("--json", "as_json", is_flag=True)
@@ -347,26 +408,42 @@ def register(main: click.Group) -> None:
 
     @account.command("show")
     @click.argument("name")
+    @click.option("--live", is_flag=True, help="Price at the broker's latest prices (default: the last window's).")
+    @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
-    def account_show(ctx: click.Context, name: str) -> None:
+    def account_show(ctx: click.Context, name: str, live: bool, as_json: bool) -> None:
         """The account's pie as a tree: target, actual share, drift and value per slice."""
         with ledger_of(ctx) as led:
             acct, pie, _ = led.policy_of(name)
             held = led.holdings(name)
-            values = led.values(name, _prices(ctx, sorted({sym for sym, q in held.values() if q})))
+            values = led.values(name, _valuation(ctx, led, sorted({sym for sym, q in held.values() if q}), live))
             pending = [e for e, _ in led.events(name, status="pending")]
         total = sum(values.values())
+        rows = slice_rows(pie, values)
+        outside = sorted(set(values) - {r.path for r in rows})
+        if as_json:
+            sys.stdout.write(json.dumps({
+                "account": acct.name, "pie": pie.name, "rules": acct.rules, "broker": acct.broker,
+                "status": acct.status, "cash": str(acct.cash), "value": fmt(total),
+                "slices": [{"path": r.path, "name": r.name, "pie": r.is_pie, "target": f"{fmt(r.target_bp)}%",
+                            "actual": None if r.share_bp is None else f"{fmt(r.share_bp)}%",
+                            "drift": None if r.drift_bp is None else fmt(r.drift_bp, signed=True),
+                            "value": fmt(r.value), "shares": str(held[r.path][1]) if r.path in held else None}
+                           for r in rows],
+                "not_in_pie": [{"path": p, "value": fmt(values[p])} for p in outside],
+                "pending": [_event_json(e) for e in pending]}, indent=2) + "\n")
+            return
         root = Tree(f"[bold cyan]{acct.name}[/bold cyan]: {pie.name}  value ${fmt(total)}  cash ${acct.cash}"
-                    f"  rules {acct.rules}  broker {acct.broker}")
+                    f"  rules {acct.rules}  broker {acct.broker}" + ("" if acct.status == "active" else f"  {acct.status}"))
         nodes = {"": root}
-        for r in slice_rows(pie, values):
+        for r in rows:
             parent = nodes[r.path.rpartition("/")[0]]
             actual = "-" if r.share_bp is None else f"{fmt(r.share_bp)}%"
             drift = "" if r.drift_bp is None else f"  drift {fmt(r.drift_bp, signed=True)}"
             label = f"[bold{' cyan' if r.is_pie else ''}]{r.name}[/]  target {fmt(r.target_bp)}%  " \
                     f"actual {actual}{drift}  ${fmt(r.value)}"
             nodes[r.path] = parent.add(label)
-        for path in sorted(set(values) - {r.path for r in slice_rows(pie, values)}):
+        for path in outside:
             root.add(f"[yellow]{path} (not in the pie: liquidated at the next window)[/yellow]  ${fmt(values[path])}")
         out.print(root)
         for e in pending:
@@ -432,21 +509,29 @@ def register(main: click.Group) -> None:
                 out.print(f"  order {o['side']:<4} {o['symbol']:<8} " + (f"${o['notional']}" if o["notional"] else f"{o['qty']} sh"))
 
     @main.command()
+    @click.option("--live", is_flag=True, help="Price at the broker's latest prices (default: the last window's).")
+    @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
-    def accounts(ctx: click.Context) -> None:
+    def accounts(ctx: click.Context, live: bool, as_json: bool) -> None:
         """Every account: value, cash, largest drift, pending events."""
         with ledger_of(ctx) as led:
             accts = led.accounts()
             pending: dict[str, int] = {}
             for _, n in led.events(status="pending"):
                 pending[n] = pending.get(n, 0) + 1
-            prices = _prices(ctx, led.symbols())
+            prices = _valuation(ctx, led, led.symbols(), live)
             rows = []
             for a in accts:
                 _, pie, _ = led.policy_of(a.name)
                 values = led.values(a.name, prices)
                 d = max_drift_bp(slice_rows(pie, values))
                 rows.append((a, sum(values.values()), d))
+        if as_json:
+            sys.stdout.write(json.dumps({"accounts": [
+                {"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status, "value": fmt(value),
+                 "cash": str(a.cash), "max_drift": None if d is None else f"{fmt(d)}%",
+                 "pending": pending.get(a.name, 0)} for a, value, d in rows]}, indent=2) + "\n")
+            return
         table = Table(title="accounts", title_justify="left")
         for col in ("account", "pie", "broker", "value", "cash", "max drift", "pending"):
             table.add_column(col, justify="left" if col in ("account", "pie", "broker") else "right")
@@ -501,12 +586,18 @@ def register(main: click.Group) -> None:
 
     @main.command()
     @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
-    def history(ctx: click.Context, name: str) -> None:
+    def history(ctx: click.Context, name: str, as_json: bool) -> None:
         """An account's events, oldest first."""
         with ledger_of(ctx) as led:
             events = led.events(name)
             trades = led.trades(name)
+        if as_json:
+            sys.stdout.write(json.dumps({"account": name, "events": [_event_json(e) for e, _ in events], "trades": [
+                {"day": d.isoformat(), "window": w, "slice": p, "symbol": sym, "shares": str(q), "cash": str(-a)}
+                for d, w, p, sym, q, a in trades]}, indent=2) + "\n")
+            return
         table = Table(title=f"{name}: history", title_justify="left")
         for col in ("#", "when (UTC)", "event", "amount", "slice", "status", "reason"):
             table.add_column(col)

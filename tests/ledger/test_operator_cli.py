@@ -147,3 +147,26 @@ def test_a_closed_window_shows_its_report_instead_of_running_again(pies, db_url)
     assert (w["day"], w["name"], w["step"], w["orders"], w["problems"]) == ("2026-11-24", "open", "closed", 3, 0)
     shown = __import__("json").loads(pies("window", "show", str(w["id"]), "--json").output)
     assert shown["step"] == "closed" and shown["report"]["window"] == w["id"]
+
+
+def test_read_commands_speak_json(pies, db_url, monkeypatch):
+    import json
+    pies("deposit", "alice", "1,000")
+    pies("window", "run", "--date", "2026-11-24")
+    pies("deposit", "alice", "50", "--key", "later")
+    accts = json.loads(pies("accounts", "--json").output)["accounts"]
+    assert accts == [{"account": "alice", "pie": "Core", "broker": "main", "status": "active", "value": "1000.00",
+                      "cash": "0.00", "max_drift": "0.00%", "pending": 1}]
+    show = json.loads(pies("account", "show", "alice", "--json").output)
+    assert show["value"] == "1000.00" and [x["path"] for x in show["slices"]] == ["VTI", "Bonds", "Bonds/BND",
+                                                                                  "Bonds/TIP"]
+    assert show["pending"][0]["key"] == "later" and show["pending"][0]["amount"] == "50.00"
+    hist = json.loads(pies("history", "alice", "--json").output)
+    assert [e["status"] for e in hist["events"]] == ["done", "pending"]
+    assert {t["symbol"] for t in hist["trades"]} == {"VTI", "BND", "TIP"}
+    assert sum(__import__("decimal").Decimal(t["cash"]) for t in hist["trades"]) == -1000
+    monkeypatch.setenv("PIES_NOW", "2026-11-24T16:00:00+00:00")      # 11:00 New York: today's window closed
+    st = json.loads(pies("status", "--json").output)
+    (b,) = st["brokers"]
+    assert b["next"] == [{"window": "open", "at": "2026-11-25T09:35:00-05:00", "timezone": "America/New_York"}]
+    assert b["last_window"]["step"] == "closed" and st["pending"] == [{"account": "alice", "events": 1}]
