@@ -1,10 +1,13 @@
-"""The daemon: runs the configured trading windows every market day, watches policy files.
+"""The daemon: runs the configured trading windows every market day for every broker
+account, watches policy files.
 
-APScheduler 3 runs one cron job per window (weekdays, in the window's time zone), with
-misfire grace until the window's cut-off and coalescing, its job state in the ledger
-database. A daemon that starts after a window's time but before its cut-off runs the
-window at once. SIGTERM finishes the current window step and exits; SIGHUP (or
-`pies reload`) reloads the policy files. A heartbeat line goes out every minute.
+APScheduler 3 runs one cron job per window and broker account (weekdays, in the window's
+time zone), with misfire grace until the window's cut-off and coalescing, its job state in
+the ledger database; the broker accounts' windows run side by side, and one that fails
+(bad keys, an outage) is reported and does not stop the others. A daemon that starts after
+a window's time but before its cut-off runs the window at once. SIGTERM finishes the
+current window step and exits; SIGHUP (or `pies reload`) reloads the policy files. At start
+and in every heartbeat it says when each broker account's next window runs.
 """
 
 from __future__ import annotations
@@ -36,14 +39,15 @@ log = structlog.get_logger("pies.daemon")
 _CURRENT: "Daemon | None" = None      # APScheduler stores jobs by reference to module functions
 
 
-def run_window_job(name: str) -> None:
+def run_window_job(name: str, broker: str | None = None) -> None:
     if _CURRENT is not None:
-        _CURRENT.run_window(name)
+        _CURRENT.run_window(name, broker)
 
 
 def heartbeat_job() -> None:
     if _CURRENT is not None:
-        log.info("heartbeat", pid=os.getpid(), windows=[w.name for w in _CURRENT.settings.windows])
+        log.info("heartbeat", pid=os.getpid(), windows=[w.name for w in _CURRENT.settings.windows],
+                 next=_CURRENT.upcoming())
 
 
 def watch_job() -> None:
@@ -100,11 +104,54 @@ class Daemon:
         self.stop = threading.Event()
         self.ledger: Ledger | None = None
         self.lock: DaemonLock | None = None
-        self.broker = None
+        self.brokers: dict[str, object] = {}      # broker account name -> its adapter, once opened
         self.scheduler: BackgroundScheduler | None = None
         self._mtimes: dict[str, float] = {}
         self._staged: dict[str, str] = {}         # file -> sha of the change waiting for approval
-        self._window_lock = threading.Lock()
+        self._state = threading.Lock()            # guards the two below
+        self._running: set[tuple[str, str]] = set()   # (window, broker account) windows under way
+        self._reloading = False
+
+    @property
+    def broker(self):
+        """The first broker account's adapter (plans of policy changes price with it)."""
+        return self._broker(self.settings.broker_name)
+
+    @broker.setter
+    def broker(self, adapter) -> None:
+        self.brokers[self.settings.broker_name] = adapter
+
+    def _broker(self, name: str):
+        """A broker account's adapter, opened on first use (and again after a failure)."""
+        if name not in self.brokers:
+            adapter = open_broker(self.settings, name)
+            ensure_house(self.ledger, adapter, name)
+            self.brokers[name] = adapter
+        return self.brokers[name]
+
+    def upcoming(self) -> list[dict]:
+        """The next window of each broker account, for the start line and the heartbeat."""
+        out = []
+        for b in self.settings.brokers:
+            try:
+                cal = self._broker(b.name).market_day
+            except BrokerError as e:
+                out.append({"broker": b.name, "error": str(e)})
+                continue
+            times = [(next_window(w, self.now(), cal, lambda d, w=w, b=b: self._closed(b.name, d, w.name)), w)
+                     for w in self.settings.windows]
+            times = sorted((t, w) for t, w in times if t is not None)
+            if times:
+                t, w = times[0]
+                out.append({"broker": b.name, "window": w.name, "at": t.isoformat(), "timezone": w.timezone})
+        return out
+
+    def _closed(self, broker: str, day: date, name: str) -> bool:
+        from sqlalchemy import select
+        from adapters.ledger.schema import Window as WindowRow
+        with self.ledger.tx() as s:
+            return s.scalars(select(WindowRow.step).where(WindowRow.broker == broker, WindowRow.trading_date == day,
+                                                          WindowRow.name == name)).first() == "closed"
 
     # --- start and stop -------------------------------------------------------------------
 
@@ -120,9 +167,13 @@ class Daemon:
         except LedgerError:
             self.ledger.dispose()
             raise
-        self.broker = open_broker(s)
-        ensure_house(self.ledger, self.broker, s.broker_name)
+        for b in s.brokers:
+            try:
+                self._broker(b.name)
+            except BrokerError as e:               # reported; its windows try again at their time
+                log.error("broker account unavailable", broker=b.name, reason=str(e), alert=True)
         self.reload_policies()
+        log.info("next windows", next=self.upcoming())
 
     def serve(self) -> int:
         """Run until SIGTERM/SIGINT. Returns the exit code."""
@@ -134,10 +185,12 @@ class Daemon:
                                                                              tablename="scheduler_jobs")},
                                     job_defaults={"coalesce": True, "max_instances": 1})
         for w in self.settings.windows:
-            sched.add_job(run_window_job, CronTrigger(day_of_week="mon-fri", hour=w.at.hour, minute=w.at.minute,
-                                                      timezone=ZoneInfo(w.timezone)),
-                          args=[w.name], id=f"window:{w.name}", name=f"window {w.name}", replace_existing=True,
-                          misfire_grace_time=grace_seconds(w))
+            for k, b in enumerate(self.settings.brokers):
+                job = f"window:{w.name}" if k == 0 else f"window:{w.name}@{b.name}"
+                sched.add_job(run_window_job, CronTrigger(day_of_week="mon-fri", hour=w.at.hour, minute=w.at.minute,
+                                                          timezone=ZoneInfo(w.timezone)),
+                              args=[w.name, b.name], id=job, name=f"window {w.name} of {b.name}",
+                              replace_existing=True, misfire_grace_time=grace_seconds(w))
         sched.add_job(heartbeat_job, "interval", seconds=60, id="heartbeat", replace_existing=True)
         sched.add_job(watch_job, "interval", seconds=5, id="watch-policies", replace_existing=True)
         self.scheduler = sched
@@ -150,10 +203,14 @@ class Daemon:
         sched.start()
         heartbeat_job()
         for w in self.settings.windows:          # a daemon that was down at the window's time
-            threading.Thread(target=self.catch_up, args=(w,), daemon=True).start()
+            for b in self.settings.brokers:
+                threading.Thread(target=self.catch_up, args=(w, b.name), daemon=True).start()
         try:
             while not self.stop.wait(1):
                 pass
+        except BaseException as e:
+            log.error("pies daemon stopped unexpectedly", error=f"{type(e).__name__}: {e}", alert=True)
+            raise
         finally:
             log.info("pies daemon stopping: finishing the current step")
             sched.shutdown(wait=True)
@@ -165,65 +222,95 @@ class Daemon:
             log.info("pies daemon stopped")
         return 0
 
-    def catch_up(self, w: Window) -> None:
+    def catch_up(self, w: Window, broker: str | None = None) -> None:
+        broker = broker or self.settings.broker_name
         today = self.now().astimezone(ZoneInfo(w.timezone)).date()
-        due = window_due(w, self.now(), self._trading(today))
+        due = window_due(w, self.now(), self._trading(today, broker))
         if due.run:
-            log.info("catching up a window", window_name=w.name, day=today.isoformat())
-            self.run_window(w.name)
+            log.info("catching up a window", window_name=w.name, broker=broker, day=today.isoformat())
+            self.run_window(w.name, broker)
+        elif due.reason.startswith(("after", "the market is closed")):
+            log.info("today's window does not run", window_name=w.name, broker=broker, day=today.isoformat(),
+                     reason=due.reason)
 
-    def _trading(self, day: date) -> bool:
+    def _trading(self, day: date, broker: str | None = None) -> bool:
         try:
-            return self.broker.market_day(day) is not None
+            return self._broker(broker or self.settings.broker_name).market_day(day) is not None
         except BrokerError as e:
-            log.warning("calendar unavailable", error=str(e))
+            log.warning("calendar unavailable", broker=broker, error=str(e))
             return False
 
     # --- the window job ---------------------------------------------------------------------
 
-    def run_window(self, name: str) -> dict | None:
+    def _enter(self, key: tuple[str, str]) -> bool:
+        """Start a window unless it is running already; waits while policies reload."""
+        while True:
+            with self._state:
+                if key in self._running:
+                    return False
+                if not self._reloading:
+                    self._running.add(key)
+                    return True
+            self.stop.wait(0.2)
+
+    def run_window(self, name: str, broker: str | None = None) -> dict | None:
+        broker = broker or self.settings.broker_name
         w = next(x for x in self.settings.windows if x.name == name)
         now = self.now()
         today = now.astimezone(ZoneInfo(w.timezone)).date()
-        due = window_due(w, now, self._trading(today))
-        if not due.run:
-            log.info("window skipped", window_name=name, day=today.isoformat(), reason=due.reason)
+        wlog = log.bind(window_name=name, broker=broker, day=today.isoformat())
+        try:
+            adapter = self._broker(broker)
+        except BrokerError as e:
+            wlog.error("window not run: the broker account is unavailable", reason=str(e), alert=True)
             return None
-        with self._window_lock:     # the cron job and a catch-up never run one window twice at once
-            runner = WindowRunner(self.ledger, self.broker, self.settings.broker_name,
-                                  window_options(self.settings, settle_timeout=self._settle_bound(w, now)),
+        due = window_due(w, now, self._trading(today, broker))
+        if not due.run:
+            wlog.info("window skipped", reason=due.reason)
+            return None
+        key = (name, broker)
+        if not self._enter(key):     # the cron job and a catch-up never run one window twice at once
+            wlog.info("window already running")
+            return None
+        try:
+            runner = WindowRunner(self.ledger, adapter, broker,
+                                  window_options(self.settings, broker, settle_timeout=self._settle_bound(w, now, broker)),
                                   stop=self.stop)
-            try:
-                report = runner.run(today, name)
-            except Interrupted as e:
-                log.info("window interrupted; it resumes at the next start", reason=str(e))
-                return None
-            except WindowPaused as e:
-                log.warning("window paused; it resumes at the next trigger", reason=str(e))
-                return None
-            except StopTrading as e:
-                log.error("trading stopped: a person must act", reason=str(e), alert=True)
-                self.stop.set()
-                return None
-            except Exception:  # noqa: BLE001 - the daemon lives on; the window resumes later
-                log.exception("window failed", window_name=name)
-                return None
-        log.info("window report", window_name=name, day=today.isoformat(), accounts=len(report.get("accounts", [])),
-                 orders=len(report.get("orders", [])), problems=report.get("problems", []))
+            report = runner.run(today, name)
+        except Interrupted as e:
+            wlog.info("window interrupted; it resumes at the next start", reason=str(e))
+            return None
+        except WindowPaused as e:
+            wlog.warning("window paused; it resumes at the next trigger", reason=str(e), alert=True)
+            return None
+        except StopTrading as e:
+            wlog.error("trading stopped on this broker account: a person must act", reason=str(e), alert=True)
+            self.brokers.pop(broker, None)     # reopened (keys read again) at its next window
+            return None
+        except Exception:  # noqa: BLE001 - the daemon lives on; the window resumes later
+            wlog.exception("window failed", alert=True)
+            return None
+        finally:
+            with self._state:
+                self._running.discard(key)
+        problems = report.get("problems", [])
+        wlog.info("window report", accounts=len(report.get("accounts", [])), orders=len(report.get("orders", [])),
+                  problems=problems, **({"alert": True} if problems else {}))
         return report
 
-    def _settle_bound(self, w: Window, now: datetime) -> float:
+    def _settle_bound(self, w: Window, now: datetime, broker: str | None = None) -> float:
         """Wait for fills until `settle.before_close_minutes` before the close (early closes
-        included), at least `settle.at_least_seconds`."""
+        included), at least `settle.at_least_seconds`: the broker account's own settings."""
+        b = self.settings.broker_named(broker) if broker else self.settings.broker
         day = now.astimezone(ZoneInfo(w.timezone)).date()
-        least = self.settings.settle_at_least_seconds
+        least = b.settle_at_least_seconds
         try:
-            md = self.broker.market_day(day)
+            md = self._broker(b.name).market_day(day)
         except BrokerError:
             md = None
         if md is None:
             return least
-        before = timedelta(minutes=self.settings.settle_before_close_minutes)
+        before = timedelta(minutes=b.settle_before_close_minutes)
         return max(least, (md.close - before - now).total_seconds())
 
     # --- policies -------------------------------------------------------------------------
@@ -244,13 +331,17 @@ class Daemon:
     def _load(self, f: str) -> None:
         # Accounts must not change pies in the middle of a window: wait for it to end (the
         # watch job retries every few seconds, since the file still looks unread).
-        if not self._window_lock.acquire(blocking=False):
-            log.info("policy reload waits for the running window", file=f)
-            return
+        with self._state:
+            if self._running:
+                log.info("policy reload waits for the running windows", file=f,
+                         windows=sorted(f"{n}@{b}" for n, b in self._running))
+                return
+            self._reloading = True
         try:
             self._load_now(f)
         finally:
-            self._window_lock.release()
+            with self._state:
+                self._reloading = False
 
     def _load_now(self, f: str) -> None:
         """A changed file is planned first. A change that trades nothing applies at once; one

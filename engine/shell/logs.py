@@ -22,17 +22,21 @@ def _mask_secrets(_logger, _name, event: dict) -> dict:
     return event
 
 
-def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
+def configure(*, json: bool | None = None, level: int = logging.INFO, alerts=None) -> None:
+    """`alerts` (an engine.shell.alerts.Alerter) turns lines marked alert=True into posts."""
     if json is None:
         json = not sys.stderr.isatty()
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    # Piped (JSON), a traceback is kept as the line's `exception` field; a terminal shows it.
+    tail = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()] if json \
+        else [structlog.dev.ConsoleRenderer(colors=False)]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _mask_secrets,
-            renderer,
+            *([alerts.processor] if alerts is not None else []),
+            *tail,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),

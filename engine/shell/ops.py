@@ -299,13 +299,21 @@ def register(main: click.Group) -> None:
     @click.pass_context
     def daemon(ctx: click.Context) -> None:
         """Run the trading daemon: every configured window, every market day, until SIGTERM."""
+        from engine.shell import logs
+        from engine.shell.alerts import Alerter
         from engine.shell.daemon import Daemon
+        s = settings_of(ctx)
+        alerter = Alerter(s.webhooks, timeout=s.alert_timeout, retries=s.alert_retries) if s.webhooks else None
+        logs.configure(alerts=alerter)
         try:
-            code = Daemon(settings_of(ctx)).serve()
+            code = Daemon(s).serve()
         except BrokerError as e:
             raise UserError(f"broker: {e}") from None
         except LedgerError as e:
             raise UserError(str(e)) from None
+        finally:
+            if alerter is not None:
+                alerter.close()              # what is queued goes out before the process ends
         raise SystemExit(code)
 
     @main.command()

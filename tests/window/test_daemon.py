@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import structlog
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
@@ -275,3 +276,99 @@ def test_a_second_daemon_on_the_same_ledger_is_refused_and_names_the_first(tmp_p
     finally:
         if first.poll() is None:
             first.kill()
+
+
+class _Hooks:
+    """A local webhook receiver (127.0.0.1, an ephemeral port): the first `fail` posts get a 500."""
+
+    def __init__(self, fail: int = 0):
+        import http.server
+        self.bodies: list[dict] = []
+        self.fail = fail
+        hooks = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if hooks.fail > 0:
+                    hooks.fail -= 1
+                    self.send_response(500)
+                else:
+                    hooks.bodies.append(body)
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?token=s3cret"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_two_brokers_in_one_daemon_one_failing_does_not_stop_the_other(tmp_path, monkeypatch):
+    from engine.shell import logs
+    from engine.shell.alerts import Alerter
+    hooks = _Hooks(fail=1)                                         # the first post is retried
+    env = make_world(tmp_path)
+    f = tmp_path / "settings.toml"
+    f.write_text(f.read_text().replace("[broker.simulated]\n", "[broker.simulated]\n")
+                 .split("[policies]")[0].replace("[broker.simulated]", "[[brokers]]\nname = \"paper\"\n"
+                                                 "[brokers.simulated]")
+                 + '[[brokers]]\nname = "alpaca-b"\nkind = "alpaca"\n[brokers.alpaca]\nkey_env = "NO_SUCH_KEY"\n'
+                   'secret_env = "NO_SUCH_SECRET"\n'
+                 + "[policies]" + f.read_text().split("[policies]")[1]
+                 + f'[alerts]\nwebhooks = ["{hooks.url}"]\nretries = 3\n')
+    s = load(env=env)
+    assert [b.name for b in s.brokers] == ["paper", "alpaca-b"]
+    led = Ledger(s.database_url)
+    broker = open_broker(s, "paper")
+    ensure_house(led, broker, "paper")
+    led.add_account("a", "Tech", tmp_path / "policy.pie", broker="paper")
+    led.deposit("a", "300")
+    led.dispose()
+    alerter = Alerter(s.webhooks, retries=s.alert_retries, backoff=0.01)
+    logs.configure(json=True, alerts=alerter)
+    monkeypatch.setenv("PIES_NOW", "2026-11-24T15:00:00+00:00")
+    d = Daemon(s, now=lambda: datetime(2026, 11, 24, 10, 0, tzinfo=NY))
+    try:
+        with capture_logs() as captured:
+            d.open()                                               # the Alpaca account has no keys
+            report = d.run_window("open", "paper")
+            skipped = d.run_window("open", "alpaca-b")
+        assert report is not None and report["problems"] == [] and len(report["orders"]) == 3
+        assert skipped is None
+        unavailable = [x for x in captured if x["event"] == "broker account unavailable"]
+        assert unavailable and unavailable[0]["broker"] == "alpaca-b" and "NO_SUCH_KEY" in unavailable[0]["reason"]
+        assert any(x["event"] == "window not run: the broker account is unavailable" for x in captured)
+        nxt = d.upcoming()
+        assert {"broker": "paper", "window": "open", "at": "2026-11-25T09:35:00-05:00",
+                "timezone": "America/New_York"} in nxt
+        assert any(x.get("broker") == "alpaca-b" and "error" in x for x in nxt)
+    finally:
+        logs.configure(json=True)
+        d.lock.release()
+        d.ledger.dispose()
+    # capture_logs replaces the processors, so send one marked line through the real chain
+    logs.configure(json=True, alerts=alerter)
+    structlog.get_logger("t").error("ledger and broker disagree", window=7, problem="main VTI: ...", alert=True,
+                                    api_token="hunter2")
+    alerter.flush()
+    logs.configure(json=True)
+    hooks.close()
+    (body,) = hooks.bodies
+    assert body["alert"] == "ledger and broker disagree" and body["window"] == 7 and body["api_token"] == "***"
+    assert "hunter2" not in json.dumps(body) and alerter.sent == 1
+
+
+def test_piped_logs_keep_the_traceback_as_a_field(capsys):
+    from engine.shell import logs
+    logs.configure(json=True)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        structlog.get_logger("t").exception("window failed")
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["event"] == "window failed" and "Traceback" in line["exception"] and "boom" in line["exception"]
