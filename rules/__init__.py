@@ -11,13 +11,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from . import vocabulary
-from .compiler import compile_syntax
 from .diagnostics import Collector, Diagnostic, PolicyError, Source
-from .formatter import format_syntax
-from .library import DEFAULT_RULES, find_rules, rule_names, standard_rules
 from .model import FULL, Action, Pie, Policy, RuleSet, Security, Slice
-from .syntax import SyntaxFile, parse_text
+
+if TYPE_CHECKING:
+    from .syntax import SyntaxFile
+
+DEFAULT_RULES = "m1"
+_LAZY = {"find_rules": "library", "rule_names": "library", "standard_rules": "library"}
+
+
+def __getattr__(name: str):
+    # The parser (lark) and the compiler load on first use: commands that only touch the
+    # ledger never pay for them.
+    if name in _LAZY:
+        from importlib import import_module
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'rules' has no attribute {name!r}")
 
 BOM = "\ufeff"
 
@@ -28,7 +41,8 @@ __all__ = [
 ]
 
 
-def _parse(text: str, file: str) -> tuple[SyntaxFile, Collector]:
+def _parse(text: str, file: str) -> "tuple[SyntaxFile, Collector]":
+    from .syntax import parse_text
     text = text.removeprefix(BOM)      # editors on Windows write one; it means nothing here
     c = Collector(file, text)
     if "\x00" in text:
@@ -39,6 +53,8 @@ def _parse(text: str, file: str) -> tuple[SyntaxFile, Collector]:
 
 def compile_text(text: str, file: str = "<text>") -> Policy:
     """Compile policy text; raises PolicyError listing every problem found."""
+    from .compiler import compile_syntax
+    from .library import standard_rules
     sf, c = _parse(text, file)
     policy = compile_syntax(sf, c, external=standard_rules())
     if c.diagnostics:
@@ -73,6 +89,7 @@ def format_text(text: str, file: str = "<text>") -> str:
     """The canonical form of a policy that parses (PolicyError when it does not). A file
     that parses but breaks a rule of meaning (targets that do not add up, an unknown
     `use`) is formatted all the same: `compile_text` reports those."""
+    from .formatter import format_syntax
     sf, c = _parse(text, file)
     if c.diagnostics:
         raise PolicyError(c.diagnostics)

@@ -11,7 +11,7 @@ from .model import Policy, RuleSet
 from .syntax import SyntaxFile, parse_text
 
 LIBRARY_DIR = Path(__file__).parent
-DEFAULT_RULES = "m1"
+DEFAULT_RULES = "m1"          # also rules.DEFAULT_RULES
 
 
 @cache

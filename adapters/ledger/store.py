@@ -25,7 +25,6 @@ import rules as policy_lang
 from engine.core.money import MoneyError, market_cents, parse_dollars
 from engine.core.policy_change import ChangePlan, Follower, live_paths, plan_change
 from engine.core.window.conservation import discrepancies
-from rules.library import find_rules, rule_names
 from rules.model import Pie, Policy
 
 from . import migrate
@@ -84,7 +83,7 @@ class Ledger:
     def __init__(self, url: str, *, upgrade: bool = True):
         self.url = url
         self.engine = engine_for(url)
-        if upgrade:
+        if upgrade and not migrate.up_to_date(self.engine):
             migrate.upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -304,8 +303,8 @@ class Ledger:
     def _check_target(policy: Policy, path: str, pie: str, rules: str) -> None:
         if pie not in policy.pies:
             raise LedgerError(f"{path}: no pie named {pie!r} (pies: {', '.join(sorted(policy.pies))})")
-        if find_rules(rules, policy) is None:
-            raise LedgerError(f"no rule set named {rules!r} (known: {', '.join(rule_names(policy))})")
+        if policy_lang.find_rules(rules, policy) is None:
+            raise LedgerError(f"no rule set named {rules!r} (known: {', '.join(policy_lang.rule_names(policy))})")
 
     def move_account(self, name: str, pie: str, policy_file: str | Path | None = None,
                      rules: str | None = None) -> list[str]:

@@ -45,7 +45,7 @@ def hold(led: Ledger, name: str, path: str, shares: str) -> None:
 
 def test_migrations_reach_head_and_run_once(db_url):
     led = Ledger(db_url)
-    assert migrate.current(led.engine) == migrate.head() == "0004"
+    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0004"
     assert migrate.upgrade(led.engine) == ("0004", "0004")
 
 
