@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
@@ -449,6 +449,86 @@ class Ledger:
                 raise LedgerError(f"withdrawal of ${amt} from {name!r} is more than it holds "
                                   f"(${max(room, ZERO)} after pending events)")
         return self._record(name, "withdrawal", key, check, amount=amt)
+
+    def import_events(self, rows: Sequence[Mapping[str, str]], prices: Mapping[str, Decimal], *,
+                      where: str = "import") -> tuple[int, int]:
+        """Record many events in one transaction: all of them or none. Each row has
+        account, kind (deposit, withdrawal, rebalance), amount (not for rebalance), and
+        optionally key and path; row numbers count from 1 for the first data row's line 2
+        (after the header). Every row is checked, in order, against the ledger and the rows
+        before it (house cash for deposits, what the account holds for withdrawals); all
+        mistakes are reported together, by line. A key already recorded for the same
+        request is skipped. Returns (recorded, already recorded)."""
+        errors: list[str] = []
+        created = existing = 0
+        with self.tx() as s:
+            accounts: dict[str, Account] = {}
+            free: dict[str, Decimal] = {}           # broker -> house cash not promised to deposits
+            room: dict[int, Decimal] = {}           # account -> what withdrawals may still take
+            seen: set[str] = set()
+            for n, row in enumerate(rows, start=2):
+                at = f"{where}:{n}"
+                try:
+                    if row.get(None):        # csv.DictReader puts fields beyond the header here
+                        raise LedgerError("more fields than the header has (an amount with a comma must be "
+                                          "quoted: \"1,000.00\")")
+                    kind = (row.get("kind") or "").strip()
+                    name = (row.get("account") or "").strip()
+                    key = (row.get("key") or "").strip() or None
+                    path = (row.get("path") or "").strip().strip("/") or None
+                    if kind not in ("deposit", "withdrawal", "rebalance"):
+                        raise LedgerError(f"kind {kind!r} must be deposit, withdrawal or rebalance")
+                    amount = parse_amount(row.get("amount") or "", kind) if kind != "rebalance" else None
+                    if kind != "rebalance" and path:
+                        raise LedgerError("a path belongs to a rebalance only")
+                    if key is not None:
+                        if key in seen:
+                            raise LedgerError(f"key {key!r} appears twice in the file")
+                        seen.add(key)
+                        found = s.scalars(select(Event).where(Event.key == key)).first()
+                        if found is not None:
+                            self._same(s, found, name, kind, amount, path)
+                            existing += 1
+                            continue
+                    if name not in accounts:
+                        accounts[name] = self._account(s, name, lock=True)
+                    acct = accounts[name]
+                    self._check_open(acct)
+                    if kind == "deposit":
+                        if acct.broker not in free:
+                            house = self._house(s, acct.broker, lock=True)
+                            free[acct.broker] = (house.cash if house else ZERO) - \
+                                self._pending(s, "deposit", broker=acct.broker)
+                        if amount > free[acct.broker]:
+                            raise LedgerError(f"deposit of ${amount} into {name!r}: the house account of broker "
+                                              f"{acct.broker!r} has only ${max(free[acct.broker], ZERO)} unowned "
+                                              f"cash left")
+                        free[acct.broker] -= amount
+                        if acct.id in room:           # else counted when room is first worked out
+                            room[acct.id] += amount
+                    elif kind == "withdrawal":
+                        if acct.id not in room:       # pending events include the rows above
+                            s.flush()
+                            room[acct.id] = self._value(s, acct, prices) + acct.cash \
+                                + self._pending(s, "deposit", account_id=acct.id) \
+                                - self._pending(s, "withdrawal", account_id=acct.id)
+                        left = room[acct.id]
+                        if amount > left:
+                            raise LedgerError(f"withdrawal of ${amount} from {name!r} is more than it holds "
+                                              f"(${max(left, ZERO)} after the rows above and pending events)")
+                        room[acct.id] -= amount
+                    elif path:
+                        pie = self._policy_of(s, acct).pies[acct.pie]
+                        if not isinstance(pie.find(path), Pie):
+                            raise LedgerError(f"cannot rebalance {path!r} of {name!r}: it is not a pie of it")
+                    s.add(Event(account_id=acct.id, key=key or f"{kind}:{uuid.uuid4()}", kind=kind, amount=amount,
+                                path=path, status="pending"))
+                    created += 1
+                except LedgerError as e:
+                    errors.append(f"{at}: {e}")
+            if errors:
+                raise LedgerError("; ".join(errors[:20]) + (f"; and {len(errors) - 20} more" if len(errors) > 20 else ""))
+        return created, existing
 
     def rebalance(self, name: str, path: str = "", key: str | None = None) -> Recorded:
         path = path.strip().strip("/")

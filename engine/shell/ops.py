@@ -571,6 +571,40 @@ def register(main: click.Group) -> None:
     main.command("deposit", context_settings={"ignore_unknown_options": True})(_event_command("deposit"))
     main.command("withdraw", context_settings={"ignore_unknown_options": True})(_event_command("withdrawal"))
 
+    @main.group("import")
+    def import_group() -> None:
+        """Bulk input."""
+
+    @import_group.command("events")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @click.pass_context
+    def import_events(ctx: click.Context, file: str) -> None:
+        """Record the events of a CSV file (header: account,kind,amount,key,path; kind is
+        deposit, withdrawal or rebalance) in one transaction: all of them, or none with every
+        mistake listed by line."""
+        import csv
+        try:
+            with open(file, newline="", encoding="utf-8-sig") as f:
+                reader = csv.DictReader(f)
+                missing = {"account", "kind"} - set(reader.fieldnames or ())
+                if missing:
+                    raise UserError(f"{file}:1: the header needs the columns account, kind, amount "
+                                    f"(and optionally key, path); missing: {', '.join(sorted(missing))}")
+                unknown = set(reader.fieldnames or ()) - {"account", "kind", "amount", "key", "path"}
+                if unknown:
+                    raise UserError(f"{file}:1: unknown columns: {', '.join(sorted(unknown))}")
+                rows = list(reader)
+        except OSError as e:
+            raise UserError(f"{file}: cannot read: {e.strerror or e}") from None
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise UserError(f"{file}: not a UTF-8 CSV file: {e}") from None
+        with ledger_of(ctx) as led:
+            names = {(r.get("account") or "").strip() for r in rows if (r.get("kind") or "").strip() == "withdrawal"}
+            symbols = sorted({sym for n in names if n in {a.name for a in led.accounts()}
+                              for sym, q in led.holdings(n).values() if q})
+            created, existing = led.import_events(rows, _valuation(ctx, led, symbols, False), where=file)
+        out.print(f"{file}: {created} event(s) recorded, {existing} already recorded (pending until the next window)")
+
     @main.command()
     @click.argument("name")
     @click.argument("path", required=False, default="")

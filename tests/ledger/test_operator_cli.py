@@ -170,3 +170,25 @@ def test_read_commands_speak_json(pies, db_url, monkeypatch):
     (b,) = st["brokers"]
     assert b["next"] == [{"window": "open", "at": "2026-11-25T09:35:00-05:00", "timezone": "America/New_York"}]
     assert b["last_window"]["step"] == "closed" and st["pending"] == [{"account": "alice", "events": 1}]
+
+
+def test_import_events_is_all_or_nothing_with_errors_by_line(pies, db_url, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("account,kind,amount,key\nalice,deposit,100,k1\nalice,deposit,10,50,k2\nbob,deposit,5,k3\n"
+                   "alice,deposit,4000,k4\nalice,withdrawal,5000,k5\nalice,transfer,1,k6\nalice,deposit,1,k1\n")
+    r = pies("import", "events", str(bad), code=2)
+    line = r.output.strip().replace("\n", " ")
+    for said in (f"{bad}:3: more fields than the header has", f"{bad}:4: no account named 'bob'",
+                 f"{bad}:6: withdrawal of $5000.00 from 'alice' is more than it holds ($4100.00",
+                 f"{bad}:7: kind 'transfer' must be", f"{bad}:8: key 'k1' appears twice"):
+        assert said in line, (said, line)
+    assert events(db_url) == []                                    # nothing was written
+    good = tmp_path / "good.csv"
+    good.write_text("account,kind,amount,key,path\nalice,deposit,\"1,000\",g1,\nalice,deposit,$20.50,g2,\n"
+                    "alice,withdrawal,500,g3,\nalice,rebalance,,g4,Bonds\n")
+    assert "4 event(s) recorded, 0 already recorded" in pies("import", "events", str(good)).output
+    assert "0 event(s) recorded, 4 already recorded" in pies("import", "events", str(good)).output
+    assert events(db_url) == [("deposit", "1000.00", "pending"), ("deposit", "20.50", "pending"),
+                              ("withdrawal", "500.00", "pending"), ("rebalance", "None", "pending")]
+    (tmp_path / "cols.csv").write_text("account,kind,amount,memo\n")
+    assert "unknown columns: memo" in pies("import", "events", str(tmp_path / "cols.csv"), code=2).output
