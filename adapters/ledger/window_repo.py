@@ -406,10 +406,10 @@ class StepTx:
             self.s.add(Fill(order_id=o.id, seq=len(got) + 1, qty=dq, price=price or ZERO, amount=da))
             self.s.flush()
 
-    def drop_orders(self, phase: Phase) -> None:
+    def drop_orders(self, phase: Phase, symbols: Sequence[str]) -> None:
         """Buy orders re-netted after scaling: the old ones are kept, renamed, as dropped."""
         for o in self.s.scalars(select(Order).where(Order.window_id == self.wid, Order.phase == phase.value,
-                                                    Order.status != "dropped")):
+                                                    Order.status != "dropped", Order.symbol.in_(list(symbols)))):
             o.status = "dropped"
             o.client_order_id = o.client_order_id + "-x"
         self.s.flush()

@@ -64,10 +64,11 @@ def _prices(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
     return open_broker(settings_of(ctx)).latest_prices(symbols) if symbols else {}
 
 
-def _valuation(ctx: click.Context, led: Ledger, symbols: list[str], live: bool) -> dict[str, Decimal]:
-    """Prices to value holdings at: the last window's (no broker call) unless `live`; the
-    broker's for symbols no window priced yet."""
-    prices = {} if live else led.last_prices(settings_of(ctx).broker_name)
+def _valuation(ctx: click.Context, led: Ledger, symbols: list[str], live: bool,
+               broker: str | None = None) -> dict[str, Decimal]:
+    """Prices to value holdings at: the broker account's last window's (no broker call)
+    unless `live`; the broker's for symbols no window priced yet."""
+    prices = {} if live else led.last_prices(broker or settings_of(ctx).broker_name)
     missing = [sym for sym in symbols if sym not in prices]
     return {**prices, **_prices(ctx, missing)} if missing else prices
 
@@ -330,30 +331,67 @@ def register(main: click.Group) -> None:
     @main.command()
     @click.pass_context
     def demo(ctx: click.Context) -> None:
-        """Example accounts on the example policies, deposits, one window on the simulated
-        broker, and the resulting pies: a first look, on the embedded defaults."""
-        from datetime import date
+        """Two days of three example accounts on their own simulated broker account ("demo"):
+        first deposits; then a withdrawal, a rebalance after prices moved, and a policy change
+        that liquidates a slice. A first look, on the embedded defaults."""
+        from datetime import timedelta
+        from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
+        from engine.shell import clock
         from engine.shell.report import print_report
         from engine.shell.window import WindowRunner
         s = settings_of(ctx)
-        if s.broker_kind != "simulated":
-            raise UserError("the demo runs on the simulated broker only (broker.kind = simulated)")
-        policy_file = str(Path(rules.__file__).parent / "examples" / "growth.pie")
-        today = date.today()
+        home = s.data_dir / "demo"
+        home.mkdir(parents=True, exist_ok=True)
+        policy_file = home / "policy.pie"
+        example = (Path(rules.__file__).parent / "examples" / "growth.pie").read_text(encoding="utf-8")
+        if not policy_file.exists():
+            policy_file.write_text(example, encoding="utf-8")
+
+        def broker_on(prices: dict[str, str], name: str) -> SimulatedBroker:
+            (home / name).write_text("".join(f"{k},{v}\n" for k, v in prices.items()))
+            return SimulatedBroker(SimulatedConfig(state_file=home / "broker.json", prices_file=home / name))
+
+        day2 = clock.today()
+        day1 = day2 - timedelta(days=1)
+        # Prices of the magnitude these funds and shares trade at.
+        monday = {"VTI": "289.40", "VXUS": "64.12", "BND": "72.35", "TIP": "109.80", "AAPL": "228.50",
+                  "MSFT": "421.10", "NVDA": "139.60"}
+        tuesday = {**monday, "VTI": "297.95", "NVDA": "151.20", "AAPL": "221.35"}
         with ledger_of(ctx) as led:
-            broker = open_broker(s)
-            ensure_house(led, broker, s.broker_name)
+            broker = broker_on(monday, "prices-day1.csv")
+            ensure_house(led, broker, "demo")
             known = {a.name for a in led.accounts()}
             for name, pie, amount in (("demo-alice", "Growth", "10000"), ("demo-bob", "Blend", "2500.55"),
                                       ("demo-carol", "Tech", "1000")):
                 if name not in known:
-                    led.add_account(name, pie, policy_file, broker=s.broker_name)
-                led.deposit(name, amount, key=f"demo:{name}:{today}")
-            out.print(f"ledger {s.describe()['database_url']}; simulated broker in {s.data_dir}")
-            report = WindowRunner(led, broker, s.broker_name, window_options(s, settle_timeout=5)).run(today, "demo")
-            print_report(out, report)
+                    led.add_account(name, pie, policy_file, broker="demo")
+                led.deposit(name, amount, key=f"demo:{name}:{day1}")
+            out.print(Text(f"ledger {s.describe()['database_url']}; demo broker account in {home}", style="bold"))
+            out.print(Text(f"day 1 ({day1}): first deposits", style="bold"))
+            print_report(out, WindowRunner(led, broker, "demo", window_options(s, settle_timeout=5))
+                         .run(day1, "demo"))
+            # Day 2: prices moved; bob withdraws, alice deposits and rebalances, and the Tech
+            # pie drops NVDA, so carol's NVDA is sold and its proceeds buy the rest of Tech.
+            broker = broker_on(tuesday, "prices-day2.csv")
+            prices = {k: Decimal(v) for k, v in tuesday.items()}
+            led.withdraw("demo-bob", "400", prices, key=f"demo:bob-out:{day2}")
+            led.deposit("demo-alice", "1000", key=f"demo:alice-in:{day2}")
+            led.rebalance("demo-alice", key=f"demo:alice-rebalance:{day2}")
+            text = example.replace("    NVDA\n", "")
+            plan = led.plan_policy(str(policy_file), text, lambda symbols: {k: prices[k] for k in symbols})
+            from engine.shell.policy_commands import print_plan
+            out.print(Text(f"day 2 ({day2}): a withdrawal, a rebalance, and a policy change", style="bold"))
+            print_plan(plan)
+            if plan.changed:
+                policy_file.write_text(text, encoding="utf-8")
+                led.apply_policy(str(policy_file), text, source="demo")
+            print_report(out, WindowRunner(led, broker, "demo", window_options(s, settle_timeout=5))
+                         .run(day2, "demo"))
         for name in ("demo-alice", "demo-bob", "demo-carol"):
             ctx.invoke(account_show, name=name)
+        out.print(Text("next: pies accounts · pies history demo-carol · pies plan demo-alice · "
+                       "pies policy history · pies windows · pies daemon (the windows, every market day)",
+                       style="bold"))
 
     @main.group()
     def policy() -> None:
@@ -424,7 +462,8 @@ def register(main: click.Group) -> None:
         with ledger_of(ctx) as led:
             acct, pie, _ = led.policy_of(name)
             held = led.holdings(name)
-            values = led.values(name, _valuation(ctx, led, sorted({sym for sym, q in held.values() if q}), live))
+            values = led.values(name, _valuation(ctx, led, sorted({sym for sym, q in held.values() if q}), live,
+                                                 acct.broker))
             pending = [e for e, _ in led.events(name, status="pending")]
         total = sum(values.values())
         rows = slice_rows(pie, values)

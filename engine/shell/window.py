@@ -268,9 +268,11 @@ class WindowRunner:
             sc = scale_buys(tx.cash_lines(), [r for rows in by_symbol.values() for r in rows], tx.spent())
             amounts = dict(sc.amounts)
             if sc.notes:
-                tx.drop_orders(Phase.BUY)
-                held = tx.all_held(r.account_id for rows in by_symbol.values() for r in rows)
-                n = net_symbols(by_symbol, held, tx.prices(), self.opt.min_order_cents, Phase.BUY, amounts)
+                # Only the symbols whose buys were cut are netted again (their orders dropped).
+                touched = {sym: rows for sym, rows in by_symbol.items() if any(r.id in amounts for r in rows)}
+                tx.drop_orders(Phase.BUY, sorted(touched))
+                held = tx.all_held(r.account_id for rows in touched.values() for r in rows)
+                n = net_symbols(touched, held, tx.prices(), self.opt.min_order_cents, Phase.BUY, amounts)
                 amounts.update(n.amounts)
                 tx.save_orders(n.orders, w.coid_prefix)
                 tx.merge_report(scaled=[{"account_id": x.account_id, "asked": str(dollars(x.asked)),

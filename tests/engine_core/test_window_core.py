@@ -215,10 +215,11 @@ def simulate(world: dict[str, Any], *, reverse: bool = False) -> dict[str, Any]:
     sc = scale_buys(lines, [r for rows in buys.values() for r in rows], spent(moves))
     if sc.notes:
         update(sc.amounts)
-        for s in buy_syms:
+        touched = {intents[k].symbol for k in sc.amounts}
+        for s in touched:
             dropped.add(s)
             del orders[s]
-        rn = net_symbols(by_symbol(buy_syms), held(), prices, world["min_order"], Phase.BUY)
+        rn = net_symbols(by_symbol(touched), held(), prices, world["min_order"], Phase.BUY)
         update(rn.amounts)
         orders.update({o.symbol: o for o in rn.orders})
     run_phase(Phase.BUY)

@@ -192,3 +192,21 @@ def test_import_events_is_all_or_nothing_with_errors_by_line(pies, db_url, tmp_p
                               ("withdrawal", "500.00", "pending"), ("rebalance", "None", "pending")]
     (tmp_path / "cols.csv").write_text("account,kind,amount,memo\n")
     assert "unknown columns: memo" in pies("import", "events", str(tmp_path / "cols.csv"), code=2).output
+
+
+def test_the_demo_shows_two_days_with_a_withdrawal_a_rebalance_and_a_liquidation(tmp_path):
+    env = {"PIES_DATA_DIR": str(tmp_path / "data"), "PIES_NOW": "2026-11-24T15:00:00+00:00", "COLUMNS": "200"}
+    r = CliRunner().invoke(main, ["demo"], env=env)
+    assert r.exit_code == 0, r.output
+    text = r.output
+    assert "day 1 (2026-11-23): first deposits" in text and "day 2 (2026-11-24)" in text
+    assert text.count("ledger agrees with the broker") == 2
+    assert "- NVDA" in text and "withdrawal $400.00" in text and "rebalance" in text
+    assert "sell NVDA" in text and "next: pies accounts" in text
+    led = Ledger(f"sqlite:///{tmp_path / 'data' / 'pies.db'}")
+    carol = {p for p, (_, q) in led.holdings("demo-carol").items() if q}
+    assert carol == {"AAPL", "MSFT"}                              # NVDA liquidated into the rest of Tech
+    assert all(e.status == "done" for e, _ in led.events())
+    led.dispose()
+    again = CliRunner().invoke(main, ["demo"], env=env)           # the same day again changes nothing
+    assert again.exit_code == 0 and again.output.count("ledger agrees with the broker") == 2
