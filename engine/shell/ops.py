@@ -49,7 +49,7 @@ def ledger_of(ctx: click.Context) -> Iterator[Ledger]:
                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
     try:
         yield led
-    except LedgerError as e:
+    except (LedgerError, SettingsError) as e:
         raise UserError(str(e)) from None
     except BrokerError as e:
         raise UserError(f"broker: {e}") from None
@@ -423,7 +423,8 @@ def register(main: click.Group) -> None:
             raise UserError("no --policy given and no policy files in the settings")
         with ledger_of(ctx) as led:
             broker = broker_name or s.broker_name
-            ensure_house(led, open_broker(s), broker)
+            if led.house(broker) is None:      # only the first account of a broker account asks the broker
+                ensure_house(led, open_broker(s, s.broker_named(broker).name), broker)
             led.add_account(name, pie, file, rules=rules_name, broker=broker)
         out.print(f"account {name!r} follows {pie!r} of {file} with rules {rules_name!r} on {broker!r}")
 

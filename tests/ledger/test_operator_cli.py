@@ -56,6 +56,7 @@ def test_deposit_with_a_key_is_recorded_once(pies, db_url):
     (("rebalance", "alice", "VTI"), "a security, not a pie"),
     (("cancel", "42"), "no event 42"),
     (("account", "add", "alice", "--pie", "Core"), "already exists"),
+    (("account", "add", "zed", "--pie", "Core", "--broker", "nope"), "no broker account named 'nope'"),
     (("account", "add", "bob", "--pie", "Nope"), "no pie named 'Nope'"),
 ])
 def test_mistakes_exit_2_with_one_line_and_write_nothing(pies, db_url, args, says):
