@@ -22,6 +22,16 @@ def _mask_secrets(_logger, _name, event: dict) -> dict:
     return event
 
 
+class _Stderr:
+    """Whatever sys.stderr is when a line is written (tests and daemons may swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(*, json: bool | None = None, level: int = logging.INFO, alerts=None) -> None:
     """`alerts` (an engine.shell.alerts.Alerter) turns lines marked alert=True into posts."""
     if json is None:
@@ -39,6 +49,6 @@ def configure(*, json: bool | None = None, level: int = logging.INFO, alerts=Non
             *tail,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
         cache_logger_on_first_use=False,
     )
