@@ -187,6 +187,12 @@ class RecurringSection(_Section):
         return _money(v)
 
 
+class ApiSection(_Section):
+    enabled: StrictBool = False                # the daemon serves the API and console too
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
 class AlertsSection(_Section):
     webhooks: tuple[str, ...] = ()
     timeout: float = 5.0
@@ -202,6 +208,7 @@ class Root(_Section):
     windows: tuple[WindowSection, ...] = ()
     recurring: tuple[RecurringSection, ...] = ()
     alerts: AlertsSection = AlertsSection()
+    api: ApiSection = ApiSection()
 
 
 # --- what the rest of pies sees ------------------------------------------------------------
@@ -243,6 +250,9 @@ class Settings:
     webhooks: tuple[str, ...] = ()
     alert_timeout: float = 5.0
     alert_retries: int = 3
+    api_enabled: bool = False
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)   # key -> where it was set
 
     # The first broker account: what single-broker code and settings files mean.
@@ -478,7 +488,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
         user_file or "defaults", pol.auto_apply,
         None if pol.auto_apply_max_dollars is None else int(pol.auto_apply_max_dollars * 100),
         pol.auto_apply_max_accounts, root.alerts.webhooks, root.alerts.timeout, root.alerts.retries,
-        origins, raw)
+        root.api.enabled, root.api.host, root.api.port, origins, raw)
 
 
 def _broker(b: BrokerSection, settle: SettleSection) -> Broker:

@@ -173,3 +173,29 @@ class Allocation(Base):
     symbol: Mapped[str] = mapped_column(String(20))
     shares: Mapped[Decimal] = mapped_column(Shares)                  # + received, - delivered
     amount: Mapped[Decimal] = mapped_column(Money)                   # + paid, - received
+
+
+class ApiToken(Base):
+    """A token for the HTTP API and the console: only its hash is kept (shown once)."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))                     # viewer | operator | analyst | admin
+    hash: Mapped[str] = mapped_column(String(64), unique=True)        # sha256 of the token
+    hint: Mapped[str] = mapped_column(String(12))                     # its first characters, to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """Every write through the API or the console: who, what, with which arguments, when."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    token: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    arguments: Mapped[dict | None] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(200))

@@ -366,6 +366,45 @@ class Ledger:
                 q = q.where(Account.broker == broker)
             return list(s.scalars(q))
 
+    def account_page(self, search: str = "", offset: int = 0, limit: int | None = None) -> tuple[int, list[Account]]:
+        """(how many match, the page of them by name): counted and cut by the database."""
+        with self.tx() as s:
+            q = select(Account).where(Account.is_house.is_(False))
+            if search:
+                q = q.where(Account.name.ilike(f"%{search.replace('%', '').replace('_', '')}%"))
+            total = s.scalar(select(func.count()).select_from(q.subquery()))
+            q = q.order_by(Account.name).offset(offset)
+            return total, list(s.scalars(q.limit(limit) if limit else q))
+
+    def pending_counts(self, names: Sequence[str] | None = None) -> dict[str, int]:
+        with self.tx() as s:
+            q = select(Account.name, func.count()).join(Event, Event.account_id == Account.id) \
+                .where(Event.status == "pending").group_by(Account.name)
+            if names is not None:
+                q = q.where(Account.name.in_(list(names)))
+            return {n: c for n, c in s.execute(q)}
+
+    def last_good_windows(self) -> dict:
+        """Broker account -> when its last window closed without problems."""
+        from .schema import Window
+        out: dict = {}
+        with self.tx() as s:
+            for w in s.scalars(select(Window).where(Window.closed_at.is_not(None))
+                               .order_by(Window.closed_at.desc()).limit(1000)):
+                if w.broker not in out and not (w.report or {}).get("problems"):
+                    t = w.closed_at
+                    out[w.broker] = t if t.tzinfo else t.replace(tzinfo=__import__("datetime").timezone.utc)
+        return out
+
+    def window(self, window_id: int) -> dict:
+        from .schema import Window
+        with self.tx() as s:
+            w = s.get(Window, window_id)
+            if w is None:
+                raise LedgerError(f"no window {window_id}")
+            return {"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name,
+                    "step": w.step, "report": w.report}
+
     def house(self, broker: str) -> Account | None:
         with self.tx() as s:
             return self._house(s, broker)

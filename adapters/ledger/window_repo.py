@@ -106,6 +106,14 @@ class WindowRepository:
     def _info(w: Window) -> WindowInfo:
         return WindowInfo(w.id, w.broker, w.trading_date, w.name, w.step, aware(w.opened_at))
 
+    def time_step(self, wid: int, step: str, seconds: float) -> None:
+        """How long a step took, kept in the report's `timings` (a window's duration per step)."""
+        with self.ledger.tx() as s:
+            w = s.get(Window, wid)
+            report = dict(w.report or {})
+            report["timings"] = {**report.get("timings", {}), step: seconds}
+            w.report = report
+
     def report(self, wid: int) -> dict:
         with self.ledger.tx() as s:
             return dict(s.get(Window, wid).report or {})

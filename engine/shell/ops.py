@@ -23,9 +23,8 @@ from adapters.broker.port import BrokerError
 from adapters.ledger.store import Ledger, LedgerError, parse_amount
 from config.settings import Settings, SettingsError
 from config.settings import load as load_settings
-from engine.core.drift import max_drift_bp, slice_rows
-from engine.core.money import dollar_text, fmt
-from engine.shell.console import UserError, out, print_policy_error
+from engine.core.money import fmt
+from engine.shell.console import UserError, err, out, print_policy_error
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
 
@@ -64,6 +63,12 @@ def _prices(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
     return open_broker(settings_of(ctx)).latest_prices(symbols) if symbols else {}
 
 
+def service_of(ctx: click.Context, led: Ledger):
+    """The service layer over this ledger: what the HTTP API calls too."""
+    from engine.shell.service import Service
+    return Service(settings_of(ctx), led, lambda symbols: _prices(ctx, symbols))
+
+
 def _valuation(ctx: click.Context, led: Ledger, symbols: list[str], live: bool,
                broker: str | None = None) -> dict[str, Decimal]:
     """Prices to value holdings at: the broker account's last window's (no broker call)
@@ -71,11 +76,6 @@ def _valuation(ctx: click.Context, led: Ledger, symbols: list[str], live: bool,
     prices = {} if live else led.last_prices(broker or settings_of(ctx).broker_name)
     missing = [sym for sym in symbols if sym not in prices]
     return {**prices, **_prices(ctx, missing)} if missing else prices
-
-
-def _event_json(e) -> dict:
-    return {"id": e.id, "kind": e.kind, "amount": None if e.amount is None else str(e.amount), "path": e.path,
-            "status": e.status, "reason": e.reason, "key": e.key, "recorded_at": e.created_at.isoformat()}
 
 
 def _day(text: str | None):
@@ -90,6 +90,83 @@ def _day(text: str | None):
 
 
 def register(main: click.Group) -> None:
+    @main.command("serve")
+    @click.option("--host", default=None, help="Address to listen on (default: [api] host, 127.0.0.1).")
+    @click.option("--port", default=None, type=int, help="Port (default: [api] port, 8080).")
+    @click.pass_context
+    def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+        """Serve the HTTP API and the web console until stopped."""
+        import uvicorn
+        from engine.shell.api import create_app
+        s = settings_of(ctx)
+        uvicorn.run(create_app(s), host=host or s.api_host, port=port or s.api_port, log_level="warning",
+                    proxy_headers=True, server_header=False)
+
+    @main.group()
+    def token() -> None:
+        """API tokens: made once, kept only as a hash."""
+
+    @token.command("create")
+    @click.argument("name")
+    @click.option("--role", type=click.Choice(["viewer", "operator", "analyst", "admin"]), required=True)
+    @click.pass_context
+    def token_create(ctx: click.Context, name: str, role: str) -> None:
+        """Make a token; it is printed this once and never stored."""
+        from adapters.ledger.access import Access
+        with ledger_of(ctx) as led:
+            text = Access(led).create(name, role)
+        err.print(Text(f"token {name!r} ({role}); it is shown once, store it now:", style="bold"))
+        click.echo(text)
+
+    @token.command("list")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    def token_list(ctx: click.Context, as_json: bool) -> None:
+        """Tokens: name, role, the first characters, created, last used, revoked."""
+        from adapters.ledger.access import Access
+        with ledger_of(ctx) as led:
+            rows = Access(led).list()
+        if as_json:
+            sys.stdout.write(json.dumps({"tokens": rows}, indent=2) + "\n")
+            return
+        table = Table(title="tokens", title_justify="left")
+        for col in ("name", "role", "hint", "created", "last used", "revoked"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(Text(r["name"]), r["role"], r["hint"], r["created_at"][:16], (r["last_used_at"] or "")[:16],
+                          "yes" if r["revoked"] else "")
+        out.print(table)
+
+    @token.command("revoke")
+    @click.argument("name")
+    @click.pass_context
+    def token_revoke(ctx: click.Context, name: str) -> None:
+        """Revoke a token at once."""
+        from adapters.ledger.access import Access
+        with ledger_of(ctx) as led:
+            Access(led).revoke(name)
+        out.print(f"token {name!r} revoked")
+
+    @main.command("audit")
+    @click.option("--limit", default=100, show_default=True)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
+        """Writes made through the API and the console, newest first."""
+        from adapters.ledger.access import Access
+        with ledger_of(ctx) as led:
+            rows = Access(led).audit_log(limit)
+        if as_json:
+            sys.stdout.write(json.dumps({"audit": rows}, indent=2) + "\n")
+            return
+        table = Table(title="audit", title_justify="left")
+        for col in ("at", "token", "action", "arguments", "outcome"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["at"][:19], Text(r["token"]), r["action"], Text(json.dumps(r["arguments"])),
+                          Text(r["outcome"]))
+        out.print(table)
+
     @main.command("settings")
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
@@ -461,41 +538,26 @@ def register(main: click.Group) -> None:
     def account_show(ctx: click.Context, name: str, live: bool, as_json: bool) -> None:
         """The account's pie as a tree: target, actual share, drift and value per slice."""
         with ledger_of(ctx) as led:
-            acct, pie, _ = led.policy_of(name)
-            held = led.holdings(name)
-            values = led.values(name, _valuation(ctx, led, sorted({sym for sym, q in held.values() if q}), live,
-                                                 acct.broker))
-            pending = [e for e, _ in led.events(name, status="pending")]
-        total = sum(values.values())
-        rows = slice_rows(pie, values)
-        outside = sorted(set(values) - {r.path for r in rows})
+            doc = service_of(ctx, led).account(name, live=live)
         if as_json:
-            sys.stdout.write(json.dumps({
-                "account": acct.name, "pie": pie.name, "rules": acct.rules, "broker": acct.broker,
-                "status": acct.status, "cash": str(acct.cash), "value": fmt(total),
-                "slices": [{"path": r.path, "name": r.name, "pie": r.is_pie, "target": f"{fmt(r.target_bp)}%",
-                            "actual": None if r.share_bp is None else f"{fmt(r.share_bp)}%",
-                            "drift": None if r.drift_bp is None else fmt(r.drift_bp, signed=True),
-                            "value": fmt(r.value), "shares": str(held[r.path][1]) if r.path in held else None}
-                           for r in rows],
-                "not_in_pie": [{"path": p, "value": fmt(values[p])} for p in outside],
-                "pending": [_event_json(e) for e in pending]}, indent=2) + "\n")
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             return
-        root = Tree(f"[bold cyan]{acct.name}[/bold cyan]: {pie.name}  value ${fmt(total)}  cash ${acct.cash}"
-                    f"  rules {acct.rules}  broker {acct.broker}" + ("" if acct.status == "active" else f"  {acct.status}"))
+        root = Tree(f"[bold cyan]{doc['account']}[/bold cyan]: {doc['pie']}  value ${doc['value']}  cash "
+                    f"${doc['cash']}  rules {doc['rules']}  broker {doc['broker']}"
+                    + ("" if doc["status"] == "active" else f"  {doc['status']}"))
         nodes = {"": root}
-        for r in rows:
-            parent = nodes[r.path.rpartition("/")[0]]
-            actual = "-" if r.share_bp is None else f"{fmt(r.share_bp)}%"
-            drift = "" if r.drift_bp is None else f"  drift {fmt(r.drift_bp, signed=True)}"
-            label = f"[bold{' cyan' if r.is_pie else ''}]{r.name}[/]  target {fmt(r.target_bp)}%  " \
-                    f"actual {actual}{drift}  ${fmt(r.value)}"
-            nodes[r.path] = parent.add(label)
-        for path in outside:
-            root.add(f"[yellow]{path} (not in the pie: liquidated at the next window)[/yellow]  ${fmt(values[path])}")
+        for r in doc["slices"]:
+            parent = nodes[r["path"].rpartition("/")[0]]
+            drift = "" if r["drift"] is None else f"  drift {r['drift']}"
+            label = f"[bold{' cyan' if r['pie'] else ''}]{r['name']}[/]  target {r['target']}  " \
+                    f"actual {r['actual'] or '-'}{drift}  ${r['value']}"
+            nodes[r["path"]] = parent.add(label)
+        for x in doc["not_in_pie"]:
+            root.add(f"[yellow]{x['path']} (not in the pie: liquidated at the next window)[/yellow]  ${x['value']}")
         out.print(root)
-        for e in pending:
-            out.print(f"  pending #{e.id} {e.kind}{' $' + str(e.amount) if e.amount else ''}{' ' + e.path if e.path else ''}")
+        for e in doc["pending"]:
+            out.print(Text(f"  pending #{e['id']} {e['kind']}" + (f" ${e['amount']}" if e["amount"] else "")
+                           + (f" {e['path']}" if e["path"] else "")))
 
     @main.command("plan")
     @click.argument("name", required=False)
@@ -559,33 +621,24 @@ def register(main: click.Group) -> None:
     @main.command()
     @click.option("--live", is_flag=True, help="Price at the broker's latest prices (default: the last window's).")
     @click.option("--json", "as_json", is_flag=True)
+    @click.option("--page", default=1, show_default=True)
+    @click.option("--size", default=0, help="Accounts per page (0: all).")
+    @click.option("--search", default="", help="Only accounts whose name contains this.")
     @click.pass_context
-    def accounts(ctx: click.Context, live: bool, as_json: bool) -> None:
-        """Every account: value, cash, largest drift, pending events."""
+    def accounts(ctx: click.Context, live: bool, as_json: bool, page: int, size: int, search: str) -> None:
+        """Every account (or a page of them): value, cash, largest drift, pending events."""
         with ledger_of(ctx) as led:
-            accts = led.accounts()
-            pending: dict[str, int] = {}
-            for _, n in led.events(status="pending"):
-                pending[n] = pending.get(n, 0) + 1
-            prices = _valuation(ctx, led, led.symbols(), live)
-            rows = []
-            for a in accts:
-                _, pie, _ = led.policy_of(a.name)
-                values = led.values(a.name, prices)
-                d = max_drift_bp(slice_rows(pie, values))
-                rows.append((a, sum(values.values()), d))
+            doc = service_of(ctx, led).accounts(page=page, size=size, search=search, live=live)
         if as_json:
-            sys.stdout.write(json.dumps({"accounts": [
-                {"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status, "value": fmt(value),
-                 "cash": str(a.cash), "max_drift": None if d is None else f"{fmt(d)}%",
-                 "pending": pending.get(a.name, 0)} for a, value, d in rows]}, indent=2) + "\n")
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             return
-        table = Table(title="accounts", title_justify="left")
+        table = Table(title="accounts" + (f" (page {page}, {doc['total']} in all)" if size else ""),
+                      title_justify="left")
         for col in ("account", "pie", "broker", "value", "cash", "max drift", "pending"):
             table.add_column(col, justify="left" if col in ("account", "pie", "broker") else "right")
-        for a, value, d in rows:
-            table.add_row(a.name, a.pie, a.broker, fmt(value), str(a.cash), "-" if d is None else f"{fmt(d)}%",
-                          str(pending.get(a.name, 0)))
+        for a in doc["accounts"]:
+            table.add_row(Text(a["account"]), Text(a["pie"]), Text(a["broker"]), a["value"], a["cash"],
+                          a["max_drift"] or "-", str(a["pending"]))
         out.print(table)
 
     def _event_command(kind: str):
@@ -595,15 +648,10 @@ def register(main: click.Group) -> None:
         @click.pass_context
         def cmd(ctx: click.Context, name: str, amount: str, key: str | None) -> None:
             with ledger_of(ctx) as led:
-                parsed = parse_amount(amount, kind)          # refused before anything else is asked
-                if kind == "deposit":
-                    rec = led.deposit(name, parsed, key=key)
-                else:
-                    symbols = sorted({sym for sym, q in led.holdings(name).values() if q})
-                    rec = led.withdraw(name, parsed, _prices(ctx, symbols), key=key)
-            word = "recorded" if rec.created else "already recorded"
-            out.print(f"{kind} #{rec.event_id} {word}: {name} ${dollar_text(int(parsed * 100))} "
-                      f"(pending until the next window)")
+                parse_amount(amount, kind)          # refused before anything else is asked
+                doc = service_of(ctx, led).record(kind, name, amount, key=key)
+            word = "recorded" if doc["created"] else "already recorded"
+            out.print(f"{kind} #{doc['event']} {word}: {name} {doc['amount_text']} (pending until the next window)")
         cmd.__doc__ = f"Record a {kind} for the next window."
         return cmd
 
@@ -673,13 +721,11 @@ def register(main: click.Group) -> None:
     def history(ctx: click.Context, name: str, as_json: bool) -> None:
         """An account's events, oldest first."""
         with ledger_of(ctx) as led:
+            if as_json:
+                sys.stdout.write(json.dumps(service_of(ctx, led).history(name), indent=2) + "\n")
+                return
             events = led.events(name)
             trades = led.trades(name)
-        if as_json:
-            sys.stdout.write(json.dumps({"account": name, "events": [_event_json(e) for e, _ in events], "trades": [
-                {"day": d.isoformat(), "window": w, "slice": p, "symbol": sym, "shares": str(q), "cash": str(-a)}
-                for d, w, p, sym, q, a in trades]}, indent=2) + "\n")
-            return
         table = Table(title=f"{name}: history", title_justify="left")
         for col in ("#", "when (UTC)", "event", "amount", "slice", "status", "reason"):
             table.add_column(col)

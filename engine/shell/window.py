@@ -102,8 +102,10 @@ class WindowRunner:
             nxt = STEPS[STEPS.index(step) + 1]
             t0 = _time.monotonic()
             getattr(self, f"_{nxt}")(w)
-            bound.info("window step", step=nxt, seconds=round(_time.monotonic() - t0, 3))
+            seconds = round(_time.monotonic() - t0, 3)
+            bound.info("window step", step=nxt, seconds=seconds)
             self.crash(nxt)
+            self.repo.time_step(w.id, nxt, seconds)        # for /metrics; after the crash point
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         for attempt in range(self.opt.retries + 1):

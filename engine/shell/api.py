@@ -1,0 +1,303 @@
+"""The HTTP API (FastAPI): the service layer over HTTP, for operators' scripts and the
+systems around pies (a bank feed recording deposits, a back office asking for values).
+
+- Every route but `/health` needs `Authorization: Bearer <token>` (`pies token create`);
+  roles rank viewer < operator < analyst < admin. Failed logins are limited per client.
+- JSON with amounts as strings; errors are RFC 9457 problem details naming the field at
+  fault; `POST /api/v1/events` honours `Idempotency-Key` (the ledger's event key).
+- Every write is recorded in the audit log (`pies audit`). No secret is ever sent back.
+See docs/api.md.
+"""
+
+
+import threading
+import time
+from collections import defaultdict, deque
+from decimal import Decimal
+from typing import Annotated, Any, Callable, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+
+import rules as policy_lang
+from adapters.broker.port import BrokerError
+from adapters.ledger.access import ROLES, Access, Caller
+from adapters.ledger.store import Ledger, LedgerError
+from config.settings import Settings, SettingsError
+from engine.shell.service import Service
+
+PROBLEM = "application/problem+json"
+MAX_FAILURES = 5           # failed logins per client in WINDOW seconds before it must wait
+WINDOW = 60.0
+
+
+class Problem(Exception):
+    def __init__(self, status: int, title: str, detail: str, *, field: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.field, self.headers = status, title, detail, field, headers
+
+
+def problem(status: int, title: str, detail: str, instance: str, errors: list[dict] | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail,
+                            "instance": instance}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+class Limiter:
+    """Failed logins per client: after MAX_FAILURES within WINDOW seconds, refuse (429)
+    until the oldest failure ages out."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self._fails: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def wait(self, client: str) -> float:
+        with self._lock:
+            q = self._fails[client]
+            now = self.clock()
+            while q and now - q[0] > WINDOW:
+                q.popleft()
+            return WINDOW - (now - q[0]) if len(q) >= MAX_FAILURES else 0.0
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            self._fails[client].append(self.clock())
+
+
+# --- request bodies ------------------------------------------------------------------------
+
+class EventIn(BaseModel):
+    account: str = Field(min_length=1, max_length=100)
+    kind: Literal["deposit", "withdrawal", "dividend", "rebalance"]
+    amount: str | None = Field(default=None, description="Dollars as a string: 123, 123.45 or 1,234.56")
+    path: str = Field(default="", description="A nested pie, for a rebalance of part of the portfolio")
+
+
+class PolicyIn(BaseModel):
+    file: str = Field(min_length=1, description="A policy file the daemon follows")
+    sha256: str | None = Field(default=None, description="For apply: the text's hash from its plan")
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["viewer", "operator", "analyst", "admin"]
+
+
+def create_app(settings: Settings, *, ledger: Ledger | None = None,
+               live_prices: Callable[[list[str]], dict[str, Decimal]] | None = None,
+               limiter: Limiter | None = None) -> FastAPI:
+    from engine.shell.wiring import open_broker, open_ledger
+    led = ledger or open_ledger(settings)
+    access = Access(led)
+    limits = limiter or Limiter()
+    brokers: dict[str, Any] = {}
+
+    def prices(symbols: list[str]) -> dict[str, Decimal]:
+        if not symbols:
+            return {}
+        if live_prices is not None:
+            return live_prices(symbols)
+        if "b" not in brokers:
+            brokers["b"] = open_broker(settings)
+        return brokers["b"].latest_prices(symbols)
+
+    service = Service(settings, led, prices)
+    app = FastAPI(title="pies", version="1", description=__doc__,
+                  openapi_tags=[{"name": "read"}, {"name": "operate"}, {"name": "policies"}, {"name": "admin"}])
+    app.state.ledger, app.state.access, app.state.service, app.state.settings = led, access, service, settings
+
+    # --- errors as problem details ----------------------------------------------------------
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, e: Problem) -> JSONResponse:
+        errors = [{"field": e.field, "message": e.detail}] if e.field else None
+        return problem(e.status, e.title, e.detail, request.url.path, errors, e.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path", "header")),
+                   "message": err["msg"]} for err in e.errors()]
+        detail = "; ".join(f"{x['field']}: {x['message']}" for x in errors)
+        return problem(422, "invalid request", detail, request.url.path, errors)
+
+    def failure(e: Exception, field: str | None = None) -> Problem:
+        text = str(e)
+        if isinstance(e, LedgerError) and text.startswith(("no account named", "no window", "no event",
+                                                            "no token named", "no policy version")):
+            return Problem(404, "not found", text, field=field)
+        if isinstance(e, BrokerError):
+            return Problem(503, "broker unavailable", text)
+        return Problem(422, "refused", text, field=field)
+
+    # --- who is calling ---------------------------------------------------------------------
+
+    def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+        client = request.client.host if request.client else "unknown"
+        wait = limits.wait(client)
+        if wait:
+            raise Problem(429, "too many failed logins", f"too many failed logins from {client}; "
+                          f"try again in {int(wait) + 1} seconds", headers={"Retry-After": str(int(wait) + 1)})
+        token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else ""
+        who = access.check(token) if token else None
+        if who is None:
+            limits.failed(client)
+            raise Problem(401, "unauthorized", "a valid token is required (Authorization: Bearer ...)",
+                          headers={"WWW-Authenticate": "Bearer"})
+        return who
+
+    def role(needed: str) -> Callable[..., Caller]:
+        def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+            if not who.may(needed):
+                raise Problem(403, "forbidden", f"this needs the {needed} role; token {who.name!r} is {who.role}")
+            return who
+        check.__name__ = f"needs_{needed}"
+        return check
+
+    Viewer = Annotated[Caller, Depends(role("viewer"))]
+    Operator = Annotated[Caller, Depends(role("operator"))]
+    Analyst = Annotated[Caller, Depends(role("analyst"))]
+    Admin = Annotated[Caller, Depends(role("admin"))]
+
+    def audited(who: Caller, action: str, args: dict[str, Any], fn: Callable[[], Any]) -> Any:
+        try:
+            result = fn()
+        except (LedgerError, SettingsError, BrokerError, policy_lang.PolicyError) as e:
+            access.audit(who, action, args, f"refused: {str(e).splitlines()[0]}")
+            raise failure(e) from None
+        access.audit(who, action, args, "ok")
+        return result
+
+    def read(fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except (LedgerError, SettingsError, BrokerError) as e:
+            raise failure(e) from None
+
+    # --- routes -----------------------------------------------------------------------------
+
+    @app.get("/health", tags=["read"])
+    def health() -> dict[str, str]:
+        """Alive, and the ledger answers. The only route without a token."""
+        led.pending_counts([])
+        return {"status": "ok"}
+
+    @app.get("/api/v1/accounts", tags=["read"])
+    def accounts(who: Viewer, page: Annotated[int, Query(ge=1)] = 1, size: Annotated[int, Query(ge=0, le=1000)] = 50,
+                 search: Annotated[str, Query(max_length=100)] = "", live: bool = False) -> dict[str, Any]:
+        return read(lambda: service.accounts(page=page, size=size, search=search, live=live))
+
+    @app.get("/api/v1/accounts/{name}", tags=["read"])
+    def account(name: str, who: Viewer, live: bool = False) -> dict[str, Any]:
+        return read(lambda: service.account(name, live=live))
+
+    @app.get("/api/v1/accounts/{name}/history", tags=["read"])
+    def history(name: str, who: Viewer) -> dict[str, Any]:
+        return read(lambda: service.history(name))
+
+    @app.get("/api/v1/windows", tags=["read"])
+    def windows(who: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 30) -> dict[str, Any]:
+        return read(lambda: service.windows(limit))
+
+    @app.get("/api/v1/windows/{window_id}", tags=["read"])
+    def window(window_id: int, who: Viewer) -> dict[str, Any]:
+        return read(lambda: service.window(window_id))
+
+    @app.post("/api/v1/events", tags=["operate"], status_code=201)
+    def record(body: EventIn, who: Operator,
+               idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+        """Record an event for the next window. The same Idempotency-Key records once."""
+        if body.kind != "rebalance" and not body.amount:
+            raise Problem(422, "invalid request", f"a {body.kind} needs an amount", field="amount")
+        if body.kind != "rebalance":
+            try:
+                from adapters.ledger.store import parse_amount
+                parse_amount(body.amount or "", body.kind)
+            except LedgerError as e:
+                access.audit(who, f"record {body.kind}", body.model_dump(), f"refused: {e}")
+                raise Problem(422, "invalid request", str(e), field="amount") from None
+        doc = audited(who, f"record {body.kind}", {**body.model_dump(), "idempotency_key": idempotency_key},
+                      lambda: service.record(body.kind, body.account, body.amount, path=body.path,
+                                             key=idempotency_key))
+        return JSONResponse(doc, status_code=201 if doc["created"] else 200)
+
+    @app.post("/api/v1/events/{event_id}/cancel", tags=["operate"])
+    def cancel(event_id: int, who: Operator) -> dict[str, Any]:
+        return audited(who, "cancel", {"event": event_id}, lambda: service.cancel(event_id))
+
+    @app.post("/api/v1/policies/plan", tags=["policies"])
+    def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:
+        """What applying the file's current text would do; writes nothing."""
+        path = _followed(settings, body.file)
+        try:
+            text = policy_lang.read_policy_text(path)
+            return led.plan_policy(path, text, prices).to_json()
+        except policy_lang.PolicyError as e:
+            raise Problem(422, "the policy does not compile", e.render(), field="file") from None
+        except (LedgerError, BrokerError) as e:
+            raise failure(e, "file") from None
+
+    @app.post("/api/v1/policies/apply", tags=["policies"])
+    def policy_apply(body: PolicyIn, who: Analyst) -> dict[str, Any]:
+        """Apply the file's text, only if it is still the text that was planned (sha256)."""
+        path = _followed(settings, body.file)
+        try:
+            text = policy_lang.read_policy_text(path)
+        except policy_lang.PolicyError as e:
+            raise Problem(422, "the policy does not compile", e.render(), field="file") from None
+        import hashlib
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        if body.sha256 != sha:
+            raise Problem(409, "the file changed since its plan",
+                          f"{path} has sha256 {sha[:12]}; plan it again and apply that", field="sha256")
+
+        def apply() -> dict[str, Any]:
+            version, queued = led.apply_policy(path, text, source=f"api:{who.name}")
+            return {"file": path, "version": version.id, "sha256": version.sha256, "queued": queued}
+        return audited(who, "apply policy", {"file": path, "sha256": sha}, apply)
+
+    @app.get("/api/v1/tokens", tags=["admin"])
+    def tokens(who: Admin) -> dict[str, Any]:
+        return {"tokens": access.list()}
+
+    @app.post("/api/v1/tokens", tags=["admin"], status_code=201)
+    def token_create(body: TokenIn, who: Admin) -> dict[str, Any]:
+        """The token's text is in this response and nowhere else, ever."""
+        token = audited(who, "create token", {"name": body.name, "role": body.role},
+                        lambda: access.create(body.name, body.role))
+        return {"name": body.name, "role": body.role, "token": token}
+
+    @app.delete("/api/v1/tokens/{name}", tags=["admin"])
+    def token_revoke(name: str, who: Admin) -> dict[str, Any]:
+        audited(who, "revoke token", {"name": name}, lambda: access.revoke(name))
+        return {"name": name, "revoked": True}
+
+    @app.get("/api/v1/audit", tags=["admin"])
+    def audit(who: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        return {"audit": access.audit_log(limit)}
+
+    @app.get("/metrics", tags=["read"], response_class=PlainTextResponse)
+    def metrics(who: Viewer) -> PlainTextResponse:
+        """Prometheus text format: window step durations, orders, problems, last good window."""
+        from engine.shell.metrics import render
+        return PlainTextResponse(render(led), media_type="text/plain; version=0.0.4")
+
+    assert set(ROLES) == {"viewer", "operator", "analyst", "admin"}
+    return app
+
+
+def _followed(settings: Settings, file: str) -> str:
+    """Only the policy files the settings name can be planned or applied over HTTP."""
+    from pathlib import Path
+    wanted = str(Path(file))
+    for f in settings.policy_files:
+        if f == wanted or Path(f).name == wanted:
+            return f
+    raise Problem(422, "invalid request", f"{file!r} is not one of the policy files in the settings "
+                  f"({', '.join(Path(f).name for f in settings.policy_files)})", field="file")

@@ -1,0 +1,123 @@
+"""The service layer: what the CLI and the HTTP API both call. Typed commands (record a
+deposit, a withdrawal, a dividend, a rebalance; cancel; apply a policy) and queries
+(accounts, an account, its history, windows, status, plans), each returning the JSON-ready
+dict both front ends print or send, so the two can never disagree. No SQL here: the
+ledger (adapters/ledger) does that; amounts go out as strings.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Callable
+
+from adapters.ledger.store import Ledger, LedgerError, parse_amount
+from config.settings import Settings
+from engine.core.drift import max_drift_bp, slice_rows
+from engine.core.money import dollar_text, fmt
+
+Prices = Callable[[list[str]], dict[str, Decimal]]
+
+
+def event_json(e) -> dict[str, Any]:
+    return {"id": e.id, "kind": e.kind, "amount": None if e.amount is None else str(e.amount), "path": e.path,
+            "status": e.status, "reason": e.reason, "key": e.key, "recorded_at": e.created_at.isoformat()}
+
+
+class Service:
+    """`live_prices` asks the broker (only when a caller wants live prices, or no window has
+    priced a symbol yet)."""
+
+    def __init__(self, settings: Settings, ledger: Ledger, live_prices: Prices):
+        self.settings = settings
+        self.ledger = ledger
+        self.live_prices = live_prices
+
+    # --- prices -----------------------------------------------------------------------------
+
+    def valuation(self, symbols: list[str], live: bool = False, broker: str | None = None) -> dict[str, Decimal]:
+        """The broker account's last window's prices (no broker call) unless `live`; the
+        broker's for symbols no window priced yet."""
+        prices = {} if live else self.ledger.last_prices(broker or self.settings.broker_name)
+        missing = [sym for sym in symbols if sym not in prices]
+        return {**prices, **self.live_prices(missing)} if missing else prices
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def accounts(self, *, page: int = 1, size: int = 0, search: str = "", live: bool = False) -> dict[str, Any]:
+        """Accounts by name (a page of them when `size`), with value, cash, largest drift and
+        pending events; the selection and counting are done by the database."""
+        if page < 1 or size < 0 or size > 1000:
+            raise LedgerError("page starts at 1 and size is 0 (all) to 1000")
+        total, accts = self.ledger.account_page(search, (page - 1) * size if size else 0, size or None)
+        pending = self.ledger.pending_counts([a.name for a in accts])
+        prices = self.valuation(self.ledger.symbols(), live)
+        rows = []
+        for a in accts:
+            _, pie, _ = self.ledger.policy_of(a.name)
+            values = self.ledger.values(a.name, prices)
+            d = max_drift_bp(slice_rows(pie, values))
+            rows.append({"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status,
+                         "value": fmt(sum(values.values())), "cash": str(a.cash),
+                         "max_drift": None if d is None else f"{fmt(d)}%", "pending": pending.get(a.name, 0)})
+        return {"accounts": rows, "total": total, "page": page, "size": size}
+
+    def account(self, name: str, *, live: bool = False) -> dict[str, Any]:
+        acct, pie, _ = self.ledger.policy_of(name)
+        held = self.ledger.holdings(name)
+        values = self.ledger.values(name, self.valuation(sorted({sym for sym, q in held.values() if q}), live,
+                                                         acct.broker))
+        pending = [e for e, _ in self.ledger.events(name, status="pending")]
+        rows = slice_rows(pie, values)
+        outside = sorted(set(values) - {r.path for r in rows})
+        return {"account": acct.name, "pie": pie.name, "rules": acct.rules, "broker": acct.broker,
+                "status": acct.status, "cash": str(acct.cash), "value": fmt(sum(values.values())),
+                "slices": [{"path": r.path, "name": r.name, "pie": r.is_pie, "target": f"{fmt(r.target_bp)}%",
+                            "actual": None if r.share_bp is None else f"{fmt(r.share_bp)}%",
+                            "drift": None if r.drift_bp is None else fmt(r.drift_bp, signed=True),
+                            "value": fmt(r.value), "shares": str(held[r.path][1]) if r.path in held else None}
+                           for r in rows],
+                "not_in_pie": [{"path": p, "value": fmt(values[p])} for p in outside],
+                "pending": [event_json(e) for e in pending]}
+
+    def history(self, name: str) -> dict[str, Any]:
+        events = self.ledger.events(name)
+        trades = self.ledger.trades(name)
+        return {"account": name, "events": [event_json(e) for e, _ in events], "trades": [
+            {"day": d.isoformat(), "window": w, "slice": p, "symbol": sym, "shares": str(q), "cash": str(-a)}
+            for d, w, p, sym, q, a in trades]}
+
+    def windows(self, limit: int = 30) -> dict[str, Any]:
+        return {"windows": self.ledger.windows(limit)}
+
+    def window(self, window_id: int) -> dict[str, Any]:
+        return self.ledger.window(window_id)
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def record(self, kind: str, name: str, amount: str | None = None, *, path: str = "",
+               key: str | None = None) -> dict[str, Any]:
+        """Record a deposit, withdrawal, dividend or rebalance for the next window."""
+        if kind == "rebalance":
+            rec = self.ledger.rebalance(name, path, key=key)
+            parsed = None
+        else:
+            if kind not in ("deposit", "withdrawal", "dividend"):
+                raise LedgerError(f"kind {kind!r} must be deposit, withdrawal, dividend or rebalance")
+            parsed = parse_amount(amount or "", kind)
+            if kind == "deposit":
+                rec = self.ledger.deposit(name, parsed, key=key)
+            elif kind == "withdrawal":
+                acct = next((a for a in self.ledger.accounts() if a.name == name), None)
+                symbols = sorted({sym for sym, q in self.ledger.holdings(name).values() if q}) if acct else []
+                rec = self.ledger.withdraw(name, parsed, self.valuation(symbols, broker=acct.broker if acct else None),
+                                           key=key)
+            else:
+                rec = self.ledger.dividend(name, parsed, key=key or f"dividend:{name}:{parsed}")
+        return {"event": rec.event_id, "created": rec.created, "kind": kind, "account": name,
+                "amount": None if parsed is None else str(parsed),
+                "amount_text": None if parsed is None else f"${dollar_text(int(parsed * 100))}",
+                "path": path or None}
+
+    def cancel(self, event_id: int) -> dict[str, Any]:
+        e = self.ledger.cancel(event_id)
+        return {"event": e.id, "status": e.status}
