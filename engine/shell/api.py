@@ -112,6 +112,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     app = FastAPI(title="pies", version="1", description=__doc__,
                   openapi_tags=[{"name": "read"}, {"name": "operate"}, {"name": "policies"}, {"name": "admin"}])
     app.state.ledger, app.state.access, app.state.service, app.state.settings = led, access, service, settings
+    app.state.limiter = limits
 
     # --- errors as problem details ----------------------------------------------------------
 
@@ -209,6 +210,16 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def window(window_id: int, who: Viewer) -> dict[str, Any]:
         return read(lambda: service.window(window_id))
 
+    @app.get("/api/v1/status", tags=["read"])
+    def status(who: Viewer) -> dict[str, Any]:
+        """The next window of each broker account, pending events, the last windows."""
+        return read(service.status)
+
+    @app.get("/api/v1/plan", tags=["read"])
+    def plan(who: Viewer, account: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
+        """What the next window would trade now, at current prices (for one account, or all)."""
+        return read(lambda: service.plan(account))
+
     @app.post("/api/v1/events", tags=["operate"], status_code=201)
     def record(body: EventIn, who: Operator,
                idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
@@ -289,6 +300,8 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return PlainTextResponse(render(led), media_type="text/plain; version=0.0.4")
 
     assert set(ROLES) == {"viewer", "operator", "analyst", "admin"}
+    from engine.shell.web import mount_console
+    mount_console(app, access=access, service=service)
     return app
 
 

@@ -23,7 +23,6 @@ from adapters.broker.port import BrokerError
 from adapters.ledger.store import Ledger, LedgerError, parse_amount
 from config.settings import Settings, SettingsError
 from config.settings import load as load_settings
-from engine.core.money import fmt
 from engine.shell.console import UserError, err, out, print_policy_error
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
@@ -312,31 +311,10 @@ def register(main: click.Group) -> None:
     def status(ctx: click.Context, as_json: bool) -> None:
         """The next window of each broker account, pending events per account, and each
         broker account's last window."""
-        from engine.shell import clock
-        from engine.shell.daemon import next_window
-        s = settings_of(ctx)
-        now = clock.now()
         with ledger_of(ctx) as led:
-            pending: dict[str, int] = {}
-            for _, n in led.events(status="pending"):
-                pending[n] = pending.get(n, 0) + 1
-            windows = led.windows(200)
-            closed = {(w["broker"], w["day"], w["name"]) for w in windows if w["step"] == "closed"}
-        brokers = []
-        for b in s.brokers:
-            try:
-                cal = open_broker(s, b.name).market_day
-                nxt = [(w, next_window(w, now, cal, lambda d, w=w: (b.name, d.isoformat(), w.name) in closed))
-                       for w in s.windows]
-                upcoming = [{"window": w.name, "at": t.isoformat(), "timezone": w.timezone} for w, t in nxt if t]
-                error = None
-            except BrokerError as e:
-                upcoming, error = [], str(e)
-            last = next((w for w in windows if w["broker"] == b.name), None)
-            brokers.append({"broker": b.name, "kind": b.kind, "next": sorted(upcoming, key=lambda x: x["at"]),
-                            "last_window": last, "error": error})
-        doc = {"now": now.isoformat(), "brokers": brokers,
-               "pending": [{"account": n, "events": c} for n, c in sorted(pending.items())]}
+            doc = service_of(ctx, led).status()
+        brokers = doc["brokers"]
+        pending = {x["account"]: x["events"] for x in doc["pending"]}
         if as_json:
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             return
@@ -566,39 +544,9 @@ def register(main: click.Group) -> None:
     def plan_next(ctx: click.Context, name: str | None, as_json: bool) -> None:
         """What the next window would trade right now, at current prices, for one account
         (or every account it would plan, with the orders netted across them). Writes nothing."""
-        from adapters.ledger.window_repo import WindowRepository, preview
-        from engine.core.window.model import Intent
-        from engine.core.window.netting import net_symbols
-        from engine.core.window.planning import plan_account
-        from rules.model import Security
-        s = settings_of(ctx)
         with ledger_of(ctx) as led:
-            if name:
-                led.policy_of(name)                       # an unknown name is refused here
-            states, held = preview(WindowRepository(led, s.broker_name), [name] if name else None)
-        symbols = sorted({h.symbol for a in states for h in a.holdings}
-                         | {sl.symbol for a in states for _, sl in a.pie.walk() if isinstance(sl, Security)})
-        prices = _prices(ctx, symbols)
-        day = _day(None)
-        plans = [plan_account(a, prices, day) for a in states]
-        by_symbol: dict[str, list[Intent]] = {}
-        for p in plans:
-            for t in p.trades:
-                i = Intent(sum(map(len, by_symbol.values())) + 1, p.account_id, t.path, t.symbol, t.cents, t.cents,
-                           t.sell_all)
-                by_symbol.setdefault(t.symbol, []).append(i)
-        netting = net_symbols(by_symbol, held, prices, s.min_order_cents)
-        names = {a.id: a.name for a in states}
-        doc = {"day": day.isoformat(), "accounts": [{
-            "account": names[p.account_id], "status": "planned" if p.planned else "refused", "reason": p.reason,
-            "closing": p.closing, "cash": fmt(p.cash_before), "deposits": fmt(p.deposits), "dividends": fmt(p.dividends),
-            "withdrawals": fmt(p.withdrawals), "rebalance": p.rebalanced,
-            "trades": [{"slice": t.path, "symbol": t.symbol, "side": "buy" if t.cents > 0 else "sell",
-                        "amount": fmt(abs(t.cents)), "whole_holding": t.sell_all} for t in p.trades],
-            "events": [{"id": o.event_id, "outcome": o.outcome.value, "reason": o.reason} for o in p.decided]}
-            for p in plans if p.worth_recording or name],
-            "orders": [{"symbol": o.symbol, "side": o.side, "notional": None if o.notional is None else fmt(o.notional),
-                        "qty": None if o.qty is None else str(o.qty)} for o in netting.orders]}
+            doc = service_of(ctx, led).plan(name)
+        day = doc["day"]
         if as_json:
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             return

@@ -92,6 +92,69 @@ class Service:
     def window(self, window_id: int) -> dict[str, Any]:
         return self.ledger.window(window_id)
 
+    def status(self) -> dict[str, Any]:
+        """The next window of each broker account, pending events per account, and each
+        broker account's last window."""
+        from adapters.broker.port import BrokerError
+        from engine.shell import clock
+        from engine.shell.daemon import next_window
+        from engine.shell.wiring import open_broker
+        now = clock.now()
+        pending = self.ledger.pending_counts()
+        windows = self.ledger.windows(200)
+        closed = {(w["broker"], w["day"], w["name"]) for w in windows if w["step"] == "closed"}
+        brokers = []
+        for b in self.settings.brokers:
+            try:
+                cal = open_broker(self.settings, b.name).market_day
+                nxt = [(w, next_window(w, now, cal, lambda d, w=w: (b.name, d.isoformat(), w.name) in closed))
+                       for w in self.settings.windows]
+                upcoming = [{"window": w.name, "at": t.isoformat(), "timezone": w.timezone} for w, t in nxt if t]
+                error = None
+            except BrokerError as e:
+                upcoming, error = [], str(e)
+            last = next((w for w in windows if w["broker"] == b.name), None)
+            brokers.append({"broker": b.name, "kind": b.kind, "next": sorted(upcoming, key=lambda x: x["at"]),
+                            "last_window": last, "error": error})
+        return {"now": now.isoformat(), "brokers": brokers,
+                "pending": [{"account": n, "events": c} for n, c in sorted(pending.items())]}
+
+    def plan(self, name: str | None = None) -> dict[str, Any]:
+        """What the next window would trade right now, at current prices, for one account
+        (or every account it would plan, with the orders netted across them). Writes nothing."""
+        from adapters.ledger.window_repo import WindowRepository, preview
+        from engine.core.window.model import Intent
+        from engine.core.window.netting import net_symbols
+        from engine.core.window.planning import plan_account
+        from engine.shell import clock
+        from rules.model import Security
+        if name:
+            self.ledger.policy_of(name)                       # an unknown name is refused here
+        states, held = preview(WindowRepository(self.ledger, self.settings.broker_name), [name] if name else None)
+        symbols = sorted({h.symbol for a in states for h in a.holdings}
+                         | {sl.symbol for a in states for _, sl in a.pie.walk() if isinstance(sl, Security)})
+        prices = self.live_prices(symbols) if symbols else {}
+        day = clock.today()
+        plans = [plan_account(a, prices, day) for a in states]
+        by_symbol: dict[str, list[Intent]] = {}
+        for p in plans:
+            for t in p.trades:
+                i = Intent(sum(map(len, by_symbol.values())) + 1, p.account_id, t.path, t.symbol, t.cents, t.cents,
+                           t.sell_all)
+                by_symbol.setdefault(t.symbol, []).append(i)
+        netting = net_symbols(by_symbol, held, prices, self.settings.min_order_cents)
+        names = {a.id: a.name for a in states}
+        return {"day": day.isoformat(), "accounts": [{
+            "account": names[p.account_id], "status": "planned" if p.planned else "refused", "reason": p.reason,
+            "closing": p.closing, "cash": fmt(p.cash_before), "deposits": fmt(p.deposits), "dividends": fmt(p.dividends),
+            "withdrawals": fmt(p.withdrawals), "rebalance": p.rebalanced,
+            "trades": [{"slice": t.path, "symbol": t.symbol, "side": "buy" if t.cents > 0 else "sell",
+                        "amount": fmt(abs(t.cents)), "whole_holding": t.sell_all} for t in p.trades],
+            "events": [{"id": o.event_id, "outcome": o.outcome.value, "reason": o.reason} for o in p.decided]}
+            for p in plans if p.worth_recording or name],
+            "orders": [{"symbol": o.symbol, "side": o.side, "notional": None if o.notional is None else fmt(o.notional),
+                        "qty": None if o.qty is None else str(o.qty)} for o in netting.orders]}
+
     # --- commands -------------------------------------------------------------------------------
 
     def record(self, kind: str, name: str, amount: str | None = None, *, path: str = "",

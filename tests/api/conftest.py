@@ -1,0 +1,54 @@
+"""The API's and console's world: two accounts, one closed window, a token per role."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from adapters.ledger.access import Access
+from adapters.ledger.store import Ledger
+from config.settings import load
+from engine.shell.api import Limiter, create_app
+from engine.shell.cli import main
+
+POLICY = 'pie "Core" { VTI 60% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
+PRICES = {"VTI": Decimal("250"), "BND": Decimal("72.5"), "TIP": Decimal("110")}
+
+
+@pytest.fixture
+def world(db_url, tmp_path):
+    (tmp_path / "core.pie").write_text(POLICY)
+    (tmp_path / "prices.csv").write_text("VTI,250\nBND,72.5\nTIP,110\n")
+    (tmp_path / "settings.toml").write_text(
+        f'[broker.simulated]\nprices_file = "{tmp_path / "prices.csv"}"\nstarting_cash = "50000.00"\n'
+        f'[policies]\nfiles = ["{tmp_path / "core.pie"}"]\n')
+    env = {"PIES_DATABASE_URL": db_url, "PIES_DATA_DIR": str(tmp_path / "data"),
+           "PIES_CONFIG": str(tmp_path / "settings.toml"), "PIES_NOW": "2026-11-24T15:00:00+00:00"}
+
+    def cli(*args: str, code: int = 0):
+        r = CliRunner().invoke(main, list(args), env=env)
+        assert r.exit_code == code, r.output
+        return r
+    cli("account", "add", "alice", "--pie", "Core")
+    cli("account", "add", "bob", "--pie", "Core")
+    cli("deposit", "alice", "1000")
+    cli("window", "run", "--date", "2026-11-24")
+    led = Ledger(db_url)
+    access = Access(led)
+    tokens = {role: access.create(f"{role}-token", role) for role in ("viewer", "operator", "analyst", "admin")}
+    revoked = access.create("old", "admin")
+    access.revoke("old")
+    app = create_app(load(env=env), ledger=led, live_prices=lambda symbols: {s: PRICES[s] for s in symbols},
+                     limiter=Limiter())
+    client = TestClient(app)
+    yield {"cli": cli, "client": client, "tokens": tokens, "revoked": revoked, "led": led, "env": env}
+    led.dispose()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+

@@ -1,0 +1,75 @@
+"""The web console through HTTP: sign-in with a token, the session cookie's flags, CSRF on
+every form, the pages, and refusals for the wrong role."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def sign_in(client, token: str) -> str:
+    r = client.post("/console/login", data={"token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    page = client.get("/console/")
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+def test_pages_need_a_session_and_a_valid_token(world):
+    c = world["client"]
+    assert c.get("/console/", follow_redirects=False).headers["location"] == "/console/login"
+    bad = c.post("/console/login", data={"token": "pies_nope"})
+    assert bad.status_code == 401 and "not valid" in bad.text
+    assert c.post("/console/login", data={"token": world["revoked"]}).status_code == 401
+
+
+def test_dashboard_accounts_account_chart_and_window_report(world):
+    c = world["client"]
+    sign_in(c, world["tokens"]["viewer"])
+    dash = c.get("/console/").text
+    assert 'id="accounts-count">2<' in dash and 'id="total-value">$1,000.00<' in dash and "0 problems" in dash
+    assert 'href="/console/accounts/alice"' in c.get("/console/accounts?search=al").text
+    page = c.get("/console/accounts/alice").text
+    assert page.count('class="segment target"') == 3 and page.count('class="segment actual"') == 3
+    assert page.count('class="segment pie-band"') == 1                  # the nested pie "Bonds"
+    assert "Record an event" not in page                                 # a viewer records nothing
+    report = c.get("/console/windows/1").text
+    assert "The ledger agrees with the broker." in report and "VTI" in report
+    assert '<meta name="viewport"' in report and "/console/static/pies.css" in report
+    assert "https://" not in report                                       # nothing from a CDN
+
+
+def test_forms_need_their_csrf_token_and_the_right_role(world):
+    c = world["client"]
+    csrf = sign_in(c, world["tokens"]["operator"])
+    no_csrf = c.post("/console/accounts/alice/events", data={"kind": "deposit", "amount": "25"})
+    assert no_csrf.status_code == 403 and "CSRF" in no_csrf.text
+    wrong = c.post("/console/accounts/alice/events", data={"kind": "deposit", "amount": "25", "csrf": "x" + csrf})
+    assert wrong.status_code == 403
+    assert world["led"].events(status="pending") == []
+    ok = c.post("/console/accounts/alice/events", data={"kind": "deposit", "amount": "25", "csrf": csrf})
+    assert "deposit #" in ok.text and "$25.00" in ok.text
+    (e, _), = world["led"].events(status="pending")
+    cancel = c.post(f"/console/events/{e.id}/cancel", data={"csrf": csrf, "account": "alice"})
+    assert f"event #{e.id} canceled" in cancel.text and world["led"].events(status="pending") == []
+    apply = c.post("/console/policies/apply", data={"csrf": csrf, "file": "x", "sha256": "y"})
+    assert apply.status_code == 403 and "analyst" in apply.text              # an operator applies no policy
+    audit = [x["action"] for x in world["client"].get(
+        "/api/v1/audit", headers={"Authorization": f"Bearer {world['tokens']['admin']}"}).json()["audit"]]
+    assert audit[:2] == ["cancel", "record deposit"]
+
+
+def test_an_analyst_sees_the_plan_and_applies_it(world, tmp_path):
+    c = world["client"]
+    csrf = sign_in(c, world["tokens"]["analyst"])
+    (tmp_path / "core.pie").write_text('pie "Core" { VTI 100% }\n')
+    page = c.get("/console/policies").text
+    assert "removed Bonds" in page and 'class="liquidations"' in page and "Total: <strong>$" in page
+    sha = re.search(r'name="sha256" value="([0-9a-f]{64})"', page).group(1)
+    done = c.post("/console/policies/apply", data={"csrf": csrf, "file": str(tmp_path / "core.pie"), "sha256": sha})
+    assert "Applied version" in done.text
+    assert {e.kind for e, _ in world["led"].events(status="pending")} == {"target_change", "liquidation"}
