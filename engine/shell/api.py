@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 from decimal import Decimal
 from typing import Annotated, Any, Callable, Literal
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
@@ -29,6 +29,7 @@ from config.settings import Settings, SettingsError
 from engine.shell.service import Service
 
 PROBLEM = "application/problem+json"
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 MAX_FAILURES = 5           # failed logins per client in WINDOW seconds before it must wait
 WINDOW = 60.0
 
@@ -190,7 +191,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return {"status": "ok"}
 
     @app.get("/api/v1/accounts", tags=["read"])
-    def accounts(who: Viewer, page: Annotated[int, Query(ge=1)] = 1, size: Annotated[int, Query(ge=0, le=1000)] = 50,
+    def accounts(who: Viewer, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, size: Annotated[int, Query(ge=0, le=1000)] = 50,
                  search: Annotated[str, Query(max_length=100)] = "", live: bool = False) -> dict[str, Any]:
         return read(lambda: service.accounts(page=page, size=size, search=search, live=live))
 
@@ -207,7 +208,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return read(lambda: service.windows(limit))
 
     @app.get("/api/v1/windows/{window_id}", tags=["read"])
-    def window(window_id: int, who: Viewer) -> dict[str, Any]:
+    def window(window_id: Id, who: Viewer) -> dict[str, Any]:
         return read(lambda: service.window(window_id))
 
     @app.get("/api/v1/status", tags=["read"])
@@ -239,7 +240,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return JSONResponse(doc, status_code=201 if doc["created"] else 200)
 
     @app.post("/api/v1/events/{event_id}/cancel", tags=["operate"])
-    def cancel(event_id: int, who: Operator) -> dict[str, Any]:
+    def cancel(event_id: Id, who: Operator) -> dict[str, Any]:
         return audited(who, "cancel", {"event": event_id}, lambda: service.cancel(event_id))
 
     @app.post("/api/v1/policies/plan", tags=["policies"])

@@ -201,6 +201,7 @@ class Daemon:
         pidfile.parent.mkdir(parents=True, exist_ok=True)
         pidfile.write_text(str(os.getpid()))       # ours: we hold the lock
         sched.start()
+        api = self._serve_api() if self.settings.api_enabled else None
         heartbeat_job()
         for w in self.settings.windows:          # a daemon that was down at the window's time
             for b in self.settings.brokers:
@@ -213,6 +214,8 @@ class Daemon:
             raise
         finally:
             log.info("pies daemon stopping: finishing the current step")
+            if api is not None:
+                api.should_exit = True
             sched.shutdown(wait=True)
             _CURRENT = None
             if pidfile.exists() and pidfile.read_text().strip() == str(os.getpid()):
@@ -221,6 +224,21 @@ class Daemon:
             self.ledger.dispose()
             log.info("pies daemon stopped")
         return 0
+
+    def _serve_api(self):
+        """The HTTP API and console in a thread of the daemon ([api] enabled = true)."""
+        import uvicorn
+        from engine.shell.api import create_app
+        s = self.settings
+        server = uvicorn.Server(uvicorn.Config(create_app(s, ledger=self.ledger,
+                                                          live_prices=lambda symbols: self.broker.latest_prices(symbols)
+                                                          if symbols else {}),
+                                               host=s.api_host, port=s.api_port, log_level="warning",
+                                               server_header=False))
+        server.install_signal_handlers = lambda: None      # the daemon owns SIGTERM
+        threading.Thread(target=server.run, name="pies-api", daemon=True).start()
+        log.info("api listening", url=f"http://{s.api_host}:{s.api_port}", console=f"http://{s.api_host}:{s.api_port}/console/")
+        return server
 
     def catch_up(self, w: Window, broker: str | None = None) -> None:
         broker = broker or self.settings.broker_name

@@ -4,7 +4,6 @@ a missing, wrong, revoked or too-weak token; problem details; idempotency; the a
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 import pytest
 
