@@ -402,8 +402,14 @@ class Ledger:
             w = s.get(Window, window_id)
             if w is None:
                 raise LedgerError(f"no window {window_id}")
-            return {"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name,
-                    "step": w.step, "report": w.report}
+            return _window_json(w)
+
+    def window_of(self, broker: str, day, name: str) -> dict | None:
+        from .schema import Window
+        with self.tx() as s:
+            w = s.scalars(select(Window).where(Window.broker == broker, Window.trading_date == day,
+                                               Window.name == name)).first()
+            return None if w is None else _window_json(w)
 
     def house(self, broker: str) -> Account | None:
         with self.tx() as s:
@@ -665,6 +671,11 @@ class Ledger:
             if broker:
                 q = q.where(Account.broker == broker)
             return sorted(s.scalars(q))
+
+
+def _window_json(w) -> dict:
+    return {"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name, "step": w.step,
+            "closed_at": w.closed_at.isoformat() if w.closed_at else None, "report": w.report}
 
 
 def check_invariants(ledger: Ledger, broker: str, positions: Mapping[str, Decimal], cash: Decimal) -> list[str]:

@@ -243,6 +243,14 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def cancel(event_id: Id, who: Operator) -> dict[str, Any]:
         return audited(who, "cancel", {"event": event_id}, lambda: service.cancel(event_id))
 
+    @app.post("/api/v1/windows/run", tags=["operate"])
+    def run_window(who: Operator, name: Annotated[str | None, Query(max_length=50)] = None,
+                   broker: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
+        """Run (or resume) today's window now and return it with its report (a window that
+        closed already is returned as it is, `already_closed`)."""
+        return audited(who, "run window", {"name": name, "broker": broker},
+                       lambda: service.run_window(name=name, broker=broker))
+
     @app.post("/api/v1/policies/plan", tags=["policies"])
     def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:
         """What applying the file's current text would do; writes nothing."""

@@ -201,23 +201,6 @@ def register(main: click.Group) -> None:
     def window() -> None:
         """Trading windows: run one now, or show one."""
 
-    def _window_setting(s: Settings, name: str | None):
-        if not s.windows:
-            raise UserError("no windows in the settings ([[windows]])")
-        if name is None:
-            return s.windows[0]
-        for w in s.windows:
-            if w.name == name:
-                return w
-        raise UserError(f"no window named {name!r} in the settings (windows: {', '.join(w.name for w in s.windows)})")
-
-    def _window_row(led: Ledger, broker: str, day, name: str):
-        from sqlalchemy import select
-        from adapters.ledger.schema import Window
-        with led.tx() as sess:
-            return sess.scalars(select(Window).where(Window.broker == broker, Window.trading_date == day,
-                                                     Window.name == name)).first()
-
     @window.command("run")
     @click.option("--date", "day", help="Trading date (default: today in the window's time zone).")
     @click.option("--name", default=None, help="Window name from the settings (default: the first).")
@@ -229,43 +212,19 @@ def register(main: click.Group) -> None:
     def window_run(ctx: click.Context, day: str | None, name: str | None, broker_name: str | None, replay: bool,
                    force: bool, as_json: bool) -> None:
         """Run (or resume) today's trading window and print its report."""
-        from engine.shell import clock
         from engine.shell.report import print_report
-        from engine.shell.window import WindowPaused, WindowRunner
-        s = settings_of(ctx)
-        w = _window_setting(s, name)
-        b = s.broker_named(broker_name) if broker_name else s.broker
-        today = clock.today(w.timezone)
-        when = _day(day) if day else today
         with ledger_of(ctx) as led:
-            row = _window_row(led, b.name, when, w.name)
-            if row is not None and row.step == "closed":
-                if as_json:
-                    sys.stdout.write(json.dumps(row.report or {}, indent=2) + "\n")
-                    return
-                out.print(f"window {row.id} ({w.name} on {when}) closed at {row.closed_at:%Y-%m-%d %H:%M} UTC; "
-                          f"its report:")
-                print_report(out, row.report or {})
-                return
-            if when > today:
-                raise UserError(f"{when} is in the future (today is {today} in {w.timezone})")
-            if when < today and not (replay and row is not None):
-                raise UserError(f"{when} is past (today is {today} in {w.timezone}): only a window that was opened "
-                                f"and never closed can be resumed, with --replay")
-            broker = open_broker(s, b.name)
-            if not force and broker.market_day(when) is None:
-                raise UserError(f"the market is closed on {when} (use --force to run anyway)")
-            ensure_house(led, broker, b.name)
-            runner = WindowRunner(led, broker, b.name, window_options(s, b.name))
-            try:
-                report = runner.run(when, w.name)
-            except WindowPaused as e:
-                raise UserError(f"window paused, the broker is not answering: {e}; run it again to resume") from None
+            doc = service_of(ctx, led).run_window(name=name, broker=broker_name, day=_day(day) if day else None,
+                                                  replay=replay, force=force)
+        report = doc["report"]
         if as_json:
             sys.stdout.write(json.dumps(report, indent=2) + "\n")
-        else:
-            print_report(out, report)
-        if report.get("problems"):
+            return
+        if doc["already_closed"]:
+            out.print(f"window {doc['id']} ({doc['name']} on {doc['day']}) closed at {doc['closed_at'][:16]} UTC; "
+                      f"its report:")
+        print_report(out, report)
+        if report.get("problems") and not doc["already_closed"]:
             raise SystemExit(3)
 
     @window.command("show")
@@ -278,32 +237,17 @@ def register(main: click.Group) -> None:
     def window_show(ctx: click.Context, window_id: int | None, day: str | None, name: str | None,
                     broker_name: str | None, as_json: bool) -> None:
         """Print a window's report: by id, or by date and name."""
-        from sqlalchemy import select
-        from adapters.ledger.schema import Window
-        from engine.shell import clock
         from engine.shell.report import print_report
-        s = settings_of(ctx)
-        with ledger_of(ctx) as led, led.tx() as sess:
-            if window_id is not None:
-                row = sess.get(Window, window_id)
-                if row is None:
-                    raise LedgerError(f"no window {window_id}")
-            else:
-                w = _window_setting(s, name)
-                when = _day(day) if day else clock.today(w.timezone)
-                row = sess.scalars(select(Window).where(Window.broker == (broker_name or s.broker_name),
-                                                        Window.trading_date == when, Window.name == w.name)).first()
-                if row is None:
-                    raise LedgerError(f"no window {w.name!r} on {when}")
-            report, step, wid = row.report, row.step, row.id
-            info = {"id": row.id, "broker": row.broker, "day": row.trading_date.isoformat(), "name": row.name,
-                    "step": row.step}
+        with ledger_of(ctx) as led:
+            svc = service_of(ctx, led)
+            doc = svc.window(window_id) if window_id is not None else \
+                svc.window_on(name=name, broker=broker_name, day=_day(day) if day else None)
         if as_json:
-            sys.stdout.write(json.dumps({**info, "report": report}, indent=2) + "\n")
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             return
-        if step != "closed":
-            out.print(f"window {wid} is at step {step!r} (not closed yet)")
-        print_report(out, report or {})
+        if doc["step"] != "closed":
+            out.print(f"window {doc['id']} is at step {doc['step']!r} (not closed yet)")
+        print_report(out, doc["report"] or {})
 
     @main.command("status")
     @click.option("--json", "as_json", is_flag=True)

@@ -92,6 +92,58 @@ class Service:
     def window(self, window_id: int) -> dict[str, Any]:
         return self.ledger.window(window_id)
 
+    def _window_setting(self, name: str | None):
+        ws = self.settings.windows
+        if not ws:
+            raise LedgerError("no windows in the settings ([[windows]])")
+        if name is None:
+            return ws[0]
+        for w in ws:
+            if w.name == name:
+                return w
+        raise LedgerError(f"no window named {name!r} in the settings (windows: {', '.join(w.name for w in ws)})")
+
+    def window_on(self, *, name: str | None = None, broker: str | None = None, day=None) -> dict[str, Any]:
+        """A window by its day (default: today in its time zone) and name."""
+        from engine.shell import clock
+        w = self._window_setting(name)
+        when = day or clock.today(w.timezone)
+        found = self.ledger.window_of(broker or self.settings.broker_name, when, w.name)
+        if found is None:
+            raise LedgerError(f"no window {w.name!r} on {when}")
+        return found
+
+    def run_window(self, *, name: str | None = None, broker: str | None = None, day=None, replay: bool = False,
+                   force: bool = False) -> dict[str, Any]:
+        """Run (or resume) a window: today's in its time zone. A past day only to resume a
+        window that was opened and never closed (`replay`), never a future day, and a closed
+        market day only when forced. A window that closed already is not run again: its
+        report comes back with `already_closed`."""
+        from engine.shell import clock
+        from engine.shell.window import WindowPaused, WindowRunner
+        from engine.shell.wiring import ensure_house, open_broker, window_options
+        w = self._window_setting(name)
+        b = self.settings.broker_named(broker) if broker else self.settings.broker
+        today = clock.today(w.timezone)
+        when = day or today
+        row = self.ledger.window_of(b.name, when, w.name)
+        if row is not None and row["step"] == "closed":
+            return {**row, "already_closed": True}
+        if when > today:
+            raise LedgerError(f"{when} is in the future (today is {today} in {w.timezone})")
+        if when < today and not (replay and row is not None):
+            raise LedgerError(f"{when} is past (today is {today} in {w.timezone}): only a window that was opened "
+                              f"and never closed can be resumed, with --replay")
+        broker_ = open_broker(self.settings, b.name)
+        if not force and broker_.market_day(when) is None:
+            raise LedgerError(f"the market is closed on {when} (use --force to run anyway)")
+        ensure_house(self.ledger, broker_, b.name)
+        try:
+            WindowRunner(self.ledger, broker_, b.name, window_options(self.settings, b.name)).run(when, w.name)
+        except WindowPaused as e:
+            raise LedgerError(f"window paused, the broker is not answering: {e}; run it again to resume") from None
+        return {**self.ledger.window_of(b.name, when, w.name), "already_closed": False}
+
     def status(self) -> dict[str, Any]:
         """The next window of each broker account, pending events per account, and each
         broker account's last window."""

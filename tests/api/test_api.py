@@ -23,6 +23,9 @@ ROUTES = [
     ("get", "/metrics", "viewer", None),
     ("post", "/api/v1/events", "operator", {"account": "alice", "kind": "deposit", "amount": "5"}),
     ("post", "/api/v1/events/999/cancel", "operator", None),
+    ("post", "/api/v1/windows/run?name=open", "operator", None),
+    ("get", "/api/v1/status", "viewer", None),
+    ("get", "/api/v1/plan?account=alice", "viewer", None),
     ("post", "/api/v1/policies/plan", "analyst", {"file": "core.pie"}),
     ("post", "/api/v1/policies/apply", "analyst", {"file": "core.pie", "sha256": "x"}),
     ("get", "/api/v1/tokens", "admin", None),
@@ -156,3 +159,13 @@ def test_metrics_speak_prometheus(world):
     assert 'pies_window_problems{broker="main"} 0.0' in text
     assert 'pies_window_step_seconds{broker="main",step="planned"}' in text
     assert "pies_last_successful_window_timestamp_seconds" in text and "pies_pending_events 0.0" in text
+
+
+def test_a_window_run_through_the_api_is_the_clis_window(world, monkeypatch):
+    monkeypatch.setenv("PIES_NOW", "2026-11-24T15:00:00+00:00")       # the day the fixture's window ran
+    c, h = world["client"], auth(world["tokens"]["operator"])
+    again = c.post("/api/v1/windows/run", headers=h).json()
+    assert again["already_closed"] and again["id"] == 1
+    assert again["report"] == json.loads(world["cli"]("window", "run", "--json").output)
+    wrong = c.post("/api/v1/windows/run?name=typo", headers=h)
+    assert wrong.status_code == 404 and "no window named 'typo'" in wrong.json()["detail"]
