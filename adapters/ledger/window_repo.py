@@ -17,7 +17,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 import rules as policy_lang
@@ -153,27 +153,40 @@ def accounts_to_plan(s: Session, repo: WindowRepository, broker: str, events_whe
     for e in s.scalars(select(Event).where(events_where).order_by(Event.id)):
         with_events[e.account_id].append(WindowEvent(e.id, e.account_id, Kind(e.kind),
                                                      None if e.amount is None else cents(e.amount), e.path))
-    chosen: list[tuple[Account, RuleSet]] = []
-    q = select(Account).where(Account.broker == broker, Account.is_house.is_(False), Account.status != "closed")
+    # Only accounts with work are loaded: those with events, and those whose (policy
+    # version, rule set) can trigger on its own. The pairs are few; the database picks the
+    # accounts, so accounts without work cost nothing but this query.
+    live = select(Account).where(Account.broker == broker, Account.is_house.is_(False), Account.status != "closed")
+    pairs = s.execute(select(Account.policy_version_id, Account.rules).where(
+        Account.broker == broker, Account.is_house.is_(False), Account.status != "closed").distinct()).all()
+    triggering = [(v, r) for v, r in sorted(pairs)
+                  if (rs := repo.ruleset(s, v, r)).drift_threshold_bp is not None or rs.every is not None]
     if names is not None:
-        q = q.where(Account.name.in_(list(names)))
-    for a in s.scalars(q.order_by(Account.id)):
-        rs = repo.ruleset(s, a.policy_version_id, a.rules)
-        if a.id in with_events or rs.drift_threshold_bp is not None or rs.every is not None or names is not None:
-            chosen.append((a, rs))
-    held: dict[int, list[Holding]] = defaultdict(list)
-    if with_holdings:
-        ids = sorted(a.id for a, _ in chosen)
-        for k in range(0, len(ids), CHUNK):
-            for aid, path, sym, shares in s.execute(
-                    select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
-                    .where(HoldingRow.account_id.in_(ids[k:k + CHUNK]))
-                    .order_by(HoldingRow.account_id, HoldingRow.path)):
-                if shares:
-                    held[aid].append(Holding(path, sym, shares))
+        q = live.where(Account.name.in_(list(names)))
+    else:
+        wanted = [Account.id.in_(select(Event.account_id).where(events_where))]
+        if triggering:
+            wanted.append(tuple_(Account.policy_version_id, Account.rules).in_(triggering))
+        q = live.where(or_(*wanted))
+    chosen: list[tuple[Account, RuleSet]] = [(a, repo.ruleset(s, a.policy_version_id, a.rules))
+                                             for a in s.scalars(q.order_by(Account.id))]
+    held = load_holdings(s, [a.id for a, _ in chosen]) if with_holdings else {}
     return [AccountState(a.id, a.name, cents(a.cash), repo.policy(s, a.policy_version_id).pies[a.pie], rs,
                          tuple(held.get(a.id, ())), tuple(with_events.get(a.id, ())), a.last_rebalanced)
             for a, rs in chosen]
+
+
+def load_holdings(s: Session, account_ids: Iterable[int]) -> dict[int, list[Holding]]:
+    """Non-zero holdings of these accounts, by account, in path order (5,000 accounts a query)."""
+    out: dict[int, list[Holding]] = defaultdict(list)
+    ids = sorted(set(account_ids))
+    for k in range(0, len(ids), CHUNK):
+        for aid, path, sym, shares in s.execute(
+                select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
+                .where(HoldingRow.account_id.in_(ids[k:k + CHUNK])).order_by(HoldingRow.account_id, HoldingRow.path)):
+            if shares:
+                out[aid].append(Holding(path, sym, shares))
+    return out
 
 
 def preview(repo: WindowRepository, names: Sequence[str] | None = None) -> tuple[list[AccountState], dict]:
@@ -291,20 +304,8 @@ class StepTx:
                                 (Event.window_id == self.wid) & (Event.status == "planned"),
                                 with_holdings=with_holdings)
 
-    def _holdings(self, account_ids: Sequence[int]) -> dict[int, list[Holding]]:
-        out: dict[int, list[Holding]] = defaultdict(list)
-        ids = sorted(set(account_ids))
-        for k in range(0, len(ids), CHUNK):
-            for aid, path, sym, shares in self.s.execute(
-                    select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
-                    .where(HoldingRow.account_id.in_(ids[k:k + CHUNK])).order_by(HoldingRow.account_id,
-                                                                                 HoldingRow.path)):
-                if shares:
-                    out[aid].append(Holding(path, sym, shares))
-        return out
-
     def holdings_of(self, account_ids: Iterable[int]) -> dict[int, list[Holding]]:
-        return dict(self._holdings(sorted(set(account_ids))))
+        return dict(load_holdings(self.s, account_ids))
 
     def symbols_to_price(self) -> list[str]:
         symbols: set[str] = set()
@@ -359,10 +360,6 @@ class StepTx:
                 by[r.symbol].append(Intent(r.id, r.account_id, r.path, r.symbol, cents(r.planned), cents(r.amount),
                                            r.sell_all))
         return by
-
-    def held(self, intents: Iterable[Intent], extra: Iterable[int] = ()) -> dict[tuple[int, str], Decimal]:
-        ids = {r.account_id for r in intents} | set(extra)
-        return {(aid, h.path): h.shares for aid, hs in self._holdings(sorted(ids)).items() for h in hs}
 
     def set_amounts(self, amounts: Mapping[int, int]) -> None:
         if amounts:
