@@ -110,7 +110,9 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return brokers["b"].latest_prices(symbols)
 
     service = Service(settings, led, prices)
-    app = FastAPI(title="pies", version="1", description=__doc__,
+    # No open /docs (Swagger UI loads its code from a CDN) and the OpenAPI document needs a
+    # token like everything else but /health.
+    app = FastAPI(title="pies", version="1", description=__doc__, docs_url=None, redoc_url=None, openapi_url=None,
                   openapi_tags=[{"name": "read"}, {"name": "operate"}, {"name": "policies"}, {"name": "admin"}])
     app.state.ledger, app.state.access, app.state.service, app.state.settings = led, access, service, settings
     app.state.limiter = limits
@@ -183,6 +185,10 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             raise failure(e) from None
 
     # --- routes -----------------------------------------------------------------------------
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(who: Viewer) -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     @app.get("/health", tags=["read"])
     def health() -> dict[str, str]:
