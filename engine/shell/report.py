@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 def print_report(out: Console, report: dict[str, Any]) -> None:
@@ -37,6 +38,14 @@ def print_report(out: Console, report: dict[str, Any]) -> None:
             notes.append(f"[red]house advanced ${a['house_advance']}[/red]")
         accts.add_row(a["account"], events, trades, a["cash"], "\n".join(notes))
     out.print(accts)
+    for r in report.get("retried", []):
+        out.print(Text(f"pending again: {r['account']} {r['path']}: {r['reason']}", style="yellow"))
+    for e in (e for a in report.get("accounts", []) for e in a.get("events", [])
+              if e["status"] == "done" and e.get("reason") and e["kind"] == "withdrawal"):
+        out.print(Text(f"withdrawal #{e['id']}: {e['reason']}", style="yellow"))
+    if report.get("uncollected_dividends"):
+        out.print(Text(f"dividends of ${report['uncollected_dividends']} arrived during the window; the next "
+                       f"window collects them", style="yellow"))
     for p in report.get("problems", []):
         out.print(f"[red]ledger and broker disagree:[/red] {p}")
     if not report.get("problems"):

@@ -348,3 +348,17 @@ def test_liquidations_crossing_a_buy_never_leave_the_house_short(db_url, tmp_pat
     assert w.held("house:main").get("VNQI", Decimal(0)) == residue   # nothing left over, nothing owed
     assert w.run(DAY3)["problems"] == [] and w.agrees() == []  # and the next window agrees too
     w.led.dispose()
+
+
+def test_the_printed_report_says_what_is_pending_again_and_what_was_paid_in_part(world):
+    from rich.console import Console
+    from engine.shell.report import print_report
+    world.add("a", "Two", "1000")
+    assert world.run(DAY1)["problems"] == []
+    world.policy.write_text(POLICY.replace("AAA 50% BBB 50%", "AAA 100%"))
+    world.led.load_policy(world.policy)
+    report = world.run(DAY2, world.broker_with(reject=frozenset({"BBB"})))
+    console = Console(record=True, width=200)
+    print_report(console, report)
+    text = console.export_text()
+    assert "pending again: a BBB:" in text and "liquidated again next window" in text
