@@ -187,6 +187,11 @@ class RecurringSection(_Section):
         return _money(v)
 
 
+class ScaleSection(_Section):
+    workers: int = 0                           # processes that plan a window's shards; 0: one per core
+    shard_size: int = 5_000                    # accounts per shard
+
+
 class ApiSection(_Section):
     enabled: StrictBool = False                # the daemon serves the API and console too
     host: str = "127.0.0.1"
@@ -209,6 +214,7 @@ class Root(_Section):
     recurring: tuple[RecurringSection, ...] = ()
     alerts: AlertsSection = AlertsSection()
     api: ApiSection = ApiSection()
+    scale: ScaleSection = ScaleSection()
 
 
 # --- what the rest of pies sees ------------------------------------------------------------
@@ -253,6 +259,8 @@ class Settings:
     api_enabled: bool = False
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    workers: int = 1
+    shard_size: int = 5_000
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)   # key -> where it was set
 
     # The first broker account: what single-broker code and settings files mean.
@@ -488,7 +496,8 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
         user_file or "defaults", pol.auto_apply,
         None if pol.auto_apply_max_dollars is None else int(pol.auto_apply_max_dollars * 100),
         pol.auto_apply_max_accounts, root.alerts.webhooks, root.alerts.timeout, root.alerts.retries,
-        root.api.enabled, root.api.host, root.api.port, origins, raw)
+        root.api.enabled, root.api.host, root.api.port, root.scale.workers or (os.cpu_count() or 1),
+        max(1, root.scale.shard_size), origins, raw)
 
 
 def _broker(b: BrokerSection, settle: SettleSection) -> Broker:

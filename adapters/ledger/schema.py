@@ -199,3 +199,13 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     arguments: Mapped[dict | None] = mapped_column(JSON)
     outcome: Mapped[str] = mapped_column(String(200))
+
+
+class WindowShard(Base):
+    """A shard of a window step done: the step's shards commit on their own, and a resumed
+    step skips the ones recorded here."""
+
+    __tablename__ = "window_shards"
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), primary_key=True)
+    step: Mapped[str] = mapped_column(String(20), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -31,7 +31,7 @@ from rules.library import find_rules
 from rules.model import Policy, RuleSet, Security
 
 from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
-    Window, WindowAccount, utcnow
+    Window, WindowAccount, WindowShard, utcnow
 from .store import Ledger, holdings_and_cash
 
 ZERO = Decimal(0)
@@ -146,10 +146,13 @@ class WindowRepository:
 
 
 def accounts_to_plan(s: Session, repo: WindowRepository, broker: str, events_where, *, with_holdings: bool = True,
-                     names: Sequence[str] | None = None) -> list[AccountState]:
+                     names: Sequence[str] | None = None, ids: Sequence[int] | None = None) -> list[AccountState]:
     """Accounts with events matching `events_where`, and those whose rules may trigger a
     rebalance on their own (drift, calendar), in id order (only `names`, when given)."""
     with_events: dict[int, list[WindowEvent]] = defaultdict(list)
+    if ids is not None:
+        lo, hi = (min(ids), max(ids)) if ids else (0, -1)
+        events_where = events_where & Event.account_id.between(lo, hi)
     for e in s.scalars(select(Event).where(events_where).order_by(Event.id)):
         with_events[e.account_id].append(WindowEvent(e.id, e.account_id, Kind(e.kind),
                                                      None if e.amount is None else cents(e.amount), e.path))
@@ -168,6 +171,8 @@ def accounts_to_plan(s: Session, repo: WindowRepository, broker: str, events_whe
         if triggering:
             wanted.append(tuple_(Account.policy_version_id, Account.rules).in_(triggering))
         q = live.where(or_(*wanted))
+    if ids is not None:
+        q = q.where(Account.id.in_(list(ids)))
     chosen: list[tuple[Account, RuleSet]] = [(a, repo.ruleset(s, a.policy_version_id, a.rules))
                                              for a in s.scalars(q.order_by(Account.id))]
     held = load_holdings(s, [a.id for a, _ in chosen]) if with_holdings else {}
@@ -297,12 +302,22 @@ class StepTx:
 
     # --- price and plan ---------------------------------------------------------------------
 
-    def accounts_to_plan(self, *, with_holdings: bool = True) -> list[AccountState]:
+    def accounts_to_plan(self, *, with_holdings: bool = True, ids: Sequence[int] | None = None) -> list[AccountState]:
         """Accounts with events in this window, and those whose rules may trigger a
-        rebalance on their own (drift, calendar), in id order."""
+        rebalance on their own (drift, calendar), in id order (only `ids`, when given)."""
         return accounts_to_plan(self.s, self.repo, self.broker,
                                 (Event.window_id == self.wid) & (Event.status == "planned"),
-                                with_holdings=with_holdings)
+                                with_holdings=with_holdings, ids=ids)
+
+    def plan_set(self) -> list[int]:
+        """The ids of the accounts this window plans, in order (what the shards split)."""
+        return [a.id for a in self.accounts_to_plan(with_holdings=False)]
+
+    def shard_done(self, step: str, shard: int) -> bool:
+        return self.s.get(WindowShard, (self.wid, step, shard)) is not None
+
+    def mark_shard(self, step: str, shard: int) -> None:
+        self.s.add(WindowShard(window_id=self.wid, step=step, shard=shard))
 
     def holdings_of(self, account_ids: Iterable[int]) -> dict[int, list[Holding]]:
         return dict(load_holdings(self.s, account_ids))

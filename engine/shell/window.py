@@ -58,6 +58,8 @@ class WindowOptions:
     poll_interval: float = 2.0            # seconds between looks at the orders; a stop is honoured between them
     retries: int = 3                      # RetryLater, per broker call, before pausing
     recurring: tuple[Recurring, ...] = ()
+    workers: int = 1                      # processes that plan shards (server databases only)
+    shard_size: int = 5_000               # accounts per shard
 
 
 def _crash_hook(point: str) -> None:
@@ -71,6 +73,29 @@ def _since(w: WindowInfo, day: date) -> datetime:
     earlier of `day` and the window's opening (ids make repeats harmless)."""
     start = min(day, w.opened_at.astimezone(NY).date()) - timedelta(days=1)
     return datetime.combine(start, time(0), NY)
+
+
+_LEDGERS: dict[str, WindowRepository] = {}
+
+
+def plan_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple[int, str | None, list]]:
+    """Plan one shard of a window's accounts in one transaction that records the shard
+    (skipped when it is recorded already). Runs in the runner's process or in a worker of a
+    pool (which opens the ledger once). Returns what to log: (account, refusal, rejected)."""
+    url, broker, wid, day, shard, ids = job
+    if repo is None:
+        if url not in _LEDGERS:
+            _LEDGERS[url] = WindowRepository(Ledger(url, upgrade=False), broker)
+        repo = _LEDGERS[url]
+    with repo.step(wid) as tx:
+        if tx.shard_done("planned", shard):
+            return []
+        prices = tx.prices()
+        plans = [plan_account(a, prices, day) for a in tx.accounts_to_plan(ids=ids)]
+        tx.save_plans(plans)
+        tx.mark_shard("planned", shard)
+    return [(p.account_id, None if p.planned else p.reason,
+             [(o.event_id, o.reason) for o in p.decided if o.outcome == Outcome.REJECTED]) for p in plans]
 
 
 class WindowRunner:
@@ -147,17 +172,30 @@ class WindowRunner:
             tx.save_prices(prices)
 
     def _planned(self, w: WindowInfo) -> None:
-        with self.repo.step(w.id, "planned") as tx:
-            prices = tx.prices()
-            plans = [plan_account(a, prices, w.trading_date) for a in tx.accounts_to_plan()]
-            tx.save_plans(plans)
-        for p in plans:
-            if not p.planned:
-                log.warning("account refused", window=w.id, account_id=p.account_id, reason=p.reason)
-            for o in p.decided:
-                if o.outcome == Outcome.REJECTED:
-                    log.warning("event rejected", window=w.id, account_id=p.account_id, event_id=o.event_id,
-                                reason=o.reason)
+        """Planning runs over shards of accounts (ranges of ids), each one transaction that
+        records itself, so a resumed step redoes only the shards that did not commit. With
+        `workers` > 1 (and a server database) the shards run in a process pool."""
+        with self.repo.step(w.id) as tx:
+            ids = tx.plan_set()
+        size = max(1, self.opt.shard_size)
+        shards = [(k, ids[i:i + size]) for k, i in enumerate(range(0, len(ids), size))]
+        url = self.repo.ledger.url
+        if self.opt.workers > 1 and len(shards) > 1 and not url.startswith("sqlite"):
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+            with ProcessPoolExecutor(max_workers=self.opt.workers,
+                                     mp_context=multiprocessing.get_context("spawn")) as pool:
+                notes = list(pool.map(plan_shard, [(url, self.name, w.id, w.trading_date, k, part)
+                                                   for k, part in shards]))
+        else:
+            notes = [plan_shard((url, self.name, w.id, w.trading_date, k, part), self.repo) for k, part in shards]
+        with self.repo.step(w.id, "planned"):
+            pass
+        for account_id, reason, rejected in (n for shard in notes for n in shard):
+            if reason:
+                log.warning("account refused", window=w.id, account_id=account_id, reason=reason)
+            for event_id, why in rejected:
+                log.warning("event rejected", window=w.id, account_id=account_id, event_id=event_id, reason=why)
 
     def _netted(self, w: WindowInfo) -> None:
         with self.repo.step(w.id, "netted") as tx:

@@ -20,9 +20,10 @@ class Netting:
 
 def wants(intents: Sequence[Intent], held: Mapping[tuple[int, str], Decimal],
           amounts: Mapping[int, int] | None = None) -> list[fills.Want]:
-    """The per-symbol arithmetic's view of intents (in id order), with their current amounts."""
+    """The per-symbol arithmetic's view of intents, with their current amounts, in account
+    and slice order (not id order: ids depend on which shard wrote its rows first)."""
     out = []
-    for r in sorted(intents, key=lambda r: r.id):
+    for r in sorted(intents, key=lambda r: (r.account_id, r.path)):
         amount = amounts.get(r.id, r.amount) if amounts else r.amount
         if not amount:
             continue

@@ -32,7 +32,7 @@ def scale_buys(lines: Sequence[CashLine], intents: Sequence[Intent], spent: Mapp
     remainder, ties to the earlier intent)."""
     buys: dict[int, list[Intent]] = {}
     crossed_in: dict[int, int] = {}
-    for r in sorted(intents, key=lambda r: r.id):
+    for r in sorted(intents, key=lambda r: (r.account_id, r.path)):
         if r.amount > 0:
             buys.setdefault(r.account_id, []).append(r)
         elif r.amount < 0:

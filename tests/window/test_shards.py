@@ -1,0 +1,97 @@
+"""A window's planning over shards and worker processes gives the same ledger whatever the
+number of workers or shards; a shard that committed is not planned again on resume."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from adapters.ledger.schema import Intent, WindowShard
+from conftest import PG_URL, _pg_or_skip
+from engine.shell.window import WindowOptions, WindowRunner
+from test_faults import DAY1, DAY2, PRICES, World
+
+POLICY = 'pie "Two" { AAA 50% BBB 50% }\npie "Mix" { pie "Inner" 60% { AAA 30% ZZZ 70% } BBB 40% }\n'
+
+
+def _schema() -> tuple[str, str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with create_engine(PG_URL, isolation_level="AUTOCOMMIT").connect() as c:
+        c.execute(text(f'create schema "{name}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    return name, f"{PG_URL}{sep}options=-csearch_path%3D{name}"
+
+
+def _drop(name: str) -> None:
+    with create_engine(PG_URL, isolation_level="AUTOCOMMIT").connect() as c:
+        c.execute(text(f'drop schema "{name}" cascade'))
+
+
+def _day_of_trading(world: World, workers: int) -> dict:
+    for i in range(14):
+        world.add(f"a{i:02d}", "Two" if i % 3 else "Mix", f"{100 + 37 * i}.{i:02d}")
+    opts = {"workers": workers, "shard_size": 3}
+    assert world.run(DAY1, **opts)["problems"] == []
+    prices = {s: __import__("decimal").Decimal(p) for s, p in PRICES.items()}
+    for i in range(0, 14, 2):
+        world.led.deposit(f"a{i:02d}", f"{10 + i}.33", key=f"d2-{i}")
+    for i in range(1, 14, 4):
+        world.led.withdraw(f"a{i:02d}", "20.01", prices, key=f"w2-{i}")
+    world.led.rebalance("a03", key="r")
+    assert world.run(DAY2, **opts)["problems"] == [] and world.agrees() == []
+    snap = world.snapshot()
+    with world.led.tx() as s:
+        snap["shards"] = sorted(s.execute(select(WindowShard.window_id, WindowShard.step, WindowShard.shard)).all())
+        snap["intents"] = sorted((i.account_id, i.path, str(i.planned), str(i.amount)) for i in s.scalars(select(Intent)))
+    return snap
+
+
+def test_one_two_and_four_workers_give_the_same_ledger(tmp_path):
+    _pg_or_skip()
+    snaps = []
+    for workers in (1, 2, 4):
+        name, url = _schema()
+        try:
+            w = World(tmp_path / f"w{workers}", url, POLICY)
+            snaps.append(_day_of_trading(w, workers))
+            w.led.dispose()
+        finally:
+            _drop(name)
+    assert snaps[0]["shards"] and len({s[2] for s in snaps[0]["shards"]}) > 2     # several shards ran
+    assert snaps[0] == snaps[1] == snaps[2]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_committed_shard_is_not_planned_again_on_resume(db_url, tmp_path):
+    w = World(tmp_path / "w", db_url, POLICY)
+    for i in range(7):
+        w.add(f"a{i}", "Two", "100")
+
+    class Died(Exception):
+        pass
+
+    calls = []
+    import engine.shell.window as window_mod
+    real = window_mod.plan_shard
+
+    def flaky(job, repo=None):
+        calls.append(job[4])
+        if len(calls) == 2:
+            raise Died("killed during the second shard")
+        return real(job, repo)
+    window_mod.plan_shard = flaky
+    try:
+        with pytest.raises(Died):
+            w.run(DAY1, shard_size=3)
+        assert w.run(DAY1, shard_size=3)["problems"] == []
+    finally:
+        window_mod.plan_shard = real
+    assert calls == [0, 1, 0, 1, 2]                       # shard 0 committed: skipped inside, not replanned
+    with w.led.tx() as s:
+        assert sorted(x.shard for x in s.scalars(select(WindowShard))) == [0, 1, 2]
+        per_account = s.execute(text("select account_id, count(*) from window_accounts group by account_id")).all()
+    assert all(n == 1 for _, n in per_account) and len(per_account) == 7
+    w.led.dispose()
