@@ -93,7 +93,7 @@ def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
     return led, broker
 
 
-def run(db: str, n: int) -> None:
+def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         schema = None
@@ -110,7 +110,8 @@ def run(db: str, n: int) -> None:
             led, broker = setup(url, n, workdir)
             setup_s = time.perf_counter() - t0
             marks: list[tuple[str, float]] = []
-            runner = WindowRunner(led, broker, "main", WindowOptions(settle_timeout=5),
+            runner = WindowRunner(led, broker, "main", WindowOptions(settle_timeout=5, workers=workers,
+                                                                     shard_size=shard_size),
                                   crash=lambda step: marks.append((step, time.perf_counter())))
             start = time.perf_counter()
             report = runner.run(DAY)
@@ -127,8 +128,12 @@ def run(db: str, n: int) -> None:
                 steps.append(f"{step} {t - prev:.2f}")
                 prev = t
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{db:10} N={n:>7,}  window {total:6.1f} s  (setup {setup_s:.1f} s)  orders {len(report['orders'])}  "
-              f"problems {len(report['problems'])}  peak {peak:,.0f} MiB")
+        child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        # All processes together, at most: this one's peak plus each worker at the largest worker's peak.
+        together = peak + (workers * child if workers > 1 and db != "sqlite" else 0)
+        print(f"{db:10} N={n:>7,}  workers {workers}  window {total:6.1f} s  (setup {setup_s:.1f} s)  "
+              f"orders {len(report['orders'])}  problems {len(report['problems'])}  peak {peak:,.0f} MiB "
+              f"(all processes at most {together:,.0f} MiB)")
         print("    " + ", ".join(steps))
 
 
@@ -136,10 +141,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, action="append")
     ap.add_argument("--db", choices=["sqlite", "postgresql"], action="append")
+    ap.add_argument("--workers", type=int, default=1, help="processes that plan shards (PostgreSQL)")
+    ap.add_argument("--shard-size", type=int, default=5_000)
     args = ap.parse_args()
     for db in args.db or ["sqlite", "postgresql"]:
         for n in args.n or [10_000, 100_000]:
-            run(db, n)
+            run(db, n, args.workers, args.shard_size)
 
 
 if __name__ == "__main__":
