@@ -190,6 +190,7 @@ class RecurringSection(_Section):
 class ScaleSection(_Section):
     workers: int = 0                           # processes that plan a window's shards; 0: one per core
     shard_size: int = 5_000                    # accounts per shard
+    cluster: str = ""                          # a Dask scheduler address (pip install pies[cluster])
 
 
 class ApiSection(_Section):
@@ -261,6 +262,7 @@ class Settings:
     api_port: int = 8080
     workers: int = 1
     shard_size: int = 5_000
+    cluster: str | None = None
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)   # key -> where it was set
 
     # The first broker account: what single-broker code and settings files mean.
@@ -497,7 +499,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
         None if pol.auto_apply_max_dollars is None else int(pol.auto_apply_max_dollars * 100),
         pol.auto_apply_max_accounts, root.alerts.webhooks, root.alerts.timeout, root.alerts.retries,
         root.api.enabled, root.api.host, root.api.port, root.scale.workers or (os.cpu_count() or 1),
-        max(1, root.scale.shard_size), origins, raw)
+        max(1, root.scale.shard_size), root.scale.cluster or None, origins, raw)
 
 
 def _broker(b: BrokerSection, settle: SettleSection) -> Broker:

@@ -60,6 +60,7 @@ class WindowOptions:
     recurring: tuple[Recurring, ...] = ()
     workers: int = 1                      # processes that plan shards (server databases only)
     shard_size: int = 5_000               # accounts per shard
+    cluster: str | None = None            # a Dask scheduler's address: its workers plan the shards
 
 
 def _crash_hook(point: str) -> None:
@@ -180,13 +181,18 @@ class WindowRunner:
         size = max(1, self.opt.shard_size)
         shards = [(k, ids[i:i + size]) for k, i in enumerate(range(0, len(ids), size))]
         url = self.repo.ledger.url
-        if self.opt.workers > 1 and len(shards) > 1 and not url.startswith("sqlite"):
+        jobs = [(url, self.name, w.id, w.trading_date, k, part) for k, part in shards]
+        if self.opt.cluster and len(shards) > 1 and not url.startswith("sqlite"):
+            # A Dask cluster's workers (on other machines too) reach the same PostgreSQL.
+            from distributed import Client
+            with Client(self.opt.cluster) as client:
+                notes = list(client.get_executor().map(plan_shard, jobs))
+        elif self.opt.workers > 1 and len(shards) > 1 and not url.startswith("sqlite"):
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
             with ProcessPoolExecutor(max_workers=self.opt.workers,
                                      mp_context=multiprocessing.get_context("spawn")) as pool:
-                notes = list(pool.map(plan_shard, [(url, self.name, w.id, w.trading_date, k, part)
-                                                   for k, part in shards]))
+                notes = list(pool.map(plan_shard, jobs))
         else:
             notes = [plan_shard((url, self.name, w.id, w.trading_date, k, part), self.repo) for k, part in shards]
         with self.repo.step(w.id, "planned"):

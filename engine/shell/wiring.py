@@ -56,4 +56,5 @@ def window_options(settings: Settings, broker: str | None = None, **overrides):
     b = settings.broker_named(broker) if broker else settings.broker
     return WindowOptions(**{"min_order_cents": b.min_order_cents, "poll_interval": b.poll_seconds,
                             "recurring": tuple(Recurring(**r) for r in settings.recurring),
-                            "workers": settings.workers, "shard_size": settings.shard_size, **overrides})
+                            "workers": settings.workers, "shard_size": settings.shard_size,
+                            "cluster": settings.cluster, **overrides})

@@ -4,14 +4,12 @@ number of workers or shards; a shard that committed is not planned again on resu
 from __future__ import annotations
 
 import uuid
-from datetime import date
 
 import pytest
 from sqlalchemy import create_engine, select, text
 
 from adapters.ledger.schema import Intent, WindowShard
 from conftest import PG_URL, _pg_or_skip
-from engine.shell.window import WindowOptions, WindowRunner
 from test_faults import DAY1, DAY2, PRICES, World
 
 POLICY = 'pie "Two" { AAA 50% BBB 50% }\npie "Mix" { pie "Inner" 60% { AAA 30% ZZZ 70% } BBB 40% }\n'
@@ -30,10 +28,10 @@ def _drop(name: str) -> None:
         c.execute(text(f'drop schema "{name}" cascade'))
 
 
-def _day_of_trading(world: World, workers: int) -> dict:
+def _day_of_trading(world: World, workers: int, cluster: str | None = None) -> dict:
     for i in range(14):
         world.add(f"a{i:02d}", "Two" if i % 3 else "Mix", f"{100 + 37 * i}.{i:02d}")
-    opts = {"workers": workers, "shard_size": 3}
+    opts = {"workers": workers, "shard_size": 3, "cluster": cluster}
     assert world.run(DAY1, **opts)["problems"] == []
     prices = {s: __import__("decimal").Decimal(p) for s, p in PRICES.items()}
     for i in range(0, 14, 2):
@@ -62,6 +60,22 @@ def test_one_two_and_four_workers_give_the_same_ledger(tmp_path):
             _drop(name)
     assert snaps[0]["shards"] and len({s[2] for s in snaps[0]["shards"]}) > 2     # several shards ran
     assert snaps[0] == snaps[1] == snaps[2]
+
+
+def test_a_dask_cluster_plans_the_same_ledger_as_the_process_pool(tmp_path):
+    _pg_or_skip()
+    from distributed import LocalCluster
+    snaps = []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        for how in ({"workers": 2}, {"workers": 1, "cluster": cluster.scheduler_address}):
+            name, url = _schema()
+            try:
+                w = World(tmp_path / f"w{len(snaps)}", url, POLICY)
+                snaps.append(_day_of_trading(w, **how))
+                w.led.dispose()
+            finally:
+                _drop(name)
+    assert snaps[0] == snaps[1]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
