@@ -7,12 +7,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from .schema import ApiToken, AuditEntry, utcnow
+from .schema import ApiToken, AuditEntry, aware, utcnow
 from .store import Ledger, LedgerError
 
 ROLES = ("viewer", "operator", "analyst", "admin")
@@ -81,7 +80,7 @@ class Access:
             if t is None or t.revoked_at is not None or not hmac.compare_digest(t.hash, h):
                 return None
             now = utcnow()
-            if t.last_used_at is None or (now - _aware(t.last_used_at)).total_seconds() > 60:
+            if t.last_used_at is None or (now - aware(t.last_used_at)).total_seconds() > 60:
                 t.last_used_at = now               # at most a write a minute per token
             return Caller(t.name, t.role)
 
@@ -94,8 +93,3 @@ class Access:
             return [{"at": e.at.isoformat(), "token": e.token, "action": e.action, "arguments": e.arguments,
                      "outcome": e.outcome}
                     for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))]
-
-
-def _aware(t: datetime) -> datetime:
-    from datetime import timezone
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)

@@ -21,6 +21,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def aware(t: datetime) -> datetime:
+    """SQLite gives back naive UTC datetimes; PostgreSQL aware ones."""
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
 class Base(DeclarativeBase):
     pass
 

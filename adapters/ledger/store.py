@@ -28,7 +28,7 @@ from engine.core.window.conservation import discrepancies
 from rules.model import Pie, Policy
 
 from . import migrate
-from .schema import Account, Event, Holding, PolicyApply, PolicyVersion
+from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, aware
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -392,8 +392,7 @@ class Ledger:
             for w in s.scalars(select(Window).where(Window.closed_at.is_not(None))
                                .order_by(Window.closed_at.desc()).limit(1000)):
                 if w.broker not in out and not (w.report or {}).get("problems"):
-                    t = w.closed_at
-                    out[w.broker] = t if t.tzinfo else t.replace(tzinfo=__import__("datetime").timezone.utc)
+                    out[w.broker] = aware(w.closed_at)
         return out
 
     def window(self, window_id: int) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -31,7 +31,7 @@ from rules.library import find_rules
 from rules.model import Policy, RuleSet, Security
 
 from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
-    Window, WindowAccount, WindowShard, utcnow
+    Window, WindowAccount, WindowShard, aware, utcnow
 from .store import Ledger, holdings_and_cash
 
 ZERO = Decimal(0)
@@ -44,11 +44,6 @@ def cents(d: Decimal) -> int:
 
 def dollars(c: int) -> Decimal:
     return Decimal(c).scaleb(-2)
-
-
-def aware(t: datetime) -> datetime:
-    """SQLite gives back naive UTC datetimes; PostgreSQL aware ones."""
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True, slots=True)

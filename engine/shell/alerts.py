@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import socket
+import sys
 import threading
 from typing import Any, Sequence
 
@@ -65,7 +66,7 @@ class Alerter:
                     except Exception as e:  # noqa: BLE001 - an alert that cannot go out must not stop pies
                         self.failed += 1
                         print(f'{{"event": "alert not delivered", "error": "{type(e).__name__}"}}', flush=True,
-                              file=__import__("sys").stderr)
+                              file=sys.stderr)
             finally:
                 self._q.task_done()
 

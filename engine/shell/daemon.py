@@ -91,6 +91,26 @@ def next_window(w: Window, now: datetime, market_day: Callable[[date], object | 
     return None
 
 
+def upcoming_windows(settings: Settings, now: datetime, calendar: Callable[[str], Callable[[date], object | None]],
+                     windows: list[dict]) -> list[dict]:
+    """Per broker account, its upcoming windows soonest first (today's skipped once closed,
+    from `windows`, the ledger's list), or the error its calendar gave."""
+    closed = {(w["broker"], w["day"], w["name"]) for w in windows if w["step"] == "closed"}
+    out = []
+    for b in settings.brokers:
+        try:
+            cal = calendar(b.name)
+        except BrokerError as e:
+            out.append({"broker": b.name, "next": [], "error": str(e)})
+            continue
+        nxt = [(w, next_window(w, now, cal, lambda d, w=w: (b.name, d.isoformat(), w.name) in closed))
+               for w in settings.windows]
+        out.append({"broker": b.name, "error": None, "next": sorted(
+            ({"window": w.name, "at": t.isoformat(), "timezone": w.timezone} for w, t in nxt if t),
+            key=lambda x: x["at"])})
+    return out
+
+
 def grace_seconds(w: Window) -> int:
     start = datetime.combine(date(2000, 1, 3), w.at)
     end = datetime.combine(date(2000, 1, 3), w.cutoff)
@@ -132,26 +152,13 @@ class Daemon:
     def upcoming(self) -> list[dict]:
         """The next window of each broker account, for the start line and the heartbeat."""
         out = []
-        for b in self.settings.brokers:
-            try:
-                cal = self._broker(b.name).market_day
-            except BrokerError as e:
-                out.append({"broker": b.name, "error": str(e)})
-                continue
-            times = [(next_window(w, self.now(), cal, lambda d, w=w, b=b: self._closed(b.name, d, w.name)), w)
-                     for w in self.settings.windows]
-            times = sorted((t, w) for t, w in times if t is not None)
-            if times:
-                t, w = times[0]
-                out.append({"broker": b.name, "window": w.name, "at": t.isoformat(), "timezone": w.timezone})
+        for b in upcoming_windows(self.settings, self.now(), lambda name: self._broker(name).market_day,
+                                  self.ledger.windows(200)):
+            if b["error"]:
+                out.append({"broker": b["broker"], "error": b["error"]})
+            elif b["next"]:
+                out.append({"broker": b["broker"], **b["next"][0]})
         return out
-
-    def _closed(self, broker: str, day: date, name: str) -> bool:
-        from sqlalchemy import select
-        from adapters.ledger.schema import Window as WindowRow
-        with self.ledger.tx() as s:
-            return s.scalars(select(WindowRow.step).where(WindowRow.broker == broker, WindowRow.trading_date == day,
-                                                          WindowRow.name == name)).first() == "closed"
 
     # --- start and stop -------------------------------------------------------------------
 

@@ -68,15 +68,6 @@ def service_of(ctx: click.Context, led: Ledger):
     return Service(settings_of(ctx), led, lambda symbols: _prices(ctx, symbols))
 
 
-def _valuation(ctx: click.Context, led: Ledger, symbols: list[str], live: bool,
-               broker: str | None = None) -> dict[str, Decimal]:
-    """Prices to value holdings at: the broker account's last window's (no broker call)
-    unless `live`; the broker's for symbols no window priced yet."""
-    prices = {} if live else led.last_prices(broker or settings_of(ctx).broker_name)
-    missing = [sym for sym in symbols if sym not in prices]
-    return {**prices, **_prices(ctx, missing)} if missing else prices
-
-
 def _day(text: str | None):
     from datetime import date
     if not text:
@@ -582,7 +573,7 @@ def register(main: click.Group) -> None:
             names = {(r.get("account") or "").strip() for r in rows if (r.get("kind") or "").strip() == "withdrawal"}
             symbols = sorted({sym for n in names if n in {a.name for a in led.accounts()}
                               for sym, q in led.holdings(n).values() if q})
-            created, existing = led.import_events(rows, _valuation(ctx, led, symbols, False), where=file)
+            created, existing = led.import_events(rows, service_of(ctx, led).valuation(symbols), where=file)
         out.print(f"{file}: {created} event(s) recorded, {existing} already recorded (pending until the next window)")
 
     @main.command()

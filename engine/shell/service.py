@@ -147,27 +147,18 @@ class Service:
     def status(self) -> dict[str, Any]:
         """The next window of each broker account, pending events per account, and each
         broker account's last window."""
-        from adapters.broker.port import BrokerError
         from engine.shell import clock
-        from engine.shell.daemon import next_window
+        from engine.shell.daemon import upcoming_windows
         from engine.shell.wiring import open_broker
         now = clock.now()
         pending = self.ledger.pending_counts()
         windows = self.ledger.windows(200)
-        closed = {(w["broker"], w["day"], w["name"]) for w in windows if w["step"] == "closed"}
-        brokers = []
-        for b in self.settings.brokers:
-            try:
-                cal = open_broker(self.settings, b.name).market_day
-                nxt = [(w, next_window(w, now, cal, lambda d, w=w: (b.name, d.isoformat(), w.name) in closed))
-                       for w in self.settings.windows]
-                upcoming = [{"window": w.name, "at": t.isoformat(), "timezone": w.timezone} for w, t in nxt if t]
-                error = None
-            except BrokerError as e:
-                upcoming, error = [], str(e)
-            last = next((w for w in windows if w["broker"] == b.name), None)
-            brokers.append({"broker": b.name, "kind": b.kind, "next": sorted(upcoming, key=lambda x: x["at"]),
-                            "last_window": last, "error": error})
+        kinds = {b.name: b.kind for b in self.settings.brokers}
+        brokers = [{"broker": b["broker"], "kind": kinds[b["broker"]], "next": b["next"],
+                    "last_window": next((w for w in windows if w["broker"] == b["broker"]), None),
+                    "error": b["error"]}
+                   for b in upcoming_windows(self.settings, now,
+                                             lambda name: open_broker(self.settings, name).market_day, windows)]
         return {"now": now.isoformat(), "brokers": brokers,
                 "pending": [{"account": n, "events": c} for n, c in sorted(pending.items())]}
 
