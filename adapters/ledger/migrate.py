@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 HERE = Path(__file__).parent / "migrations"
-HEAD = "0006"
+HEAD = "0007"
 
 
 def _config(engine: Engine):

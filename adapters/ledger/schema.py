@@ -72,7 +72,7 @@ class Holding(Base):
     __tablename__ = "holdings"
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     path: Mapped[str] = mapped_column(String(500), primary_key=True)   # slice path; the symbol for the house
-    symbol: Mapped[str] = mapped_column(String(20))
+    symbol: Mapped[str] = mapped_column(String(20), index=True)
     shares: Mapped[Decimal] = mapped_column(Shares)
 
 
@@ -118,6 +118,8 @@ class WindowAccount(Base):
     dividends: Mapped[Decimal] = mapped_column(Money)
     withdrawals: Mapped[Decimal] = mapped_column(Money)              # asked
     withdrawn: Mapped[Decimal | None] = mapped_column(Money)         # paid, at close
+    cash_after: Mapped[Decimal | None] = mapped_column(Money)        # at close
+    advance: Mapped[Decimal | None] = mapped_column(Money)           # the house covered, at close
     rebalanced: Mapped[bool] = mapped_column(Boolean, default=False) # the whole portfolio
 
 

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 import rules as policy_lang
@@ -30,6 +30,7 @@ from engine.core.window.settlement import Settlement
 from rules.library import find_rules
 from rules.model import Policy, RuleSet, Security
 
+from . import bulk
 from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
     Window, WindowAccount, WindowShard, aware, utcnow
 from .store import Ledger, holdings_and_cash
@@ -140,53 +141,97 @@ class WindowRepository:
         return self._rules[key]
 
 
+def _live(broker: str):
+    return (Account.broker == broker) & Account.is_house.is_(False) & (Account.status != "closed")
+
+
+def _triggering(s: Session, repo: WindowRepository, broker: str) -> list[tuple[int, str]]:
+    """The (policy version, rule set) pairs whose rules may trigger a rebalance on their own
+    (drift, calendar). The pairs are few; the database then picks their accounts."""
+    pairs = s.execute(select(Account.policy_version_id, Account.rules).where(_live(broker)).distinct()).all()
+    return [(v, r) for v, r in sorted(pairs)
+            if (rs := repo.ruleset(s, v, r)).drift_threshold_bp is not None or rs.every is not None]
+
+
+def _with_work(s: Session, repo: WindowRepository, broker: str, events_where):
+    """Where-clause of the accounts with work: events matching `events_where`, or a
+    triggering rule set. Accounts without work cost nothing but this query."""
+    wanted = [Account.id.in_(select(Event.account_id).where(events_where))]
+    if triggering := _triggering(s, repo, broker):
+        wanted.append(tuple_(Account.policy_version_id, Account.rules).in_(triggering))
+    return _live(broker) & or_(*wanted)
+
+
+_ACCOUNT_COLUMNS = (Account.id, Account.name, Account.cash, Account.policy_version_id, Account.pie, Account.rules,
+                    Account.last_rebalanced)
+
+
 def accounts_to_plan(s: Session, repo: WindowRepository, broker: str, events_where, *, with_holdings: bool = True,
                      names: Sequence[str] | None = None, ids: Sequence[int] | None = None) -> list[AccountState]:
     """Accounts with events matching `events_where`, and those whose rules may trigger a
-    rebalance on their own (drift, calendar), in id order (only `names`, when given)."""
+    rebalance on their own (drift, calendar), in id order. Only `names` when given; only
+    `ids` (a shard of the plan set, chosen already) when given."""
     with_events: dict[int, list[WindowEvent]] = defaultdict(list)
     if ids is not None:
+        # A shard is a range of ids: read by range (an index range scan), keep the chosen.
         lo, hi = (min(ids), max(ids)) if ids else (0, -1)
+        chosen_ids = set(ids)
         events_where = events_where & Event.account_id.between(lo, hi)
-    for e in s.scalars(select(Event).where(events_where).order_by(Event.id)):
-        with_events[e.account_id].append(WindowEvent(e.id, e.account_id, Kind(e.kind),
-                                                     None if e.amount is None else cents(e.amount), e.path))
-    # Only accounts with work are loaded: those with events, and those whose (policy
-    # version, rule set) can trigger on its own. The pairs are few; the database picks the
-    # accounts, so accounts without work cost nothing but this query.
-    live = select(Account).where(Account.broker == broker, Account.is_house.is_(False), Account.status != "closed")
-    pairs = s.execute(select(Account.policy_version_id, Account.rules).where(
-        Account.broker == broker, Account.is_house.is_(False), Account.status != "closed").distinct()).all()
-    triggering = [(v, r) for v, r in sorted(pairs)
-                  if (rs := repo.ruleset(s, v, r)).drift_threshold_bp is not None or rs.every is not None]
-    if names is not None:
-        q = live.where(Account.name.in_(list(names)))
+        q = select(*_ACCOUNT_COLUMNS).where(_live(broker), Account.id.between(lo, hi))
+    elif names is not None:
+        q = select(*_ACCOUNT_COLUMNS).where(_live(broker), Account.name.in_(list(names)))
     else:
-        wanted = [Account.id.in_(select(Event.account_id).where(events_where))]
-        if triggering:
-            wanted.append(tuple_(Account.policy_version_id, Account.rules).in_(triggering))
-        q = live.where(or_(*wanted))
-    if ids is not None:
-        q = q.where(Account.id.in_(list(ids)))
-    chosen: list[tuple[Account, RuleSet]] = [(a, repo.ruleset(s, a.policy_version_id, a.rules))
-                                             for a in s.scalars(q.order_by(Account.id))]
-    held = load_holdings(s, [a.id for a, _ in chosen]) if with_holdings else {}
-    return [AccountState(a.id, a.name, cents(a.cash), repo.policy(s, a.policy_version_id).pies[a.pie], rs,
-                         tuple(held.get(a.id, ())), tuple(with_events.get(a.id, ())), a.last_rebalanced)
-            for a, rs in chosen]
+        q = select(*_ACCOUNT_COLUMNS).where(_with_work(s, repo, broker, events_where))
+    for i, aid, kind, amount, path in s.execute(select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path)
+                                                .where(events_where).order_by(Event.id)):
+        with_events[aid].append(WindowEvent(i, aid, Kind(kind), None if amount is None else cents(amount), path))
+    chosen = [r for r in s.execute(q.order_by(Account.id)) if ids is None or r.id in chosen_ids]
+    held = load_holdings(s, [r.id for r in chosen], between=ids is not None) if with_holdings else {}
+    return [AccountState(r.id, r.name, cents(r.cash), repo.policy(s, r.policy_version_id).pies[r.pie],
+                         repo.ruleset(s, r.policy_version_id, r.rules), tuple(held.get(r.id, ())),
+                         tuple(with_events.get(r.id, ())), r.last_rebalanced)
+            for r in chosen]
 
 
-def load_holdings(s: Session, account_ids: Iterable[int]) -> dict[int, list[Holding]]:
-    """Non-zero holdings of these accounts, by account, in path order (5,000 accounts a query)."""
+def plan_ids(s: Session, repo: WindowRepository, broker: str, events_where) -> list[int]:
+    """The ids of the accounts a window plans, in order."""
+    return list(s.scalars(select(Account.id).where(_with_work(s, repo, broker, events_where)).order_by(Account.id)))
+
+
+def load_holdings(s: Session, account_ids: Iterable[int], *, between: bool = False) -> dict[int, list[Holding]]:
+    """Non-zero holdings of these accounts, by account, in path order: 5,000 accounts a
+    query, or (`between`, for a shard's dense range of ids) by the range of ids."""
     out: dict[int, list[Holding]] = defaultdict(list)
     ids = sorted(set(account_ids))
-    for k in range(0, len(ids), CHUNK):
-        for aid, path, sym, shares in s.execute(
-                select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
-                .where(HoldingRow.account_id.in_(ids[k:k + CHUNK])).order_by(HoldingRow.account_id, HoldingRow.path)):
-            if shares:
+    cols = select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
+    if between and ids:
+        wanted = set(ids)
+        queries = [cols.where(HoldingRow.account_id.between(ids[0], ids[-1]))]
+    else:
+        wanted = None
+        queries = [cols.where(HoldingRow.account_id.in_(ids[k:k + CHUNK])) for k in range(0, len(ids), CHUNK)]
+    for q in queries:
+        for aid, path, sym, shares in s.execute(q.order_by(HoldingRow.account_id, HoldingRow.path)):
+            if shares and (wanted is None or aid in wanted):
                 out[aid].append(Holding(path, sym, shares))
     return out
+
+
+def held_symbols(s: Session, broker: str) -> set[str]:
+    """Symbols some account of `broker` holds. Walks the distinct symbols of the holdings'
+    symbol index (a few hundred lookups however many holdings there are), then keeps those
+    held under this broker account."""
+    walk = text("""
+        WITH RECURSIVE walk(symbol) AS (
+            SELECT min(symbol) FROM holdings
+            UNION ALL
+            SELECT (SELECT min(h.symbol) FROM holdings h WHERE h.symbol > walk.symbol)
+            FROM walk WHERE walk.symbol IS NOT NULL)
+        SELECT symbol FROM walk WHERE symbol IS NOT NULL""")
+    found = [sym for (sym,) in s.execute(walk)]
+    return {sym for sym in found if s.execute(
+        select(HoldingRow.account_id).join(Account, HoldingRow.account_id == Account.id)
+        .where(HoldingRow.symbol == sym, Account.broker == broker).limit(1)).first()}
 
 
 def preview(repo: WindowRepository, names: Sequence[str] | None = None) -> tuple[list[AccountState], dict]:
@@ -306,7 +351,7 @@ class StepTx:
 
     def plan_set(self) -> list[int]:
         """The ids of the accounts this window plans, in order (what the shards split)."""
-        return [a.id for a in self.accounts_to_plan(with_holdings=False)]
+        return plan_ids(self.s, self.repo, self.broker, (Event.window_id == self.wid) & (Event.status == "planned"))
 
     def shard_done(self, step: str, shard: int) -> bool:
         return self.s.get(WindowShard, (self.wid, step, shard)) is not None
@@ -318,12 +363,14 @@ class StepTx:
         return dict(load_holdings(self.s, account_ids))
 
     def symbols_to_price(self) -> list[str]:
+        """The securities of every pie an account of this broker account follows, and every
+        symbol one of its accounts holds (the house included)."""
         symbols: set[str] = set()
-        for a in self.accounts_to_plan(with_holdings=False):
-            symbols.update(sl.symbol for _, sl in a.pie.walk() if isinstance(sl, Security))
-        symbols.update(self.s.scalars(select(HoldingRow.symbol).join(Account, HoldingRow.account_id == Account.id)
-                                      .where(Account.broker == self.broker).distinct()))
-        return sorted(symbols)
+        for v, pie in self.s.execute(select(Account.policy_version_id, Account.pie)
+                                     .where(_live(self.broker)).distinct()):
+            symbols.update(sl.symbol for _, sl in self.repo.policy(self.s, v).pies[pie].walk()
+                           if isinstance(sl, Security))
+        return sorted(symbols | held_symbols(self.s, self.broker))
 
     def save_prices(self, prices: Mapping[str, Decimal]) -> None:
         self.window.prices = {k: str(v) for k, v in sorted(prices.items())}
@@ -332,48 +379,52 @@ class StepTx:
         return {k: Decimal(v) for k, v in (self.window.prices or {}).items()}
 
     def save_plans(self, plans: Sequence[AccountPlan]) -> None:
-        rows, intents = [], []
-        for p in plans:
-            if not p.worth_recording:
-                continue
-            rows.append({"window_id": self.wid, "account_id": p.account_id, "status": "planned" if p.planned else "rejected",
-                         "reason": p.reason, "cash_before": dollars(p.cash_before), "deposits": dollars(p.deposits),
-                         "dividends": dollars(p.dividends), "withdrawals": dollars(p.withdrawals), "withdrawn": None,
-                         "rebalanced": p.rebalanced})
-            for t in p.trades:
-                intents.append({"window_id": self.wid, "account_id": p.account_id, "path": t.path, "symbol": t.symbol,
-                                "planned": dollars(t.cents), "amount": dollars(t.cents), "sell_all": t.sell_all,
-                                "events": list(t.events) or None})
-        for table, batch in ((WindowAccount, rows), (IntentRow, intents)):
-            for k in range(0, len(batch), 20_000):
-                self.s.execute(insert(table), batch[k:k + 20_000])
+        kept = [p for p in plans if p.worth_recording]
+        bulk.insert_rows(self.s, WindowAccount.__table__,
+                         ("window_id", "account_id", "status", "reason", "cash_before", "deposits", "dividends",
+                          "withdrawals", "rebalanced"),
+                         ((self.wid, p.account_id, "planned" if p.planned else "rejected", p.reason,
+                           dollars(p.cash_before), dollars(p.deposits), dollars(p.dividends), dollars(p.withdrawals),
+                           p.rebalanced) for p in kept))
+        bulk.insert_rows(self.s, IntentRow.__table__,
+                         ("window_id", "account_id", "path", "symbol", "planned", "amount", "sell_all", "events"),
+                         ((self.wid, p.account_id, t.path, t.symbol, dollars(t.cents), dollars(t.cents), t.sell_all,
+                           list(t.events) or None) for p in kept for t in p.trades))
         self.save_outcomes([o for p in plans for o in p.decided])
 
     def save_outcomes(self, outcomes: Sequence[EventOutcome]) -> None:
         """Events' outcomes. A retried one is pending again (it keeps this window's id until
         the next window takes it, so this window's report still lists it)."""
-        rows = [{"i": o.event_id, "st": o.outcome.status, "r": o.reason} for o in outcomes]
-        if rows:
-            t = Event.__table__
-            self.s.connection().execute(update(t).where(t.c.id == bindparam("i"))
-                                        .values(status=bindparam("st"), reason=bindparam("r")), rows)
+        bulk.update_rows(self.s, Event.__table__, ("id",), ("status", "reason"),
+                         ((o.event_id, o.outcome.status, o.reason) for o in outcomes))
 
     # --- net, submit, settle ----------------------------------------------------------------
 
-    def intents(self, phase_of: Mapping[str, Phase] | None = None) -> dict[str, list[Intent]]:
-        """The window's intents by symbol (in id order); only the symbols `phase_of` names when given."""
+    def intents(self, symbols: Iterable[str] | None = None) -> tuple[dict[str, list[Intent]],
+                                                                    dict[tuple[int, str], Decimal]]:
+        """The window's intents by symbol (in id order), only of `symbols` when given, and
+        the shares each intent's slice holds now (read with them; a slice with no holding
+        row is absent, one with a zero row is there: allocation needs to know)."""
         by: dict[str, list[Intent]] = defaultdict(list)
-        for r in self.s.execute(select(IntentRow.id, IntentRow.account_id, IntentRow.path, IntentRow.symbol,
-                                       IntentRow.planned, IntentRow.amount, IntentRow.sell_all)
-                                .where(IntentRow.window_id == self.wid).order_by(IntentRow.id)):
-            if phase_of is None or r.symbol in phase_of:
-                by[r.symbol].append(Intent(r.id, r.account_id, r.path, r.symbol, cents(r.planned), cents(r.amount),
-                                           r.sell_all))
-        return by
+        held: dict[tuple[int, str], Decimal] = {}
+        q = select(IntentRow.id, IntentRow.account_id, IntentRow.path, IntentRow.symbol, IntentRow.planned,
+                   IntentRow.amount, IntentRow.sell_all, HoldingRow.shares) \
+            .outerjoin(HoldingRow, (HoldingRow.account_id == IntentRow.account_id) & (HoldingRow.path == IntentRow.path)) \
+            .where(IntentRow.window_id == self.wid)
+        if symbols is not None:
+            wanted = sorted(set(symbols))
+            if not wanted:
+                return by, held
+            q = q.where(IntentRow.symbol.in_(wanted))
+        for i, aid, path, sym, planned, amount, sell_all, shares in self.s.execute(q.order_by(IntentRow.id)):
+            by[sym].append(Intent(i, aid, path, sym, cents(planned), cents(amount), sell_all))
+            if shares is not None:
+                held[(aid, path)] = shares
+        return by, held
 
     def set_amounts(self, amounts: Mapping[int, int]) -> None:
-        if amounts:
-            self.s.execute(update(IntentRow), [{"id": k, "amount": dollars(v)} for k, v in sorted(amounts.items())])
+        bulk.update_rows(self.s, IntentRow.__table__, ("id",), ("amount",),
+                         ((k, dollars(v)) for k, v in sorted(amounts.items())))
 
     def save_orders(self, orders: Sequence[OrderPlan], prefix: str) -> None:
         for o in orders:
@@ -441,10 +492,10 @@ class StepTx:
 
     def save_moves(self, moves: Sequence[Move], order_ids: Mapping[str, int],
                    held: Mapping[tuple[int, str], Decimal]) -> None:
-        rows = [{"window_id": self.wid, "order_id": order_ids.get(m.symbol), "account_id": m.account_id,
-                 "path": m.path, "symbol": m.symbol, "shares": m.shares, "amount": dollars(m.cents)} for m in moves]
-        for k in range(0, len(rows), 20_000):
-            self.s.execute(insert(Allocation), rows[k:k + 20_000])
+        bulk.insert_rows(self.s, Allocation.__table__,
+                         ("window_id", "order_id", "account_id", "path", "symbol", "shares", "amount"),
+                         ((self.wid, order_ids.get(m.symbol), m.account_id, m.path, m.symbol, m.shares,
+                           dollars(m.cents)) for m in moves))
         deltas: dict[tuple[int, str], list] = {}
         for m in moves:
             d = deltas.setdefault((m.account_id, m.path), [m.symbol, ZERO])
@@ -456,19 +507,15 @@ class StepTx:
             old = held.get((aid, path))
             new = (old or ZERO) + d
             if old is None:
-                ins.append({"account_id": aid, "path": path, "symbol": symbol, "shares": new})
+                ins.append((aid, path, symbol, new))
             elif new:
-                ups.append({"account_id": aid, "path": path, "shares": new})
+                ups.append((aid, path, new))
             else:
-                dels.append({"a": aid, "p": path})
-        if ups:
-            self.s.execute(update(HoldingRow), ups)
-        if ins:
-            self.s.execute(insert(HoldingRow), ins)
-        if dels:
-            t = HoldingRow.__table__
-            self.s.connection().execute(delete(t).where(t.c.account_id == bindparam("a"), t.c.path == bindparam("p")),
-                                        dels)
+                dels.append((aid, path))
+        t = HoldingRow.__table__
+        bulk.update_rows(self.s, t, ("account_id", "path"), ("shares",), ups)
+        bulk.insert_rows(self.s, t, ("account_id", "path", "symbol", "shares"), ins)
+        bulk.delete_rows(self.s, t, ("account_id", "path"), dels)
 
     def all_held(self, account_ids: Iterable[int]) -> dict[tuple[int, str], Decimal]:
         """Every holding of these accounts, zero rows included (allocation needs to know a row exists)."""
@@ -494,11 +541,8 @@ class StepTx:
 
     def spent(self) -> dict[int, int]:
         """Net cents each account paid (+) or received (-) in this window's allocations."""
-        out: dict[int, int] = defaultdict(int)
-        for aid, amount in self.s.execute(select(Allocation.account_id, Allocation.amount)
-                                          .where(Allocation.window_id == self.wid)):
-            out[aid] += cents(amount)
-        return dict(out)
+        return {aid: cents(total) for aid, total in
+                bulk.sums_by(self.s, Allocation.account_id, Allocation.amount, Allocation.window_id == self.wid).items()}
 
     def open_events(self) -> list[WindowEvent]:
         return [WindowEvent(i, aid, Kind(kind), None if amount is None else cents(amount), path)

@@ -205,8 +205,7 @@ class WindowRunner:
 
     def _netted(self, w: WindowInfo) -> None:
         with self.repo.step(w.id, "netted") as tx:
-            by_symbol = tx.intents()
-            held = tx.all_held(r.account_id for rows in by_symbol.values() for r in rows)
+            by_symbol, held = tx.intents()
             n = net_symbols(by_symbol, held, tx.prices(), self.opt.min_order_cents)
             tx.set_amounts(n.amounts)
             tx.save_orders(n.orders, w.coid_prefix)
@@ -289,10 +288,10 @@ class WindowRunner:
     def _allocate(self, w: WindowInfo, phase: Phase, done: str) -> None:
         with self.repo.step(w.id, done) as tx:
             mine = {sym: ph for sym, ph in tx.phase_of_symbols().items() if ph == phase}
-            by_symbol = tx.intents(mine)
+            by_symbol, held = tx.intents(mine)
             orders = {o.plan.symbol: o for o in tx.orders(with_fills=True) if o.status != "dropped"}
             house = tx.house()
-            held = tx.all_held([r.account_id for rows in by_symbol.values() for r in rows] + [house.id])
+            held.update(tx.all_held([house.id]))
             prices = tx.prices()
             moves = []
             for sym in sorted(by_symbol):
@@ -310,14 +309,13 @@ class WindowRunner:
     def _scaled(self, w: WindowInfo) -> None:
         with self.repo.step(w.id, "scaled") as tx:
             buy_symbols = {o.plan.symbol: Phase.BUY for o in tx.orders(Phase.BUY) if o.status != "dropped"}
-            by_symbol = tx.intents(buy_symbols)
+            by_symbol, held = tx.intents(buy_symbols)
             sc = scale_buys(tx.cash_lines(), [r for rows in by_symbol.values() for r in rows], tx.spent())
             amounts = dict(sc.amounts)
             if sc.notes:
                 # Only the symbols whose buys were cut are netted again (their orders dropped).
                 touched = {sym: rows for sym, rows in by_symbol.items() if any(r.id in amounts for r in rows)}
                 tx.drop_orders(Phase.BUY, sorted(touched))
-                held = tx.all_held(r.account_id for rows in touched.values() for r in rows)
                 n = net_symbols(touched, held, tx.prices(), self.opt.min_order_cents, Phase.BUY, amounts)
                 amounts.update(n.amounts)
                 tx.save_orders(n.orders, w.coid_prefix)

@@ -1,0 +1,119 @@
+"""Many rows in and out of the ledger at once, inside the caller's transaction.
+
+On PostgreSQL rows are written with COPY (an update goes through a temporary table that
+COPY fills, then one `UPDATE ... FROM`), and sums are taken by the database, whose NUMERIC
+is exact. SQLite keeps money as exact text, so it gets executemany and sums in Python.
+Values must already be exact: `Decimal` quantized to the column's places (money from cents,
+shares from the core's 9-place rounding), never float.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+ZERO = Decimal(0)
+_temp_names = itertools.count(1)
+
+
+def on_postgres(s: Session) -> bool:
+    return s.get_bind().dialect.name == "postgresql"
+
+
+def _copy_value(v: Any) -> Any:
+    # JSON columns get their text; COPY parses it by the column's type.
+    return json.dumps(v) if isinstance(v, (list, dict)) else v
+
+
+def _copy(s: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    raw = s.connection().connection.driver_connection
+    n = 0
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+        for row in rows:
+            cp.write_row([_copy_value(v) for v in row])
+            n += 1
+    return n
+
+
+def insert_rows(s: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                batch: int = 20_000) -> int:
+    """Insert rows (tuples in `columns` order); returns how many."""
+    if on_postgres(s):
+        return _copy(s, table.name, columns, rows)
+    n = 0
+    stmt = insert(table)
+    for chunk in _chunks(rows, batch):
+        s.execute(stmt, [dict(zip(columns, r)) for r in chunk])
+        n += len(chunk)
+    return n
+
+
+def update_rows(s: Session, table: Table, keys: Sequence[str], columns: Sequence[str],
+                rows: Iterable[Sequence[Any]], batch: int = 20_000) -> int:
+    """Set `columns` of the rows matched by `keys` (each row: keys then columns)."""
+    if on_postgres(s):
+        tmp = f"pies_update_{next(_temp_names)}"
+        cols = [*keys, *columns]
+        conn = s.connection()
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS "
+                             f"SELECT {', '.join(cols)} FROM {table.name} WITH NO DATA")
+        n = _copy(s, tmp, cols, rows)
+        if n:
+            sets = ", ".join(f"{c} = u.{c}" for c in columns)
+            match = " AND ".join(f"t.{k} = u.{k}" for k in keys)
+            conn.exec_driver_sql(f"UPDATE {table.name} AS t SET {sets} FROM {tmp} AS u WHERE {match}")
+        conn.exec_driver_sql(f"DROP TABLE {tmp}")
+        return n
+    t = table
+    stmt = update(t).where(*[t.c[k] == bindparam(f"k_{k}") for k in keys]) \
+        .values({c: bindparam(f"v_{c}") for c in columns})
+    n = 0
+    for chunk in _chunks(rows, batch):
+        s.connection().execute(stmt, [{**{f"k_{k}": v for k, v in zip(keys, r)},
+                                       **{f"v_{c}": v for c, v in zip(columns, r[len(keys):])}} for r in chunk])
+        n += len(chunk)
+    return n
+
+
+def delete_rows(s: Session, table: Table, keys: Sequence[str], rows: Iterable[Sequence[Any]],
+                batch: int = 20_000) -> int:
+    """Delete the rows matched by `keys`."""
+    if on_postgres(s):
+        tmp = f"pies_delete_{next(_temp_names)}"
+        conn = s.connection()
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS "
+                             f"SELECT {', '.join(keys)} FROM {table.name} WITH NO DATA")
+        n = _copy(s, tmp, keys, rows)
+        if n:
+            match = " AND ".join(f"t.{k} = u.{k}" for k in keys)
+            conn.exec_driver_sql(f"DELETE FROM {table.name} AS t USING {tmp} AS u WHERE {match}")
+        conn.exec_driver_sql(f"DROP TABLE {tmp}")
+        return n
+    t = table
+    stmt = t.delete().where(*[t.c[k] == bindparam(f"k_{k}") for k in keys])
+    n = 0
+    for chunk in _chunks(rows, batch):
+        s.connection().execute(stmt, [{f"k_{k}": v for k, v in zip(keys, r)} for r in chunk])
+        n += len(chunk)
+    return n
+
+
+def sums_by(s: Session, key, value, *where) -> dict[Any, Decimal]:
+    """key -> exact sum of `value` over the rows matching `where`."""
+    if on_postgres(s):
+        return {k: Decimal(v) for k, v in s.execute(select(key, func.sum(value)).where(*where).group_by(key))}
+    out: dict[Any, Decimal] = {}
+    for k, v in s.execute(select(key, value).where(*where)):
+        out[k] = out.get(k, ZERO) + v
+    return out
+
+
+def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterable[list]:
+    it = iter(rows)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk

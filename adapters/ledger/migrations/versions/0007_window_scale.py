@@ -1,0 +1,29 @@
+"""a window at scale: holdings by symbol, each account's end of a window in its row
+
+Revision ID: 0007
+Revises: 0006
+"""
+from alembic import op
+import sqlalchemy as sa
+
+from adapters.ledger.types import Money
+
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index('ix_holdings_symbol', 'holdings', ['symbol'])
+    with op.batch_alter_table('window_accounts') as t:
+        t.add_column(sa.Column('cash_after', Money, nullable=True))
+        t.add_column(sa.Column('advance', Money, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('window_accounts') as t:
+        t.drop_column('advance')
+        t.drop_column('cash_after')
+    op.drop_index('ix_holdings_symbol', 'holdings')
