@@ -14,7 +14,7 @@ import json
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import ARRAY, Integer, Table, any_, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 ZERO = Decimal(0)
@@ -101,6 +101,13 @@ def delete_rows(s: Session, table: Table, keys: Sequence[str], rows: Iterable[Se
         s.connection().execute(stmt, [{f"k_{k}": v for k, v in zip(keys, r)} for r in chunk])
         n += len(chunk)
     return n
+
+
+def id_in(s: Session, column, ids: Sequence[int]):
+    """`column IN ids`: on PostgreSQL one array parameter (`= ANY`), however many ids."""
+    if on_postgres(s):
+        return column == any_(literal(list(ids), ARRAY(Integer)))
+    return column.in_(list(ids))
 
 
 def sums_by(s: Session, key, value, *where) -> dict[Any, Decimal]:

@@ -401,14 +401,14 @@ class Ledger:
             w = s.get(Window, window_id)
             if w is None:
                 raise LedgerError(f"no window {window_id}")
-            return _window_json(w)
+            return _window_json(s, w)
 
     def window_of(self, broker: str, day, name: str) -> dict | None:
         from .schema import Window
         with self.tx() as s:
             w = s.scalars(select(Window).where(Window.broker == broker, Window.trading_date == day,
                                                Window.name == name)).first()
-            return None if w is None else _window_json(w)
+            return None if w is None else _window_json(s, w)
 
     def house(self, broker: str) -> Account | None:
         with self.tx() as s:
@@ -628,7 +628,8 @@ class Ledger:
                 out.append({"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name,
                             "step": w.step, "opened_at": w.opened_at.isoformat(),
                             "closed_at": w.closed_at.isoformat() if w.closed_at else None,
-                            "accounts": len(r.get("accounts", [])), "orders": len(r.get("orders", [])),
+                            "accounts": r.get("account_count", len(r.get("accounts", []))),
+                            "orders": len(r.get("orders", [])),
                             "problems": len(r.get("problems", []))})
             return out
 
@@ -672,9 +673,10 @@ class Ledger:
             return sorted(s.scalars(q))
 
 
-def _window_json(w) -> dict:
+def _window_json(s: Session, w) -> dict:
+    from .window_repo import full_report
     return {"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name, "step": w.step,
-            "closed_at": w.closed_at.isoformat() if w.closed_at else None, "report": w.report}
+            "closed_at": w.closed_at.isoformat() if w.closed_at else None, "report": full_report(s, w)}
 
 
 def check_invariants(ledger: Ledger, broker: str, positions: Mapping[str, Decimal], cash: Decimal) -> list[str]:

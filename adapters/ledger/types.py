@@ -40,7 +40,9 @@ class Exact(TypeDecorator):
         return str(d) if dialect.name == "sqlite" else d
 
     def process_result_value(self, value, dialect):
-        return None if value is None else Decimal(value).quantize(self.quantum)
+        if value is None or isinstance(value, Decimal):
+            return value          # PostgreSQL's NUMERIC(28, scale) comes back with its places
+        return Decimal(value).quantize(self.quantum)
 
 
 Money = Exact(2)

@@ -25,7 +25,7 @@ from adapters.broker.port import CashActivity, OrderRequest, OrderState, client_
 from engine.core.window.collect import DividendSplit, DueDeposit
 from engine.core.window.model import (AccountPlan, AccountState, CashLine, EventOutcome, FillReport, Holding, Intent,
                                       Kind, Move, OrderPlan, Phase, WindowEvent)
-from engine.core.window.report import EventLine, OrderLine, TradeLine
+from engine.core.window.report import AccountLine, EventLine, OrderLine, TradeLine, account_reports
 from engine.core.window.settlement import Settlement
 from rules.library import find_rules
 from rules.model import Policy, RuleSet, Security
@@ -112,7 +112,7 @@ class WindowRepository:
 
     def report(self, wid: int) -> dict:
         with self.ledger.tx() as s:
-            return dict(s.get(Window, wid).report or {})
+            return dict(full_report(s, s.get(Window, wid)) or {})
 
     @contextmanager
     def step(self, wid: int, done: str | None = None) -> Iterator["StepTx"]:
@@ -186,7 +186,7 @@ def accounts_to_plan(s: Session, repo: WindowRepository, broker: str, events_whe
                                                 .where(events_where).order_by(Event.id)):
         with_events[aid].append(WindowEvent(i, aid, Kind(kind), None if amount is None else cents(amount), path))
     chosen = [r for r in s.execute(q.order_by(Account.id)) if ids is None or r.id in chosen_ids]
-    held = load_holdings(s, [r.id for r in chosen], between=ids is not None) if with_holdings else {}
+    held = load_holdings(s, [r.id for r in chosen]) if with_holdings else {}
     return [AccountState(r.id, r.name, cents(r.cash), repo.policy(s, r.policy_version_id).pies[r.pie],
                          repo.ruleset(s, r.policy_version_id, r.rules), tuple(held.get(r.id, ())),
                          tuple(with_events.get(r.id, ())), r.last_rebalanced)
@@ -198,21 +198,16 @@ def plan_ids(s: Session, repo: WindowRepository, broker: str, events_where) -> l
     return list(s.scalars(select(Account.id).where(_with_work(s, repo, broker, events_where)).order_by(Account.id)))
 
 
-def load_holdings(s: Session, account_ids: Iterable[int], *, between: bool = False) -> dict[int, list[Holding]]:
-    """Non-zero holdings of these accounts, by account, in path order: 5,000 accounts a
-    query, or (`between`, for a shard's dense range of ids) by the range of ids."""
+def load_holdings(s: Session, account_ids: Iterable[int]) -> dict[int, list[Holding]]:
+    """Non-zero holdings of these accounts, by account, in path order (CHUNK accounts a query)."""
     out: dict[int, list[Holding]] = defaultdict(list)
     ids = sorted(set(account_ids))
-    cols = select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
-    if between and ids:
-        wanted = set(ids)
-        queries = [cols.where(HoldingRow.account_id.between(ids[0], ids[-1]))]
-    else:
-        wanted = None
-        queries = [cols.where(HoldingRow.account_id.in_(ids[k:k + CHUNK])) for k in range(0, len(ids), CHUNK)]
-    for q in queries:
-        for aid, path, sym, shares in s.execute(q.order_by(HoldingRow.account_id, HoldingRow.path)):
-            if shares and (wanted is None or aid in wanted):
+    for k in range(0, len(ids), CHUNK):
+        for aid, path, sym, shares in s.execute(
+                select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
+                .where(bulk.id_in(s, HoldingRow.account_id, ids[k:k + CHUNK]))
+                .order_by(HoldingRow.account_id, HoldingRow.path)):
+            if shares:
                 out[aid].append(Holding(path, sym, shares))
     return out
 
@@ -232,6 +227,43 @@ def held_symbols(s: Session, broker: str) -> set[str]:
     return {sym for sym in found if s.execute(
         select(HoldingRow.account_id).join(Account, HoldingRow.account_id == Account.id)
         .where(HoldingRow.symbol == sym, Account.broker == broker).limit(1)).first()}
+
+
+def report_accounts(s: Session, wid: int) -> list[dict]:
+    """A window's report lines per account, read from the ledger's window tables."""
+    lines = [AccountLine(r.account_id, r.name, r.status == "planned", r.reason,
+                         None if r.cash_after is None else cents(r.cash_after),
+                         None if r.withdrawn is None else cents(r.withdrawn),
+                         None if r.advance is None else cents(r.advance))
+             for r in s.execute(select(WindowAccount.account_id, Account.name, WindowAccount.status,
+                                       WindowAccount.reason, WindowAccount.cash_after, WindowAccount.withdrawn,
+                                       WindowAccount.advance)
+                                .join(Account, WindowAccount.account_id == Account.id)
+                                .where(WindowAccount.window_id == wid).order_by(WindowAccount.account_id))]
+    events: dict[int, list[EventLine]] = defaultdict(list)
+    for r in s.execute(select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path, Event.status,
+                              Event.reason).where(Event.window_id == wid).order_by(Event.id)):
+        events[r.account_id].append(EventLine(r.id, r.kind, r.amount, r.path, r.status, r.reason))
+    trades: dict[int, list[TradeLine]] = defaultdict(list)
+    for aid, path, shares, amount in s.execute(
+            select(Allocation.account_id, Allocation.path, Allocation.shares, Allocation.amount)
+            .where(Allocation.window_id == wid).order_by(Allocation.path, Allocation.id)):
+        trades[aid].append(TradeLine(path, shares, amount))
+    deferred: dict[int, list] = defaultdict(list)
+    for aid, path, planned, amount in s.execute(
+            select(IntentRow.account_id, IntentRow.path, IntentRow.planned, IntentRow.amount)
+            .where(IntentRow.window_id == wid, IntentRow.planned != IntentRow.amount)
+            .order_by(IntentRow.symbol, IntentRow.id)):
+        deferred[aid].append((path, planned - amount))
+    return [a.to_json() for a in account_reports(lines, events, trades, deferred)]
+
+
+def full_report(s: Session, w: Window) -> dict | None:
+    """A window's stored report with its accounts' lines (a closed window's, read from the
+    tables; windows closed before migration 0007 kept them in the document)."""
+    if w.report is None or w.closed_at is None or "accounts" in w.report:
+        return w.report
+    return {**w.report, "accounts": report_accounts(s, w.id)}
 
 
 def preview(repo: WindowRepository, names: Sequence[str] | None = None) -> tuple[list[AccountState], dict]:
@@ -336,7 +368,7 @@ class StepTx:
             q = q.with_for_update(of=Event)
         ids = [i for i, created in self.s.execute(q) if aware(created) < opened]
         for k in range(0, len(ids), CHUNK):
-            self.s.execute(update(Event).where(Event.id.in_(ids[k:k + CHUNK]), Event.status == "pending")
+            self.s.execute(update(Event).where(bulk.id_in(self.s, Event.id, ids[k:k + CHUNK]), Event.status == "pending")
                            .values(status="planned", window_id=self.wid).execution_options(synchronize_session=False))
         return len(ids)
 
@@ -523,7 +555,7 @@ class StepTx:
         ids = sorted(set(account_ids))
         for k in range(0, len(ids), CHUNK):
             for aid, path, shares in self.s.execute(select(HoldingRow.account_id, HoldingRow.path, HoldingRow.shares)
-                                                    .where(HoldingRow.account_id.in_(ids[k:k + CHUNK]))):
+                                                    .where(bulk.id_in(self.s, HoldingRow.account_id, ids[k:k + CHUNK]))):
                 out[(aid, path)] = shares
         return out
 
@@ -552,7 +584,8 @@ class StepTx:
 
     def save_settlement(self, st: Settlement, lines: Sequence[CashLine], trading_date: date,
                         closed: Sequence[int] = ()) -> None:
-        """Cash, withdrawals paid and events' outcomes; accounts whose close is done are closed."""
+        """Cash, withdrawals paid and events' outcomes; accounts whose close is done are closed.
+        Each account's end of the window is kept in its window row (the report reads it)."""
         self.house().cash = dollars(st.house_cash)
         if closed:
             self.s.execute(update(Account).where(Account.id.in_(list(closed))).values(status="closed")
@@ -560,48 +593,35 @@ class StepTx:
         self.s.flush()
         rebalanced = {x.account_id for x in lines if x.planned and x.rebalanced}
         planned = {x.account_id for x in lines if x.planned}
-        plain = [{"id": a.account_id, "cash": dollars(a.cash)} for a in st.accounts if a.account_id not in rebalanced]
-        whole = [{"id": a.account_id, "cash": dollars(a.cash), "last_rebalanced": trading_date}
-                 for a in st.accounts if a.account_id in rebalanced]
-        paid = [{"window_id": self.wid, "account_id": a.account_id, "withdrawn": dollars(a.withdrawn)}
-                for a in st.accounts if a.account_id in planned]
-        for table, rows in ((Account, plain), (Account, whole), (WindowAccount, paid)):
-            if rows:
-                self.s.execute(update(table), rows)
+        accounts = Account.__table__
+        bulk.update_rows(self.s, accounts, ("id",), ("cash",),
+                         ((a.account_id, dollars(a.cash)) for a in st.accounts if a.account_id not in rebalanced))
+        bulk.update_rows(self.s, accounts, ("id",), ("cash", "last_rebalanced"),
+                         ((a.account_id, dollars(a.cash), trading_date) for a in st.accounts
+                          if a.account_id in rebalanced))
+        bulk.update_rows(self.s, WindowAccount.__table__, ("window_id", "account_id"),
+                         ("withdrawn", "cash_after", "advance"),
+                         ((self.wid, a.account_id, dollars(a.withdrawn) if a.account_id in planned else None,
+                           dollars(a.cash), dollars(a.advance) if a.advance else None) for a in st.accounts))
         self.save_outcomes(st.outcomes)
         self.window.closed_at = utcnow()
 
-    def report_inputs(self, account_ids: Sequence[int]) -> tuple[dict, dict, dict, dict, list]:
-        """For the report: names, events, trades and deferred or scaled amounts per account,
-        and the orders with the number of fill reports each, as the report's line types."""
-        ids = sorted(set(account_ids))
-        names: dict[int, str] = {}
-        for k in range(0, len(ids), CHUNK):
-            names.update((i, n) for i, n in self.s.execute(select(Account.id, Account.name)
-                                                           .where(Account.id.in_(ids[k:k + CHUNK]))))
-        events: dict[int, list[EventLine]] = defaultdict(list)
-        for r in self.s.execute(select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path, Event.status,
-                                       Event.reason).where(Event.window_id == self.wid).order_by(Event.id)):
-            events[r.account_id].append(EventLine(r.id, r.kind, r.amount, r.path, r.status, r.reason))
-        trades: dict[int, list[TradeLine]] = defaultdict(list)
-        for aid, path, shares, amount in self.s.execute(
-                select(Allocation.account_id, Allocation.path, Allocation.shares, Allocation.amount)
-                .where(Allocation.window_id == self.wid).order_by(Allocation.path, Allocation.id)):
-            trades[aid].append(TradeLine(path, shares, amount))
-        deferred: dict[int, list] = defaultdict(list)
-        for aid, path, planned, amount in self.s.execute(
-                select(IntentRow.account_id, IntentRow.path, IntentRow.planned, IntentRow.amount)
-                .where(IntentRow.window_id == self.wid).order_by(IntentRow.symbol, IntentRow.id)):
-            if planned != amount:
-                deferred[aid].append((path, planned - amount))
+    def retried_events(self, event_ids: Iterable[int]) -> list[tuple[int, int, str, str | None]]:
+        """(event, account id, account name, path) of these events, for the report."""
+        ids = sorted(set(event_ids))
+        return [tuple(r) for k in range(0, len(ids), CHUNK) for r in self.s.execute(
+            select(Event.id, Event.account_id, Account.name, Event.path).join(Account, Event.account_id == Account.id)
+            .where(bulk.id_in(self.s, Event.id, ids[k:k + CHUNK])))]
+
+    def report_orders(self) -> list[OrderLine]:
+        """The window's orders with the number of fill reports each, as the report's lines."""
         counts = {i: n for i, n in self.s.execute(select(Fill.order_id, func.count())
                                                   .join(Order, Fill.order_id == Order.id)
                                                   .where(Order.window_id == self.wid).group_by(Fill.order_id))}
-        orders = [OrderLine(o.symbol, o.side, o.client_order_id, o.notional, o.qty, o.status, o.filled_qty,
-                            o.filled_avg_price, o.note, counts.get(o.id, 0))
-                  for o in self.s.scalars(select(Order).where(Order.window_id == self.wid)
-                                          .order_by(Order.phase.desc(), Order.symbol, Order.id))]
-        return names, events, trades, deferred, orders
+        return [OrderLine(o.symbol, o.side, o.client_order_id, o.notional, o.qty, o.status, o.filled_qty,
+                          o.filled_avg_price, o.note, counts.get(o.id, 0))
+                for o in self.s.scalars(select(Order).where(Order.window_id == self.wid)
+                                        .order_by(Order.phase.desc(), Order.symbol, Order.id))]
 
     def conservation_inputs(self) -> tuple[dict[str, Decimal], list, Decimal, list]:
         return holdings_and_cash(self.s, self.broker)

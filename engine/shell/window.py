@@ -353,13 +353,14 @@ class WindowRunner:
             owned, negative, cash, negative_cash = tx.conservation_inputs()
             problems = discrepancies(self.name, owned, {k: p.qty for k, p in positions.items()}, cash,
                                      balance.cash - uncollected, negative, negative_cash)
-            report = window_report(w.id, self.name, w.trading_date.isoformat(), w.name, lines, st,
-                                   *tx.report_inputs([x.account_id for x in lines]), problems, uncollected)
+            retried = tx.retried_events(o.event_id for o in st.outcomes if o.outcome == Outcome.RETRY)
+            report = window_report(w.id, self.name, w.trading_date.isoformat(), w.name, lines, st, retried,
+                                   tx.report_orders(), problems, uncollected)
             tx.window.report = {**(tx.window.report or {}), **report.to_json()}
         for a in st.accounts:
             if a.advance:
                 log.error("house advance", window=w.id, account_id=a.account_id, amount=str(dollars(a.advance)))
         for p in problems:
             log.error("ledger and broker disagree", window=w.id, problem=p, alert=True)
-        log.info("window closed", window=w.id, accounts=len(report.accounts), orders=len(report.orders),
+        log.info("window closed", window=w.id, accounts=report.account_count, orders=len(report.orders),
                  problems=len(problems))

@@ -60,6 +60,35 @@ class AccountReport:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountLine:
+    """An account's end of a window as the ledger keeps it (cents)."""
+    account_id: int
+    name: str
+    planned: bool
+    reason: str | None
+    cash: int | None
+    withdrawn: int | None
+    advance: int | None
+
+
+def account_reports(lines: Sequence[AccountLine], events: Mapping[int, Sequence[EventLine]],
+                    trades: Mapping[int, Sequence[TradeLine]],
+                    deferred: Mapping[int, Sequence[tuple[str, Decimal]]]) -> tuple[AccountReport, ...]:
+    """One report entry per account that took part, in account order."""
+    out = []
+    for x in sorted(lines, key=lambda x: x.account_id):
+        if not x.planned:
+            out.append(AccountReport(x.name, "rejected", x.reason))
+            continue
+        out.append(AccountReport(
+            x.name, "done", cash=Decimal(x.cash or 0).scaleb(-2), withdrawn=Decimal(x.withdrawn or 0).scaleb(-2),
+            events=tuple(events.get(x.account_id, ())), trades=tuple(trades.get(x.account_id, ())),
+            deferred_or_scaled=tuple(deferred.get(x.account_id, ())),
+            house_advance=Decimal(x.advance).scaleb(-2) if x.advance else None))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
 class OrderLine:
     symbol: str
     side: str
@@ -87,7 +116,7 @@ class WindowReport:
     broker: str
     day: str
     name: str
-    accounts: tuple[AccountReport, ...]
+    account_count: int                          # accounts that took part (their lines: account_reports)
     orders: tuple[OrderLine, ...]
     problems: tuple[str, ...]
     scaled: tuple[dict[str, str], ...] = ()
@@ -96,7 +125,7 @@ class WindowReport:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"window": self.window, "broker": self.broker, "day": self.day, "name": self.name,
-                               "accounts": [a.to_json() for a in self.accounts],
+                               "account_count": self.account_count,
                                "orders": [o.to_json() for o in self.orders], "problems": list(self.problems)}
         if self.scaled:
             out["scaled"] = list(self.scaled)
@@ -108,24 +137,13 @@ class WindowReport:
 
 
 def window_report(window: int, broker: str, day: str, name: str, lines: Sequence[CashLine], st: Settlement,
-                  names: Mapping[int, str], events: Mapping[int, Sequence[EventLine]],
-                  trades: Mapping[int, Sequence[TradeLine]], deferred: Mapping[int, Sequence[tuple[str, Decimal]]],
-                  orders: Sequence[OrderLine], problems: Sequence[str], uncollected: Decimal) -> WindowReport:
-    """The report of a closed window: one entry per account that took part, in account order."""
-    settled = {a.account_id: a for a in st.accounts}
+                  retried_events: Sequence[tuple[int, int, str, str | None]], orders: Sequence[OrderLine],
+                  problems: Sequence[str], uncollected: Decimal) -> WindowReport:
+    """The summary of a closed window. Its accounts' lines stay in the ledger's tables
+    (account_reports builds them when asked): a window of a million accounts does not
+    become one document. `retried_events` are (event, account id, account name, path)."""
     retried = {o.event_id: o.reason for o in st.outcomes if o.outcome == Outcome.RETRY}
-    accounts = []
-    for x in sorted(lines, key=lambda x: x.account_id):
-        if not x.planned:
-            accounts.append(AccountReport(names[x.account_id], "rejected", x.reason))
-            continue
-        a = settled[x.account_id]
-        accounts.append(AccountReport(
-            names[x.account_id], "done", cash=Decimal(a.cash).scaleb(-2), withdrawn=Decimal(a.withdrawn).scaleb(-2),
-            events=tuple(events.get(x.account_id, ())), trades=tuple(trades.get(x.account_id, ())),
-            deferred_or_scaled=tuple(deferred.get(x.account_id, ())),
-            house_advance=Decimal(a.advance).scaleb(-2) if a.advance else None))
-    again = tuple({"event": e.id, "account": names.get(aid, str(aid)), "path": e.path, "reason": retried[e.id]}
-                  for aid in sorted(events) for e in events[aid] if e.id in retried)
-    return WindowReport(window, broker, day, name, tuple(accounts), tuple(orders), tuple(problems),
+    again = tuple({"event": e, "account": name_, "path": path, "reason": retried[e]}
+                  for e, _, name_, path in sorted(retried_events, key=lambda r: (r[1], r[0])) if e in retried)
+    return WindowReport(window, broker, day, name, len(lines), tuple(orders), tuple(problems),
                         uncollected_dividends=uncollected or None, retried=again)
