@@ -27,7 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from adapters.ledger import bulk  # noqa: E402
 
 from adapters.broker.simulated import SimulatedBroker, SimulatedConfig  # noqa: E402
 from adapters.ledger.schema import Account, Event, Holding  # noqa: E402
@@ -50,7 +52,35 @@ def policy_text(rng: random.Random, pies: int = 8) -> tuple[str, dict[str, list[
     return "\n".join(out), layout
 
 
+def _rows(n: int, rng: random.Random, layout, prices, version: int, created: datetime, positions, house):
+    """Accounts, holdings and events of accounts 2..n+1, 10,000 accounts at a time."""
+    for lo in range(1, n + 1, 10_000):
+        accounts, holdings, events = [], [], []
+        for i in range(lo, min(n, lo + 9_999) + 1):
+            pie = f"P{rng.randrange(8)}"
+            accounts.append((i + 1, f"a{i}", pie, version, "m1", "main", Decimal("0.00"), False, created, "active"))
+            for path, sym in layout[pie]:
+                q = (Decimal(rng.randint(10_000, 2_000_000)) / prices[sym]).quantize(Decimal("0.000000001"))
+                holdings.append((i + 1, path, sym, q))
+                positions[sym] += q
+            if i % 3 == 0:
+                r = rng.random()
+                kind, amount, path = ("deposit", Decimal(rng.randint(1000, 200000)).scaleb(-2), None) if r < 0.7 else \
+                    ("withdrawal", Decimal(rng.randint(100, 5000)).scaleb(-2), None) if r < 0.9 else \
+                    ("rebalance", None, "Inner")
+                if kind == "deposit":
+                    house[0] -= amount
+                events.append((i + 1, f"bench-{i}", kind, amount, path, "pending", created))
+        yield accounts, holdings, events
+
+
+ACCOUNT_COLS = ("id", "name", "pie", "policy_version_id", "rules", "broker", "cash", "is_house", "created_at", "status")
+HOLDING_COLS = ("account_id", "path", "symbol", "shares")
+EVENT_COLS = ("account_id", "key", "kind", "amount", "path", "status", "created_at")
+
+
 def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
+    """The ledger and the broker, streamed in 10,000 accounts at a time (COPY on PostgreSQL)."""
     rng = random.Random(11)
     text_, layout = policy_text(rng)
     (workdir / "policy.pie").write_text(text_)
@@ -58,35 +88,20 @@ def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
     (workdir / "prices.csv").write_text("".join(f"{s},{p}\n" for s, p in prices.items()))
     led = Ledger(url)
     version, _ = led.load_policy(workdir / "policy.pie")
-    house_cash = Decimal("100000000.00")
     positions: dict[str, Decimal] = defaultdict(Decimal)
-    accounts, holdings, events = [], [], []
+    house = [Decimal("100000000.00")]
     created = datetime.now(timezone.utc) - timedelta(minutes=5)
-    for i in range(1, n + 1):
-        pie = f"P{rng.randrange(8)}"
-        accounts.append({"id": i + 1, "name": f"a{i}", "pie": pie, "policy_version_id": version.id, "rules": "m1",
-                         "broker": "main", "cash": Decimal("0.00"), "is_house": False, "created_at": created})
-        for path, sym in layout[pie]:
-            q = (Decimal(rng.randint(10_000, 2_000_000)) / prices[sym]).quantize(Decimal("0.000000001"))
-            holdings.append({"account_id": i + 1, "path": path, "symbol": sym, "shares": q})
-            positions[sym] += q
-        if i % 3 == 0:
-            r = rng.random()
-            kind, amount, path = ("deposit", Decimal(rng.randint(1000, 200000)).scaleb(-2), None) if r < 0.7 else \
-                ("withdrawal", Decimal(rng.randint(100, 5000)).scaleb(-2), None) if r < 0.9 else ("rebalance", None, "Inner")
-            if kind == "deposit":
-                house_cash -= amount
-            events.append({"account_id": i + 1, "key": f"bench-{i}", "kind": kind, "amount": amount, "path": path,
-                           "status": "pending", "created_at": created})
     with led.tx() as s:
         s.add(Account(id=1, name="house:main", broker="main", cash=Decimal("100000000.00"), is_house=True, rules="m1"))
         s.flush()
-        for table, rows in ((Account, accounts), (Holding, holdings), (Event, events)):
-            for k in range(0, len(rows), 20_000):
-                s.execute(insert(table), rows[k:k + 20_000])
+        for accounts, holdings, events in _rows(n, rng, layout, prices, version.id, created, positions, house):
+            bulk.insert_rows(s, Account.__table__, ACCOUNT_COLS, accounts)
+            bulk.insert_rows(s, Holding.__table__, HOLDING_COLS, holdings)
+            bulk.insert_rows(s, Event.__table__, EVENT_COLS, events)
     if led.engine.dialect.name == "postgresql":
         with led.engine.begin() as c:
             c.exec_driver_sql("select setval(pg_get_serial_sequence('accounts', 'id'), (select max(id) from accounts))")
+            c.exec_driver_sql("analyze")
     broker = SimulatedBroker(SimulatedConfig(state_file=workdir / "broker.json", prices_file=workdir / "prices.csv",
                                              starting_cash=Decimal("100000000.00"), starting_positions=dict(positions)),
                              now=lambda: datetime(2026, 11, 24, 9, 40, tzinfo=timezone.utc), sleep=lambda s: None)
@@ -114,7 +129,7 @@ def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000) -> None:
                                                                      shard_size=shard_size),
                                   crash=lambda step: marks.append((step, time.perf_counter())))
             start = time.perf_counter()
-            report = runner.run(DAY)
+            report = runner.run(DAY, accounts=False)
             total = time.perf_counter() - start
             led.dispose()
         finally:

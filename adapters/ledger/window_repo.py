@@ -110,9 +110,10 @@ class WindowRepository:
             report["timings"] = {**report.get("timings", {}), step: seconds}
             w.report = report
 
-    def report(self, wid: int) -> dict:
+    def report(self, wid: int, *, accounts: bool = True) -> dict:
         with self.ledger.tx() as s:
-            return dict(full_report(s, s.get(Window, wid)) or {})
+            w = s.get(Window, wid)
+            return dict((full_report(s, w) if accounts else w.report) or {})
 
     @contextmanager
     def step(self, wid: int, done: str | None = None) -> Iterator["StepTx"]:

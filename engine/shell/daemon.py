@@ -301,7 +301,7 @@ class Daemon:
             runner = WindowRunner(self.ledger, adapter, broker,
                                   window_options(self.settings, broker, settle_timeout=self._settle_bound(w, now, broker)),
                                   stop=self.stop)
-            report = runner.run(today, name)
+            report = runner.run(today, name, accounts=False)
         except Interrupted as e:
             wlog.info("window interrupted; it resumes at the next start", reason=str(e))
             return None
@@ -319,7 +319,7 @@ class Daemon:
             with self._state:
                 self._running.discard(key)
         problems = report.get("problems", [])
-        wlog.info("window report", accounts=len(report.get("accounts", [])), orders=len(report.get("orders", [])),
+        wlog.info("window report", accounts=report.get("account_count", 0), orders=len(report.get("orders", [])),
                   problems=problems, **({"alert": True} if problems else {}))
         return report
 

@@ -113,7 +113,9 @@ class WindowRunner:
 
     # --- the loop ---------------------------------------------------------------------------
 
-    def run(self, day: date, name: str = "open") -> dict[str, Any]:
+    def run(self, day: date, name: str = "open", *, accounts: bool = True) -> dict[str, Any]:
+        """Run (or resume) the window to its close; its report, with each account's lines
+        unless `accounts` is false (a daemon needs only the summary)."""
         w, created = self.repo.open(day, name)
         bound = log.bind(window=w.id, broker=self.name, day=day.isoformat(), window_name=name)
         if created:
@@ -121,7 +123,7 @@ class WindowRunner:
         while True:
             step = self.repo.info(w.id).step
             if step == "closed":
-                return self.repo.report(w.id)
+                return self.repo.report(w.id, accounts=accounts)
             if self.stop.is_set():
                 bound.info("window interrupted", after=step)
                 raise Interrupted(f"window {w.id} stopped after {step}")
