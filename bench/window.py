@@ -89,10 +89,11 @@ def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
     led = Ledger(url)
     version, _ = led.load_policy(workdir / "policy.pie")
     positions: dict[str, Decimal] = defaultdict(Decimal)
-    house = [Decimal("100000000.00")]
+    cash = Decimal(100_000_000 + 1_000 * n).quantize(Decimal("0.01"))    # the broker's: more than all deposits
+    house = [cash]
     created = datetime.now(timezone.utc) - timedelta(minutes=5)
     with led.tx() as s:
-        s.add(Account(id=1, name="house:main", broker="main", cash=Decimal("100000000.00"), is_house=True, rules="m1"))
+        s.add(Account(id=1, name="house:main", broker="main", cash=cash, is_house=True, rules="m1"))
         s.flush()
         for accounts, holdings, events in _rows(n, rng, layout, prices, version.id, created, positions, house):
             bulk.insert_rows(s, Account.__table__, ACCOUNT_COLS, accounts)
@@ -103,7 +104,7 @@ def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
             c.exec_driver_sql("select setval(pg_get_serial_sequence('accounts', 'id'), (select max(id) from accounts))")
             c.exec_driver_sql("analyze")
     broker = SimulatedBroker(SimulatedConfig(state_file=workdir / "broker.json", prices_file=workdir / "prices.csv",
-                                             starting_cash=Decimal("100000000.00"), starting_positions=dict(positions)),
+                                             starting_cash=cash, starting_positions=dict(positions)),
                              now=lambda: datetime(2026, 11, 24, 9, 40, tzinfo=timezone.utc), sleep=lambda s: None)
     return led, broker
 

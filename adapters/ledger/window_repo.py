@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -361,17 +361,18 @@ class StepTx:
 
     def take_pending(self, opened: datetime) -> int:
         """Pending events recorded before the window opened join it (later ones wait for the
-        next window). They are locked first: an operator's cancel either lands before (and
-        the event stays out) or waits and then finds the event planned."""
-        q = select(Event.id, Event.created_at).join(Account, Event.account_id == Account.id) \
-            .where(Event.status == "pending", Account.broker == self.broker).order_by(Event.id)
-        if self.s.bind.dialect.name != "sqlite":        # SQLite: BEGIN IMMEDIATE already holds the lock
-            q = q.with_for_update(of=Event)
-        ids = [i for i, created in self.s.execute(q) if aware(created) < opened]
-        for k in range(0, len(ids), CHUNK):
-            self.s.execute(update(Event).where(bulk.id_in(self.s, Event.id, ids[k:k + CHUNK]), Event.status == "pending")
-                           .values(status="planned", window_id=self.wid).execution_options(synchronize_session=False))
-        return len(ids)
+        next window), in one UPDATE that locks what it changes: an operator's cancel either
+        lands before (the event is no longer pending and stays out) or waits and then finds
+        the event planned. PostgreSQL re-checks `status = 'pending'` after such a wait;
+        SQLite's BEGIN IMMEDIATE holds the whole database anyway."""
+        if self.s.get_bind().dialect.name == "sqlite":
+            opened = opened.astimezone(timezone.utc).replace(tzinfo=None)      # stored as naive UTC there
+        mine = select(Account.id).where(Account.broker == self.broker)
+        done = self.s.execute(update(Event).where(Event.status == "pending", Event.created_at < opened,
+                                                  Event.account_id.in_(mine))
+                              .values(status="planned", window_id=self.wid)
+                              .execution_options(synchronize_session=False))
+        return done.rowcount
 
     # --- price and plan ---------------------------------------------------------------------
 
@@ -454,6 +455,12 @@ class StepTx:
             if shares is not None:
                 held[(aid, path)] = shares
         return by, held
+
+    def intent_counts(self, symbols: Iterable[str] | None = None) -> dict[str, int]:
+        """Intents per symbol (only of `symbols` when given)."""
+        q = select(IntentRow.symbol, func.count()).where(IntentRow.window_id == self.wid).group_by(IntentRow.symbol)
+        counts = {sym: n for sym, n in self.s.execute(q)}
+        return counts if symbols is None else {sym: counts[sym] for sym in symbols if sym in counts}
 
     def set_amounts(self, amounts: Mapping[int, int]) -> None:
         bulk.update_rows(self.s, IntentRow.__table__, ("id",), ("amount",),

@@ -76,7 +76,14 @@ def _since(w: WindowInfo, day: date) -> datetime:
     return datetime.combine(start, time(0), NY)
 
 
-_LEDGERS: dict[str, WindowRepository] = {}
+_LEDGERS: dict[tuple[str, str], WindowRepository] = {}
+
+
+def _worker_repo(url: str, broker: str) -> WindowRepository:
+    """A worker process opens the ledger once and keeps it for every shard it runs."""
+    if (url, broker) not in _LEDGERS:
+        _LEDGERS[(url, broker)] = WindowRepository(Ledger(url, upgrade=False), broker)
+    return _LEDGERS[(url, broker)]
 
 
 def plan_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple[int, str | None, list]]:
@@ -84,10 +91,7 @@ def plan_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple[i
     (skipped when it is recorded already). Runs in the runner's process or in a worker of a
     pool (which opens the ledger once). Returns what to log: (account, refusal, rejected)."""
     url, broker, wid, day, shard, ids = job
-    if repo is None:
-        if url not in _LEDGERS:
-            _LEDGERS[url] = WindowRepository(Ledger(url, upgrade=False), broker)
-        repo = _LEDGERS[url]
+    repo = repo or _worker_repo(url, broker)
     with repo.step(wid) as tx:
         if tx.shard_done("planned", shard):
             return []
@@ -95,8 +99,48 @@ def plan_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple[i
         plans = [plan_account(a, prices, day) for a in tx.accounts_to_plan(ids=ids)]
         tx.save_plans(plans)
         tx.mark_shard("planned", shard)
+        _crash_hook(f"shard:planned:{shard}")         # killed mid-shard: nothing of it commits
     return [(p.account_id, None if p.planned else p.reason,
              [(o.event_id, o.reason) for o in p.decided if o.outcome == Outcome.REJECTED]) for p in plans]
+
+
+def allocate_shard(job: tuple, repo: WindowRepository | None = None) -> int:
+    """Split the fills and crosses of one shard of symbols across their slices, in one
+    transaction that records the shard. Symbols never share a holding row (a slice holds
+    one symbol, the house one row per symbol), so shards of symbols run side by side.
+    Returns the number of moves."""
+    url, broker, wid, step, shard, symbols = job
+    repo = repo or _worker_repo(url, broker)
+    with repo.step(wid) as tx:
+        if tx.shard_done(step, shard):
+            return 0
+        by_symbol, held = tx.intents(symbols)
+        orders = {o.plan.symbol: o for o in tx.orders(with_fills=True) if o.status != "dropped"}
+        house = tx.house()
+        held.update(tx.all_held([house.id]))
+        prices = tx.prices()
+        moves = []
+        for sym in sorted(by_symbol):
+            o = orders.get(sym)
+            moves.extend(allocate_symbol(sym, by_symbol[sym], o.plan if o else None, o.fills if o else (),
+                                         prices[sym], held, house.id))
+        tx.save_moves(moves, {sym: o.id for sym, o in orders.items()}, held)
+        tx.mark_shard(step, shard)
+        _crash_hook(f"shard:{step}:{shard}")
+    return len(moves)
+
+
+def symbol_groups(counts: dict[str, int], per_group: int) -> list[list[str]]:
+    """Symbols in order, cut into groups of about `per_group` intents (a symbol is never split)."""
+    groups: list[list[str]] = [[]]
+    size = 0
+    for sym in sorted(counts):
+        if groups[-1] and size + counts[sym] > per_group:
+            groups.append([])
+            size = 0
+        groups[-1].append(sym)
+        size += counts[sym]
+    return [g for g in groups if g]
 
 
 class WindowRunner:
@@ -135,6 +179,25 @@ class WindowRunner:
             self.crash(nxt)
             self.repo.time_step(w.id, nxt, seconds)        # for /metrics; after the crash point
 
+    def _map(self, fn: Callable, jobs: list[tuple]) -> list:
+        """Run a step's shards: on a Dask cluster's workers (other machines too, reaching the
+        same PostgreSQL), in a process pool of `workers`, or here one after the other (SQLite:
+        one writer at a time anyway). Each shard commits on its own; the results come back
+        in the jobs' order."""
+        url = self.repo.ledger.url
+        if len(jobs) > 1 and not url.startswith("sqlite"):
+            if self.opt.cluster:
+                from distributed import Client
+                with Client(self.opt.cluster) as client:
+                    return list(client.get_executor().map(fn, jobs))
+            if self.opt.workers > 1:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+                with ProcessPoolExecutor(max_workers=self.opt.workers,
+                                         mp_context=multiprocessing.get_context("spawn")) as pool:
+                    return list(pool.map(fn, jobs))
+        return [fn(job, self.repo) for job in jobs]
+
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         for attempt in range(self.opt.retries + 1):
             try:
@@ -158,11 +221,13 @@ class WindowRunner:
             house = tx.house()
             for act in tx.unrecorded_dividends(activities):
                 tx.record_dividend(act, split_dividend(cents(act.amount), tx.holders(act.symbol), house.id), house)
-            ids = tx.account_ids()
-            candidates, unknown = recurring_due(self.opt.recurring, w.trading_date, ids, (), 0)
-            due, _ = recurring_due(self.opt.recurring, w.trading_date, ids,
-                                   tx.recorded([d.key for d in candidates]), tx.house_free_cents(house))
-            tx.record_due(due)
+            unknown: list[str] = []
+            if self.opt.recurring:
+                ids = tx.account_ids()
+                candidates, unknown = recurring_due(self.opt.recurring, w.trading_date, ids, (), 0)
+                due, _ = recurring_due(self.opt.recurring, w.trading_date, ids,
+                                       tx.recorded([d.key for d in candidates]), tx.house_free_cents(house))
+                tx.record_due(due)
             tx.take_pending(w.opened_at)
         for name in unknown:
             log.warning("recurring deposit for an unknown account", account=name)
@@ -181,22 +246,10 @@ class WindowRunner:
         with self.repo.step(w.id) as tx:
             ids = tx.plan_set()
         size = max(1, self.opt.shard_size)
-        shards = [(k, ids[i:i + size]) for k, i in enumerate(range(0, len(ids), size))]
         url = self.repo.ledger.url
-        jobs = [(url, self.name, w.id, w.trading_date, k, part) for k, part in shards]
-        if self.opt.cluster and len(shards) > 1 and not url.startswith("sqlite"):
-            # A Dask cluster's workers (on other machines too) reach the same PostgreSQL.
-            from distributed import Client
-            with Client(self.opt.cluster) as client:
-                notes = list(client.get_executor().map(plan_shard, jobs))
-        elif self.opt.workers > 1 and len(shards) > 1 and not url.startswith("sqlite"):
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-            with ProcessPoolExecutor(max_workers=self.opt.workers,
-                                     mp_context=multiprocessing.get_context("spawn")) as pool:
-                notes = list(pool.map(plan_shard, jobs))
-        else:
-            notes = [plan_shard((url, self.name, w.id, w.trading_date, k, part), self.repo) for k, part in shards]
+        jobs = [(url, self.name, w.id, w.trading_date, k, ids[i:i + size])
+                for k, i in enumerate(range(0, len(ids), size))]
+        notes = self._map(plan_shard, jobs)
         with self.repo.step(w.id, "planned"):
             pass
         for account_id, reason, rejected in (n for shard in notes for n in shard):
@@ -206,11 +259,19 @@ class WindowRunner:
                 log.warning("event rejected", window=w.id, account_id=account_id, event_id=event_id, reason=why)
 
     def _netted(self, w: WindowInfo) -> None:
+        """The barrier: every shard's intents, symbol by symbol (a group of symbols in
+        memory at a time); what it holds grows with the symbols, not the accounts."""
         with self.repo.step(w.id, "netted") as tx:
-            by_symbol, held = tx.intents()
-            n = net_symbols(by_symbol, held, tx.prices(), self.opt.min_order_cents)
-            tx.set_amounts(n.amounts)
-            tx.save_orders(n.orders, w.coid_prefix)
+            prices = tx.prices()
+            for group in symbol_groups(tx.intent_counts(), self._per_group):
+                by_symbol, held = tx.intents(group)
+                n = net_symbols(by_symbol, held, prices, self.opt.min_order_cents)
+                tx.set_amounts(n.amounts)
+                tx.save_orders(n.orders, w.coid_prefix)
+
+    @property
+    def _per_group(self) -> int:
+        return max(1, self.opt.shard_size) * 4        # intents per group of symbols
 
     # --- submit and settle ----------------------------------------------------------------
 
@@ -288,19 +349,15 @@ class WindowRunner:
     # --- allocate and scale ---------------------------------------------------------------
 
     def _allocate(self, w: WindowInfo, phase: Phase, done: str) -> None:
-        with self.repo.step(w.id, done) as tx:
-            mine = {sym: ph for sym, ph in tx.phase_of_symbols().items() if ph == phase}
-            by_symbol, held = tx.intents(mine)
-            orders = {o.plan.symbol: o for o in tx.orders(with_fills=True) if o.status != "dropped"}
-            house = tx.house()
-            held.update(tx.all_held([house.id]))
-            prices = tx.prices()
-            moves = []
-            for sym in sorted(by_symbol):
-                o = orders.get(sym)
-                moves.extend(allocate_symbol(sym, by_symbol[sym], o.plan if o else None, o.fills if o else (),
-                                             prices[sym], held, house.id))
-            tx.save_moves(moves, {sym: o.id for sym, o in orders.items()}, held)
+        """Allocation over shards of whole symbols, each one transaction that records itself
+        (a resumed step redoes only the shards that did not commit), run like planning's."""
+        with self.repo.step(w.id) as tx:
+            mine = [sym for sym, ph in tx.phase_of_symbols().items() if ph == phase]
+            groups = symbol_groups(tx.intent_counts(mine), self._per_group)
+        url = self.repo.ledger.url
+        self._map(allocate_shard, [(url, self.name, w.id, done, k, g) for k, g in enumerate(groups)])
+        with self.repo.step(w.id, done):
+            pass
 
     def _sells_allocated(self, w: WindowInfo) -> None:
         self._allocate(w, Phase.SELL, "sells_allocated")

@@ -105,7 +105,42 @@ def test_a_committed_shard_is_not_planned_again_on_resume(db_url, tmp_path):
         window_mod.plan_shard = real
     assert calls == [0, 1, 0, 1, 2]                       # shard 0 committed: skipped inside, not replanned
     with w.led.tx() as s:
-        assert sorted(x.shard for x in s.scalars(select(WindowShard))) == [0, 1, 2]
+        assert sorted(x.shard for x in s.scalars(select(WindowShard).where(WindowShard.step == "planned"))) == [0, 1, 2]
         per_account = s.execute(text("select account_id, count(*) from window_accounts group by account_id")).all()
     assert all(n == 1 for _, n in per_account) and len(per_account) == 7
     w.led.dispose()
+
+
+@pytest.mark.parametrize("point", ["shard:planned:0", "shard:planned:2", "shard:allocated:0", "shard:allocated:1"])
+def test_a_worker_killed_mid_shard_loses_nothing(tmp_path, monkeypatch, point):
+    """A pool worker is killed (SIGKILL) inside a shard's transaction on day 2; the pool
+    breaks, the window stops; run again, the shards that did not commit are redone by new
+    workers and the ledger is the one an uninterrupted single-process run gives."""
+    _pg_or_skip()
+    from concurrent.futures.process import BrokenProcessPool
+    snaps = []
+    for crash in (None, point):
+        name, url = _schema()
+        try:
+            w = World(tmp_path / f"w{len(snaps)}", url, POLICY)
+            real_run = w.run
+            fired = []
+
+            def run(day, crash=crash, real_run=real_run, fired=fired, **opts):
+                if day != DAY2 or crash is None or fired:
+                    return real_run(day, **{**opts, "workers": 1 if crash is None else 2, "shard_size": 1})
+                monkeypatch.setenv("PIES_TEST_CRASH_AT", crash)        # spawned workers inherit it
+                with pytest.raises(BrokenProcessPool):
+                    real_run(day, **{**opts, "workers": 2, "shard_size": 1})
+                monkeypatch.delenv("PIES_TEST_CRASH_AT")
+                fired.append(crash)
+                return real_run(day, **{**opts, "workers": 2, "shard_size": 1})
+            w.run = run
+            snap = _day_of_trading(w, 2)
+            if crash:
+                assert fired == [crash]
+            snaps.append(snap)
+            w.led.dispose()
+        finally:
+            _drop(name)
+    assert snaps[0] == snaps[1]
