@@ -128,7 +128,7 @@ class Intent(Base):
 
     __tablename__ = "intents"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), index=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     path: Mapped[str] = mapped_column(String(500))
     symbol: Mapped[str] = mapped_column(String(20))
@@ -136,6 +136,7 @@ class Intent(Base):
     amount: Mapped[Decimal] = mapped_column(Money)                   # after deferral and scaling
     sell_all: Mapped[bool] = mapped_column(Boolean, default=False)   # the whole holding goes
     events: Mapped[list | None] = mapped_column(JSON)                # event ids behind it
+    __table_args__ = (Index("ix_intents_window_symbol", "window_id", "symbol"),)
 
 
 class Order(Base):

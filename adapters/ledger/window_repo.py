@@ -183,15 +183,14 @@ def accounts_to_plan(s: Session, repo: WindowRepository, broker: str, events_whe
         q = select(*_ACCOUNT_COLUMNS).where(_live(broker), Account.name.in_(list(names)))
     else:
         q = select(*_ACCOUNT_COLUMNS).where(_with_work(s, repo, broker, events_where))
-    for i, aid, kind, amount, path in s.execute(select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path)
-                                                .where(events_where).order_by(Event.id)):
+    for i, aid, kind, amount, path in bulk.fetch(s, select(Event.id, Event.account_id, Event.kind, Event.amount,
+                                                           Event.path).where(events_where).order_by(Event.id)):
         with_events[aid].append(WindowEvent(i, aid, Kind(kind), None if amount is None else cents(amount), path))
-    chosen = [r for r in s.execute(q.order_by(Account.id)) if ids is None or r.id in chosen_ids]
-    held = load_holdings(s, [r.id for r in chosen]) if with_holdings else {}
-    return [AccountState(r.id, r.name, cents(r.cash), repo.policy(s, r.policy_version_id).pies[r.pie],
-                         repo.ruleset(s, r.policy_version_id, r.rules), tuple(held.get(r.id, ())),
-                         tuple(with_events.get(r.id, ())), r.last_rebalanced)
-            for r in chosen]
+    chosen = [r for r in bulk.fetch(s, q.order_by(Account.id)) if ids is None or r[0] in chosen_ids]
+    held = load_holdings(s, [r[0] for r in chosen]) if with_holdings else {}
+    return [AccountState(aid, name, cents(cash), repo.policy(s, version).pies[pie], repo.ruleset(s, version, rules),
+                         tuple(held.get(aid, ())), tuple(with_events.get(aid, ())), last_rebalanced)
+            for aid, name, cash, version, pie, rules, last_rebalanced in chosen]
 
 
 def plan_ids(s: Session, repo: WindowRepository, broker: str, events_where) -> list[int]:
@@ -204,10 +203,10 @@ def load_holdings(s: Session, account_ids: Iterable[int]) -> dict[int, list[Hold
     out: dict[int, list[Holding]] = defaultdict(list)
     ids = sorted(set(account_ids))
     for k in range(0, len(ids), CHUNK):
-        for aid, path, sym, shares in s.execute(
-                select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
-                .where(bulk.id_in(s, HoldingRow.account_id, ids[k:k + CHUNK]))
-                .order_by(HoldingRow.account_id, HoldingRow.path)):
+        for aid, path, sym, shares in bulk.fetch(s, select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol,
+                                                           HoldingRow.shares)
+                                                    .where(bulk.id_in(s, HoldingRow.account_id, ids[k:k + CHUNK]))
+                                                    .order_by(HoldingRow.account_id, HoldingRow.path)):
             if shares:
                 out[aid].append(Holding(path, sym, shares))
     return out
@@ -423,7 +422,7 @@ class StepTx:
         bulk.insert_rows(self.s, IntentRow.__table__,
                          ("window_id", "account_id", "path", "symbol", "planned", "amount", "sell_all", "events"),
                          ((self.wid, p.account_id, t.path, t.symbol, dollars(t.cents), dollars(t.cents), t.sell_all,
-                           list(t.events) or None) for p in kept for t in p.trades))
+                           list(t.events) or None) for p in kept for t in p.trades), json_columns=("events",))
         self.save_outcomes([o for p in plans for o in p.decided])
 
     def save_outcomes(self, outcomes: Sequence[EventOutcome]) -> None:
@@ -450,7 +449,7 @@ class StepTx:
             if not wanted:
                 return by, held
             q = q.where(IntentRow.symbol.in_(wanted))
-        for i, aid, path, sym, planned, amount, sell_all, shares in self.s.execute(q.order_by(IntentRow.id)):
+        for i, aid, path, sym, planned, amount, sell_all, shares in bulk.fetch(self.s, q.order_by(IntentRow.id)):
             by[sym].append(Intent(i, aid, path, sym, cents(planned), cents(amount), sell_all))
             if shares is not None:
                 held[(aid, path)] = shares
@@ -570,9 +569,9 @@ class StepTx:
     # --- scale and close --------------------------------------------------------------------
 
     def cash_lines(self) -> list[CashLine]:
-        return [CashLine(r.account_id, r.status == "planned", r.reason, cents(r.cash_before), cents(r.deposits),
-                         cents(r.dividends), cents(r.withdrawals), r.rebalanced)
-                for r in self.s.execute(select(WindowAccount.account_id, WindowAccount.status, WindowAccount.reason,
+        return [CashLine(aid, status == "planned", reason, cents(before), cents(deposits), cents(dividends),
+                         cents(withdrawals), rebalanced)
+                for aid, status, reason, before, deposits, dividends, withdrawals, rebalanced in bulk.fetch(self.s, select(WindowAccount.account_id, WindowAccount.status, WindowAccount.reason,
                                                WindowAccount.cash_before, WindowAccount.deposits,
                                                WindowAccount.dividends, WindowAccount.withdrawals,
                                                WindowAccount.rebalanced)
@@ -586,7 +585,7 @@ class StepTx:
 
     def open_events(self) -> list[WindowEvent]:
         return [WindowEvent(i, aid, Kind(kind), None if amount is None else cents(amount), path)
-                for i, aid, kind, amount, path in self.s.execute(
+                for i, aid, kind, amount, path in bulk.fetch(self.s,
                     select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path)
                     .where(Event.window_id == self.wid, Event.status == "planned").order_by(Event.id))]
 

@@ -1,4 +1,5 @@
-"""a window at scale: holdings by symbol, each account's end of a window in its row
+"""a window at scale: holdings by symbol, intents by window and symbol, each account's end
+of a window in its row
 
 Revision ID: 0007
 Revises: 0006
@@ -17,6 +18,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index('ix_holdings_symbol', 'holdings', ['symbol'])
+    op.drop_index('ix_intents_window_id', 'intents')
+    op.create_index('ix_intents_window_symbol', 'intents', ['window_id', 'symbol'])
     with op.batch_alter_table('window_accounts') as t:
         t.add_column(sa.Column('cash_after', Money, nullable=True))
         t.add_column(sa.Column('advance', Money, nullable=True))
@@ -26,4 +29,6 @@ def downgrade() -> None:
     with op.batch_alter_table('window_accounts') as t:
         t.drop_column('advance')
         t.drop_column('cash_after')
+    op.drop_index('ix_intents_window_symbol', 'intents')
+    op.create_index('ix_intents_window_id', 'intents', ['window_id'])
     op.drop_index('ix_holdings_symbol', 'holdings')
