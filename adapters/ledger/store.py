@@ -708,11 +708,15 @@ def holdings_and_cash(s: Session, broker: str) -> tuple[dict[str, Decimal], list
             if shares < 0:
                 negative.append((name, path, symbol, shares))
         cash = sum(s.scalars(select(Account.cash).where(Account.broker == broker)), ZERO)
-    else:                                    # NUMERIC sums exactly in the database
-        sums = select(Holding.symbol, func.sum(Holding.shares)).join(Account, Holding.account_id == Account.id) \
-            .where(Account.broker == broker).group_by(Holding.symbol)
-        owned = {sym: Decimal(total) for sym, total in s.execute(sums)}
-        negative = [tuple(r) for r in s.execute(mine.where(Holding.shares < 0))]
+    else:                                    # NUMERIC sums exactly in the database, in one pass
+        sums = select(Holding.symbol, func.sum(Holding.shares), func.count().filter(Holding.shares < 0))
+        if s.scalar(select(Account.id).where(Account.broker != broker).limit(1)) is not None:
+            sums = sums.join(Account, Holding.account_id == Account.id).where(Account.broker == broker)
+        owned, below = {}, 0
+        for sym, total, negatives in s.execute(sums.group_by(Holding.symbol)):
+            owned[sym] = Decimal(total)
+            below += negatives
+        negative = [tuple(r) for r in s.execute(mine.where(Holding.shares < 0))] if below else []
         cash = Decimal(s.scalar(select(func.coalesce(func.sum(Account.cash), 0)).where(Account.broker == broker)))
     negative_cash = [tuple(r) for r in s.execute(select(Account.name, Account.cash)
                                                  .where(Account.broker == broker, Account.cash < 0))]

@@ -162,6 +162,17 @@ def test_invariants_catch_a_seeded_discrepancy(ledger):
     ]
 
 
+def test_invariants_name_negative_holdings_and_leave_other_broker_accounts_out(ledger, tmp_path):
+    hold(ledger, "alice", "VTI", "2")
+    assert check_invariants(ledger, "main", {"VTI": Decimal("2")}, Decimal("10000.00")) == []
+    ledger.ensure_house("other", Decimal("0.00"), {})          # a second broker account in the same ledger
+    hold(ledger, "house:other", "VTI", "7")
+    assert check_invariants(ledger, "main", {"VTI": Decimal("2")}, Decimal("10000.00")) == []
+    hold(ledger, "alice", "BND", "-0.5")
+    problems = check_invariants(ledger, "main", {"VTI": Decimal("2"), "BND": Decimal("-0.5")}, Decimal("10000.00"))
+    assert len(problems) == 1 and "alice" in problems[0] and "BND" in problems[0] and "-0.5" in problems[0]
+
+
 def test_numbers_are_exact_and_floats_are_refused(ledger):
     hold(ledger, "alice", "VTI", "0.000000001")
     assert ledger.holdings("alice")["VTI"] == ("VTI", Decimal("0.000000001"))
