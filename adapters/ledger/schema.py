@@ -86,6 +86,7 @@ class Event(Base):
     path: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending planned done rejected canceled
     reason: Mapped[str | None] = mapped_column(Text)
+    cause: Mapped[str | None] = mapped_column(String(30))           # engine.core.window.model.Cause
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (Index("ix_events_status", "status"), Index("ix_events_window_id", "window_id"))

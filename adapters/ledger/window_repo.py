@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 import rules as policy_lang
 from adapters.broker.port import CashActivity, OrderRequest, OrderState, client_order_id
 from engine.core.window.collect import DividendSplit, DueDeposit
-from engine.core.window.model import (AccountPlan, AccountState, CashLine, EventOutcome, FillReport, Holding, Intent,
+from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause, EventOutcome, FillReport, Holding,
+                                      Intent,
                                       Kind, Move, OrderPlan, Phase, WindowEvent)
 from engine.core.window.report import AccountLine, EventLine, OrderLine, TradeLine, account_reports
 from engine.core.window.settlement import Settlement
@@ -294,8 +295,13 @@ class StepTx:
     def _accounts_q(self):
         return select(Account).where(Account.broker == self.broker)
 
-    def house(self) -> Account:
-        house = self.s.scalars(self._accounts_q().where(Account.is_house.is_(True))).first()
+    def house(self, *, lock: bool = False) -> Account:
+        """The house account; `lock`: its row locked and read afresh (shards that add to the
+        house's cash or holdings take their turn)."""
+        q = self._accounts_q().where(Account.is_house.is_(True))
+        if lock:
+            q = q.with_for_update().execution_options(populate_existing=True)
+        house = self.s.scalars(q).first()
         if house is None:
             raise RuntimeError(f"broker account {self.broker!r} has no house account")
         return house
@@ -428,8 +434,8 @@ class StepTx:
     def save_outcomes(self, outcomes: Sequence[EventOutcome]) -> None:
         """Events' outcomes. A retried one is pending again (it keeps this window's id until
         the next window takes it, so this window's report still lists it)."""
-        bulk.update_rows(self.s, Event.__table__, ("id",), ("status", "reason"),
-                         ((o.event_id, o.outcome.status, o.reason) for o in outcomes))
+        bulk.update_rows(self.s, Event.__table__, ("id",), ("status", "reason", "cause"),
+                         ((o.event_id, o.outcome.status, o.reason, o.cause and o.cause.value) for o in outcomes))
 
     # --- net, submit, settle ----------------------------------------------------------------
 
@@ -568,32 +574,48 @@ class StepTx:
 
     # --- scale and close --------------------------------------------------------------------
 
-    def cash_lines(self) -> list[CashLine]:
+    def cash_lines(self, ids: Sequence[int] | None = None) -> list[CashLine]:
         return [CashLine(aid, status == "planned", reason, cents(before), cents(deposits), cents(dividends),
                          cents(withdrawals), rebalanced)
                 for aid, status, reason, before, deposits, dividends, withdrawals, rebalanced in bulk.fetch(self.s, select(WindowAccount.account_id, WindowAccount.status, WindowAccount.reason,
                                                WindowAccount.cash_before, WindowAccount.deposits,
                                                WindowAccount.dividends, WindowAccount.withdrawals,
                                                WindowAccount.rebalanced)
-                                        .where(WindowAccount.window_id == self.wid)
+                                        .where(WindowAccount.window_id == self.wid,
+                                               *self._only(WindowAccount.account_id, ids))
                                         .order_by(WindowAccount.account_id))]
 
-    def spent(self) -> dict[int, int]:
-        """Net cents each account paid (+) or received (-) in this window's allocations."""
-        return {aid: cents(total) for aid, total in
-                bulk.sums_by(self.s, Allocation.account_id, Allocation.amount, Allocation.window_id == self.wid).items()}
+    def _only(self, column, ids: Sequence[int] | None) -> tuple:
+        return () if ids is None else (bulk.id_in(self.s, column, ids),)
 
-    def open_events(self) -> list[WindowEvent]:
+    def spent(self, ids: Sequence[int] | None = None) -> dict[int, int]:
+        """Net cents each account (of `ids`) paid (+) or received (-) in this window's allocations."""
+        return {aid: cents(total) for aid, total in
+                bulk.sums_by(self.s, Allocation.account_id, Allocation.amount, Allocation.window_id == self.wid,
+                             *self._only(Allocation.account_id, ids)).items()}
+
+    def settle_set(self) -> list[int]:
+        """The accounts settlement goes over, in order: those with a window row or an event
+        in this window (the same set whatever settlement already did)."""
+        rows = set(self.s.scalars(select(WindowAccount.account_id).where(WindowAccount.window_id == self.wid)))
+        rows.update(self.s.scalars(select(Event.account_id).where(Event.window_id == self.wid).distinct()))
+        return sorted(rows - {self.house().id})        # the house settles once, after the shards
+
+    def account_count(self) -> int:
+        return self.s.scalar(select(func.count()).select_from(WindowAccount).where(WindowAccount.window_id == self.wid))
+
+    def open_events(self, ids: Sequence[int] | None = None) -> list[WindowEvent]:
         return [WindowEvent(i, aid, Kind(kind), None if amount is None else cents(amount), path)
                 for i, aid, kind, amount, path in bulk.fetch(self.s,
                     select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path)
-                    .where(Event.window_id == self.wid, Event.status == "planned").order_by(Event.id))]
+                    .where(Event.window_id == self.wid, Event.status == "planned",
+                           *self._only(Event.account_id, ids)).order_by(Event.id))]
 
     def save_settlement(self, st: Settlement, lines: Sequence[CashLine], trading_date: date,
                         closed: Sequence[int] = ()) -> None:
-        """Cash, withdrawals paid and events' outcomes; accounts whose close is done are closed.
-        Each account's end of the window is kept in its window row (the report reads it)."""
-        self.house().cash = dollars(st.house_cash)
+        """The accounts' side of a settlement: cash, withdrawals paid and events' outcomes;
+        accounts whose close is done are closed. Each account's end of the window is kept
+        in its window row (the report reads it). The house's side is the caller's."""
         if closed:
             self.s.execute(update(Account).where(Account.id.in_(list(closed))).values(status="closed")
                            .execution_options(synchronize_session=False))
@@ -611,14 +633,15 @@ class StepTx:
                          ((self.wid, a.account_id, dollars(a.withdrawn) if a.account_id in planned else None,
                            dollars(a.cash), dollars(a.advance) if a.advance else None) for a in st.accounts))
         self.save_outcomes(st.outcomes)
-        self.window.closed_at = utcnow()
 
-    def retried_events(self, event_ids: Iterable[int]) -> list[tuple[int, int, str, str | None]]:
-        """(event, account id, account name, path) of these events, for the report."""
-        ids = sorted(set(event_ids))
-        return [tuple(r) for k in range(0, len(ids), CHUNK) for r in self.s.execute(
-            select(Event.id, Event.account_id, Account.name, Event.path).join(Account, Event.account_id == Account.id)
-            .where(bulk.id_in(self.s, Event.id, ids[k:k + CHUNK])))]
+    def retried_events(self) -> list[tuple[int, int, str, str | None, str | None]]:
+        """(event, account id, account name, path, reason) of the liquidations and closes this
+        window's settlement left pending, for the report."""
+        return [tuple(r) for r in self.s.execute(
+            select(Event.id, Event.account_id, Account.name, Event.path, Event.reason)
+            .join(Account, Event.account_id == Account.id)
+            .where(Event.window_id == self.wid, Event.status == "pending",
+                   Event.cause == Cause.LIQUIDATION_UNFINISHED.value))]
 
     def report_orders(self) -> list[OrderLine]:
         """The window's orders with the number of fill reports each, as the report's lines."""

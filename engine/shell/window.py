@@ -24,6 +24,7 @@ import structlog
 
 from adapters.broker.port import Broker, OrderRejected, OrderState, RetryLater
 from adapters.ledger.store import Ledger
+from adapters.ledger.schema import utcnow
 from adapters.ledger.window_repo import WindowInfo, WindowRepository, cents, dollars
 from engine.core.window.allocation import allocate_symbol
 from engine.core.window.collect import Recurring, recurring_due, split_dividend
@@ -128,6 +129,36 @@ def allocate_shard(job: tuple, repo: WindowRepository | None = None) -> int:
         tx.mark_shard(step, shard)
         _crash_hook(f"shard:{step}:{shard}")
     return len(moves)
+
+
+def settle_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple[int, int]]:
+    """Settle one shard of accounts (engine.core.window.settlement) in one transaction that
+    records the shard: their cash, withdrawals paid, events' outcomes, closes; then, with the
+    house's row locked (shards running side by side take turns only here), the dust their
+    closes sweep to the house and their part of the house's cash. Returns the house's
+    advances to log: (account, cents)."""
+    url, broker, wid, day, shard, ids = job
+    repo = repo or _worker_repo(url, broker)
+    with repo.step(wid) as tx:
+        if tx.shard_done("closed", shard):
+            return []
+        lines = tx.cash_lines(ids)
+        events = tx.open_events(ids)
+        liquidating = {e.id: (e.account_id, e.path or "") for e in events if e.kind == Kind.LIQUIDATION}
+        closing = {e.id: e.account_id for e in events if e.kind == Kind.CLOSE}
+        house_id = tx.house().id
+        st = settle(lines, events, tx.spent(ids), house_id=house_id, house_cash=0, liquidating=liquidating,
+                    held_after=tx.all_held({aid for aid, _ in liquidating.values()}),
+                    remaining=tx.holdings_of(set(closing.values())), prices=tx.prices())
+        closed = sorted(closing[o.event_id] for o in st.outcomes if o.event_id in closing and o.outcome == Outcome.DONE)
+        tx.save_settlement(st, lines, day, closed)
+        house = tx.house(lock=True)
+        if st.sweeps:
+            tx.save_moves(st.sweeps, {}, tx.all_held({m.account_id for m in st.sweeps}))
+        house.cash += dollars(st.house_cash)          # house_cash=0 above: this is the shard's part
+        tx.mark_shard("closed", shard)
+        _crash_hook(f"shard:closed:{shard}")
+    return [(a.account_id, a.advance) for a in st.accounts if a.advance]
 
 
 def symbol_groups(counts: dict[str, int], per_group: int) -> list[list[str]]:
@@ -388,37 +419,34 @@ class WindowRunner:
     # --- close ------------------------------------------------------------------------------
 
     def _closed(self, w: WindowInfo) -> None:
+        """Settlement over shards of accounts (ranges of ids), each one transaction that
+        records itself and adds its accounts' part to the house; then one transaction that
+        takes the house's own trades, checks conservation with the database's sums and
+        stores the report's summary."""
         positions = self._call("positions", self.broker.positions)
         balance = self._call("balance", self.broker.balance)
         arrived = self._call("dividends", lambda: self.broker.cash_activities(_since(w, w.trading_date)))
+        with self.repo.step(w.id) as tx:
+            ids = tx.settle_set()
+        size = max(1, self.opt.shard_size)
+        url = self.repo.ledger.url
+        notes = self._map(settle_shard, [(url, self.name, w.id, w.trading_date, k, ids[i:i + size])
+                                         for k, i in enumerate(range(0, len(ids), size))])
         with self.repo.step(w.id, "closed") as tx:
-            lines = tx.cash_lines()
-            events = tx.open_events()
-            liquidating = {e.id: (e.account_id, e.path or "") for e in events if e.kind == Kind.LIQUIDATION}
-            closing = {e.id: e.account_id for e in events if e.kind == Kind.CLOSE}
-            house = tx.house()
-            held_after = tx.all_held({aid for aid, _ in liquidating.values()})
-            st = settle(lines, events, tx.spent(), house_id=house.id, house_cash=cents(house.cash),
-                        liquidating=liquidating, held_after=held_after,
-                        remaining=tx.holdings_of(set(closing.values())), prices=tx.prices())
-            closed = sorted(closing[o.event_id] for o in st.outcomes
-                            if o.event_id in closing and o.outcome == Outcome.DONE)
-            if st.sweeps:
-                tx.save_moves(st.sweeps, {}, tx.all_held(m.account_id for m in st.sweeps))
-            tx.save_settlement(st, lines, w.trading_date, closed)
+            house = tx.house(lock=True)
+            house.cash -= dollars(tx.spent([house.id]).get(house.id, 0))   # what the house bought or sold itself
             # Dividends the broker paid after collect are in its cash but not yet in the
             # ledger: the next window collects them. Compare without them, and say so.
             uncollected = sum((a.amount for a in tx.unrecorded_dividends(arrived)), Decimal(0))
             owned, negative, cash, negative_cash = tx.conservation_inputs()
             problems = discrepancies(self.name, owned, {k: p.qty for k, p in positions.items()}, cash,
                                      balance.cash - uncollected, negative, negative_cash)
-            retried = tx.retried_events(o.event_id for o in st.outcomes if o.outcome == Outcome.RETRY)
-            report = window_report(w.id, self.name, w.trading_date.isoformat(), w.name, lines, st, retried,
-                                   tx.report_orders(), problems, uncollected)
+            report = window_report(w.id, self.name, w.trading_date.isoformat(), w.name, tx.account_count(),
+                                   tx.retried_events(), tx.report_orders(), problems, uncollected)
             tx.window.report = {**(tx.window.report or {}), **report.to_json()}
-        for a in st.accounts:
-            if a.advance:
-                log.error("house advance", window=w.id, account_id=a.account_id, amount=str(dollars(a.advance)))
+            tx.window.closed_at = utcnow()
+        for account_id, advance in (n for shard in notes for n in shard):
+            log.error("house advance", window=w.id, account_id=account_id, amount=str(dollars(advance)))
         for p in problems:
             log.error("ledger and broker disagree", window=w.id, problem=p, alert=True)
         log.info("window closed", window=w.id, accounts=report.account_count, orders=len(report.orders),

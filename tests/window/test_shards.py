@@ -111,7 +111,8 @@ def test_a_committed_shard_is_not_planned_again_on_resume(db_url, tmp_path):
     w.led.dispose()
 
 
-@pytest.mark.parametrize("point", ["shard:planned:0", "shard:planned:2", "shard:allocated:0", "shard:allocated:1"])
+@pytest.mark.parametrize("point", ["shard:planned:0", "shard:planned:2", "shard:allocated:0", "shard:allocated:1",
+                                   "shard:closed:0", "shard:closed:2"])
 def test_a_worker_killed_mid_shard_loses_nothing(tmp_path, monkeypatch, point):
     """A pool worker is killed (SIGKILL) inside a shard's transaction on day 2; the pool
     breaks, the window stops; run again, the shards that did not commit are redone by new

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
-from .model import CashLine, Outcome
-from .settlement import Settlement
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +134,14 @@ class WindowReport:
         return out
 
 
-def window_report(window: int, broker: str, day: str, name: str, lines: Sequence[CashLine], st: Settlement,
-                  retried_events: Sequence[tuple[int, int, str, str | None]], orders: Sequence[OrderLine],
+def window_report(window: int, broker: str, day: str, name: str, account_count: int,
+                  retried_events: Sequence[tuple[int, int, str, str | None, str | None]], orders: Sequence[OrderLine],
                   problems: Sequence[str], uncollected: Decimal) -> WindowReport:
     """The summary of a closed window. Its accounts' lines stay in the ledger's tables
     (account_reports builds them when asked): a window of a million accounts does not
-    become one document. `retried_events` are (event, account id, account name, path)."""
-    retried = {o.event_id: o.reason for o in st.outcomes if o.outcome == Outcome.RETRY}
-    again = tuple({"event": e, "account": name_, "path": path, "reason": retried[e]}
-                  for e, _, name_, path in sorted(retried_events, key=lambda r: (r[1], r[0])) if e in retried)
-    return WindowReport(window, broker, day, name, len(lines), tuple(orders), tuple(problems),
+    become one document. `retried_events` are (event, account id, account name, path,
+    reason) of the events settlement left pending, listed by account then event."""
+    again = tuple({"event": e, "account": name_, "path": path, "reason": reason}
+                  for e, _, name_, path, reason in sorted(retried_events, key=lambda r: (r[1], r[0])))
+    return WindowReport(window, broker, day, name, account_count, tuple(orders), tuple(problems),
                         uncollected_dividends=uncollected or None, retried=again)

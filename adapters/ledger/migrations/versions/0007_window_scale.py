@@ -1,5 +1,5 @@
 """a window at scale: holdings by symbol, intents by window and symbol, each account's end
-of a window in its row
+of a window in its row, each event's cause beside its reason
 
 Revision ID: 0007
 Revises: 0006
@@ -23,9 +23,13 @@ def upgrade() -> None:
     with op.batch_alter_table('window_accounts') as t:
         t.add_column(sa.Column('cash_after', Money, nullable=True))
         t.add_column(sa.Column('advance', Money, nullable=True))
+    with op.batch_alter_table('events') as t:
+        t.add_column(sa.Column('cause', sa.String(length=30), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('events') as t:
+        t.drop_column('cause')
     with op.batch_alter_table('window_accounts') as t:
         t.drop_column('advance')
         t.drop_column('cash_after')
