@@ -89,7 +89,7 @@ class Event(Base):
     cause: Mapped[str | None] = mapped_column(String(30))           # engine.core.window.model.Cause
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    __table_args__ = (Index("ix_events_status", "status"), Index("ix_events_window_id", "window_id"))
+    __table_args__ = (Index("ix_events_status", "status"), Index("ix_events_window_account", "window_id", "account_id"))
 
 
 class Window(Base):
@@ -175,13 +175,14 @@ class Allocation(Base):
 
     __tablename__ = "allocations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), index=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))   # None: an internal cross
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     path: Mapped[str] = mapped_column(String(500))
     symbol: Mapped[str] = mapped_column(String(20))
     shares: Mapped[Decimal] = mapped_column(Shares)                  # + received, - delivered
     amount: Mapped[Decimal] = mapped_column(Money)                   # + paid, - received
+    __table_args__ = (Index("ix_allocations_window_account", "window_id", "account_id"),)
 
 
 class ApiToken(Base):

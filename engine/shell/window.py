@@ -185,6 +185,8 @@ class WindowRunner:
         self.stop = stop or threading.Event()
         self.crash = crash
         self.sleep = sleep
+        self._pool = None                  # the shards' executor, for one run
+        self._closers: list[Callable[[], Any]] = []
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -195,6 +197,12 @@ class WindowRunner:
         bound = log.bind(window=w.id, broker=self.name, day=day.isoformat(), window_name=name)
         if created:
             bound.info("window opened")
+        try:
+            return self._run(w, bound, accounts)
+        finally:
+            self._close_pool()
+
+    def _run(self, w: WindowInfo, bound, accounts: bool) -> dict[str, Any]:
         while True:
             step = self.repo.info(w.id).step
             if step == "closed":
@@ -214,20 +222,32 @@ class WindowRunner:
         """Run a step's shards: on a Dask cluster's workers (other machines too, reaching the
         same PostgreSQL), in a process pool of `workers`, or here one after the other (SQLite:
         one writer at a time anyway). Each shard commits on its own; the results come back
-        in the jobs' order."""
+        in the jobs' order. The pool or the cluster's client is opened at the first step
+        that needs it and kept for the rest of the run (workers keep their ledger open)."""
         url = self.repo.ledger.url
-        if len(jobs) > 1 and not url.startswith("sqlite"):
+        if len(jobs) > 1 and not url.startswith("sqlite") and (self.opt.cluster or self.opt.workers > 1):
+            return list(self._executor().map(fn, jobs))
+        return [fn(job, self.repo) for job in jobs]
+
+    def _executor(self):
+        if self._pool is None:
             if self.opt.cluster:
                 from distributed import Client
-                with Client(self.opt.cluster) as client:
-                    return list(client.get_executor().map(fn, jobs))
-            if self.opt.workers > 1:
+                client = Client(self.opt.cluster)
+                self._pool = client.get_executor()
+                self._closers.append(client.close)
+            else:
                 import multiprocessing
                 from concurrent.futures import ProcessPoolExecutor
-                with ProcessPoolExecutor(max_workers=self.opt.workers,
-                                         mp_context=multiprocessing.get_context("spawn")) as pool:
-                    return list(pool.map(fn, jobs))
-        return [fn(job, self.repo) for job in jobs]
+                self._pool = ProcessPoolExecutor(max_workers=self.opt.workers,
+                                                 mp_context=multiprocessing.get_context("spawn"))
+                self._closers.append(self._pool.shutdown)
+        return self._pool
+
+    def _close_pool(self) -> None:
+        while self._closers:
+            self._closers.pop()()
+        self._pool = None
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         for attempt in range(self.opt.retries + 1):
