@@ -395,13 +395,14 @@ class Ledger:
                     out[w.broker] = aware(w.closed_at)
         return out
 
-    def window(self, window_id: int) -> dict:
+    def window(self, window_id: int, page: int | None = None, size: int = 100) -> dict:
+        """A window with its report: every account's lines, or one page of `size` accounts."""
         from .schema import Window
         with self.tx() as s:
             w = s.get(Window, window_id)
             if w is None:
                 raise LedgerError(f"no window {window_id}")
-            return _window_json(s, w)
+            return _window_json(s, w, page, size)
 
     def window_of(self, broker: str, day, name: str) -> dict | None:
         from .schema import Window
@@ -673,10 +674,10 @@ class Ledger:
             return sorted(s.scalars(q))
 
 
-def _window_json(s: Session, w) -> dict:
+def _window_json(s: Session, w, page: int | None = None, size: int = 100) -> dict:
     from .window_repo import full_report
     return {"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name, "step": w.step,
-            "closed_at": w.closed_at.isoformat() if w.closed_at else None, "report": full_report(s, w)}
+            "closed_at": w.closed_at.isoformat() if w.closed_at else None, "report": full_report(s, w, page, size)}
 
 
 def check_invariants(ledger: Ledger, broker: str, positions: Mapping[str, Decimal], cash: Decimal) -> list[str]:

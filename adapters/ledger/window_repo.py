@@ -230,41 +230,54 @@ def held_symbols(s: Session, broker: str) -> set[str]:
         .where(HoldingRow.symbol == sym, Account.broker == broker).limit(1)).first()}
 
 
-def report_accounts(s: Session, wid: int) -> list[dict]:
-    """A window's report lines per account, read from the ledger's window tables."""
-    lines = [AccountLine(r.account_id, r.name, r.status == "planned", r.reason,
-                         None if r.cash_after is None else cents(r.cash_after),
-                         None if r.withdrawn is None else cents(r.withdrawn),
-                         None if r.advance is None else cents(r.advance))
-             for r in s.execute(select(WindowAccount.account_id, Account.name, WindowAccount.status,
-                                       WindowAccount.reason, WindowAccount.cash_after, WindowAccount.withdrawn,
-                                       WindowAccount.advance)
-                                .join(Account, WindowAccount.account_id == Account.id)
-                                .where(WindowAccount.window_id == wid).order_by(WindowAccount.account_id))]
+def report_accounts(s: Session, wid: int, page: int | None = None, size: int = 100) -> list[dict]:
+    """A window's report lines per account, in account order, read from the ledger's window
+    tables: all of them, or page `page` (from 1) of `size` accounts."""
+    q = select(WindowAccount.account_id, Account.name, WindowAccount.status, WindowAccount.reason,
+               WindowAccount.cash_after, WindowAccount.withdrawn, WindowAccount.advance) \
+        .join(Account, WindowAccount.account_id == Account.id) \
+        .where(WindowAccount.window_id == wid).order_by(WindowAccount.account_id)
+    if page is not None:
+        q = q.offset((page - 1) * size).limit(size)
+    lines = [AccountLine(aid, name, status == "planned", reason, None if cash is None else cents(cash),
+                         None if withdrawn is None else cents(withdrawn), None if advance is None else cents(advance))
+             for aid, name, status, reason, cash, withdrawn, advance in bulk.fetch(s, q)]
+    only = () if page is None else (bulk.id_in(s, Event.account_id, [x.account_id for x in lines]),)
     events: dict[int, list[EventLine]] = defaultdict(list)
-    for r in s.execute(select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path, Event.status,
-                              Event.reason).where(Event.window_id == wid).order_by(Event.id)):
-        events[r.account_id].append(EventLine(r.id, r.kind, r.amount, r.path, r.status, r.reason))
+    for i, aid, kind, amount, path, status, reason in bulk.fetch(s, select(
+            Event.id, Event.account_id, Event.kind, Event.amount, Event.path, Event.status, Event.reason)
+            .where(Event.window_id == wid, *only).order_by(Event.id)):
+        events[aid].append(EventLine(i, kind, amount, path, status, reason))
+    only = () if page is None else (bulk.id_in(s, Allocation.account_id, [x.account_id for x in lines]),)
     trades: dict[int, list[TradeLine]] = defaultdict(list)
-    for aid, path, shares, amount in s.execute(
-            select(Allocation.account_id, Allocation.path, Allocation.shares, Allocation.amount)
-            .where(Allocation.window_id == wid).order_by(Allocation.path, Allocation.id)):
+    for aid, path, shares, amount in bulk.fetch(s, select(
+            Allocation.account_id, Allocation.path, Allocation.shares, Allocation.amount)
+            .where(Allocation.window_id == wid, *only).order_by(Allocation.path, Allocation.id)):
         trades[aid].append(TradeLine(path, shares, amount))
+    only = () if page is None else (bulk.id_in(s, IntentRow.account_id, [x.account_id for x in lines]),)
     deferred: dict[int, list] = defaultdict(list)
-    for aid, path, planned, amount in s.execute(
-            select(IntentRow.account_id, IntentRow.path, IntentRow.planned, IntentRow.amount)
-            .where(IntentRow.window_id == wid, IntentRow.planned != IntentRow.amount)
+    for aid, path, planned, amount in bulk.fetch(s, select(
+            IntentRow.account_id, IntentRow.path, IntentRow.planned, IntentRow.amount)
+            .where(IntentRow.window_id == wid, IntentRow.planned != IntentRow.amount, *only)
             .order_by(IntentRow.symbol, IntentRow.id)):
         deferred[aid].append((path, planned - amount))
     return [a.to_json() for a in account_reports(lines, events, trades, deferred)]
 
 
-def full_report(s: Session, w: Window) -> dict | None:
+def full_report(s: Session, w: Window, page: int | None = None, size: int = 100) -> dict | None:
     """A window's stored report with its accounts' lines (a closed window's, read from the
-    tables; windows closed before migration 0007 kept them in the document)."""
-    if w.report is None or w.closed_at is None or "accounts" in w.report:
+    tables; windows closed before migration 0007 kept them in the document): all of them,
+    or one page of `size` accounts (`page` and `size` are then in the report)."""
+    if w.report is None or w.closed_at is None:
         return w.report
-    return {**w.report, "accounts": report_accounts(s, w.id)}
+    if "accounts" in w.report:
+        if page is None:
+            return w.report
+        return {**w.report, "accounts": w.report["accounts"][(page - 1) * size:page * size], "page": page,
+                "size": size}
+    if page is None:
+        return {**w.report, "accounts": report_accounts(s, w.id)}
+    return {**w.report, "accounts": report_accounts(s, w.id, page, size), "page": page, "size": size}
 
 
 def preview(repo: WindowRepository, names: Sequence[str] | None = None) -> tuple[list[AccountState], dict]:

@@ -214,8 +214,11 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return read(lambda: service.windows(limit))
 
     @app.get("/api/v1/windows/{window_id}", tags=["read"])
-    def window(window_id: Id, who: Viewer) -> dict[str, Any]:
-        return read(lambda: service.window(window_id))
+    def window(window_id: Id, who: Viewer, page: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+               size: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        """A window and its report; with `page`, only that page of `size` accounts' lines
+        (a window of many accounts is read page by page)."""
+        return read(lambda: service.window(window_id, page, size))
 
     @app.get("/api/v1/status", tags=["read"])
     def status(who: Viewer) -> dict[str, Any]:

@@ -89,8 +89,9 @@ class Service:
     def windows(self, limit: int = 30) -> dict[str, Any]:
         return {"windows": self.ledger.windows(limit)}
 
-    def window(self, window_id: int) -> dict[str, Any]:
-        return self.ledger.window(window_id)
+    def window(self, window_id: int, page: int | None = None, size: int = 100) -> dict[str, Any]:
+        """A window and its report: every account's lines, or page `page` of `size` accounts."""
+        return self.ledger.window(window_id, page, size)
 
     def _window_setting(self, name: str | None):
         ws = self.settings.windows

@@ -169,3 +169,13 @@ def test_a_window_run_through_the_api_is_the_clis_window(world, monkeypatch):
     assert again["report"] == json.loads(world["cli"]("window", "run", "--json").output)
     wrong = c.post("/api/v1/windows/run?name=typo", headers=h)
     assert wrong.status_code == 404 and "no window named 'typo'" in wrong.json()["detail"]
+
+
+def test_a_window_report_is_read_page_by_page(world):
+    c, h = world["client"], auth(world["tokens"]["viewer"])
+    whole = c.get("/api/v1/windows/1", headers=h).json()["report"]
+    first = c.get("/api/v1/windows/1?page=1&size=1", headers=h).json()["report"]
+    assert (first["page"], first["size"], first["accounts"]) == (1, 1, whole["accounts"][:1])
+    assert first["account_count"] == whole["account_count"] == len(whole["accounts"]) == 1
+    assert c.get("/api/v1/windows/1?page=2&size=1", headers=h).json()["report"]["accounts"] == []
+    assert c.get("/api/v1/windows/1?page=0", headers=h).status_code == 422

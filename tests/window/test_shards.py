@@ -145,3 +145,20 @@ def test_a_worker_killed_mid_shard_loses_nothing(tmp_path, monkeypatch, point):
         finally:
             _drop(name)
     assert snaps[0] == snaps[1]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_report_pages_are_the_whole_reports_lines_in_order(db_url, tmp_path):
+    """Each account's report lines live in the window's tables; a page of them is the same
+    lines as the whole report's, for the same accounts."""
+    w = World(tmp_path / "w", db_url, POLICY)
+    for i in range(5):
+        w.add(f"a{i}", "Mix" if i % 2 else "Two", f"{200 + i}.{i:02d}")
+    whole = w.run(DAY1)
+    assert whole["account_count"] == len(whole["accounts"]) == 5
+    assert [a["account"] for a in whole["accounts"]] == [f"a{i}" for i in range(5)]
+    assert all(a["trades"] and a["events"] for a in whole["accounts"])
+    wid = whole["window"]
+    pages = [w.led.window(wid, page, 2)["report"]["accounts"] for page in (1, 2, 3, 4)]
+    assert pages == [whole["accounts"][0:2], whole["accounts"][2:4], whole["accounts"][4:5], []]
+    w.led.dispose()
