@@ -78,6 +78,9 @@ def update_rows(s: Session, table: Table, keys: Sequence[str], columns: Sequence
                              f"SELECT {', '.join(cols)} FROM {table.name} WITH NO DATA")
         n = _copy(s, tmp, cols, rows)
         if n:
+            # Without statistics the planner guesses the temporary table's size and may scan
+            # the whole target table to hash-join it; with them it looks rows up by index.
+            conn.exec_driver_sql(f"ANALYZE {tmp}")
             sets = ", ".join(f"{c} = u.{c}" for c in columns)
             match = " AND ".join(f"t.{k} = u.{k}" for k in keys)
             conn.exec_driver_sql(f"UPDATE {table.name} AS t SET {sets} FROM {tmp} AS u WHERE {match}")
@@ -104,6 +107,7 @@ def delete_rows(s: Session, table: Table, keys: Sequence[str], rows: Iterable[Se
                              f"SELECT {', '.join(keys)} FROM {table.name} WITH NO DATA")
         n = _copy(s, tmp, keys, rows)
         if n:
+            conn.exec_driver_sql(f"ANALYZE {tmp}")
             match = " AND ".join(f"t.{k} = u.{k}" for k in keys)
             conn.exec_driver_sql(f"DELETE FROM {table.name} AS t USING {tmp} AS u WHERE {match}")
         conn.exec_driver_sql(f"DROP TABLE {tmp}")

@@ -81,6 +81,7 @@ class WindowRepository:
         self.ledger = ledger
         self.broker = broker
         self._policies: dict[int, Policy] = {}
+        self.house_id: int | None = None          # a broker account's house never changes
         self._rules: dict[tuple[int, str], RuleSet] = {}
 
     def open(self, day: date, name: str) -> tuple[WindowInfo, bool]:
@@ -310,14 +311,16 @@ class StepTx:
 
     def house(self, *, lock: bool = False) -> Account:
         """The house account; `lock`: its row locked and read afresh (shards that add to the
-        house's cash or holdings take their turn)."""
-        q = self._accounts_q().where(Account.is_house.is_(True))
+        house's cash or holdings take their turn). Found once per repository, then by id."""
+        if self.repo.house_id is None:
+            found = self.s.scalars(self._accounts_q().where(Account.is_house.is_(True))).first()
+            if found is None:
+                raise RuntimeError(f"broker account {self.broker!r} has no house account")
+            self.repo.house_id = found.id
         if lock:
-            q = q.with_for_update().execution_options(populate_existing=True)
-        house = self.s.scalars(q).first()
-        if house is None:
-            raise RuntimeError(f"broker account {self.broker!r} has no house account")
-        return house
+            return self.s.scalars(select(Account).where(Account.id == self.repo.house_id).with_for_update()
+                                  .execution_options(populate_existing=True)).one()
+        return self.s.get(Account, self.repo.house_id)
 
     def merge_report(self, **parts) -> None:
         w = self.window
