@@ -274,8 +274,8 @@ def full_report(s: Session, w: Window, page: int | None = None, size: int = 100)
     if "accounts" in w.report:
         if page is None:
             return w.report
-        return {**w.report, "accounts": w.report["accounts"][(page - 1) * size:page * size], "page": page,
-                "size": size}
+        return {"account_count": len(w.report["accounts"]), **w.report,
+                "accounts": w.report["accounts"][(page - 1) * size:page * size], "page": page, "size": size}
     if page is None:
         return {**w.report, "accounts": report_accounts(s, w.id)}
     return {**w.report, "accounts": report_accounts(s, w.id, page, size), "page": page, "size": size}

@@ -264,11 +264,11 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
         return render(request, "windows.html", "Windows", {"windows": service.windows(100)["windows"]})
 
     @app.get("/console/windows/{window_id}", include_in_schema=False)
-    def window_page(request: Request, window_id: int) -> Response:
+    def window_page(request: Request, window_id: int, page: int = 1) -> Response:
         if signed_in(request) is None:
             return to_login()
         try:
-            w = service.window(window_id)
+            w = service.window(window_id, min(max(page, 1), 1_000_000), 100)   # a page of accounts at a time
         except LedgerError as e:
             return render(request, "windows.html", "Not found", {"windows": [], "message": str(e), "bad": True},
                           status=404)

@@ -41,6 +41,9 @@ def test_dashboard_accounts_account_chart_and_window_report(world):
     assert "The ledger agrees with the broker." in report and "VTI" in report
     assert '<meta name="viewport"' in report and "/console/static/pies.css" in report
     assert "https://" not in report                                       # nothing from a CDN
+    assert "<td>alice</td>" in report and "page 1 · 100 accounts a page" in report and ">next<" not in report
+    later = c.get("/console/windows/1?page=2").text                      # accounts are shown a page at a time
+    assert "<td>alice</td>" not in later and 'href="?page=1">previous<' in later
 
 
 def test_forms_need_their_csrf_token_and_the_right_role(world):
