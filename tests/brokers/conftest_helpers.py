@@ -9,7 +9,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import pytest
 import vcr
 
 from adapters.broker.alpaca import AlpacaBroker, AlpacaConfig

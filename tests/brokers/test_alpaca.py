@@ -3,7 +3,6 @@ unsafe defaults overridden (timeouts, retries, error bodies) and Alpaca's own fa
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-import pytest
 
 from adapters.ledger.store import Ledger
 from conftest_helpers import CASSETTES, SENT, alpaca

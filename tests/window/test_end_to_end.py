@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -15,10 +14,8 @@ from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
 from adapters.ledger.schema import Account, Event
 from adapters.ledger.store import Ledger, check_invariants
 from engine.core import events as ev
-from engine.core.money import market_cents
 from engine.core.planner import plan
 from engine.shell.window import WindowOptions, WindowRunner
-from rules import compile_text
 from rules.library import find_rules
 
 NY = __import__("zoneinfo").ZoneInfo("America/New_York")
