@@ -1,13 +1,15 @@
 """One trading window for N accounts on the simulated broker, on SQLite and PostgreSQL.
 
-    python bench/window.py                        # N = 10k and 100k, both databases
-    python bench/window.py --n 10000 --db sqlite
+    python bench/window.py                                        # N = 10k and 100k, both databases
+    python bench/window.py --n 1000000 --db postgresql --workers 2
 
 Accounts follow 20-slice, 2-level pies and are already invested; a third have an event
-(deposits mostly, some withdrawals and rebalances). Setup is bulk-inserted and not timed.
-Prints the seconds of each window step, the total, and the process's peak memory.
-PostgreSQL comes from PIES_TEST_POSTGRES_URL (default: the local server, database `test`),
-in a schema of its own that is dropped afterwards.
+(deposits mostly, some withdrawals and rebalances). Setup is streamed in (COPY on
+PostgreSQL, 10,000 accounts at a time) and not timed. Prints the seconds of each window
+step, the total, and the peak memory: this process's, and all processes' together at most
+(this one's plus each worker at the largest worker's). PostgreSQL comes from
+PIES_TEST_POSTGRES_URL (default: the local server, database `test`), in a schema of its
+own that is dropped afterwards.
 """
 
 from __future__ import annotations
