@@ -41,6 +41,18 @@ def _copy(s: Session, table: str, columns: Sequence[str], rows: Iterable[Sequenc
     return n
 
 
+def _by_index(conn, sql: str) -> None:
+    """Run an UPDATE/DELETE joined to a temporary table as index lookups into the target.
+    A shard's few thousand keys against a table of millions: the planner otherwise often
+    prefers a hash join over a scan of the whole table (measured: 160 ms instead of a few
+    ms per shard at a million accounts, a cost of shards times accounts)."""
+    conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+    conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+    conn.exec_driver_sql(sql)
+    conn.exec_driver_sql("RESET enable_hashjoin")
+    conn.exec_driver_sql("RESET enable_mergejoin")
+
+
 def fetch(s: Session, stmt) -> list[tuple]:
     """The rows of a SELECT as plain tuples. On PostgreSQL straight from the driver (NUMERIC
     comes back as an exact Decimal already), about twice as fast as through SQLAlchemy's
@@ -83,7 +95,7 @@ def update_rows(s: Session, table: Table, keys: Sequence[str], columns: Sequence
             conn.exec_driver_sql(f"ANALYZE {tmp}")
             sets = ", ".join(f"{c} = u.{c}" for c in columns)
             match = " AND ".join(f"t.{k} = u.{k}" for k in keys)
-            conn.exec_driver_sql(f"UPDATE {table.name} AS t SET {sets} FROM {tmp} AS u WHERE {match}")
+            _by_index(conn, f"UPDATE {table.name} AS t SET {sets} FROM {tmp} AS u WHERE {match}")
         conn.exec_driver_sql(f"DROP TABLE {tmp}")
         return n
     t = table
@@ -109,7 +121,7 @@ def delete_rows(s: Session, table: Table, keys: Sequence[str], rows: Iterable[Se
         if n:
             conn.exec_driver_sql(f"ANALYZE {tmp}")
             match = " AND ".join(f"t.{k} = u.{k}" for k in keys)
-            conn.exec_driver_sql(f"DELETE FROM {table.name} AS t USING {tmp} AS u WHERE {match}")
+            _by_index(conn, f"DELETE FROM {table.name} AS t USING {tmp} AS u WHERE {match}")
         conn.exec_driver_sql(f"DROP TABLE {tmp}")
         return n
     t = table

@@ -133,11 +133,12 @@ def allocate_shard(job: tuple, repo: WindowRepository | None = None) -> int:
 
 def settle_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple[int, int]]:
     """Settle one shard of accounts (engine.core.window.settlement) in one transaction that
-    records the shard: their cash, withdrawals paid, events' outcomes, closes; then, with the
+    records the shard (`spent`: what each of them paid or received in the window's
+    allocations): their cash, withdrawals paid, events' outcomes, closes; then, with the
     house's row locked (shards running side by side take turns only here), the dust their
     closes sweep to the house and their part of the house's cash. Returns the house's
     advances to log: (account, cents)."""
-    url, broker, wid, day, shard, ids = job
+    url, broker, wid, day, shard, ids, spent = job
     repo = repo or _worker_repo(url, broker)
     with repo.step(wid) as tx:
         if tx.shard_done("closed", shard):
@@ -147,7 +148,7 @@ def settle_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple
         liquidating = {e.id: (e.account_id, e.path or "") for e in events if e.kind == Kind.LIQUIDATION}
         closing = {e.id: e.account_id for e in events if e.kind == Kind.CLOSE}
         house_id = tx.house().id
-        st = settle(lines, events, tx.spent(ids), house_id=house_id, house_cash=0, liquidating=liquidating,
+        st = settle(lines, events, spent, house_id=house_id, house_cash=0, liquidating=liquidating,
                     held_after=tx.all_held({aid for aid, _ in liquidating.values()}),
                     remaining=tx.holdings_of(set(closing.values())), prices=tx.prices())
         closed = sorted(closing[o.event_id] for o in st.outcomes if o.event_id in closing and o.outcome == Outcome.DONE)
@@ -448,10 +449,12 @@ class WindowRunner:
         arrived = self._call("dividends", lambda: self.broker.cash_activities(_since(w, w.trading_date)))
         with self.repo.step(w.id) as tx:
             ids = tx.settle_set()
+            spent = tx.spent()       # one sum per account over the window's allocations, for every shard
         size = max(1, self.opt.shard_size)
         url = self.repo.ledger.url
-        notes = self._map(settle_shard, [(url, self.name, w.id, w.trading_date, k, ids[i:i + size])
-                                         for k, i in enumerate(range(0, len(ids), size))])
+        notes = self._map(settle_shard, [(url, self.name, w.id, w.trading_date, k, part,
+                                          {a: spent[a] for a in part if a in spent})
+                                         for k, part in enumerate(ids[i:i + size] for i in range(0, len(ids), size))])
         with self.repo.step(w.id, "closed") as tx:
             house = tx.house(lock=True)
             house.cash -= dollars(tx.spent([house.id]).get(house.id, 0))   # what the house bought or sold itself
