@@ -54,7 +54,7 @@ def policy_text(rng: random.Random, pies: int = 8) -> tuple[str, dict[str, list[
     return "\n".join(out), layout
 
 
-def _rows(n: int, rng: random.Random, layout, prices, version: int, created: datetime, positions, house):
+def _rows(n: int, rng: random.Random, layout, prices, version: int, created: datetime, positions):
     """Accounts, holdings and events of accounts 2..n+1, 10,000 accounts at a time."""
     for lo in range(1, n + 1, 10_000):
         accounts, holdings, events = [], [], []
@@ -70,8 +70,6 @@ def _rows(n: int, rng: random.Random, layout, prices, version: int, created: dat
                 kind, amount, path = ("deposit", Decimal(rng.randint(1000, 200000)).scaleb(-2), None) if r < 0.7 else \
                     ("withdrawal", Decimal(rng.randint(100, 5000)).scaleb(-2), None) if r < 0.9 else \
                     ("rebalance", None, "Inner")
-                if kind == "deposit":
-                    house[0] -= amount
                 events.append((i + 1, f"bench-{i}", kind, amount, path, "pending", created))
         yield accounts, holdings, events
 
@@ -92,12 +90,11 @@ def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
     version, _ = led.load_policy(workdir / "policy.pie")
     positions: dict[str, Decimal] = defaultdict(Decimal)
     cash = Decimal(100_000_000 + 1_000 * n).quantize(Decimal("0.01"))    # the broker's: more than all deposits
-    house = [cash]
     created = datetime.now(timezone.utc) - timedelta(minutes=5)
     with led.tx() as s:
         s.add(Account(id=1, name="house:main", broker="main", cash=cash, is_house=True, rules="m1"))
         s.flush()
-        for accounts, holdings, events in _rows(n, rng, layout, prices, version.id, created, positions, house):
+        for accounts, holdings, events in _rows(n, rng, layout, prices, version.id, created, positions):
             bulk.insert_rows(s, Account.__table__, ACCOUNT_COLS, accounts)
             bulk.insert_rows(s, Holding.__table__, HOLDING_COLS, holdings)
             bulk.insert_rows(s, Event.__table__, EVENT_COLS, events)

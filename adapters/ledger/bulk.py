@@ -71,64 +71,54 @@ def insert_rows(s: Session, table: Table, columns: Sequence[str], rows: Iterable
     """Insert rows (tuples in `columns` order); returns how many."""
     if on_postgres(s):
         return _copy(s, table.name, columns, rows, json_columns)
-    n = 0
-    stmt = insert(table)
-    for chunk in _chunks(rows, batch):
-        s.execute(stmt, [dict(zip(columns, r)) for r in chunk])
-        n += len(chunk)
-    return n
+    return _executemany(s, insert(table), (dict(zip(columns, r)) for r in rows), batch)
 
 
 def update_rows(s: Session, table: Table, keys: Sequence[str], columns: Sequence[str],
                 rows: Iterable[Sequence[Any]], batch: int = 20_000) -> int:
     """Set `columns` of the rows matched by `keys` (each row: keys then columns)."""
     if on_postgres(s):
-        tmp = f"pies_update_{next(_temp_names)}"
-        cols = [*keys, *columns]
-        conn = s.connection()
-        conn.exec_driver_sql(f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS "
-                             f"SELECT {', '.join(cols)} FROM {table.name} WITH NO DATA")
-        n = _copy(s, tmp, cols, rows)
-        if n:
-            # Without statistics the planner guesses the temporary table's size and may scan
-            # the whole target table to hash-join it; with them it looks rows up by index.
-            conn.exec_driver_sql(f"ANALYZE {tmp}")
-            sets = ", ".join(f"{c} = u.{c}" for c in columns)
-            match = " AND ".join(f"t.{k} = u.{k}" for k in keys)
-            _by_index(conn, f"UPDATE {table.name} AS t SET {sets} FROM {tmp} AS u WHERE {match}")
-        conn.exec_driver_sql(f"DROP TABLE {tmp}")
-        return n
-    t = table
-    stmt = update(t).where(*[t.c[k] == bindparam(f"k_{k}") for k in keys]) \
+        sets = ", ".join(f"{c} = u.{c}" for c in columns)
+        return _through_temp(s, table, [*keys, *columns], keys, rows,
+                             lambda tmp, match: f"UPDATE {table.name} AS t SET {sets} FROM {tmp} AS u WHERE {match}")
+    stmt = update(table).where(*[table.c[k] == bindparam(f"k_{k}") for k in keys]) \
         .values({c: bindparam(f"v_{c}") for c in columns})
-    n = 0
-    for chunk in _chunks(rows, batch):
-        s.connection().execute(stmt, [{**{f"k_{k}": v for k, v in zip(keys, r)},
-                                       **{f"v_{c}": v for c, v in zip(columns, r[len(keys):])}} for r in chunk])
-        n += len(chunk)
-    return n
+    return _executemany(s, stmt, ({**{f"k_{k}": v for k, v in zip(keys, r)},
+                                   **{f"v_{c}": v for c, v in zip(columns, r[len(keys):])}} for r in rows), batch)
 
 
 def delete_rows(s: Session, table: Table, keys: Sequence[str], rows: Iterable[Sequence[Any]],
                 batch: int = 20_000) -> int:
     """Delete the rows matched by `keys`."""
     if on_postgres(s):
-        tmp = f"pies_delete_{next(_temp_names)}"
-        conn = s.connection()
-        conn.exec_driver_sql(f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS "
-                             f"SELECT {', '.join(keys)} FROM {table.name} WITH NO DATA")
-        n = _copy(s, tmp, keys, rows)
-        if n:
-            conn.exec_driver_sql(f"ANALYZE {tmp}")
-            match = " AND ".join(f"t.{k} = u.{k}" for k in keys)
-            _by_index(conn, f"DELETE FROM {table.name} AS t USING {tmp} AS u WHERE {match}")
-        conn.exec_driver_sql(f"DROP TABLE {tmp}")
-        return n
-    t = table
-    stmt = t.delete().where(*[t.c[k] == bindparam(f"k_{k}") for k in keys])
+        return _through_temp(s, table, keys, keys, rows,
+                             lambda tmp, match: f"DELETE FROM {table.name} AS t USING {tmp} AS u WHERE {match}")
+    stmt = table.delete().where(*[table.c[k] == bindparam(f"k_{k}") for k in keys])
+    return _executemany(s, stmt, ({f"k_{k}": v for k, v in zip(keys, r)} for r in rows), batch)
+
+
+def _through_temp(s: Session, table: Table, columns: Sequence[str], keys: Sequence[str],
+                  rows: Iterable[Sequence[Any]], statement) -> int:
+    """COPY rows into a temporary table shaped like `table`'s `columns`, then run
+    `statement(temporary table, key match)` joining it to `table` by `keys`."""
+    tmp = f"pies_rows_{next(_temp_names)}"
+    conn = s.connection()
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS "
+                         f"SELECT {', '.join(columns)} FROM {table.name} WITH NO DATA")
+    n = _copy(s, tmp, columns, rows)
+    if n:
+        # Without statistics the planner guesses the temporary table's size and may scan
+        # the whole target table to hash-join it; with them it looks rows up by index.
+        conn.exec_driver_sql(f"ANALYZE {tmp}")
+        _by_index(conn, statement(tmp, " AND ".join(f"t.{k} = u.{k}" for k in keys)))
+    conn.exec_driver_sql(f"DROP TABLE {tmp}")
+    return n
+
+
+def _executemany(s: Session, stmt, params: Iterable[dict], batch: int) -> int:
     n = 0
-    for chunk in _chunks(rows, batch):
-        s.connection().execute(stmt, [{f"k_{k}": v for k, v in zip(keys, r)} for r in chunk])
+    for chunk in _chunks(params, batch):
+        s.connection().execute(stmt, chunk)
         n += len(chunk)
     return n
 
@@ -150,7 +140,7 @@ def sums_by(s: Session, key, value, *where) -> dict[Any, Decimal]:
     return out
 
 
-def _chunks(rows: Iterable[Sequence[Any]], size: int) -> Iterable[list]:
+def _chunks(rows: Iterable[Any], size: int) -> Iterable[list]:
     it = iter(rows)
     while chunk := list(itertools.islice(it, size)):
         yield chunk

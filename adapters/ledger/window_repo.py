@@ -243,26 +243,31 @@ def report_accounts(s: Session, wid: int, page: int | None = None, size: int = 1
     lines = [AccountLine(aid, name, status == "planned", reason, None if cash is None else cents(cash),
                          None if withdrawn is None else cents(withdrawn), None if advance is None else cents(advance))
              for aid, name, status, reason, cash, withdrawn, advance in bulk.fetch(s, q)]
-    only = () if page is None else (bulk.id_in(s, Event.account_id, [x.account_id for x in lines]),)
+    ids = None if page is None else [x.account_id for x in lines]
     events: dict[int, list[EventLine]] = defaultdict(list)
     for i, aid, kind, amount, path, status, reason in bulk.fetch(s, select(
             Event.id, Event.account_id, Event.kind, Event.amount, Event.path, Event.status, Event.reason)
-            .where(Event.window_id == wid, *only).order_by(Event.id)):
+            .where(Event.window_id == wid, *_only(s, Event.account_id, ids)).order_by(Event.id)):
         events[aid].append(EventLine(i, kind, amount, path, status, reason))
-    only = () if page is None else (bulk.id_in(s, Allocation.account_id, [x.account_id for x in lines]),)
     trades: dict[int, list[TradeLine]] = defaultdict(list)
     for aid, path, shares, amount in bulk.fetch(s, select(
             Allocation.account_id, Allocation.path, Allocation.shares, Allocation.amount)
-            .where(Allocation.window_id == wid, *only).order_by(Allocation.path, Allocation.id)):
+            .where(Allocation.window_id == wid, *_only(s, Allocation.account_id, ids))
+            .order_by(Allocation.path, Allocation.id)):
         trades[aid].append(TradeLine(path, shares, amount))
-    only = () if page is None else (bulk.id_in(s, IntentRow.account_id, [x.account_id for x in lines]),)
     deferred: dict[int, list] = defaultdict(list)
     for aid, path, planned, amount in bulk.fetch(s, select(
             IntentRow.account_id, IntentRow.path, IntentRow.planned, IntentRow.amount)
-            .where(IntentRow.window_id == wid, IntentRow.planned != IntentRow.amount, *only)
+            .where(IntentRow.window_id == wid, IntentRow.planned != IntentRow.amount,
+                   *_only(s, IntentRow.account_id, ids))
             .order_by(IntentRow.symbol, IntentRow.id)):
         deferred[aid].append((path, planned - amount))
     return [a.to_json() for a in account_reports(lines, events, trades, deferred)]
+
+
+def _only(s: Session, column, ids: Sequence[int] | None) -> tuple:
+    """No condition when `ids` is None, else `column` among `ids`."""
+    return () if ids is None else (bulk.id_in(s, column, ids),)
 
 
 def full_report(s: Session, w: Window, page: int | None = None, size: int = 100) -> dict | None:
@@ -271,13 +276,12 @@ def full_report(s: Session, w: Window, page: int | None = None, size: int = 100)
     or one page of `size` accounts (`page` and `size` are then in the report)."""
     if w.report is None or w.closed_at is None:
         return w.report
-    if "accounts" in w.report:
-        if page is None:
-            return w.report
-        return {"account_count": len(w.report["accounts"]), **w.report,
-                "accounts": w.report["accounts"][(page - 1) * size:page * size], "page": page, "size": size}
+    stored = w.report.get("accounts")
     if page is None:
-        return {**w.report, "accounts": report_accounts(s, w.id)}
+        return w.report if stored is not None else {**w.report, "accounts": report_accounts(s, w.id)}
+    if stored is not None:
+        return {"account_count": len(stored), **w.report, "accounts": stored[(page - 1) * size:page * size],
+                "page": page, "size": size}
     return {**w.report, "accounts": report_accounts(s, w.id, page, size), "page": page, "size": size}
 
 
@@ -598,17 +602,14 @@ class StepTx:
                                                WindowAccount.dividends, WindowAccount.withdrawals,
                                                WindowAccount.rebalanced)
                                         .where(WindowAccount.window_id == self.wid,
-                                               *self._only(WindowAccount.account_id, ids))
+                                               *_only(self.s, WindowAccount.account_id, ids))
                                         .order_by(WindowAccount.account_id))]
-
-    def _only(self, column, ids: Sequence[int] | None) -> tuple:
-        return () if ids is None else (bulk.id_in(self.s, column, ids),)
 
     def spent(self, ids: Sequence[int] | None = None) -> dict[int, int]:
         """Net cents each account (of `ids`) paid (+) or received (-) in this window's allocations."""
         return {aid: cents(total) for aid, total in
                 bulk.sums_by(self.s, Allocation.account_id, Allocation.amount, Allocation.window_id == self.wid,
-                             *self._only(Allocation.account_id, ids)).items()}
+                             *_only(self.s, Allocation.account_id, ids)).items()}
 
     def settle_set(self) -> list[int]:
         """The accounts settlement goes over, in order: those with a window row or an event
@@ -625,7 +626,7 @@ class StepTx:
                 for i, aid, kind, amount, path in bulk.fetch(self.s,
                     select(Event.id, Event.account_id, Event.kind, Event.amount, Event.path)
                     .where(Event.window_id == self.wid, Event.status == "planned",
-                           *self._only(Event.account_id, ids)).order_by(Event.id))]
+                           *_only(self.s, Event.account_id, ids)).order_by(Event.id))]
 
     def save_settlement(self, st: Settlement, lines: Sequence[CashLine], trading_date: date,
                         closed: Sequence[int] = ()) -> None:

@@ -457,7 +457,7 @@ class WindowRunner:
                                          for k, part in enumerate(ids[i:i + size] for i in range(0, len(ids), size))])
         with self.repo.step(w.id, "closed") as tx:
             house = tx.house(lock=True)
-            house.cash -= dollars(tx.spent([house.id]).get(house.id, 0))   # what the house bought or sold itself
+            house.cash -= dollars(spent.get(house.id, 0))      # what the house bought or sold itself
             # Dividends the broker paid after collect are in its cash but not yet in the
             # ledger: the next window collects them. Compare without them, and say so.
             uncollected = sum((a.amount for a in tx.unrecorded_dividends(arrived)), Decimal(0))
