@@ -13,6 +13,7 @@ from adapters.ledger.store import Ledger
 from config.settings import load
 from engine.shell.api import Limiter, create_app
 from engine.shell.cli import main
+from cli_helpers import cli_env
 
 POLICY = 'pie "Core" { VTI 60% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
 PRICES = {"VTI": Decimal("250"), "BND": Decimal("72.5"), "TIP": Decimal("110")}
@@ -20,13 +21,7 @@ PRICES = {"VTI": Decimal("250"), "BND": Decimal("72.5"), "TIP": Decimal("110")}
 
 @pytest.fixture
 def world(db_url, tmp_path):
-    (tmp_path / "core.pie").write_text(POLICY)
-    (tmp_path / "prices.csv").write_text("VTI,250\nBND,72.5\nTIP,110\n")
-    (tmp_path / "settings.toml").write_text(
-        f'[broker.simulated]\nprices_file = "{tmp_path / "prices.csv"}"\nstarting_cash = "50000.00"\n'
-        f'[policies]\nfiles = ["{tmp_path / "core.pie"}"]\n')
-    env = {"PIES_DATABASE_URL": db_url, "PIES_DATA_DIR": str(tmp_path / "data"),
-           "PIES_CONFIG": str(tmp_path / "settings.toml"), "PIES_NOW": "2026-11-24T15:00:00+00:00"}
+    env = {**cli_env(tmp_path, db_url, POLICY, "50000.00"), "PIES_NOW": "2026-11-24T15:00:00+00:00"}
 
     def cli(*args: str, code: int = 0):
         r = CliRunner().invoke(main, list(args), env=env)

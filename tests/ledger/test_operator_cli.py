@@ -9,19 +9,14 @@ from click.testing import CliRunner
 
 from adapters.ledger.store import Ledger
 from engine.shell.cli import main
+from cli_helpers import cli_env
 
 POLICY = 'pie "Core" { VTI 60% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
 
 
 @pytest.fixture
 def pies(db_url, tmp_path):
-    (tmp_path / "core.pie").write_text(POLICY)
-    (tmp_path / "prices.csv").write_text("VTI,250\nBND,72.5\nTIP,110\n")
-    (tmp_path / "settings.toml").write_text(
-        f'[broker.simulated]\nprices_file = "{tmp_path / "prices.csv"}"\nstarting_cash = "5000.00"\n'
-        f'[policies]\nfiles = ["{tmp_path / "core.pie"}"]\n')
-    env = {"PIES_DATABASE_URL": db_url, "PIES_DATA_DIR": str(tmp_path / "data"),
-           "PIES_CONFIG": str(tmp_path / "settings.toml")}
+    env = cli_env(tmp_path, db_url, POLICY, "5000.00")
 
     def run(*args: str, code: int = 0):
         pinned = args[:2] == ("window", "run") and "PIES_NOW" not in os.environ
