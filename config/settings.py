@@ -197,6 +197,28 @@ class ApiSection(_Section):
     enabled: StrictBool = False                # the daemon serves the API and console too
     host: str = "127.0.0.1"
     port: int = 8080
+    trusted_proxies: tuple[str, ...] = ()      # addresses whose X-Forwarded-For is believed
+    session_idle_minutes: int = 30             # a console session ends after this long unused
+    max_body_kib: int = 64                     # the largest request body, in KiB
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, v: Any) -> Any:
+        import ipaddress
+        out = []
+        for a in v or ():
+            try:
+                out.append(str(ipaddress.ip_network(str(a), strict=False)))
+            except ValueError:
+                raise ValueError(f"{a!r} is not an IP address or network like 127.0.0.1 or 10.0.0.0/8") from None
+        return tuple(out)
+
+    @field_validator("session_idle_minutes", "max_body_kib", mode="before")
+    @classmethod
+    def _positive_int(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{v!r} must be a whole number of 1 or more")
+        return v
 
 
 class AlertsSection(_Section):
@@ -325,6 +347,9 @@ class Settings:
         return out
 
     _raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    api_trusted_proxies: tuple[str, ...] = ()     # networks whose X-Forwarded-For is believed
+    api_session_idle_seconds: float = 30 * 60
+    api_max_body_bytes: int = 64 * 1024
 
 
 def json_value(v: Any) -> str:
@@ -499,7 +524,9 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
         None if pol.auto_apply_max_dollars is None else int(pol.auto_apply_max_dollars * 100),
         pol.auto_apply_max_accounts, root.alerts.webhooks, root.alerts.timeout, root.alerts.retries,
         root.api.enabled, root.api.host, root.api.port, root.scale.workers or (os.cpu_count() or 1),
-        max(1, root.scale.shard_size), root.scale.cluster or None, origins, raw)
+        max(1, root.scale.shard_size), root.scale.cluster or None, origins, raw,
+        api_trusted_proxies=root.api.trusted_proxies, api_session_idle_seconds=root.api.session_idle_minutes * 60.0,
+        api_max_body_bytes=root.api.max_body_kib * 1024)
 
 
 def _broker(b: BrokerSection, settle: SettleSection) -> Broker:

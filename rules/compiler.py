@@ -189,11 +189,16 @@ def _slice_name(s: SecurityDecl | UseDecl | PieDecl) -> tuple[str, Source]:
 
 
 def _check_name(name: Value, c: Collector) -> bool:
+    from engine.core.names import problem      # the one rule for names (a leaf module)
     if not name.text.strip():
         c.error(name.src, "a pie needs a name")
         return False
     if "/" in name.text:
         c.error(name.src, f'"{name.text}": a pie name may not contain "/" (it separates slice paths)')
+        return False
+    wrong = problem(name.text, "a pie name")
+    if wrong:
+        c.error(name.src, wrong)
         return False
     return True
 

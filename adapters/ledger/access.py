@@ -27,6 +27,29 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+TEXT_MAX = 200          # characters of one argument the audit keeps
+ITEMS_MAX = 20          # arguments (or list items) it keeps
+
+
+def summary(value: Any, depth: int = 0) -> Any:
+    """What the audit keeps of a request's arguments: each text cut to TEXT_MAX characters
+    (with its full length noted), at most ITEMS_MAX items per level, three levels deep. A
+    row stays small whatever a caller sends."""
+    if isinstance(value, str):
+        return value if len(value) <= TEXT_MAX else f"{value[:TEXT_MAX]}... ({len(value)} characters)"
+    if depth >= 3 and isinstance(value, (dict, list, tuple)):
+        return f"({type(value).__name__} of {len(value)})"
+    if isinstance(value, dict):
+        out = {str(k)[:TEXT_MAX]: summary(v, depth + 1) for k, v in list(value.items())[:ITEMS_MAX]}
+        if len(value) > ITEMS_MAX:
+            out["..."] = f"{len(value) - ITEMS_MAX} more"
+        return out
+    if isinstance(value, (list, tuple)):
+        out_list = [summary(v, depth + 1) for v in list(value)[:ITEMS_MAX]]
+        return out_list + ([f"... {len(value) - ITEMS_MAX} more"] if len(value) > ITEMS_MAX else [])
+    return value
+
+
 @dataclass(frozen=True)
 class Caller:
     name: str
@@ -45,8 +68,10 @@ class Access:
         name = name.strip()
         if role not in ROLES:
             raise LedgerError(f"role {role!r} must be one of {', '.join(ROLES)}")
-        if not name or len(name) > 100:
-            raise LedgerError("a token needs a name of 1-100 characters")
+        from engine.core.names import problem
+        wrong = problem(name, "a token's name")
+        if wrong:
+            raise LedgerError(wrong)
         token = PREFIX + secrets.token_urlsafe(32)
         with self.ledger.tx() as s:
             if s.scalars(select(ApiToken).where(ApiToken.name == name)).first() is not None:
@@ -70,11 +95,25 @@ class Access:
                      "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None}
                     for t in s.scalars(select(ApiToken).order_by(ApiToken.id))]
 
+    def set_role(self, name: str, role: str) -> None:
+        """Change a token's role; its console sessions end at their next request."""
+        if role not in ROLES:
+            raise LedgerError(f"role {role!r} must be one of {', '.join(ROLES)}")
+        with self.ledger.tx() as s:
+            t = s.scalars(select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))).first()
+            if t is None:
+                raise LedgerError(f"no token named {name!r}")
+            t.role = role
+
     def check(self, token: str) -> Caller | None:
         """The caller a token belongs to; None for an unknown or revoked token."""
         if not token.startswith(PREFIX):
             return None
-        h = digest(token)
+        return self.current(digest(token))
+
+    def current(self, h: str) -> Caller | None:
+        """The caller of the token whose hash is `h`, as it is now (a console session keeps
+        the hash, never the token, and asks on every request)."""
         with self.ledger.tx() as s:
             t = s.scalars(select(ApiToken).where(ApiToken.hash == h)).first()
             if t is None or t.revoked_at is not None or not hmac.compare_digest(t.hash, h):
@@ -86,7 +125,8 @@ class Access:
 
     def audit(self, caller: Caller, action: str, arguments: dict[str, Any], outcome: str) -> None:
         with self.ledger.tx() as s:
-            s.add(AuditEntry(token=caller.name, action=action, arguments=arguments, outcome=outcome[:200]))
+            s.add(AuditEntry(token=caller.name, action=action[:100], arguments=summary(arguments),
+                             outcome=outcome[:200]))
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         with self.ledger.tx() as s:

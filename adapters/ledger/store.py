@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import rules as policy_lang
 from engine.core.money import MoneyError, market_cents, parse_dollars
+from engine.core.names import InvalidName, check_name
 from engine.core.policy_change import ChangePlan, Follower, live_paths, plan_change
 from engine.core.window.conservation import discrepancies
 from rules.model import Pie, Policy
@@ -279,8 +280,12 @@ class Ledger:
         before anything is written; other accounts following the file are not moved (that
         is `policy apply`'s to do, with its plan)."""
         name = name.strip()
-        if not name or name.startswith("house:") or len(name) > 100:
-            raise LedgerError(f"account name {name!r} is not allowed (1-100 characters, not 'house:...')")
+        try:
+            check_name(name, "account name")
+        except InvalidName as e:
+            raise LedgerError(str(e)) from None
+        if name.startswith("house:"):
+            raise LedgerError(f"account name {name!r} is not allowed ('house:...' is the broker's own)")
         path = str(Path(policy_file))
         text = policy_lang.read_policy_text(path)
         policy = policy_lang.compile_text(text, path)
@@ -432,6 +437,11 @@ class Ledger:
 
     def _record(self, name: str, kind: str, key: str | None, check, amount: Decimal | None = None,
                 path: str | None = None) -> Recorded:
+        if key is not None:
+            try:
+                check_name(key, "key", key=True)
+            except InvalidName as e:
+                raise LedgerError(str(e)) from None
         key = key or f"{kind}:{uuid.uuid4()}"
         for attempt in (1, 2):
             try:
@@ -520,6 +530,8 @@ class Ledger:
                     kind = (row.get("kind") or "").strip()
                     name = (row.get("account") or "").strip()
                     key = (row.get("key") or "").strip() or None
+                    if key is not None:
+                        check_name(key, "key", key=True)
                     path = (row.get("path") or "").strip().strip("/") or None
                     if kind not in ("deposit", "withdrawal", "rebalance"):
                         raise LedgerError(f"kind {kind!r} must be deposit, withdrawal or rebalance")
@@ -569,7 +581,7 @@ class Ledger:
                     s.add(Event(account_id=acct.id, key=key or f"{kind}:{uuid.uuid4()}", kind=kind, amount=amount,
                                 path=path, status="pending"))
                     created += 1
-                except LedgerError as e:
+                except (LedgerError, InvalidName) as e:
                     errors.append(f"{at}: {e}")
             if errors:
                 raise LedgerError("; ".join(errors[:20]) + (f"; and {len(errors) - 20} more" if len(errors) > 20 else ""))

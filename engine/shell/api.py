@@ -10,15 +10,12 @@ See docs/api.md.
 """
 
 
-import threading
-import time
-from collections import defaultdict, deque
 from decimal import Decimal
 from typing import Annotated, Any, Callable, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 import rules as policy_lang
@@ -26,12 +23,11 @@ from adapters.broker.port import BrokerError
 from adapters.ledger.access import ROLES, Access, Caller
 from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, SettingsError
+from engine.shell.guards import MAX_FAILURES, WINDOW, AccessLog, BodyLimit, Limiter, client_address, networks  # noqa: F401 - MAX_FAILURES, WINDOW, Limiter: re-exported
 from engine.shell.service import Service
 
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-MAX_FAILURES = 5           # failed logins per client in WINDOW seconds before it must wait
-WINDOW = 60.0
 
 
 class Problem(Exception):
@@ -43,33 +39,11 @@ class Problem(Exception):
 
 def problem(status: int, title: str, detail: str, instance: str, errors: list[dict] | None = None,
             headers: dict[str, str] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail,
-                            "instance": instance}
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail[:2000],
+                            "instance": instance[:300]}     # nothing a caller sent comes back long
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
-
-
-class Limiter:
-    """Failed logins per client: after MAX_FAILURES within WINDOW seconds, refuse (429)
-    until the oldest failure ages out."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self.clock = clock
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def wait(self, client: str) -> float:
-        with self._lock:
-            q = self._fails[client]
-            now = self.clock()
-            while q and now - q[0] > WINDOW:
-                q.popleft()
-            return WINDOW - (now - q[0]) if len(q) >= MAX_FAILURES else 0.0
-
-    def failed(self, client: str) -> None:
-        with self._lock:
-            self._fails[client].append(self.clock())
 
 
 # --- request bodies ------------------------------------------------------------------------
@@ -77,13 +51,15 @@ class Limiter:
 class EventIn(BaseModel):
     account: str = Field(min_length=1, max_length=100)
     kind: Literal["deposit", "withdrawal", "dividend", "rebalance"]
-    amount: str | None = Field(default=None, description="Dollars as a string: 123, 123.45 or 1,234.56")
-    path: str = Field(default="", description="A nested pie, for a rebalance of part of the portfolio")
+    amount: str | None = Field(default=None, max_length=40,
+                               description="Dollars as a string: 123, 123.45 or 1,234.56")
+    path: str = Field(default="", max_length=1000,
+                      description="A nested pie, for a rebalance of part of the portfolio")
 
 
 class PolicyIn(BaseModel):
-    file: str = Field(min_length=1, description="A policy file the daemon follows")
-    sha256: str | None = Field(default=None, description="For apply: the text's hash from its plan")
+    file: str = Field(min_length=1, max_length=4096, description="A policy file the daemon follows")
+    sha256: str | None = Field(default=None, max_length=64, description="For apply: the text's hash from its plan")
 
 
 class TokenIn(BaseModel):
@@ -93,7 +69,8 @@ class TokenIn(BaseModel):
 
 def create_app(settings: Settings, *, ledger: Ledger | None = None,
                live_prices: Callable[[list[str]], dict[str, Decimal]] | None = None,
-               limiter: Limiter | None = None) -> FastAPI:
+               limiter: Limiter | None = None, access_log: bool = False) -> FastAPI:
+    """`access_log`: a line per request (`pies serve` and the daemon; tests keep quiet)."""
     from engine.shell.wiring import open_broker, open_ledger
     led = ledger or open_ledger(settings)
     access = Access(led)
@@ -116,6 +93,11 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
                   openapi_tags=[{"name": "read"}, {"name": "operate"}, {"name": "policies"}, {"name": "admin"}])
     app.state.ledger, app.state.access, app.state.service, app.state.settings = led, access, service, settings
     app.state.limiter = limits
+    proxies = networks(settings.api_trusted_proxies)
+    app.state.client_of = lambda request: client_address(request.scope, proxies)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    if access_log:
+        app.add_middleware(AccessLog, proxies=proxies)
 
     # --- errors as problem details ----------------------------------------------------------
 
@@ -126,10 +108,27 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path", "header")),
-                   "message": err["msg"]} for err in e.errors()]
-        detail = "; ".join(f"{x['field']}: {x['message']}" for x in errors)
+        every = e.errors()
+        errors = [{"field": ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path", "header"))[:100],
+                   "message": str(err["msg"])[:300]} for err in every[:20]]     # never the input itself
+        detail = "; ".join(f"{x['field']}: {x['message']}" for x in errors) + \
+            (f"; and {len(every) - 20} more" if len(every) > 20 else "")
         return problem(422, "invalid request", detail, request.url.path, errors)
+
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, e: StarletteHTTPException) -> Any:
+        # Unknown routes (a name with "/" reaches none) and wrong methods: problem details too.
+        titles = {404: "not found", 405: "method not allowed"}
+        detail = f"no route {request.method} {request.url.path[:200]}" if e.status_code in (404, 405) \
+            else str(e.detail)
+        if request.url.path.startswith("/console") and e.status_code == 404:
+            return HTMLResponse("<!doctype html><title>Not found</title><h1>Not found</h1>"
+                                "<p>No such page. <a href=\"/console/\">Back to the dashboard</a>.</p>",
+                                status_code=404)
+        return problem(e.status_code, titles.get(e.status_code, "refused"), detail, request.url.path,
+                       headers=getattr(e, "headers", None))
 
     def failure(e: Exception, field: str | None = None) -> Problem:
         text = str(e)
@@ -143,15 +142,21 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     # --- who is calling ---------------------------------------------------------------------
 
     def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
-        client = request.client.host if request.client else "unknown"
+        client = client_address(request.scope, proxies)
+
+        def slow_down(wait: float) -> Problem:
+            return Problem(429, "too many failed logins", f"too many failed logins from {client}; "
+                           f"try again in {int(wait) + 1} seconds", headers={"Retry-After": str(int(wait) + 1)})
         wait = limits.wait(client)
         if wait:
-            raise Problem(429, "too many failed logins", f"too many failed logins from {client}; "
-                          f"try again in {int(wait) + 1} seconds", headers={"Retry-After": str(int(wait) + 1)})
+            raise slow_down(wait)
         token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else ""
         who = access.check(token) if token else None
         if who is None:
-            limits.failed(client)
+            wait = limits.wait(client, token)          # wrong tokens are held to their prefix's count too
+            limits.failed(client, token)
+            if wait:
+                raise slow_down(wait)
             raise Problem(401, "unauthorized", "a valid token is required (Authorization: Bearer ...)",
                           headers={"WWW-Authenticate": "Bearer"})
         return who

@@ -10,6 +10,7 @@ import math
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any, Callable
@@ -21,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 import rules as policy_lang
 from adapters.broker.port import BrokerError
-from adapters.ledger.access import Access, Caller
+from adapters.ledger.access import Access, Caller, digest
 from adapters.ledger.store import LedgerError
 
 HERE = Path(__file__).parent
@@ -31,29 +32,60 @@ PALETTE = ["#2f5fd0", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e
            "#b15928"]
 
 
-class Sessions:
-    """Console sessions in memory: a random id -> (caller, CSRF token, expiry)."""
+@dataclass
+class Session:
+    caller: Caller
+    csrf: str
+    token: str             # the token's hash (never the token): the session lives only while it does
+    started: float
+    seen: float
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self.clock = clock
-        self._s: dict[str, tuple[Caller, str, float]] = {}
+
+class Sessions:
+    """Console sessions in memory: a random id -> its caller, CSRF token and token hash.
+
+    A session ends when it has been idle for `idle` seconds, SESSION_SECONDS after sign-in,
+    at sign-out, and at once when its token is revoked or its role changed: `current(hash)`
+    (the token's caller as the ledger has it now) is asked on every request."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, idle: float = 30 * 60,
+                 current: Callable[[str], Caller | None] | None = None):
+        self.clock, self.idle, self.current = clock, idle, current
+        self._s: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def start(self, who: Caller) -> tuple[str, str]:
+    def __len__(self) -> int:
+        return len(self._s)
+
+    def start(self, who: Caller, token_hash: str = "") -> tuple[str, str]:
         sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = self.clock()
         with self._lock:
-            self._s[sid] = (who, csrf, self.clock() + SESSION_SECONDS)
+            for old in [k for k, v in self._s.items() if self._expired(v, now)]:
+                del self._s[old]                  # ended sessions do not pile up
+            self._s[sid] = Session(who, csrf, token_hash, now, now)
         return sid, csrf
+
+    def _expired(self, v: Session, now: float) -> bool:
+        return now - v.seen > self.idle or now - v.started > SESSION_SECONDS
 
     def get(self, sid: str | None) -> tuple[Caller, str] | None:
         if not sid:
             return None
+        now = self.clock()
         with self._lock:
             got = self._s.get(sid)
-            if got is None or got[2] < self.clock():
+            if got is None or self._expired(got, now):
                 self._s.pop(sid, None)
                 return None
-            return got[0], got[1]
+        if self.current is not None:
+            who = self.current(got.token)
+            if who is None or who != got.caller:       # revoked, or its role (or name) changed
+                self.end(sid)
+                return None
+        with self._lock:
+            got.seen = now
+        return got.caller, got.csrf
 
     def end(self, sid: str | None) -> None:
         with self._lock:
@@ -122,7 +154,8 @@ def pie_chart(slices: list[dict[str, Any]], size: int = 260) -> str:
 
 def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions | None = None) -> None:
     pages = Jinja2Templates(directory=str(HERE / "templates"))
-    store = sessions or Sessions()
+    store = sessions or Sessions(idle=app.state.settings.api_session_idle_seconds, current=access.current)
+    app.state.sessions = store
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="static")
     limiter = app.state.limiter
     settings = app.state.settings
@@ -158,18 +191,19 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
 
     @app.post("/console/login", include_in_schema=False)
     def login(request: Request, token: str = Form("")) -> Response:
-        client = request.client.host if request.client else "unknown"
+        client = app.state.client_of(request)
         wait = limiter.wait(client)
         if wait:
             return render(request, "login.html", "Sign in", {"message": f"Too many failed sign-ins; try again in "
                                                                         f"{int(wait) + 1} seconds.", "bad": True},
                           status=429)
-        who = access.check(token.strip())
+        token = token.strip()[:200]
+        who = access.check(token)
         if who is None:
-            limiter.failed(client)
+            limiter.failed(client, token)
             return render(request, "login.html", "Sign in", {"message": "That token is not valid.", "bad": True},
                           status=401)
-        sid, _ = store.start(who)
+        sid, _ = store.start(who, digest(token))
         r = RedirectResponse("/console/", status_code=303)
         r.set_cookie(COOKIE, sid, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                      max_age=SESSION_SECONDS, path="/console")
