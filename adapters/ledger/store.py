@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
@@ -279,7 +279,6 @@ class Ledger:
         """Open an account on `pie` of the policy file's current text. Everything is checked
         before anything is written; other accounts following the file are not moved (that
         is `policy apply`'s to do, with its plan)."""
-        name = name.strip()
         try:
             check_name(name, "account name")
         except InvalidName as e:
@@ -303,6 +302,78 @@ class Ledger:
             except IntegrityError:
                 raise LedgerError(f"account {name!r} already exists") from None
             return acct
+
+    def add_accounts(self, rows: Sequence[Mapping[str, str]], *, label: Callable[[int], str] = str,
+                     broker: str = "main", policy_file: str | Path | None = None) -> list[tuple[str, bool]]:
+        """Open many accounts in one transaction: all of them or none, every mistake listed
+        by `label(row index)`. Each row has name and pie, optionally policy (default
+        `policy_file`), rules and broker. An account that exists already with the same pie,
+        policy, rules and broker is left as it is (idempotent by name); one that exists
+        otherwise is a mistake. Returns (name, created) per row, in order."""
+        errors: list[tuple[int, str]] = []
+        compiled: dict[str, tuple[str, Policy]] = {}
+        wanted: list[tuple[int, str, str, str, str, str]] = []
+        seen: set[str] = set()
+        for i, row in enumerate(rows):
+            try:
+                unknown = set(row) - {"name", "pie", "policy", "rules", "broker"}
+                if unknown:
+                    raise LedgerError(f"unknown fields: {', '.join(sorted(map(str, unknown)))}")
+                name = row.get("name") or ""
+                try:
+                    check_name(name, "account name")
+                except InvalidName as e:
+                    raise LedgerError(str(e)) from None
+                if name.startswith("house:"):
+                    raise LedgerError(f"account name {name!r} is not allowed ('house:...' is the broker's own)")
+                if name in seen:
+                    raise LedgerError(f"account {name!r} appears twice")
+                seen.add(name)
+                pie = (row.get("pie") or "").strip()
+                if not pie:
+                    raise LedgerError(f"account {name!r} needs a pie")
+                path = str(Path((row.get("policy") or "").strip() or policy_file or ""))
+                if path in ("", "."):
+                    raise LedgerError(f"account {name!r} needs a policy file (none in the settings)")
+                rules = (row.get("rules") or "").strip() or policy_lang.DEFAULT_RULES
+                if path not in compiled:
+                    text = policy_lang.read_policy_text(path)
+                    compiled[path] = (text, policy_lang.compile_text(text, path))
+                self._check_target(compiled[path][1], path, pie, rules)
+                wanted.append((i, name, pie, path, rules, (row.get("broker") or "").strip() or broker))
+            except (LedgerError, policy_lang.PolicyError) as e:
+                errors.append((i, f"{label(i)}: {str(e).splitlines()[0]}"))
+        done: list[tuple[str, bool]] = []
+        with self.tx() as s:
+            if seen:                # rows refused above are not here; the others are still checked
+                existing = {a.name: a for a in s.scalars(select(Account).where(Account.name.in_(list(seen))))}
+                versions: dict[str, PolicyVersion] = {}
+                for i, name, pie, path, rules, brk in wanted:
+                    old = existing.get(name)
+                    if old is not None:
+                        v = s.get(PolicyVersion, old.policy_version_id) if old.policy_version_id else None
+                        if (old.pie, v.file if v else None, old.rules, old.broker) != (pie, path, rules, brk):
+                            errors.append((i, f"{label(i)}: account {name!r} exists already, following "
+                                              f"{old.pie!r} of {v.file if v else '-'} on {old.broker!r}"))
+                        done.append((name, False))
+                        continue
+                    if self._house(s, brk) is None:
+                        errors.append((i, f"{label(i)}: broker account {brk!r} has no house account yet"))
+                        continue
+                    if path not in versions:
+                        text = compiled[path][0]
+                        versions[path] = self._version(s, path, text, hashlib.sha256(text.encode()).hexdigest())
+                    s.add(Account(name=name, pie=pie, policy_version_id=versions[path].id, rules=rules, broker=brk,
+                                  cash=ZERO))
+                    done.append((name, True))
+            if errors:
+                said = [m for _, m in sorted(errors)]
+                raise LedgerError("; ".join(said[:20]) + (f"; and {len(said) - 20} more" if len(said) > 20 else ""))
+            try:
+                s.flush()
+            except IntegrityError:
+                raise LedgerError("another writer opened one of these accounts at the same time; try again") from None
+        return done
 
     @staticmethod
     def _check_target(policy: Policy, path: str, pie: str, rules: str) -> None:

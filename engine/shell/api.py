@@ -57,6 +57,19 @@ class EventIn(BaseModel):
                       description="A nested pie, for a rebalance of part of the portfolio")
 
 
+class AccountIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="1-100 characters, no '/', no control characters")
+    pie: str = Field(min_length=1, max_length=200, description="The top-level pie it follows")
+    policy: str | None = Field(default=None, max_length=4096,
+                               description="One of the settings' policy files (default: the first)")
+    rules: str | None = Field(default=None, max_length=100)
+    broker: str | None = Field(default=None, max_length=100, description="Default: the first broker account")
+
+
+class AccountsIn(BaseModel):
+    accounts: list[AccountIn] = Field(min_length=1, max_length=1000)
+
+
 class PolicyIn(BaseModel):
     file: str = Field(min_length=1, max_length=4096, description="A policy file the daemon follows")
     sha256: str | None = Field(default=None, max_length=64, description="For apply: the text's hash from its plan")
@@ -251,6 +264,24 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         doc = audited(who, f"record {body.kind}", {**body.model_dump(), "idempotency_key": idempotency_key},
                       lambda: service.record(body.kind, body.account, body.amount, path=body.path,
                                              key=idempotency_key))
+        return JSONResponse(doc, status_code=201 if doc["created"] else 200)
+
+    @app.post("/api/v1/accounts", tags=["operate"], status_code=201)
+    def add_accounts(body: AccountsIn, who: Operator) -> JSONResponse:
+        """Open accounts (up to 1,000 at once): all of them or none, every mistake named by
+        its index. Idempotent by name: an account that exists already with the same pie,
+        policy, rules and broker is left as it is (`created: false`); 201 when any was
+        opened, else 200."""
+        rows = [{k: v for k, v in a.model_dump().items() if v is not None} for a in body.accounts]
+        for i, r in enumerate(rows):
+            if "policy" in r:
+                try:
+                    r["policy"] = _followed(settings, r["policy"])
+                except Problem as e:
+                    raise Problem(422, "invalid request", f"accounts[{i}]: {e.detail}", field=f"accounts.{i}.policy") \
+                        from None
+        doc = audited(who, "add accounts", {"accounts": rows},
+                      lambda: service.add_accounts(rows, label=lambda i: f"accounts[{i}]"))
         return JSONResponse(doc, status_code=201 if doc["created"] else 200)
 
     @app.post("/api/v1/events/{event_id}/cancel", tags=["operate"])

@@ -137,6 +137,17 @@ def register(main: click.Group) -> None:
             Access(led).revoke(name)
         out.print(f"token {name!r} revoked")
 
+    @token.command("role")
+    @click.argument("name")
+    @click.option("--role", type=click.Choice(["viewer", "operator", "analyst", "admin"]), required=True)
+    @click.pass_context
+    def token_role(ctx: click.Context, name: str, role: str) -> None:
+        """Change a token's role; its console sessions end at once."""
+        from adapters.ledger.access import Access
+        with ledger_of(ctx) as led:
+            Access(led).set_role(name, role)
+        out.print(f"token {name!r} is now {role}")
+
     @main.command("audit")
     @click.option("--limit", default=100, show_default=True)
     @click.option("--json", "as_json", is_flag=True)
@@ -575,6 +586,22 @@ def register(main: click.Group) -> None:
                               for sym, q in led.holdings(n).values() if q})
             created, existing = led.import_events(rows, service_of(ctx, led).valuation(symbols), where=file)
         out.print(f"{file}: {created} event(s) recorded, {existing} already recorded (pending until the next window)")
+
+    @import_group.command("accounts")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @click.pass_context
+    def import_accounts(ctx: click.Context, file: str) -> None:
+        """Open the accounts of a CSV file (header: name,pie and optionally policy, rules,
+        broker) in one transaction: all of them, or none with every mistake listed by line.
+        An account that exists already as asked is skipped."""
+        from engine.shell.csv_input import read_rows
+        rows = read_rows(file, required={"name", "pie"}, optional={"policy", "rules", "broker"})
+        with ledger_of(ctx) as led:
+            try:
+                doc = service_of(ctx, led).add_accounts(rows, label=lambda i: f"{file}:{i + 2}")
+            except LedgerError as e:
+                raise UserError(str(e)) from None
+        out.print(f"{file}: {doc['created']} account(s) opened, {doc['existing']} there already")
 
     @main.command()
     @click.argument("name")

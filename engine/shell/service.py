@@ -225,6 +225,29 @@ class Service:
                 "amount_text": None if parsed is None else f"${dollar_text(int(parsed * 100))}",
                 "path": path or None}
 
+    def add_accounts(self, rows: list[dict[str, str]], *, label: Callable[[int], str] = str) -> dict[str, Any]:
+        """Open many accounts at once, all or none (see Ledger.add_accounts); an account that
+        exists already as asked is left as it is. The first account of a broker account
+        asks the broker for the house's holdings."""
+        from config.settings import SettingsError
+        from engine.shell.wiring import ensure_house, open_broker
+        errors, brokers = [], set()
+        for i, r in enumerate(rows):
+            b = (r.get("broker") or "").strip() or self.settings.broker_name
+            try:
+                brokers.add(self.settings.broker_named(b).name)
+            except SettingsError as e:
+                errors.append(f"{label(i)}: {e}")
+        if errors:
+            raise LedgerError("; ".join(errors[:20]))
+        for b in sorted(brokers):
+            if self.ledger.house(b) is None:
+                ensure_house(self.ledger, open_broker(self.settings, b), b)
+        done = self.ledger.add_accounts(rows, label=label, broker=self.settings.broker_name,
+                                        policy_file=self.settings.policy_files[0] if self.settings.policy_files else None)
+        return {"accounts": [{"account": n, "created": c} for n, c in done],
+                "created": sum(1 for _, c in done if c), "existing": sum(1 for _, c in done if not c)}
+
     def cancel(self, event_id: int) -> dict[str, Any]:
         e = self.ledger.cancel(event_id)
         return {"event": e.id, "status": e.status}

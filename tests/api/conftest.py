@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -14,9 +12,9 @@ from config.settings import load
 from engine.shell.api import Limiter, create_app
 from engine.shell.cli import main
 from cli_helpers import cli_env
+from api_helpers import PRICES
 
 POLICY = 'pie "Core" { VTI 60% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
-PRICES = {"VTI": Decimal("250"), "BND": Decimal("72.5"), "TIP": Decimal("110")}
 
 
 @pytest.fixture

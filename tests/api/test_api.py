@@ -22,6 +22,7 @@ ROUTES = [
     ("get", "/api/v1/windows/1", "viewer", None),
     ("get", "/metrics", "viewer", None),
     ("post", "/api/v1/events", "operator", {"account": "alice", "kind": "deposit", "amount": "5"}),
+    ("post", "/api/v1/accounts", "operator", {"accounts": [{"name": "carol", "pie": "Core"}]}),
     ("post", "/api/v1/events/999/cancel", "operator", None),
     ("post", "/api/v1/windows/run?name=open", "operator", None),
     ("get", "/api/v1/status", "viewer", None),
