@@ -359,6 +359,28 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     return app
 
 
+def serve(settings: Settings, host: str | None = None, port: int | None = None, *,
+          say: Callable[[str], None] = print, **app_options: Any) -> None:
+    """Serve the API and console until stopped (`pies serve`): a start line once the socket
+    listens, then an access log line per request (stderr). X-Forwarded-For is read by the
+    app only from [api] trusted_proxies, so uvicorn's own reading of it is off."""
+    import uvicorn
+    app = create_app(settings, access_log=True, **app_options)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.started:
+                return
+            bound = [sock.getsockname() for server in self.servers for sock in server.sockets]
+            h, p = (bound[0][0], bound[0][1]) if bound else (host, port)
+            url = f"http://{'[' + h + ']' if ':' in str(h) else h}:{p}"
+            say(f"pies: listening on {url} (console: {url}/console/, health: {url}/health); Ctrl-C stops")
+
+    Server(uvicorn.Config(app, host=host or settings.api_host, port=settings.api_port if port is None else port,
+                          log_level="warning", proxy_headers=False, server_header=False, access_log=False)).run()
+
+
 def _followed(settings: Settings, file: str) -> str:
     """Only the policy files the settings name can be planned or applied over HTTP."""
     from pathlib import Path

@@ -237,11 +237,11 @@ class Daemon:
         import uvicorn
         from engine.shell.api import create_app
         s = self.settings
-        server = uvicorn.Server(uvicorn.Config(create_app(s, ledger=self.ledger,
+        server = uvicorn.Server(uvicorn.Config(create_app(s, ledger=self.ledger, access_log=True,
                                                           live_prices=lambda symbols: self.broker.latest_prices(symbols)
                                                           if symbols else {}),
                                                host=s.api_host, port=s.api_port, log_level="warning",
-                                               server_header=False))
+                                               server_header=False, proxy_headers=False, access_log=False))
         server.install_signal_handlers = lambda: None      # the daemon owns SIGTERM
         threading.Thread(target=server.run, name="pies-api", daemon=True).start()
         log.info("api listening", url=f"http://{s.api_host}:{s.api_port}", console=f"http://{s.api_host}:{s.api_port}/console/")

@@ -86,11 +86,8 @@ def register(main: click.Group) -> None:
     @click.pass_context
     def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         """Serve the HTTP API and the web console until stopped."""
-        import uvicorn
-        from engine.shell.api import create_app
-        s = settings_of(ctx)
-        uvicorn.run(create_app(s), host=host or s.api_host, port=port or s.api_port, log_level="warning",
-                    proxy_headers=True, server_header=False)
+        from engine.shell.api import serve as serve_api
+        serve_api(settings_of(ctx), host, port, say=lambda line: out.print(Text(line)))
 
     @main.group()
     def token() -> None:
