@@ -694,6 +694,14 @@ class Ledger:
                 q = q.where(Event.status == status)
             return [(e, n) for e, n in s.execute(q)]
 
+    def pending_page(self, offset: int, limit: int) -> tuple[int, list[tuple[Event, str]]]:
+        """Pending events of every account, oldest first, a page at a time, and how many."""
+        with self.tx() as s:
+            total = s.scalar(select(func.count()).select_from(Event).where(Event.status == "pending")) or 0
+            q = select(Event, Account.name).join(Account, Event.account_id == Account.id) \
+                .where(Event.status == "pending").order_by(Event.id).offset(offset).limit(limit)
+            return total, [(e, n) for e, n in s.execute(q)]
+
     def last_prices(self, broker: str) -> dict[str, Decimal]:
         """The prices the broker account's latest priced window planned with."""
         from .schema import Window

@@ -24,7 +24,7 @@ from adapters.ledger.access import ROLES, Access, Caller
 from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, SettingsError
 from engine.shell.guards import MAX_FAILURES, WINDOW, AccessLog, BodyLimit, Limiter, client_address, networks  # noqa: F401 - MAX_FAILURES, WINDOW, Limiter: re-exported
-from engine.shell.service import Service
+from engine.shell.service import PolicyChanged, Service
 
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -145,6 +145,8 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
 
     def failure(e: Exception, field: str | None = None) -> Problem:
         text = str(e)
+        if isinstance(e, PolicyChanged):
+            return Problem(409, "the file changed since its plan", text, field="sha256")
         if isinstance(e, LedgerError) and text.startswith(("no account named", "no window", "no event",
                                                             "no token named", "no policy version")):
             return Problem(404, "not found", text, field=field)
@@ -248,6 +250,12 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         """What the next window would trade now, at current prices (for one account, or all)."""
         return read(lambda: service.plan(account))
 
+    @app.get("/api/v1/events", tags=["read"])
+    def pending(who: Viewer, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+                size: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        """Every account's pending events (what the next window will do), oldest first."""
+        return read(lambda: service.pending_events(page=page, size=size))
+
     @app.post("/api/v1/events", tags=["operate"], status_code=201)
     def record(body: EventIn, who: Operator,
                idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
@@ -301,8 +309,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         """What applying the file's current text would do; writes nothing."""
         path = _followed(settings, body.file)
         try:
-            text = policy_lang.read_policy_text(path)
-            return led.plan_policy(path, text, prices).to_json()
+            return service.policy_plan(path)
         except policy_lang.PolicyError as e:
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
         except (LedgerError, BrokerError) as e:
@@ -313,19 +320,11 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         """Apply the file's text, only if it is still the text that was planned (sha256)."""
         path = _followed(settings, body.file)
         try:
-            text = policy_lang.read_policy_text(path)
+            policy_lang.read_policy_text(path)
         except policy_lang.PolicyError as e:
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
-        import hashlib
-        sha = hashlib.sha256(text.encode()).hexdigest()
-        if body.sha256 != sha:
-            raise Problem(409, "the file changed since its plan",
-                          f"{path} has sha256 {sha[:12]}; plan it again and apply that", field="sha256")
-
-        def apply() -> dict[str, Any]:
-            version, queued = led.apply_policy(path, text, source=f"api:{who.name}")
-            return {"file": path, "version": version.id, "sha256": version.sha256, "queued": queued}
-        return audited(who, "apply policy", {"file": path, "sha256": sha}, apply)
+        return audited(who, "apply policy", {"file": path, "sha256": body.sha256},
+                       lambda: service.policy_apply(path, body.sha256, source=f"api:{who.name}"))
 
     @app.get("/api/v1/tokens", tags=["admin"])
     def tokens(who: Admin) -> dict[str, Any]:

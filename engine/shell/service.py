@@ -18,6 +18,10 @@ from engine.core.money import dollar_text, fmt
 Prices = Callable[[list[str]], dict[str, Decimal]]
 
 
+class PolicyChanged(LedgerError):
+    """A policy file's text is no longer the text that was planned: plan it again."""
+
+
 def event_json(e) -> dict[str, Any]:
     return {"id": e.id, "kind": e.kind, "amount": None if e.amount is None else str(e.amount), "path": e.path,
             "status": e.status, "reason": e.reason, "key": e.key, "recorded_at": e.created_at.isoformat()}
@@ -85,6 +89,14 @@ class Service:
         return {"account": name, "events": [event_json(e) for e, _ in events], "trades": [
             {"day": d.isoformat(), "window": w, "slice": p, "symbol": sym, "shares": str(q), "cash": str(-a)}
             for d, w, p, sym, q, a in trades]}
+
+    def pending_events(self, *, page: int = 1, size: int = 100) -> dict[str, Any]:
+        """Every account's pending events, oldest first, a page of `size` at a time."""
+        if page < 1 or not 1 <= size <= 1000:
+            raise LedgerError("page starts at 1 and size is 1 to 1000")
+        total, rows = self.ledger.pending_page((page - 1) * size, size)
+        return {"events": [{**event_json(e), "account": name} for e, name in rows], "total": total, "page": page,
+                "size": size}
 
     def windows(self, limit: int = 30) -> dict[str, Any]:
         return {"windows": self.ledger.windows(limit)}
@@ -247,6 +259,25 @@ class Service:
                                         policy_file=self.settings.policy_files[0] if self.settings.policy_files else None)
         return {"accounts": [{"account": n, "created": c} for n, c in done],
                 "created": sum(1 for _, c in done if c), "existing": sum(1 for _, c in done if not c)}
+
+    def policy_plan(self, file: str) -> dict[str, Any]:
+        """What applying the file's current text would do; writes nothing."""
+        import rules as policy_lang
+        text = policy_lang.read_policy_text(file)
+        return self.ledger.plan_policy(file, text, self.live_prices).to_json()
+
+    def policy_apply(self, file: str, sha256: str | None, *, source: str) -> dict[str, Any]:
+        """Apply the file's text, only if it is still the text that was planned (its
+        sha256): what the API and the console both call."""
+        import hashlib
+
+        import rules as policy_lang
+        text = policy_lang.read_policy_text(file)
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        if sha256 != sha:
+            raise PolicyChanged(f"{file} has sha256 {sha[:12]}; plan it again and apply that")
+        version, queued = self.ledger.apply_policy(file, text, source=source)
+        return {"file": file, "version": version.id, "sha256": version.sha256, "queued": queued}
 
     def cancel(self, event_id: int) -> dict[str, Any]:
         e = self.ledger.cancel(event_id)

@@ -11,19 +11,24 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from html import escape
 from pathlib import Path
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 import rules as policy_lang
 from adapters.broker.port import BrokerError
 from adapters.ledger.access import Access, Caller, digest
 from adapters.ledger.store import LedgerError
+from engine.shell.service import PolicyChanged
 
 HERE = Path(__file__).parent
 COOKIE = "pies_session"
@@ -152,8 +157,43 @@ def pie_chart(slices: list[dict[str, Any]], size: int = 260) -> str:
     return "".join(parts) + legend
 
 
+def grouped(value: Any) -> str:
+    """A number as people read it: thousands separated (1,250.50; -12,000; +3.5), the
+    digits after the point kept as they are. Anything else is shown as it is."""
+    if value is None or value == "":
+        return ""
+    text = str(value)
+    sign = text[0] if text[:1] in "+-" else ""
+    try:
+        d = Decimal(text[len(sign):].replace(",", ""))
+    except InvalidOperation:
+        return text
+    return sign + format(d, ",") if d.is_finite() else text
+
+
+def local_time(value: Any, zone: str = "UTC") -> Markup:
+    """An ISO time as a <time> element reading in `zone` (the market's: the first window's
+    time zone), e.g. "2026-11-24 10:00 EST"; the exact UTC instant in its title."""
+    if not value:
+        return Markup("")
+    try:
+        t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return Markup(escape(str(value)))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    utc = t.astimezone(timezone.utc)
+    here = t.astimezone(ZoneInfo(zone))
+    return Markup(f'<time datetime="{utc.isoformat()}" title="{utc:%Y-%m-%d %H:%M} UTC">'
+                  f'{here:%Y-%m-%d %H:%M} {escape(here.tzname() or zone)}</time>')
+
+
 def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions | None = None) -> None:
     pages = Jinja2Templates(directory=str(HERE / "templates"))
+    zone = app.state.settings.windows[0].timezone if app.state.settings.windows else "UTC"
+    pages.env.filters["num"] = grouped
+    pages.env.filters["when"] = lambda v: local_time(v, zone)
+    pages.env.globals["zone"] = zone
     store = sessions or Sessions(idle=app.state.settings.api_session_idle_seconds, current=access.current)
     app.state.sessions = store
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -308,42 +348,68 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
                           status=404)
         return render(request, "window.html", f"Window {window_id}", {"w": w})
 
-    def plans() -> list[dict[str, Any]]:
-        out = []
-        for f in settings.policy_files:
-            try:
-                text = policy_lang.read_policy_text(f)
-                out.append({"file": f, "plan": led.plan_policy(f, text, service.live_prices).to_json()})
-            except policy_lang.PolicyError as e:
-                out.append({"file": f, "error": e.render()})
-            except (LedgerError, BrokerError) as e:
-                out.append({"file": f, "error": str(e)})
-        return out
+    def plan_of(f: str) -> dict[str, Any]:
+        try:
+            return {"file": f, "plan": service.policy_plan(f)}
+        except policy_lang.PolicyError as e:
+            return {"file": f, "error": e.render()}
+        except (LedgerError, BrokerError) as e:
+            return {"file": f, "error": str(e)}
 
     @app.get("/console/policies", include_in_schema=False)
     def policies_page(request: Request, message: str = "", bad: int = 0) -> Response:
         if signed_in(request) is None:
             return to_login()
-        return render(request, "policies.html", "Policies", {"plans": plans(), "message": message, "bad": bool(bad)})
+        return render(request, "policies.html", "Policies", {"plans": [plan_of(f) for f in settings.policy_files],
+                                                             "message": message, "bad": bool(bad)})
+
+    @app.get("/console/policies/confirm", include_in_schema=False)
+    def policy_confirm(request: Request, file: str = "", sha256: str = "") -> Response:
+        """A change that sells is applied only from this page: its plan, then one button."""
+        s = signed_in(request)
+        if s is None:
+            return to_login()
+        if file not in settings.policy_files:
+            return HTMLResponse("<h1>Refused</h1><p>Not a policy file of these settings.</p>", status_code=403)
+        p = plan_of(file)
+        stale = "plan" in p and p["plan"]["sha256"] != sha256
+        return render(request, "confirm.html", "Confirm the policy change", {
+            "p": p, "stale": stale, "message": "The file changed since that plan was shown: this is its plan "
+                                               "now." if stale else "", "bad": stale})
 
     @app.post("/console/policies/apply", include_in_schema=False)
-    def policy_apply(request: Request, csrf: str = Form(""), file: str = Form(...), sha256: str = Form(...)) -> Response:
+    def policy_apply(request: Request, csrf: str = Form(""), file: str = Form(..., max_length=4096),
+                     sha256: str = Form(..., max_length=64), confirm: str = Form("")) -> Response:
         who = checked(request, csrf, "analyst")
         if isinstance(who, Response):
             return who
-        import hashlib
         from urllib.parse import urlencode
         if file not in settings.policy_files:
             return HTMLResponse("<h1>Refused</h1><p>Not a policy file of these settings.</p>", status_code=403)
-        text = policy_lang.read_policy_text(file)
-        if hashlib.sha256(text.encode()).hexdigest() != sha256:
+        p = plan_of(file)
+        if "plan" in p and p["plan"]["trades"] and confirm != "liquidate":
+            # Selling is confirmed on the page that shows what would be sold (the CLI asks too).
+            return RedirectResponse("/console/policies/confirm?" + urlencode({"file": file, "sha256": sha256}),
+                                    status_code=303)
+        args = {"file": file, "sha256": sha256}
+        try:
+            done = service.policy_apply(file, sha256, source=f"console:{who.name}")
+        except PolicyChanged:
             msg, bad = "The file changed since this plan was shown; review the new plan.", 1
+            access.audit(who, "apply policy", args, "refused: the file changed since its plan")
+        except (LedgerError, policy_lang.PolicyError) as e:
+            access.audit(who, "apply policy", args, f"refused: {str(e).splitlines()[0]}")
+            msg, bad = str(e), 1
         else:
-            try:
-                version, queued = led.apply_policy(file, text, source=f"console:{who.name}")
-                access.audit(who, "apply policy", {"file": file, "sha256": sha256}, "ok")
-                msg, bad = f"Applied version {version.id}; queued {len(queued)} event(s).", 0
-            except (LedgerError, policy_lang.PolicyError) as e:
-                access.audit(who, "apply policy", {"file": file, "sha256": sha256}, f"refused: {e}")
-                msg, bad = str(e), 1
+            access.audit(who, "apply policy", args, "ok")
+            msg, bad = f"Applied version {done['version']}; queued {len(done['queued'])} event(s).", 0
         return RedirectResponse("/console/policies?" + urlencode({"message": msg, "bad": bad}), status_code=303)
+
+    @app.get("/console/events", include_in_schema=False)
+    def events_page(request: Request, page: int = 1) -> Response:
+        """Every pending event, of every account: what the next window will do."""
+        if signed_in(request) is None:
+            return to_login()
+        page = min(max(page, 1), 1_000_000)
+        doc = service.pending_events(page=page, size=100)
+        return render(request, "events.html", "Pending events", {"page": doc})

@@ -41,9 +41,11 @@ def test_dashboard_accounts_account_chart_and_window_report(world):
     assert "The ledger agrees with the broker." in report and "VTI" in report
     assert '<meta name="viewport"' in report and "/console/static/pies.css" in report
     assert "https://" not in report                                       # nothing from a CDN
-    assert "<td>alice</td>" in report and "page 1 · 100 accounts a page" in report and ">next<" not in report
+    alice = '<a href="/console/accounts/alice">alice</a>'                 # each account links to its page
+    assert alice in report and "page 1 · 100 accounts a page" in report and ">next<" not in report
+    assert "#1 deposit $1,000.00" in report                              # the events that drove it
     later = c.get("/console/windows/1?page=2").text                      # accounts are shown a page at a time
-    assert "<td>alice</td>" not in later and 'href="?page=1">previous<' in later
+    assert alice not in later and 'href="?page=1">previous<' in later
 
 
 def test_forms_need_their_csrf_token_and_the_right_role(world):
@@ -71,8 +73,16 @@ def test_an_analyst_sees_the_plan_and_applies_it(world, tmp_path):
     csrf = sign_in(c, world["tokens"]["analyst"])
     (tmp_path / "core.pie").write_text('pie "Core" { VTI 100% }\n')
     page = c.get("/console/policies").text
-    assert "removed Bonds" in page and 'class="liquidations"' in page and "Total: <strong>$" in page
-    sha = re.search(r'name="sha256" value="([0-9a-f]{64})"', page).group(1)
-    done = c.post("/console/policies/apply", data={"csrf": csrf, "file": str(tmp_path / "core.pie"), "sha256": sha})
+    assert "removed Bonds" in page and 'class="liquidations stack"' in page and "Total: <strong>$" in page
+    sha = re.search(r'sha256=([0-9a-f]{64})', page).group(1)
+    file = str(tmp_path / "core.pie")
+    # A change that sells is not applied in one click: the apply leads to the plan first.
+    first = c.post("/console/policies/apply", data={"csrf": csrf, "file": file, "sha256": sha}, follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"].startswith("/console/policies/confirm?")
+    assert world["led"].events(status="pending") == []
+    confirm = c.get(first.headers["location"]).text
+    assert 'id="sells"' in confirm and "alice" in confirm and "Bonds" in confirm and 'id="confirm-apply"' in confirm
+    assert re.search(r'name="sha256" value="([0-9a-f]{64})"', confirm).group(1) == sha
+    done = c.post("/console/policies/apply", data={"csrf": csrf, "file": file, "sha256": sha, "confirm": "liquidate"})
     assert "Applied version" in done.text
     assert {e.kind for e, _ in world["led"].events(status="pending")} == {"target_change", "liquidation"}
