@@ -10,6 +10,21 @@ from rich.table import Table
 from rich.text import Text
 
 
+def replaced_orders(report: dict[str, Any]) -> str:
+    """One sentence for the buy orders planned and replaced before they were sent ("dropped"
+    rows): the buys were scaled to the cash the sells brought and netted again, so the rows
+    in the orders table are the ones sent, and a symbol is never listed twice."""
+    dropped = [o for o in report.get("orders", []) if o["status"] == "dropped"]
+    if not dropped:
+        return ""
+    what = ", ".join(f"{o['symbol']} {o['side']} " + (f"${o['notional']}" if o["notional"] else f"{o['qty']} sh")
+                     for o in dropped)
+    scaled = "; ".join(f"asked ${x['asked']}, spent ${x['spent']}" for x in report.get("scaled", [])
+                       if "asked" in x and "spent" in x)
+    return (f"replaced before sending: {what}: the buys were scaled to the cash the sells brought"
+            f"{' (' + scaled + ')' if scaled else ''} and netted again; the orders above are the ones sent")
+
+
 def print_report(out: Console, report: dict[str, Any]) -> None:
     out.print(f"[bold]window {report.get('window')}[/bold] {report.get('day')} {report.get('name')} "
               f"on {report.get('broker')}")
@@ -17,9 +32,13 @@ def print_report(out: Console, report: dict[str, Any]) -> None:
     for col in ("symbol", "side", "notional", "qty", "status", "filled", "price", "note"):
         orders.add_column(col)
     for o in report.get("orders", []):
-        orders.add_row(o["symbol"], o["side"], o["notional"] or "", o["qty"] or "", o["status"],
-                       o["filled_qty"] or "", o["price"] or "", o["note"] or "")
+        if o["status"] != "dropped":
+            orders.add_row(o["symbol"], o["side"], o["notional"] or "", o["qty"] or "", o["status"],
+                           o["filled_qty"] or "", o["price"] or "", o["note"] or "")
     out.print(orders)
+    replaced = replaced_orders(report)
+    if replaced:
+        out.print(Text(replaced, style="dim"))
     accts = Table(title="accounts", title_justify="left")
     for col in ("account", "events", "trades", "cash after", "notes"):
         accts.add_column(col)

@@ -194,6 +194,8 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
     pages.env.filters["num"] = grouped
     pages.env.filters["when"] = lambda v: local_time(v, zone)
     pages.env.globals["zone"] = zone
+    from engine.shell.report import replaced_orders
+    pages.env.globals["replaced"] = replaced_orders           # the CLI's words for dropped orders
     store = sessions or Sessions(idle=app.state.settings.api_session_idle_seconds, current=access.current)
     app.state.sessions = store
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -86,3 +86,31 @@ def test_an_analyst_sees_the_plan_and_applies_it(world, tmp_path):
     done = c.post("/console/policies/apply", data={"csrf": csrf, "file": file, "sha256": sha, "confirm": "liquidate"})
     assert "Applied version" in done.text
     assert {e.kind for e, _ in world["led"].events(status="pending")} == {"target_change", "liquidation"}
+
+
+def test_pending_events_of_every_account_on_one_page_with_local_times_and_separators(world):
+    c = world["client"]
+    world["cli"]("deposit", "bob", "12345.6")
+    world["cli"]("deposit", "alice", "7")
+    sign_in(c, world["tokens"]["operator"])
+    page = c.get("/console/events").text
+    assert page.index("bob") < page.index('href="/console/accounts/alice"')      # oldest first, linked
+    assert "$12,345.60" in page and "$7.00" in page and "· 2</span>" in page
+    assert re.search(r'<time datetime="[^"]+" title="[^"]+ UTC">\d{4}-\d\d-\d\d \d\d:\d\d E[SD]T</time>', page)
+    api = c.get("/api/v1/events?size=1&page=2", headers={"Authorization": f"Bearer {world['tokens']['viewer']}"})
+    assert api.json()["total"] == 2 and [e["account"] for e in api.json()["events"]] == ["alice"]
+
+
+def test_replaced_orders_are_explained_not_shown_as_duplicates(world, monkeypatch):
+    c = world["client"]
+    sign_in(c, world["tokens"]["viewer"])
+    real = c.app.state.service.window(1, 1, 100)
+    orders = real["report"]["orders"]
+    vti = next(o for o in orders if o["symbol"] == "VTI")
+    dropped = {**vti, "status": "dropped", "notional": "650.00", "client_order_id": vti.get("client_order_id", "") + "-x"}
+    monkeypatch.setattr(c.app.state.service, "window",
+                        lambda *a: {**real, "report": {**real["report"], "orders": [dropped, *orders]}})
+    page = c.get("/console/windows/1").text
+    table = page.split('id="orders"')[1].split("</table>")[0]
+    assert table.count("<td data-label=\"Symbol\">VTI</td>") == 1 and "dropped" not in table
+    assert 'id="dropped"' in page and "VTI buy $650.00" in page and "replaced before sending" in page

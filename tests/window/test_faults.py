@@ -362,3 +362,18 @@ def test_the_printed_report_says_what_is_pending_again_and_what_was_paid_in_part
     print_report(console, report)
     text = console.export_text()
     assert "pending again: a BBB:" in text and "liquidated again next window" in text
+
+
+def test_the_printed_report_explains_replaced_orders_instead_of_listing_them_twice(world):
+    from rich.console import Console
+    from engine.shell.report import print_report
+    _rebalancer(world)
+    report = world.run(DAY2, world.broker_with(partial={"BBB": Decimal("0.5")}))
+    assert [o["status"] for o in report["orders"] if o["symbol"] == "AAA"] == ["dropped", "filled"]
+    console = Console(record=True, width=300)
+    print_report(console, report)
+    text = console.export_text()
+    rows = [line for line in text.splitlines() if line.strip().startswith("│ AAA")]
+    assert len(rows) == 1 and "filled" in rows[0] and "dropped" not in text
+    assert "replaced before sending: AAA buy $500.00: the buys were scaled to the cash the sells brought " \
+           "(asked $500.00, spent $250.00)" in text
