@@ -23,7 +23,8 @@ from adapters.broker.port import BrokerError
 from adapters.ledger.access import ROLES, Access, Caller
 from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, SettingsError
-from engine.shell.guards import MAX_FAILURES, WINDOW, AccessLog, BodyLimit, Limiter, client_address, networks  # noqa: F401 - MAX_FAILURES, WINDOW, Limiter: re-exported
+from engine.shell.guards import MAX_FAILURES, WINDOW, Limiter  # noqa: F401 - re-exported for callers and tests
+from engine.shell.guards import AccessLog, BodyLimit, client_address, networks, scheme
 from engine.shell.service import PolicyChanged, Service
 
 PROBLEM = "application/problem+json"
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     app.state.limiter = limits
     proxies = networks(settings.api_trusted_proxies)
     app.state.client_of = lambda request: client_address(request.scope, proxies)
+    app.state.scheme_of = lambda request: scheme(request.scope, proxies)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     if access_log:
         app.add_middleware(AccessLog, proxies=proxies)

@@ -57,6 +57,17 @@ def client_address(scope: dict[str, Any], proxies: tuple[Network, ...]) -> str:
     return peer
 
 
+def scheme(scope: dict[str, Any], proxies: tuple[Network, ...]) -> str:
+    """"https" when the request came over TLS: directly, or to a trusted proxy that says so
+    in X-Forwarded-Proto (then the session cookie is marked Secure)."""
+    peer = scope["client"][0] if scope.get("client") else ""
+    if proxies and _trusted(peer, proxies):
+        for name, value in scope.get("headers", ()):
+            if name == b"x-forwarded-proto":
+                return "https" if value.decode("latin-1").split(",")[-1].strip().lower() == "https" else "http"
+    return scope.get("scheme", "http")
+
+
 class Limiter:
     """Failed logins, counted per client address and per token prefix: after MAX_FAILURES
     within WINDOW seconds a client waits (429) until its oldest failure ages out, and so do

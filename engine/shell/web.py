@@ -247,7 +247,7 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
                           status=401)
         sid, _ = store.start(who, digest(token))
         r = RedirectResponse("/console/", status_code=303)
-        r.set_cookie(COOKIE, sid, httponly=True, samesite="strict", secure=request.url.scheme == "https",
+        r.set_cookie(COOKIE, sid, httponly=True, samesite="strict", secure=app.state.scheme_of(request) == "https",
                      max_age=SESSION_SECONDS, path="/console")
         return r
 

@@ -182,3 +182,13 @@ def test_unknown_routes_answer_in_problem_details(world):
     assert r.status_code == 405 and r.headers["content-type"].startswith("application/problem+json")
     r = c.get("/console/accounts/a/b", follow_redirects=False)
     assert r.status_code == 404 and "Not found" in r.text
+
+
+def test_the_session_cookie_is_secure_behind_a_trusted_tls_proxy_only(world):
+    token = world["tokens"]["viewer"]
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}
+    behind = TestClient(app_with(world, api_trusted_proxies=("10.0.0.0/8",)), client=PROXY)
+    r = behind.post("/console/login", data={"token": token}, headers=https, follow_redirects=False)
+    assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
+    r = world["client"].post("/console/login", data={"token": token}, headers=https, follow_redirects=False)
+    assert r.status_code == 303 and "Secure" not in r.headers["set-cookie"]      # anyone can write the header
