@@ -7,8 +7,11 @@ value whose key looks like one, in case.
 
 from __future__ import annotations
 
+import json as _json
 import logging
 import sys
+from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -32,13 +35,53 @@ class _Stderr:
         sys.stderr.flush()
 
 
-def configure(*, json: bool | None = None, level: int = logging.INFO, alerts=None) -> None:
+class _Compact:
+    """The last processor in compact mode: every line goes to the log file, in full, as
+    JSON; the terminal gets one short line per window step (unless quiet) and every warning
+    or error, and nothing else."""
+
+    STEPS = ("window step", "window closed", "window interrupted")
+
+    def __init__(self, file: Path, quiet: bool):
+        self.file, self.quiet = file, quiet
+
+    def __call__(self, _logger, _name, event: dict) -> str:
+        with open(self.file, "a", encoding="utf-8") as f:
+            f.write(_json.dumps(event, default=str) + "\n")
+        level = event.get("level", "info")
+        if level in ("warning", "error", "critical"):
+            extra = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "level", "timestamp"))
+            return f"{level}: {event['event']}{' ' + extra if extra else ''}"
+        if not self.quiet and event.get("event") in self.STEPS:
+            if event["event"] == "window step":
+                return f"  window {event.get('window', '')} {event.get('step')} ({event.get('seconds')} s)"
+            return f"  {event['event']}: " + ", ".join(f"{k} {v}" for k, v in event.items()
+                                                     if k not in ("event", "level", "timestamp", "logger"))
+        raise structlog.DropEvent
+
+
+def compact(file: Path, *, quiet: bool = False, level: int = logging.INFO, alerts=None) -> Path:
+    """Send the logs to `file` (JSON lines, in full) and keep the terminal short: one line per
+    window step (none when `quiet`), warnings and errors. For `pies window run` and `pies
+    demo` on a terminal, or with --quiet. Returns the file."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    configure(json=False, level=level, alerts=alerts, tail=[_Compact(file, quiet)])
+    return file
+
+
+def wants_compact(quiet: bool) -> bool:
+    """Compact output when asked (--quiet) or when a person watches (stderr is a terminal)."""
+    return quiet or sys.stderr.isatty()
+
+
+def configure(*, json: bool | None = None, level: int = logging.INFO, alerts=None,
+              tail: list[Any] | None = None) -> None:
     """`alerts` (an engine.shell.alerts.Alerter) turns lines marked alert=True into posts."""
     if json is None:
         json = not sys.stderr.isatty()
     # Piped (JSON), a traceback is kept as the line's `exception` field; a terminal shows it.
-    tail = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()] if json \
-        else [structlog.dev.ConsoleRenderer(colors=False)]
+    tail = tail or ([structlog.processors.format_exc_info, structlog.processors.JSONRenderer()] if json
+                    else [structlog.dev.ConsoleRenderer(colors=False)])
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

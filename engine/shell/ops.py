@@ -79,6 +79,19 @@ def _day(text: str | None):
         raise UserError(f"--date {text!r} is not a date like 2026-11-24") from None
 
 
+def compact_logs(ctx: click.Context, quiet: bool) -> None:
+    """On a terminal (or with --quiet) the window's log lines go to a file and the terminal
+    shows one line per step (none with --quiet) and the report."""
+    from engine.shell import logs
+    if logs.wants_compact(quiet):
+        err.print(Text(f"logs: {logs.compact(settings_of(ctx).data_dir / 'logs' / 'pies.log', quiet=quiet)}",
+                       style="dim"))
+
+
+QUIET = click.option("--quiet", is_flag=True, help="Only the report: the log lines go to DATA_DIR/logs/pies.log "
+                                                   "(on a terminal they do anyway, with a line per step).")
+
+
 def register(main: click.Group) -> None:
     @main.command("serve")
     @click.option("--host", default=None, help="Address to listen on (default: [api] host, 127.0.0.1).")
@@ -207,11 +220,13 @@ def register(main: click.Group) -> None:
     @click.option("--replay", is_flag=True, help="Resume a past window that was opened and never closed.")
     @click.option("--force", is_flag=True, help="Run even if the broker's calendar says the market is closed.")
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @QUIET
     @click.pass_context
     def window_run(ctx: click.Context, day: str | None, name: str | None, broker_name: str | None, replay: bool,
-                   force: bool, as_json: bool) -> None:
+                   force: bool, as_json: bool, quiet: bool) -> None:
         """Run (or resume) today's trading window and print its report."""
         from engine.shell.report import print_report
+        compact_logs(ctx, quiet)
         with ledger_of(ctx) as led:
             doc = service_of(ctx, led).run_window(name=name, broker=broker_name, day=_day(day) if day else None,
                                                   replay=replay, force=force)
@@ -327,8 +342,9 @@ def register(main: click.Group) -> None:
         out.print(f"asked daemon {pid} to reload its policies")
 
     @main.command()
+    @QUIET
     @click.pass_context
-    def demo(ctx: click.Context) -> None:
+    def demo(ctx: click.Context, quiet: bool) -> None:
         """Two days of three example accounts on their own simulated broker account ("demo"):
         first deposits; then a withdrawal, a rebalance after prices moved, and a policy change
         that liquidates a slice. A first look, on the embedded defaults."""
@@ -338,6 +354,7 @@ def register(main: click.Group) -> None:
         from engine.shell.report import print_report
         from engine.shell.window import WindowRunner
         s = settings_of(ctx)
+        compact_logs(ctx, quiet)
         home = s.data_dir / "demo"
         home.mkdir(parents=True, exist_ok=True)
         policy_file = home / "policy.pie"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -206,3 +207,42 @@ def test_the_demo_shows_two_days_with_a_withdrawal_a_rebalance_and_a_liquidation
     led.dispose()
     again = CliRunner().invoke(main, ["demo"], env=env)           # the same day again changes nothing
     assert again.exit_code == 0 and again.output.count("ledger agrees with the broker") == 2
+
+
+def test_quiet_windows_and_demo_keep_the_terminal_short_and_the_logs_in_a_file(tmp_path):
+    env = {"PIES_DATA_DIR": str(tmp_path / "data"), "PIES_NOW": "2026-11-24T15:00:00+00:00", "COLUMNS": "200"}
+    loud = CliRunner().invoke(main, ["demo"], env={**env, "PIES_DATA_DIR": str(tmp_path / "loud")})
+    assert loud.exit_code == 0 and loud.output.count('"event": "window step"') >= 10    # piped: every line, JSON
+    from engine.shell import logs
+    try:
+        r = CliRunner().invoke(main, ["demo", "--quiet"], env=env)
+    finally:
+        logs.configure()                  # the process's other tests log as before
+    assert r.exit_code == 0, r.output
+    log = tmp_path / "data" / "logs" / "pies.log"
+    assert f"logs: {log}" in r.output and r.output.count("ledger agrees with the broker") == 2
+    assert '"event"' not in r.output and "window step" not in r.output
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert sum(x["event"] == "window step" for x in lines) == loud.output.count('"event": "window step"')
+    logged = [x for x in loud.output.splitlines() if x.startswith("{")]
+    print(f"demo: {len(loud.output.splitlines())} lines piped ({len(logged)} log lines), "
+          f"{len(r.output.splitlines())} with --quiet, {len(lines)} lines in {log.name}")
+    assert not [x for x in r.output.splitlines() if x.startswith("{")]
+    warned = [x for x in logged if json.loads(x)["level"] in ("warning", "error")]   # these stay, one line each
+    assert len(r.output.splitlines()) == len(loud.output.splitlines()) - len(logged) + 1 + len(warned)
+
+
+def test_on_a_terminal_a_window_prints_one_line_per_step(tmp_path, capsys):
+    import structlog
+    from engine.shell import logs
+    logs.compact(tmp_path / "pies.log")
+    log = structlog.get_logger("pies.window").bind(window=7)
+    for step in ("collected", "priced", "planned"):
+        log.info("window step", step=step, seconds=0.25)
+    log.info("order placed", symbol="VTI")
+    log.warning("buys scaled down", asked="500.00")
+    logs.configure()
+    shown = capsys.readouterr().err.splitlines()
+    assert shown == ["  window 7 collected (0.25 s)", "  window 7 priced (0.25 s)", "  window 7 planned (0.25 s)",
+                     "warning: buys scaled down window=7 asked=500.00"]
+    assert len((tmp_path / "pies.log").read_text().splitlines()) == 5              # the file keeps every line
