@@ -33,6 +33,7 @@ from engine.shell.service import PolicyChanged
 HERE = Path(__file__).parent
 COOKIE = "pies_session"
 SESSION_SECONDS = 8 * 3600
+PER_TOKEN = 20              # console sessions one token may hold at once
 PALETTE = ["#2f5fd0", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4",
            "#b15928"]
 
@@ -68,6 +69,9 @@ class Sessions:
         with self._lock:
             for old in [k for k, v in self._s.items() if self._expired(v, now)]:
                 del self._s[old]                  # ended sessions do not pile up
+            mine = [k for k, v in self._s.items() if v.token == token_hash]
+            for old in mine[:max(0, len(mine) - PER_TOKEN + 1)]:
+                del self._s[old]                  # a token signs in again and again: its oldest sessions go
             self._s[sid] = Session(who, csrf, token_hash, now, now)
         return sid, csrf
 
@@ -242,7 +246,12 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
         token = token.strip()[:200]
         who = access.check(token)
         if who is None:
+            wait = limiter.wait(client, token)        # wrong tokens are held to their prefix's count too
             limiter.failed(client, token)
+            if wait:
+                return render(request, "login.html", "Sign in", {"message": f"Too many failed sign-ins; try again "
+                                                                            f"in {int(wait) + 1} seconds.",
+                                                                 "bad": True}, status=429)
             return render(request, "login.html", "Sign in", {"message": "That token is not valid.", "bad": True},
                           status=401)
         sid, _ = store.start(who, digest(token))
@@ -301,7 +310,10 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
 
     def back(name: str, message: str, bad: bool = False) -> RedirectResponse:
         from urllib.parse import quote, urlencode
-        return RedirectResponse(f"/console/accounts/{quote(name)}?" + urlencode({"message": message, "bad": int(bad)}),
+        # The message rides in the URL: never long, whatever was typed into the form.
+        short = message if len(message) <= 300 else message[:300] + "..."
+        return RedirectResponse(f"/console/accounts/{quote(name[:100])}?" + urlencode({"message": short,
+                                                                                       "bad": int(bad)}),
                                 status_code=303)
 
     @app.post("/console/accounts/{name}/events", include_in_schema=False)
@@ -311,6 +323,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
         if isinstance(who, Response):
             return who
         args = {"account": name, "kind": kind, "amount": amount or None}
+        if len(amount) > 40 or len(kind) > 20:
+            access.audit(who, f"record {kind[:20]}", args, "refused: too long")
+            return back(name, "An amount has at most 40 characters, like 1,250.00.", True)
         try:
             doc = service.record(kind, name, amount or None)
         except (LedgerError, BrokerError) as e:

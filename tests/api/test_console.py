@@ -114,3 +114,13 @@ def test_replaced_orders_are_explained_not_shown_as_duplicates(world, monkeypatc
     table = page.split('id="orders"')[1].split("</table>")[0]
     assert table.count("<td data-label=\"Symbol\">VTI</td>") == 1 and "dropped" not in table
     assert 'id="dropped"' in page and "VTI buy $650.00" in page and "replaced before sending" in page
+
+
+def test_a_long_amount_typed_into_the_console_is_refused_briefly(world):
+    c = world["client"]
+    csrf = sign_in(c, world["tokens"]["operator"])
+    r = c.post("/console/accounts/alice/events", data={"kind": "deposit", "amount": "9" * 50_000, "csrf": csrf},
+               follow_redirects=False)
+    assert r.status_code == 303 and len(r.headers["location"]) < 500
+    assert "at most 40 characters" in c.get(r.headers["location"]).text
+    assert world["led"].events(status="pending") == []

@@ -98,3 +98,12 @@ def test_a_session_keeps_the_tokens_hash_never_the_token(world):
     (session,) = c.app.state.sessions._s.values()
     assert token not in repr(session) and session.token != token
     assert Access(world["led"]).current(session.token).name == "viewer-token"
+
+
+def test_one_token_holds_a_bounded_number_of_sessions(world):
+    from engine.shell.web import PER_TOKEN
+    c = world["client"]
+    for _ in range(PER_TOKEN + 15):
+        c.post("/console/login", data={"token": world["tokens"]["viewer"]}, follow_redirects=False)
+    assert len(c.app.state.sessions) == PER_TOKEN
+    assert not signed_out(c)                                           # the newest one works
