@@ -80,6 +80,17 @@ class Recorded:
     created: bool            # False: the key was already recorded; this is the first event
 
 
+def _account_name(name: str) -> str:
+    """A name a new account may have: the one rule for names, and not the house's prefix."""
+    try:
+        check_name(name, "account name")
+    except InvalidName as e:
+        raise LedgerError(str(e)) from None
+    if name.startswith("house:"):
+        raise LedgerError(f"account name {name!r} is not allowed ('house:...' is the broker's own)")
+    return name
+
+
 class Ledger:
     def __init__(self, url: str, *, upgrade: bool = True):
         self.url = url
@@ -279,12 +290,7 @@ class Ledger:
         """Open an account on `pie` of the policy file's current text. Everything is checked
         before anything is written; other accounts following the file are not moved (that
         is `policy apply`'s to do, with its plan)."""
-        try:
-            check_name(name, "account name")
-        except InvalidName as e:
-            raise LedgerError(str(e)) from None
-        if name.startswith("house:"):
-            raise LedgerError(f"account name {name!r} is not allowed ('house:...' is the broker's own)")
+        _account_name(name)
         path = str(Path(policy_file))
         text = policy_lang.read_policy_text(path)
         policy = policy_lang.compile_text(text, path)
@@ -319,13 +325,7 @@ class Ledger:
                 unknown = set(row) - {"name", "pie", "policy", "rules", "broker"}
                 if unknown:
                     raise LedgerError(f"unknown fields: {', '.join(sorted(map(str, unknown)))}")
-                name = row.get("name") or ""
-                try:
-                    check_name(name, "account name")
-                except InvalidName as e:
-                    raise LedgerError(str(e)) from None
-                if name.startswith("house:"):
-                    raise LedgerError(f"account name {name!r} is not allowed ('house:...' is the broker's own)")
+                name = _account_name(row.get("name") or "")
                 if name in seen:
                     raise LedgerError(f"account {name!r} appears twice")
                 seen.add(name)
