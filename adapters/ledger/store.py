@@ -290,7 +290,7 @@ class Ledger:
         """Open an account on `pie` of the policy file's current text. Everything is checked
         before anything is written; other accounts following the file are not moved (that
         is `policy apply`'s to do, with its plan)."""
-        _account_name(name)
+        name = _account_name(name.strip())
         path = str(Path(policy_file))
         text = policy_lang.read_policy_text(path)
         policy = policy_lang.compile_text(text, path)
@@ -325,7 +325,7 @@ class Ledger:
                 unknown = set(row) - {"name", "pie", "policy", "rules", "broker"}
                 if unknown:
                     raise LedgerError(f"unknown fields: {', '.join(sorted(map(str, unknown)))}")
-                name = _account_name(row.get("name") or "")
+                name = _account_name((row.get("name") or "").strip())
                 if name in seen:
                     raise LedgerError(f"account {name!r} appears twice")
                 seen.add(name)

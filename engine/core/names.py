@@ -1,15 +1,14 @@
 """The one rule for names a person chooses: accounts, pies, tokens, and idempotency keys.
 
 A name is 1-100 characters, with no `/` (it separates slice paths and URL segments), no
-control or invisible format characters (newlines, tabs, NUL, bidi overrides: a name must
-read as it is stored), and no leading or trailing spaces. Idempotency keys follow the same
+control or invisible characters (newlines, tabs, NUL, zero-width and bidi characters, any
+space but the plain one: a name must read as it is stored). The CLI and CSV imports trim
+the spaces around an account's name, as they always have. Idempotency keys follow the same
 rule but may be 200 characters and may hold `/` (bank references do); they never appear in
 a path. Every door (CLI, API, console, CSV import, the policy compiler) checks here.
 """
 
 from __future__ import annotations
-
-import unicodedata
 
 NAME_MAX = 100
 KEY_MAX = 200
@@ -34,13 +33,13 @@ def problem(text: object, what: str = "name", *, key: bool = False) -> str | Non
         return f"{what} must not be empty"
     if len(text) > limit:
         return f"{what} {shown(text)} is {len(text)} characters; the limit is {limit}"
-    if text != text.strip():
-        return f"{what} {shown(text)} starts or ends with a space"
     if not key and "/" in text:
         return f"{what} {shown(text)} may not contain \"/\" (it separates paths)"
     for ch in text:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
-            return f"{what} {shown(text)} contains a control character (U+{ord(ch):04X})"
+        # Not printable: control, format (zero-width, bidi), separators other than the plain
+        # space, surrogates, private-use and unassigned characters.
+        if not (ch == " " or ch.isprintable()):
+            return f"{what} {shown(text)} contains a control or invisible character (U+{ord(ch):04X})"
     return None
 
 

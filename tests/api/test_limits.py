@@ -141,7 +141,7 @@ def test_nothing_a_caller_sends_comes_back_or_is_stored_long(world):
     assert len(json.dumps(row["arguments"])) < 600 and "(996 characters)" in row["arguments"]["path"]
 
 
-@pytest.mark.parametrize("name", ["a/b", "tab\there", "line\nbreak", "nul\x00", "rtl\u202eoverride", " padded",
+@pytest.mark.parametrize("name", ["a/b", "tab\there", "line\nbreak", "nul\x00", "rtl\u202eoverride", "no\u00a0break",
                                   "x" * 101])
 def test_a_name_no_route_can_reach_is_refused_at_every_door(world, tmp_path, name):
     r = world["cli"]("account", "add", name, "--pie", "Core", code=2)
@@ -162,13 +162,13 @@ def test_keys_and_pie_names_follow_the_same_rule(world, tmp_path):
     h = auth(world["tokens"]["operator"])
     r = world["client"].post("/api/v1/events", json={"account": "alice", "kind": "deposit", "amount": "5"},
                              headers={**h, "Idempotency-Key": "bank\x07ref"})
-    assert r.status_code == 422 and "control character" in r.json()["detail"]
+    assert r.status_code == 422 and "control or invisible character" in r.json()["detail"]
     (tmp_path / "events.csv").write_text('account,kind,amount,key\nalice,deposit,5,"a\nb"\n')
     r = world["cli"]("import", "events", str(tmp_path / "events.csv"), code=2)
-    assert "control character" in r.output
+    assert "control or invisible character" in r.output
     (tmp_path / "bad.pie").write_text('pie "Core\u202e" { VTI 100% }\n')
     r = world["cli"]("check", str(tmp_path / "bad.pie"), code=1)
-    assert "control character" in r.output + (r.stderr if hasattr(r, "stderr") else "")
+    assert "control or invisible character" in r.output + (r.stderr if hasattr(r, "stderr") else "")
     assert world["led"].events(status="pending") == []
 
 
