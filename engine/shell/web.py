@@ -205,7 +205,6 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="static")
     limiter = app.state.limiter
     settings = app.state.settings
-    led = app.state.ledger
 
     def render(request: Request, template: str, title: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
         s = store.get(request.cookies.get(COOKIE))
