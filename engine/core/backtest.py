@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from engine.core.fills import floor9
 from engine.core.money import market_cents
@@ -397,8 +397,10 @@ def simulate(spec: Spec, days: Sequence[PriceDay], actions: Sequence[CorporateAc
         prev = pd.day
 
 
-def run(spec: Spec, days: Sequence[PriceDay], actions: Sequence[CorporateAction] = ()) -> Result:
-    """The whole backtest, summed up (the curve and the totals the metrics need)."""
+def run(spec: Spec, days: Sequence[PriceDay], actions: Sequence[CorporateAction] = (),
+        on_day: Callable[[Day], None] | None = None) -> Result:
+    """The whole backtest, summed up (the curve and the totals the metrics need); `on_day`
+    sees each day as it ends (a progress bar)."""
     curve: list[Point] = []
     deposits = withdrawals = dividends = bought = sold = orders = skipped = 0
     holdings: tuple[tuple[str, str, Decimal], ...] = ()
@@ -412,6 +414,8 @@ def run(spec: Spec, days: Sequence[PriceDay], actions: Sequence[CorporateAction]
         orders += len(d.fills)
         skipped += d.skipped
         holdings = d.holdings
+        if on_day is not None:
+            on_day(d)
     if not curve:
         raise BacktestError(f"no trading day between {spec.start} and {spec.end} in the prices")
     return Result(spec, tuple(curve), deposits, withdrawals, dividends, bought, sold, orders, skipped, holdings)

@@ -103,13 +103,18 @@ def sortino(returns: Sequence[float]) -> float | None:
 
 
 def max_drawdown(returns: Sequence[float]) -> float:
+    return min(drawdowns(returns), default=0.0)
+
+
+def drawdowns(returns: Sequence[float]) -> list[float]:
+    """W_t / max_{s<=t} W_s - 1 for every day (the chart's lower panel)."""
     w = peak = 1.0
-    worst = 0.0
+    out = []
     for r in returns:
         w *= 1 + r
         peak = max(peak, w)
-        worst = min(worst, w / peak - 1)
-    return worst
+        out.append(w / peak - 1)
+    return out
 
 
 def calmar(growth: float | None, drawdown: float) -> float | None:

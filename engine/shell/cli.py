@@ -175,6 +175,7 @@ def preview(policy_file: str, pie_name: str, holdings_file: str, event_texts: tu
 
 
 ops.register(main)
+__import__("engine.shell.backtest", fromlist=["register"]).register(main)   # pies backtest
 
 if __name__ == "__main__":
     main()
