@@ -17,13 +17,14 @@ import json
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
 import click
+from pydantic import BaseModel, ConfigDict, Field
 
 import rules
 from engine.core import metrics as mx
@@ -188,6 +189,13 @@ def parse_flow(text: str | None, option: str) -> Recurring | None:
         raise InputError(str(e)) from None
 
 
+def parse_span(start: str, end: str) -> tuple[date, date]:
+    d0, d1 = parse_day(start, "--from"), parse_day(end, "--to")
+    if d0 > d1:
+        raise InputError(f"--from {start} is after --to {end}")
+    return d0, d1
+
+
 def parse_day(text: str, option: str) -> date:
     if not _DATE.fullmatch(text.strip()):
         raise InputError(f"{option} {text!r} is not YYYY-MM-DD")
@@ -270,7 +278,7 @@ def _run_in_worker(job: Job) -> dict:
     return run_job(job, _policy(job.file), _WORKER["days"], _WORKER["actions"])
 
 
-def run_grid(jobs: Sequence[Job], policies: dict[str, rules.Policy], days: Sequence[PriceDay],
+def run_grid(jobs: Sequence[Job], policies: Mapping[str, rules.Policy], days: Sequence[PriceDay],
              actions: Sequence[CorporateAction], prices: str, actions_source: str | None, workers: int,
              done: Callable[[int], None] = lambda n: None) -> list[dict]:
     """Every job's report, in the jobs' order: here (`done` told of each day), or over
@@ -360,43 +368,88 @@ def labels_for(jobs: Sequence[Job]) -> list[str]:
             for j in jobs]
 
 
-def prepare(files: Sequence[str], pies: Sequence[str], rule_names: Sequence[str], prices: str,
-            actions: str | None, start: str, end: str, start_cash: str, deposit: str | None,
-            withdraw: str | None, min_order: str, policies: dict[str, rules.Policy] | None = None):
-    """Parse and check everything before anything runs: (jobs, policies, days, actions)."""
-    d0, d1 = parse_day(start, "--from"), parse_day(end, "--to")
-    if d0 > d1:
-        raise InputError(f"--from {start} is after --to {end}")
+def prepare(policies: Mapping[str, rules.Policy], pies: Sequence[str], rule_names: Sequence[str],
+            prices_name: str, symbols: Sequence[str], start: str, end: str, start_cash: str,
+            deposit: str | None, withdraw: str | None, min_order: str, max_runs: int = MAX_RUNS) -> list[Job]:
+    """Check everything before anything runs: one job per (policy, pie, rule set)."""
+    d0, d1 = parse_span(start, end)
     try:
         cents = parse_dollars(start_cash, what="--start")
         minimum = parse_dollars(min_order, what="--min-order")
     except MoneyError as e:
         raise InputError(str(e)) from None
     dep, wd = parse_flow(deposit, "--deposit"), parse_flow(withdraw, "--withdraw")
-    policies = dict(policies or {})
-    for f in files:
-        if f not in policies:
-            policies[f] = rules.compile_file(f)
-    days, symbols = load_prices(prices)
-    acts = load_actions(actions)
     jobs: list[Job] = []
-    for f in files:
-        policy = policies[f]
+    for f, policy in policies.items():
         for pie in pies:
             if pie not in policy.pies:
                 known = ", ".join(f'"{n}"' for n in policy.pies) or "none"
                 raise InputError(f'{f} has no top-level pie named "{pie}" (it has: {known})')
-            check_columns(policy, pie, symbols, prices)
+            check_columns(policy, pie, symbols, prices_name)
             for rn in rule_names:
                 if rules.find_rules(rn, policy) is None:
                     raise InputError(f"no rule set named {rn!r} (known: {', '.join(rules.rule_names(policy))})")
                 jobs.append(Job("", f, pie, rn, d0, d1, cents, dep, wd, minimum))
-    if len(jobs) > MAX_RUNS:
-        raise InputError(f"{len(jobs)} backtests; the limit is {MAX_RUNS}")
-    labels = labels_for(jobs)
-    jobs = [Job(label, *[getattr(j, k) for k in ("file", "pie", "rules", "start", "end", "start_cents", "deposit",
-                                                  "withdraw", "min_order")]) for j, label in zip(jobs, labels)]
-    return jobs, policies, days, acts
+    if len(jobs) > max_runs:
+        raise InputError(f"{len(jobs)} backtests; the limit is {max_runs}")
+    return [replace(j, label=label) for j, label in zip(jobs, labels_for(jobs))]
+
+
+# --- over HTTP -------------------------------------------------------------------------------------
+
+API_MAX_RUNS = 10               # backtests in one request
+API_MAX_DAYS = 12_000           # trading days from --from to --to (about 47 years)
+API_MAX_TEXT = 8 * 1024 * 1024  # characters of an uploaded prices or actions file
+
+
+class BacktestIn(BaseModel):
+    """POST /api/v1/backtests: the policy's text, the prices uploaded as CSV text (or the
+    name of the sample history), the options of `pies backtest`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    policy: str = Field(min_length=1, max_length=rules.vocabulary.MAX_FILE_BYTES, description="Policy text")
+    pies: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=API_MAX_RUNS)
+    rules: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=lambda: [rules.DEFAULT_RULES], min_length=1, max_length=API_MAX_RUNS)
+    prices: str = Field(min_length=1, max_length=API_MAX_TEXT, description=f"CSV text, or {SAMPLE}")
+    actions: str | None = Field(default=None, max_length=API_MAX_TEXT, description=f"CSV text, or {SAMPLE}")
+    start_date: str = Field(alias="from", min_length=1, max_length=10, description="YYYY-MM-DD")
+    end_date: str = Field(alias="to", min_length=1, max_length=10, description="YYYY-MM-DD")
+    start: str = Field(default="10,000", max_length=30, description="The start cash in dollars")
+    deposit: str | None = Field(default=None, max_length=40, description="PERIOD:AMOUNT")
+    withdraw: str | None = Field(default=None, max_length=40, description="PERIOD:AMOUNT")
+    min_order: str = Field(default="1.00", max_length=30)
+
+
+def run_request(body: BacktestIn) -> dict:
+    """The backtests a request asks for, bounded in size: {"backtests": [report, ...]}.
+    Raises InputError (one line, or the policy's diagnostics) for a bad input."""
+    try:
+        policy = rules.compile_text(body.policy, "policy")
+    except rules.PolicyError as e:
+        raise InputError(e.render()) from None
+    d0, d1 = parse_span(body.start_date, body.end_date)
+    days, symbols = sample_prices() if body.prices.strip() == SAMPLE else parse_prices(body.prices, "prices")
+    if sum(1 for d in days if d0 <= d.day <= d1) > API_MAX_DAYS:
+        raise InputError(f"more than {API_MAX_DAYS:,} trading days from {d0} to {d1}; run longer ones with pies backtest")
+    acts = [] if not body.actions else (parse_actions(SAMPLE_ACTIONS, SAMPLE) if body.actions.strip() == SAMPLE
+                                        else parse_actions(body.actions, "actions"))
+    jobs = prepare({"policy": policy}, body.pies, body.rules, "prices", symbols, body.start_date, body.end_date,
+                   body.start, body.deposit, body.withdraw, body.min_order, API_MAX_RUNS)
+    return {"backtests": [run_job(j, policy, days, acts) for j in jobs]}
+
+
+_POOL: list[ProcessPoolExecutor] = []
+
+
+async def run_request_elsewhere(body: BacktestIn) -> dict:
+    """run_request in a worker process, so that the server's event loop and threads go on
+    serving while it runs (two at a time; more wait their turn)."""
+    import asyncio
+    import multiprocessing
+    if not _POOL:
+        _POOL.append(ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")))
+    return await asyncio.wrap_future(_POOL[0].submit(run_request, body))
 
 
 @click.command("backtest")
@@ -421,8 +474,12 @@ def backtest(files: tuple[str, ...], pies: tuple[str, ...], rule_names: tuple[st
     """What a policy would have done over a price history, traded by the live window's engine."""
     try:
         try:
-            grid, policies, days, acts = prepare(files, pies, rule_names or (rules.DEFAULT_RULES,), prices, actions,
-                                                 start, end, start_cash, deposit, withdraw, min_order)
+            parse_span(start, end)
+            policies = {f: rules.compile_file(f) for f in dict.fromkeys(files)}
+            days, symbols = load_prices(prices)
+            acts = load_actions(actions)
+            grid = prepare(policies, pies, rule_names or (rules.DEFAULT_RULES,), prices, symbols, start, end,
+                           start_cash, deposit, withdraw, min_order)
         except rules.PolicyError as e:
             from engine.shell.console import print_policy_error
             print_policy_error(e)
