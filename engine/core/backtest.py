@@ -169,6 +169,7 @@ class _Account:
         self.house_cash = 0
         self.last_rebalanced: date | None = None
         self.next_id = 0
+        self._holdings: tuple[Holding, ...] | None = None     # built again only after a change
 
     def event(self, kind: Kind, cents: int) -> WindowEvent:
         self.next_id += 1
@@ -184,6 +185,7 @@ class _Account:
         if symbol in self.house:
             self.house[symbol] = floor9(self.house[symbol] * ratio)
         self.held = {p: v for p, v in self.held.items() if v[1]}
+        self._holdings = None
 
     def dividend(self, symbol: str, per_share: Decimal) -> int:
         """The account's cents of the broker's dividend on `symbol` (the house keeps its part)."""
@@ -199,7 +201,12 @@ class _Account:
         return sum(c for _, c in sp.parts)
 
     def holdings(self) -> tuple[Holding, ...]:
-        return tuple(Holding(p, s, q) for p, (s, q) in sorted(self.held.items()))
+        if self._holdings is None:
+            self._holdings = tuple(Holding(p, s, q) for p, (s, q) in sorted(self.held.items()))
+        return self._holdings
+
+    def rows(self) -> tuple[tuple[str, str, Decimal], ...]:
+        return tuple((h.path, h.symbol, h.shares) for h in self.holdings())
 
     def held_map(self) -> dict[tuple[int, str], Decimal]:
         out = {(ACCOUNT, p): q for p, (_, q) in self.held.items()}
@@ -209,6 +216,7 @@ class _Account:
     def apply(self, moves: Iterable[Move]) -> tuple[int, int, int]:
         """Shares and cash of the moves; returns (account's net cents spent, bought, sold)."""
         spent = bought = sold = 0
+        self._holdings = None
         for m in moves:
             if m.account_id == HOUSE:
                 self.house[m.symbol] = self.house.get(m.symbol, ZERO) + m.shares
@@ -392,7 +400,7 @@ def simulate(spec: Spec, days: Sequence[PriceDay], actions: Sequence[CorporateAc
             w = _Window(0, 0, (), 0, 0, 0, ())
         deposited = 0 if first else w.credited
         yield Day(pd.day, acct.value(last), acct.cash, deposited - w.withdrawn, deposited, w.withdrawn, dividends, w.fills, w.skipped, w.bought, w.sold,
-                  tuple((p, s, q) for p, (s, q) in sorted(acct.held.items())), w.rejected)
+                  acct.rows(), w.rejected)
         first = False
         prev = pd.day
 
