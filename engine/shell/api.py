@@ -291,7 +291,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             return {"file": path, "version": version.id, "sha256": version.sha256, "queued": queued}
         return audited(who, "apply policy", {"file": path, "sha256": sha}, apply)
 
-    from engine.shell.backtest import BacktestIn, InputError, run_request_elsewhere
+    from engine.shell.backtest.api import BacktestIn, InputError, run_request_elsewhere
 
     @app.post("/api/v1/backtests", tags=["policies"])
     async def backtests(body: BacktestIn, who: Analyst) -> dict[str, Any]:

@@ -1,39 +1,30 @@
-"""`pies backtest`: a policy over a price history, run by the live window's engine
-(engine/core/backtest.py), with its metrics (engine/core/metrics.py).
-
-This module reads the CSV files (or the sample history a package ships), runs one
-backtest per (file, pie, rules) of the grid, in a process pool with `--jobs`, and prints
-the JSON contract or a table side by side; `--chart` draws value and drawdown with
-matplotlib (the `backtest` extra). Every user mistake is one line naming the file, line and
-value at fault (docs/backtest.md).
-"""
+"""The backtest's shell: the CSV files (or the sample history a package ships) read into
+the core's frozen types, one backtest per (file, pie, rules) of a grid, here or in a process
+pool, and each one's report (the JSON contract), a table side by side and a chart (value
+and drawdown, matplotlib: the `backtest` extra). Every user mistake is one line naming the
+file, line and value at fault (docs/backtest.md)."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import io
-import json
 import re
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Callable, Mapping, Sequence
-
-import click
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Callable, Mapping, Sequence
 
 import rules
 from engine.core import metrics as mx
 from engine.core.backtest import (PERIODS, BacktestError, CorporateAction, PriceDay, Recurring, Result, Spec,
                                   pie_symbols, run)
 from engine.core.money import MoneyError, fmt, parse_dollars
-from engine.shell.console import UserError, err, out
 
-SAMPLE = "sample:stocks"
+from . import SAMPLE
+
 MAX_FILE_BYTES = 64 * 1024 * 1024      # a price file past this is not a daily history
 MAX_COLUMNS = 2_000
 MAX_RUNS = 10_000
@@ -393,115 +384,3 @@ def prepare(policies: Mapping[str, rules.Policy], pies: Sequence[str], rule_name
     if len(jobs) > max_runs:
         raise InputError(f"{len(jobs)} backtests; the limit is {max_runs}")
     return [replace(j, label=label) for j, label in zip(jobs, labels_for(jobs))]
-
-
-# --- over HTTP -------------------------------------------------------------------------------------
-
-API_MAX_RUNS = 10               # backtests in one request
-API_MAX_DAYS = 12_000           # trading days from --from to --to (about 47 years)
-API_MAX_TEXT = 8 * 1024 * 1024  # characters of an uploaded prices or actions file
-
-
-class BacktestIn(BaseModel):
-    """POST /api/v1/backtests: the policy's text, the prices uploaded as CSV text (or the
-    name of the sample history), the options of `pies backtest`."""
-
-    model_config = ConfigDict(populate_by_name=True)
-    policy: str = Field(min_length=1, max_length=rules.vocabulary.MAX_FILE_BYTES, description="Policy text")
-    pies: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1, max_length=API_MAX_RUNS)
-    rules: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        default_factory=lambda: [rules.DEFAULT_RULES], min_length=1, max_length=API_MAX_RUNS)
-    prices: str = Field(min_length=1, max_length=API_MAX_TEXT, description=f"CSV text, or {SAMPLE}")
-    actions: str | None = Field(default=None, max_length=API_MAX_TEXT, description=f"CSV text, or {SAMPLE}")
-    start_date: str = Field(alias="from", min_length=1, max_length=10, description="YYYY-MM-DD")
-    end_date: str = Field(alias="to", min_length=1, max_length=10, description="YYYY-MM-DD")
-    start: str = Field(default="10,000", max_length=30, description="The start cash in dollars")
-    deposit: str | None = Field(default=None, max_length=40, description="PERIOD:AMOUNT")
-    withdraw: str | None = Field(default=None, max_length=40, description="PERIOD:AMOUNT")
-    min_order: str = Field(default="1.00", max_length=30)
-
-
-def run_request(body: BacktestIn) -> dict:
-    """The backtests a request asks for, bounded in size: {"backtests": [report, ...]}.
-    Raises InputError (one line, or the policy's diagnostics) for a bad input."""
-    try:
-        policy = rules.compile_text(body.policy, "policy")
-    except rules.PolicyError as e:
-        raise InputError(e.render()) from None
-    d0, d1 = parse_span(body.start_date, body.end_date)
-    days, symbols = sample_prices() if body.prices.strip() == SAMPLE else parse_prices(body.prices, "prices")
-    if sum(1 for d in days if d0 <= d.day <= d1) > API_MAX_DAYS:
-        raise InputError(f"more than {API_MAX_DAYS:,} trading days from {d0} to {d1}; run longer ones with pies backtest")
-    acts = [] if not body.actions else (parse_actions(SAMPLE_ACTIONS, SAMPLE) if body.actions.strip() == SAMPLE
-                                        else parse_actions(body.actions, "actions"))
-    jobs = prepare({"policy": policy}, body.pies, body.rules, "prices", symbols, body.start_date, body.end_date,
-                   body.start, body.deposit, body.withdraw, body.min_order, API_MAX_RUNS)
-    return {"backtests": [run_job(j, policy, days, acts) for j in jobs]}
-
-
-_POOL: list[ProcessPoolExecutor] = []
-
-
-async def run_request_elsewhere(body: BacktestIn) -> dict:
-    """run_request in a worker process, so that the server's event loop and threads go on
-    serving while it runs (two at a time; more wait their turn)."""
-    import asyncio
-    import multiprocessing
-    if not _POOL:
-        _POOL.append(ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")))
-    return await asyncio.wrap_future(_POOL[0].submit(run_request, body))
-
-
-@click.command("backtest")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--pie", "pies", multiple=True, required=True, help="A top-level pie (repeat to compare).")
-@click.option("--rules", "rule_names", multiple=True, help="A rule set (repeat for a grid); default m1.")
-@click.option("--prices", required=True, help=f"CSV: date,SYMBOL,... of raw closes, or {SAMPLE}.")
-@click.option("--actions", help=f"CSV: date,symbol,kind,value (dividend | split), or {SAMPLE}.")
-@click.option("--from", "start", required=True, metavar="YYYY-MM-DD")
-@click.option("--to", "end", required=True, metavar="YYYY-MM-DD")
-@click.option("--start", "start_cash", default="10,000", show_default=True, help="The start cash.")
-@click.option("--deposit", metavar="PERIOD:AMOUNT", help="weekly|monthly|quarterly|yearly:AMOUNT")
-@click.option("--withdraw", metavar="PERIOD:AMOUNT", help="weekly|monthly|quarterly|yearly:AMOUNT")
-@click.option("--min-order", default="1.00", show_default=True, help="The smallest order sent, in dollars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@click.option("--chart", "chart_path", type=click.Path(dir_okay=False), help="Draw value and drawdown to FILE.svg.")
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
-              help="Processes that run the backtests of a grid.")
-def backtest(files: tuple[str, ...], pies: tuple[str, ...], rule_names: tuple[str, ...], prices: str,
-             actions: str | None, start: str, end: str, start_cash: str, deposit: str | None, withdraw: str | None,
-             min_order: str, as_json: bool, chart_path: str | None, jobs: int) -> None:
-    """What a policy would have done over a price history, traded by the live window's engine."""
-    try:
-        try:
-            parse_span(start, end)
-            policies = {f: rules.compile_file(f) for f in dict.fromkeys(files)}
-            days, symbols = load_prices(prices)
-            acts = load_actions(actions)
-            grid = prepare(policies, pies, rule_names or (rules.DEFAULT_RULES,), prices, symbols, start, end,
-                           start_cash, deposit, withdraw, min_order)
-        except rules.PolicyError as e:
-            from engine.shell.console import print_policy_error
-            print_policy_error(e)
-            raise SystemExit(1) from None
-        from rich.progress import Progress
-        with Progress(console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
-            span = sum(1 for d in days if grid[0].start <= d.day <= grid[0].end)
-            task = bar.add_task(f"{len(grid)} backtest{'s' if len(grid) > 1 else ''}", total=span * len(grid))
-            reports = run_grid(grid, policies, days, acts, prices, actions, jobs, lambda n: bar.advance(task, n))
-        labels = [j.label for j in grid]
-        if chart_path:
-            chart(reports, labels, chart_path)
-    except InputError as e:
-        raise UserError(str(e)) from None
-    if as_json:
-        doc = reports[0] if len(reports) == 1 else {"backtests": reports}
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-        return
-    out.print(table(reports, labels))
-    if chart_path:
-        out.print(f"chart: {chart_path}")
-
-
-def register(main: click.Group) -> None:
-    main.add_command(backtest)
