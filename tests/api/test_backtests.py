@@ -44,3 +44,29 @@ def test_bad_input_is_a_problem_naming_the_line(world):
     assert r.status_code == 422 and "the limit is 10" in r.json()["detail"]
     r = client.post("/api/v1/backtests", json=body(**{"from": "2024-05-01", "to": "2024-01-01"}), headers=auth(token))
     assert r.status_code == 422 and "is after --to" in r.json()["detail"]
+
+
+CORE_PRICES = ("date,VTI,BND,TIP\n2026-01-05,250,72.5,110\n2026-01-06,255,72,111\n2026-02-02,240,73,110.5\n"
+               "2026-03-02,262.5,72.25,112\n")
+
+
+def test_the_console_runs_a_backtest_for_an_analyst_with_table_and_chart(world):
+    from test_console import sign_in
+    c = world["client"]
+    form = {"file": "core.pie", "pies": "Core", "rule_sets": "m1, monthly", "start_date": "2026-01-01",
+            "end_date": "2026-03-31", "deposit": "monthly:100"}
+    files = {"prices": ("prices.csv", CORE_PRICES.encode(), "text/csv")}
+    csrf = sign_in(c, world["tokens"]["operator"])
+    assert 'href="/console/backtests"' in c.get("/console/").text
+    assert "needs the analyst role" in c.get("/console/backtests").text
+    refused = c.post("/console/backtests", data={**form, "csrf": csrf}, files=files)
+    assert refused.status_code == 403 and "analyst" in refused.text
+    csrf = sign_in(c, world["tokens"]["analyst"])
+    assert c.post("/console/backtests", data=form, files=files).status_code == 403          # no CSRF token
+    page = c.post("/console/backtests", data={**form, "csrf": csrf}, files=files)
+    assert page.status_code == 200, page.text
+    assert "Core [m1]" in page.text and "Core [monthly]" in page.text and "max drawdown" in page.text
+    assert "2026-01-05 .. 2026-03-02" in page.text and 'src="data:image/svg+xml;base64,' in page.text
+    bad = c.post("/console/backtests", data={**form, "csrf": csrf},
+                 files={"prices": ("p.csv", CORE_PRICES.replace("72,111", "-72,111").encode(), "text/csv")})
+    assert bad.status_code == 422 and "prices:3: BND price &#39;-72&#39; is negative" in bad.text

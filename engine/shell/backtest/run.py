@@ -304,6 +304,17 @@ def _metric(name: str, v: Any) -> str:
     return str(v)
 
 
+_METRICS = ("twr", "cagr", "mwr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "turnover", "cash_drag",
+            "orders", "skipped_orders")
+
+
+def rows(reports: Sequence[dict]) -> list[tuple[str, list[str]]]:
+    """The table's rows, one value per backtest: money, then the metrics."""
+    out = [(name, [get(r) for r in reports]) for name, get in _ROWS]
+    out += [(name.replace("_", " "), [_metric(name, r["metrics"][name]) for r in reports]) for name in _METRICS]
+    return out
+
+
 def table(reports: Sequence[dict], labels: Sequence[str]):
     from rich.markup import escape
     from rich.table import Table
@@ -312,23 +323,20 @@ def table(reports: Sequence[dict], labels: Sequence[str]):
     t.add_column("")
     for label in labels:
         t.add_column(escape(label), justify="right")
-    for name, get in _ROWS:
-        t.add_row(name, *(get(r) for r in reports))
-    for name in ("twr", "cagr", "mwr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "turnover",
-                 "cash_drag", "orders", "skipped_orders"):
-        t.add_row(name.replace("_", " "), *(_metric(name, r["metrics"][name]) for r in reports))
+    for name, values in rows(reports):
+        t.add_row(name, *values)
     return t
 
 
-def chart(reports: Sequence[dict], labels: Sequence[str], path: str) -> None:
-    """Value over time, drawdown under it; one line per backtest."""
+def chart_bytes(reports: Sequence[dict], labels: Sequence[str], fmt_: str = "svg") -> bytes:
+    """Value over time, drawdown under it; one line per backtest. Drawn on a Figure of its
+    own (not pyplot's global state), so the console's threads may draw side by side."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError:
-        raise InputError("--chart needs matplotlib: pip install 'pies[backtest]'") from None
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), height_ratios=(3, 1))
+        raise InputError("the chart needs matplotlib: pip install 'pies[backtest]'") from None
+    fig = Figure(figsize=(10, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     for r, label in zip(reports, labels):
         days = [date.fromisoformat(p["date"]) for p in r["curve"]]
         values = [int(Decimal(p["value"]) * 100) for p in r["curve"]]
@@ -342,15 +350,21 @@ def chart(reports: Sequence[dict], labels: Sequence[str], path: str) -> None:
     bottom.set_ylabel("drawdown (%)")
     bottom.grid(alpha=0.3)
     fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt_)
+    return buf.getvalue()
+
+
+def chart(reports: Sequence[dict], labels: Sequence[str], path: str) -> None:
+    kind = Path(path).suffix.lstrip(".").lower()
+    if kind not in ("svg", "png", "pdf"):
+        raise InputError(f"{path}: a chart is written as .svg, .png or .pdf")
+    data = chart_bytes(reports, labels, kind)
     try:
-        fig.savefig(path, format=Path(path).suffix.lstrip(".").lower() or "svg")
+        Path(path).write_bytes(data)
     except OSError as e:
         raise InputError(f"{path}: cannot write the chart: {e.strerror or e}") from None
-    finally:
-        plt.close(fig)
 
-
-# --- the command ------------------------------------------------------------------------------------
 
 def labels_for(jobs: Sequence[Job]) -> list[str]:
     files = {j.file for j in jobs}
