@@ -31,7 +31,7 @@ from engine.core.planner import calendar_due
 from engine.core.window.allocation import allocate_symbol
 from engine.core.window.collect import split_dividend
 from engine.core.window.model import (AccountState, CashLine, FillReport, Holding, Intent, Kind, Move, OrderPlan,
-                                      Phase, WindowEvent)
+                                      Outcome, Phase, WindowEvent)
 from engine.core.window.netting import net_symbols
 from engine.core.window.planning import plan_account
 from engine.core.window.scaling import scale_buys
@@ -260,7 +260,7 @@ def _window(acct: _Account, spec: Spec, events: list[WindowEvent], prices: Mappi
     if not p.worth_recording:
         return _Window(0, 0, (), 0, 0, 0, ())
     decided = {o.event_id for o in p.decided}
-    rejected = tuple(o.reason or "" for o in p.decided if o.outcome.value == "rejected")
+    rejected = tuple(o.reason or "" for o in p.decided if o.outcome == Outcome.REJECTED)
     line = CashLine(ACCOUNT, p.planned, p.reason, p.cash_before, p.deposits, p.dividends, p.withdrawals, p.rebalanced)
     intents = [Intent(i, ACCOUNT, t.path, t.symbol, t.cents, t.cents, t.sell_all) for i, t in enumerate(p.trades, 1)]
     by_symbol: dict[str, list[Intent]] = {}
