@@ -312,7 +312,8 @@ def _window(acct: _Account, spec: Spec, events: list[WindowEvent], prices: Mappi
     buy_symbols = sorted(s for s, o in orders.items() if o.phase == Phase.BUY)
     sc = scale_buys([line], [r for s in buy_symbols for r in by_symbol[s]], {ACCOUNT: spent})
     if sc.notes:
-        touched = {s: rows for s, rows in by_symbol.items() if s in buy_symbols and any(r.id in sc.amounts for r in rows)}
+        touched = {s: rows for s, rows in by_symbol.items()
+                   if s in buy_symbols and any(r.id in sc.amounts for r in rows)}
         for s in touched:
             orders.pop(s, None)
             dropped.add(s)
@@ -399,8 +400,8 @@ def simulate(spec: Spec, days: Sequence[PriceDay], actions: Sequence[CorporateAc
         else:
             w = _Window(0, 0, (), 0, 0, 0, ())
         deposited = 0 if first else w.credited
-        yield Day(pd.day, acct.value(last), acct.cash, deposited - w.withdrawn, deposited, w.withdrawn, dividends, w.fills, w.skipped, w.bought, w.sold,
-                  acct.rows(), w.rejected)
+        yield Day(pd.day, acct.value(last), acct.cash, deposited - w.withdrawn, deposited, w.withdrawn, dividends,
+                  w.fills, w.skipped, w.bought, w.sold, acct.rows(), w.rejected)
         first = False
         prev = pd.day
 
