@@ -41,7 +41,8 @@ class Metrics:
     cash_drag: float | None
 
     def as_dict(self) -> dict[str, float | None]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        """Every metric, a value past what a float holds (a typo in a price file) as None."""
+        return {k: v if v is None or math.isfinite(v) else None for k in self.__slots__ for v in (getattr(self, k),)}
 
 
 def daily_returns(start: int, values: Sequence[int], flows: Sequence[int]) -> list[float]:
@@ -69,7 +70,10 @@ def calendar_days(first: date, last: date) -> int:
 def cagr(total: float, days: int) -> float | None:
     if days <= 0 or 1 + total < 0:
         return None
-    return (1 + total) ** (YEAR_DAYS / days) - 1
+    try:
+        return (1 + total) ** (YEAR_DAYS / days) - 1
+    except OverflowError:         # a 1000-fold gain in two days: no annual figure
+        return None
 
 
 def _mean(xs: Sequence[float]) -> float:
@@ -128,9 +132,14 @@ def mwr(start: int, first: date, dated_flows: Sequence[tuple[date, int]], final:
     cash = [(0.0, -float(start))] + [((d - first).days / YEAR_DAYS, -float(f)) for d, f in dated_flows if f]
     cash.append(((last - first).days / YEAR_DAYS, float(final)))
 
+    last_sign = next((math.copysign(1.0, c) for t, c in sorted(cash, reverse=True) if c), 1.0)
+
     def npv(rate: float) -> float:
         g = math.log1p(rate)
-        return sum(c * math.exp(-g * t) for t, c in cash)
+        try:
+            return sum(c * math.exp(-g * t) for t, c in cash)
+        except OverflowError:     # a rate near -100% over decades: the latest amount outweighs all
+            return math.copysign(math.inf, last_sign)
 
     lo, hi = -0.999999, 10_000.0
     f_lo, f_hi = npv(lo), npv(hi)
