@@ -68,7 +68,3 @@ def backtest(files: tuple[str, ...], pies: tuple[str, ...], rule_names: tuple[st
     out.print(table(reports, labels))
     if chart_path:
         out.print(f"chart: {chart_path}")
-
-
-def register(main: click.Group) -> None:
-    main.add_command(backtest)
