@@ -40,13 +40,14 @@ def test_monthly_deposits_trade_exactly_as_live_windows_do(db_url, tmp_path):
     same_as_live(db_url, tmp_path, "m1")
 
 
-def test_drift_rebalances_sell_and_buy_exactly_as_live_windows_do(tmp_path):
-    """Sells by quantity, crosses, buys scaled to what the sells brought, skipped orders
-    (SQLite only: the m1 case runs on both databases)."""
-    same_as_live(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path, "drifty")
+def test_drift_rebalances_and_withdrawals_trade_exactly_as_live_windows_do(tmp_path):
+    """Sells by quantity, crosses, buys scaled to what the sells brought, skipped orders,
+    weekly withdrawals (on the deposits' days too: both planned together) (SQLite only: the
+    m1 case runs on both databases)."""
+    same_as_live(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path, "drifty", withdraw=40_000)
 
 
-def same_as_live(db_url, tmp_path, rule_set):
+def same_as_live(db_url, tmp_path, rule_set, withdraw=None):
     (tmp_path / "policy.pie").write_text(POLICY)
     days = history()
     led = Ledger(db_url)
@@ -62,7 +63,8 @@ def same_as_live(db_url, tmp_path, rule_set):
     actions = [CorporateAction(day, s, "dividend", v) for day in paid for s, v in DIVIDEND.items()]
     policy = rules.compile_file(tmp_path / "policy.pie")
     spec = Spec(policy.pies["Sixty"], rules.find_rules(rule_set, policy), days[0].day, days[-1].day,
-                start_cents=500_000, deposit=Recurring("monthly", 25_000), min_order=100)
+                start_cents=500_000, deposit=Recurring("monthly", 25_000),
+                withdraw=Recurring("weekly", withdraw) if withdraw else None, min_order=100)
     simulated = list(simulate(spec, days, actions))
     assert len(simulated) == len(days) == 30
     prev = None
@@ -73,8 +75,11 @@ def same_as_live(db_url, tmp_path, rule_set):
         broker = SimulatedBroker(SimulatedConfig(**cfg), now=lambda: now, sleep=lambda s: None)
         if prev is None:
             led.deposit("ann", "5000.00", key="start")
-        elif pd.day.month != prev.month:
-            led.deposit("ann", "250.00", key=f"dep-{pd.day}")
+        else:
+            if pd.day.month != prev.month:
+                led.deposit("ann", "250.00", key=f"dep-{pd.day}")
+            if withdraw and pd.day.isocalendar()[:2] != prev.isocalendar()[:2]:
+                led.withdraw("ann", f"{withdraw / 100:.2f}", pd.closes, key=f"wd-{pd.day}")
         report = WindowRunner(led, broker, "main", WindowOptions(min_order_cents=100, settle_timeout=1)).run(pd.day)
         assert report["problems"] == []
         live = {path: shares for path, (_, shares) in led.holdings("ann").items() if shares}
@@ -84,5 +89,8 @@ def same_as_live(db_url, tmp_path, rule_set):
         traded_days += bool(bt.fills)
         prev = pd.day
     assert sum(d.dividends for d in simulated) > 0          # a dividend arrived and was planned
+    if withdraw:
+        assert sum(d.withdrawn for d in simulated) == 5 * withdraw      # five Mondays after the first day
+        assert any(d.deposited and d.withdrawn for d in simulated)       # both on one day
     assert traded_days >= 3
     led.dispose()
