@@ -110,7 +110,10 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     proxies = networks(settings.api_trusted_proxies)
     app.state.client_of = lambda request: client_address(request.scope, proxies)
     app.state.scheme_of = lambda request: scheme(request.scope, proxies)
-    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    from engine.shell.backtest.api import API_MAX_TEXT
+    upload = 2 * API_MAX_TEXT + 1024 * 1024                 # a backtest's prices and actions files, and the rest
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes,
+                       routes={"/api/v1/backtests": upload, "/console/backtests": upload})
     if access_log:
         app.add_middleware(AccessLog, proxies=proxies)
 
@@ -327,6 +330,17 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
         return audited(who, "apply policy", {"file": path, "sha256": body.sha256},
                        lambda: service.policy_apply(path, body.sha256, source=f"api:{who.name}"))
+
+    from engine.shell.backtest.api import BacktestIn, InputError, run_request_elsewhere
+
+    @app.post("/api/v1/backtests", tags=["policies"])
+    async def backtests(body: BacktestIn, who: Analyst) -> dict[str, Any]:
+        """Backtest pies of a policy text over uploaded prices (docs/backtest.md): bounded in
+        size, run in a worker process while the server goes on serving; writes nothing."""
+        try:
+            return await run_request_elsewhere(body)
+        except InputError as e:
+            raise Problem(422, "the backtest cannot run", str(e)) from None
 
     @app.get("/api/v1/tokens", tags=["admin"])
     def tokens(who: Admin) -> dict[str, Any]:

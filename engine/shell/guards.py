@@ -136,26 +136,28 @@ async def _send_problem(send, status: int, title: str, detail: str, path: str,
 
 
 class BodyLimit:
-    """Refuses a request body larger than `max_bytes` with 413 problem details: at once
+    """Refuses a request body larger than `max_bytes` (or its route's own limit in `routes`,
+    by exact path) with 413 problem details: at once
     from its Content-Length, or as soon as a streamed body passes the limit. What fits is
     read here and handed on, so nothing downstream ever holds more."""
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, routes: dict[str, int] | None = None):
+        self.app, self.max_bytes, self.routes = app, max_bytes, routes or {}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        too_large = (f"the request body is larger than {self.max_bytes} bytes, the limit "
-                     f"([api] max_body_kib)")
+        limit = self.routes.get(path, self.max_bytes)     # uploads (backtest prices) have their own
+        too_large = (f"the request body is larger than {limit} bytes, the limit "
+                     f"{'of this route' if path in self.routes else '([api] max_body_kib)'}")
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     length = int(value)
                 except ValueError:
                     return await _send_problem(send, 400, "invalid request", "Content-Length is not a number", path)
-                if length > self.max_bytes:
+                if length > limit:
                     return await _send_problem(send, 413, "request body too large", too_large, path)
         held: list[dict] = []
         size = 0
@@ -165,7 +167,7 @@ class BodyLimit:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
+            if size > limit:
                 return await _send_problem(send, 413, "request body too large", too_large, path)
             if not message.get("more_body", False):
                 break

@@ -192,3 +192,16 @@ def test_the_session_cookie_is_secure_behind_a_trusted_tls_proxy_only(world):
     assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
     r = world["client"].post("/console/login", data={"token": token}, headers=https, follow_redirects=False)
     assert r.status_code == 303 and "Secure" not in r.headers["set-cookie"]      # anyone can write the header
+
+
+def test_backtest_uploads_have_their_own_larger_limit(world):
+    from engine.shell.backtest.api import API_MAX_TEXT
+    c, h = world["client"], auth(world["tokens"]["analyst"])
+    body = {"policy": 'pie "P" { VTI 100% }', "pies": ["P"], "prices": "date,VTI\n" + "x" * 200_000,
+            "from": "2020-01-02", "to": "2020-01-03"}
+    r = c.post("/api/v1/backtests", json=body, headers=h)
+    assert r.status_code == 422                    # read (200 KB), and refused for what it says, not its size
+    r = c.post("/api/v1/backtests", content=b"x" * (2 * API_MAX_TEXT + 1024 * 1024 + 1),
+               headers={**h, "content-type": "application/json"})
+    assert r.status_code == 413
+    assert c.post("/api/v1/events", json={**body, "account": "alice"}, headers=h).status_code == 413
