@@ -29,6 +29,7 @@ from rules.model import Pie, Policy
 
 from . import migrate
 from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, aware
+from .window_reports import full_report
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -675,7 +676,6 @@ class Ledger:
 
 
 def _window_json(s: Session, w, page: int | None = None, size: int = 100) -> dict:
-    from .window_repo import full_report
     return {"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name, "step": w.step,
             "closed_at": w.closed_at.isoformat() if w.closed_at else None, "report": full_report(s, w, page, size)}
 

@@ -21,12 +21,12 @@ from sqlalchemy import func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 import rules as policy_lang
-from adapters.broker.port import CashActivity, OrderRequest, OrderState, client_order_id
+from engine.core.orders import CashActivity, OrderRequest, OrderState, client_order_id
 from engine.core.window.collect import DividendSplit, DueDeposit
 from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause, EventOutcome, FillReport, Holding,
                                       Intent,
                                       Kind, Move, OrderPlan, Phase, WindowEvent)
-from engine.core.window.report import AccountLine, EventLine, OrderLine, TradeLine, account_reports
+from engine.core.window.report import OrderLine
 from engine.core.window.settlement import Settlement
 from rules.library import find_rules
 from rules.model import Policy, RuleSet, Security
@@ -35,17 +35,10 @@ from . import bulk
 from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
     Window, WindowAccount, WindowShard, aware, utcnow
 from .store import Ledger, holdings_and_cash
+from .window_reports import _only, cents, dollars, full_report, report_accounts  # noqa: F401 (their old home)
 
 ZERO = Decimal(0)
 CHUNK = 5_000
-
-
-def cents(d: Decimal) -> int:
-    return int(d.scaleb(2))
-
-
-def dollars(c: int) -> Decimal:
-    return Decimal(c).scaleb(-2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,60 +222,6 @@ def held_symbols(s: Session, broker: str) -> set[str]:
     return {sym for sym in found if s.execute(
         select(HoldingRow.account_id).join(Account, HoldingRow.account_id == Account.id)
         .where(HoldingRow.symbol == sym, Account.broker == broker).limit(1)).first()}
-
-
-def report_accounts(s: Session, wid: int, page: int | None = None, size: int = 100) -> list[dict]:
-    """A window's report lines per account, in account order, read from the ledger's window
-    tables: all of them, or page `page` (from 1) of `size` accounts."""
-    q = select(WindowAccount.account_id, Account.name, WindowAccount.status, WindowAccount.reason,
-               WindowAccount.cash_after, WindowAccount.withdrawn, WindowAccount.advance) \
-        .join(Account, WindowAccount.account_id == Account.id) \
-        .where(WindowAccount.window_id == wid).order_by(WindowAccount.account_id)
-    if page is not None:
-        q = q.offset((page - 1) * size).limit(size)
-    lines = [AccountLine(aid, name, status == "planned", reason, None if cash is None else cents(cash),
-                         None if withdrawn is None else cents(withdrawn), None if advance is None else cents(advance))
-             for aid, name, status, reason, cash, withdrawn, advance in bulk.fetch(s, q)]
-    ids = None if page is None else [x.account_id for x in lines]
-    events: dict[int, list[EventLine]] = defaultdict(list)
-    for i, aid, kind, amount, path, status, reason in bulk.fetch(s, select(
-            Event.id, Event.account_id, Event.kind, Event.amount, Event.path, Event.status, Event.reason)
-            .where(Event.window_id == wid, *_only(s, Event.account_id, ids)).order_by(Event.id)):
-        events[aid].append(EventLine(i, kind, amount, path, status, reason))
-    trades: dict[int, list[TradeLine]] = defaultdict(list)
-    for aid, path, shares, amount in bulk.fetch(s, select(
-            Allocation.account_id, Allocation.path, Allocation.shares, Allocation.amount)
-            .where(Allocation.window_id == wid, *_only(s, Allocation.account_id, ids))
-            .order_by(Allocation.path, Allocation.id)):
-        trades[aid].append(TradeLine(path, shares, amount))
-    deferred: dict[int, list] = defaultdict(list)
-    for aid, path, planned, amount in bulk.fetch(s, select(
-            IntentRow.account_id, IntentRow.path, IntentRow.planned, IntentRow.amount)
-            .where(IntentRow.window_id == wid, IntentRow.planned != IntentRow.amount,
-                   *_only(s, IntentRow.account_id, ids))
-            .order_by(IntentRow.symbol, IntentRow.id)):
-        deferred[aid].append((path, planned - amount))
-    return [a.to_json() for a in account_reports(lines, events, trades, deferred)]
-
-
-def _only(s: Session, column, ids: Sequence[int] | None) -> tuple:
-    """No condition when `ids` is None, else `column` among `ids`."""
-    return () if ids is None else (bulk.id_in(s, column, ids),)
-
-
-def full_report(s: Session, w: Window, page: int | None = None, size: int = 100) -> dict | None:
-    """A window's stored report with its accounts' lines (a closed window's, read from the
-    tables; windows closed before migration 0007 kept them in the document): all of them,
-    or one page of `size` accounts (`page` and `size` are then in the report)."""
-    if w.report is None or w.closed_at is None:
-        return w.report
-    stored = w.report.get("accounts")
-    if page is None:
-        return w.report if stored is not None else {**w.report, "accounts": report_accounts(s, w.id)}
-    if stored is not None:
-        return {"account_count": len(stored), **w.report, "accounts": stored[(page - 1) * size:page * size],
-                "page": page, "size": size}
-    return {**w.report, "accounts": report_accounts(s, w.id, page, size), "page": page, "size": size}
 
 
 def preview(repo: WindowRepository, names: Sequence[str] | None = None) -> tuple[list[AccountState], dict]:

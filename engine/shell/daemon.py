@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable
@@ -32,6 +31,7 @@ from adapters.ledger.daemon_lock import DaemonLock
 from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, Window
 from engine.core.money import fmt
+from engine.shell.schedule import grace_seconds, upcoming_windows, window_due
 from engine.shell.window import Interrupted, WindowPaused, WindowRunner
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
@@ -53,68 +53,6 @@ def heartbeat_job() -> None:
 def watch_job() -> None:
     if _CURRENT is not None:
         _CURRENT.reload_if_changed()
-
-
-@dataclass(frozen=True)
-class Due:
-    run: bool
-    reason: str
-
-
-def window_due(w: Window, now: datetime, trading_day: bool) -> Due:
-    """Should window `w` run now? Between its time and its cut-off on a trading day."""
-    local = now.astimezone(ZoneInfo(w.timezone))
-    if not trading_day:
-        return Due(False, f"the market is closed on {local.date()}")
-    if local.time() < w.at:
-        return Due(False, f"before {w.at:%H:%M}")
-    if local.time() >= w.cutoff:
-        return Due(False, f"after the {w.cutoff:%H:%M} cut-off")
-    return Due(True, "due")
-
-
-def next_window(w: Window, now: datetime, market_day: Callable[[date], object | None],
-                closed: Callable[[date], bool] = lambda d: False) -> datetime | None:
-    """When window `w` next runs: today's time (or now, when it is due and not closed yet),
-    else its time on the next market day; None if no market day within two weeks."""
-    tz = ZoneInfo(w.timezone)
-    local = now.astimezone(tz)
-    for k in range(15):
-        day = local.date() + timedelta(days=k)
-        if market_day(day) is None or closed(day):
-            continue
-        if k == 0:
-            if local.time() >= w.cutoff:
-                continue
-            return max(datetime.combine(day, w.at, tz), local)
-        return datetime.combine(day, w.at, tz)
-    return None
-
-
-def upcoming_windows(settings: Settings, now: datetime, calendar: Callable[[str], Callable[[date], object | None]],
-                     windows: list[dict]) -> list[dict]:
-    """Per broker account, its upcoming windows soonest first (today's skipped once closed,
-    from `windows`, the ledger's list), or the error its calendar gave."""
-    closed = {(w["broker"], w["day"], w["name"]) for w in windows if w["step"] == "closed"}
-    out = []
-    for b in settings.brokers:
-        try:
-            cal = calendar(b.name)
-        except BrokerError as e:
-            out.append({"broker": b.name, "next": [], "error": str(e)})
-            continue
-        nxt = [(w, next_window(w, now, cal, lambda d, w=w: (b.name, d.isoformat(), w.name) in closed))
-               for w in settings.windows]
-        out.append({"broker": b.name, "error": None, "next": sorted(
-            ({"window": w.name, "at": t.isoformat(), "timezone": w.timezone} for w, t in nxt if t),
-            key=lambda x: x["at"])})
-    return out
-
-
-def grace_seconds(w: Window) -> int:
-    start = datetime.combine(date(2000, 1, 3), w.at)
-    end = datetime.combine(date(2000, 1, 3), w.cutoff)
-    return max(1, int((end - start).total_seconds()))
 
 
 class Daemon:
@@ -254,7 +192,7 @@ class Daemon:
         if due.run:
             log.info("catching up a window", window_name=w.name, broker=broker, day=today.isoformat())
             self.run_window(w.name, broker)
-        elif due.reason.startswith(("after", "the market is closed")):
+        elif due.final:
             log.info("today's window does not run", window_name=w.name, broker=broker, day=today.isoformat(),
                      reason=due.reason)
 

@@ -149,7 +149,7 @@ class Service:
         """The next window of each broker account, pending events per account, and each
         broker account's last window."""
         from engine.shell import clock
-        from engine.shell.daemon import upcoming_windows
+        from engine.shell.schedule import upcoming_windows
         from engine.shell.wiring import open_broker
         now = clock.now()
         pending = self.ledger.pending_counts()
