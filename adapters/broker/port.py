@@ -13,6 +13,7 @@ from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Protocol, Sequence, runtime_checkable
 
+from engine.core import errors
 # The values that cross the port live in the core (the ledger stores them too, and must not
 # import a broker adapter to do so); their old names here stay.
 from engine.core.orders import (CENT, MAX_CLIENT_ORDER_ID, QTY, TERMINAL, CashActivity, OrderRequest,  # noqa: F401
@@ -23,7 +24,7 @@ MIN_NOTIONAL = Decimal("1")           # Alpaca's smallest fractional/notional or
 
 # --- errors, by what the caller must do ---------------------------------------------------
 
-class BrokerError(Exception):
+class BrokerError(errors.BrokerUnavailable):
     """Base of every broker failure. The message is safe to log (no secrets)."""
 
 
@@ -41,7 +42,7 @@ class OrderRejected(BrokerError):
         self.symbol = symbol
 
 
-class StopTrading(BrokerError):
+class StopTrading(BrokerError, errors.StopTrading):
     """A person must act: bad credentials, live trading not allowed, account blocked."""
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine.core.errors import NotFound
+
 from .schema import ApiToken, AuditEntry, aware, utcnow
 from .store import Ledger, LedgerError
 
@@ -58,7 +60,7 @@ class Access:
         with self.ledger.tx() as s:
             t = s.scalars(select(ApiToken).where(ApiToken.name == name)).first()
             if t is None:
-                raise LedgerError(f"no token named {name!r}")
+                raise NotFound(f"no token named {name!r}")
             if t.revoked_at is None:
                 t.revoked_at = utcnow()
             t.name = f"{t.name}#revoked-{t.id}"    # the name can be given to a new token

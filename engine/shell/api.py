@@ -22,10 +22,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 import rules as policy_lang
-from adapters.broker.port import BrokerError
 from adapters.ledger.access import ROLES, Access, Caller
-from adapters.ledger.store import Ledger, LedgerError
-from config.settings import Settings, SettingsError
+from adapters.ledger.store import Ledger
+from config.settings import Settings
+from engine.core.errors import BrokerUnavailable, PiesError
 from engine.shell.service import Service
 
 PROBLEM = "application/problem+json"
@@ -132,13 +132,13 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return problem(422, "invalid request", detail, request.url.path, errors)
 
     def failure(e: Exception, field: str | None = None) -> Problem:
-        text = str(e)
-        if isinstance(e, LedgerError) and text.startswith(("no account named", "no window", "no event",
-                                                            "no token named", "no policy version")):
-            return Problem(404, "not found", text, field=field)
-        if isinstance(e, BrokerError):
-            return Problem(503, "broker unavailable", text)
-        return Problem(422, "refused", text, field=field)
+        """The error's class chooses the status (engine/core/errors.py); a policy that does
+        not compile is refused input too."""
+        if isinstance(e, BrokerUnavailable):
+            return Problem(e.status, e.title, str(e))
+        if isinstance(e, PiesError):
+            return Problem(e.status, e.title, str(e), field=field)
+        return Problem(422, "refused", str(e), field=field)
 
     # --- who is calling ---------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def audited(who: Caller, action: str, args: dict[str, Any], fn: Callable[[], Any]) -> Any:
         try:
             result = fn()
-        except (LedgerError, SettingsError, BrokerError, policy_lang.PolicyError) as e:
+        except (PiesError, policy_lang.PolicyError) as e:
             access.audit(who, action, args, f"refused: {str(e).splitlines()[0]}")
             raise failure(e) from None
         access.audit(who, action, args, "ok")
@@ -181,7 +181,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def read(fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except (LedgerError, SettingsError, BrokerError) as e:
+        except PiesError as e:
             raise failure(e) from None
 
     # --- routes -----------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             try:
                 from adapters.ledger.store import parse_amount
                 parse_amount(body.amount or "", body.kind)
-            except LedgerError as e:
+            except PiesError as e:
                 access.audit(who, f"record {body.kind}", body.model_dump(), f"refused: {e}")
                 raise Problem(422, "invalid request", str(e), field="amount") from None
         doc = audited(who, f"record {body.kind}", {**body.model_dump(), "idempotency_key": idempotency_key},
@@ -269,7 +269,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             return led.plan_policy(path, text, prices).to_json()
         except policy_lang.PolicyError as e:
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
-        except (LedgerError, BrokerError) as e:
+        except PiesError as e:
             raise failure(e, "file") from None
 
     @app.post("/api/v1/policies/apply", tags=["policies"])

@@ -19,9 +19,9 @@ from rich.text import Text
 from rich.tree import Tree
 
 import rules
-from adapters.broker.port import BrokerError
 from adapters.ledger.store import Ledger, LedgerError, parse_amount
 from config.settings import Settings, SettingsError
+from engine.core.errors import PiesError
 from config.settings import load as load_settings
 from engine.shell.console import UserError, err, out, print_policy_error
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
@@ -47,10 +47,8 @@ def ledger_of(ctx: click.Context) -> Iterator[Ledger]:
                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
     try:
         yield led
-    except (LedgerError, SettingsError) as e:
-        raise UserError(str(e)) from None
-    except BrokerError as e:
-        raise UserError(f"broker: {e}") from None
+    except PiesError as e:
+        raise UserError.of(e) from None
     except rules.PolicyError as e:
         print_policy_error(e)
         raise SystemExit(1) from None
@@ -298,10 +296,8 @@ def register(main: click.Group) -> None:
         logs.configure(alerts=alerter)
         try:
             code = Daemon(s).serve()
-        except BrokerError as e:
-            raise UserError(f"broker: {e}") from None
-        except LedgerError as e:
-            raise UserError(str(e)) from None
+        except PiesError as e:
+            raise UserError.of(e) from None
         finally:
             if alerter is not None:
                 alerter.close()              # what is queued goes out before the process ends
