@@ -310,6 +310,11 @@ class StepTx:
     def recorded(self, keys: Sequence[str]) -> set[str]:
         return set(self.s.scalars(select(Event.key).where(Event.key.in_(list(keys))))) if keys else set()
 
+    def add_house_cash(self, amount: int) -> None:
+        """Add `amount` cents (the core's figure) to the house's cash; the caller locked its row."""
+        house = self.house()
+        house.cash += dollars(amount)
+
     def house_free_cents(self, house: Account) -> int:
         pending = self.s.scalars(select(Event.amount).join(Account, Event.account_id == Account.id)
                                  .where(Event.kind == "deposit", Event.status == "pending",
@@ -460,20 +465,24 @@ class StepTx:
         if note:
             o.note = note
 
-    def record_state(self, st: OrderState) -> None:
-        """The broker's word on an order, and the part of its fill not stored yet."""
+    def fills_of(self, client_order_id: str) -> list[FillReport]:
+        """The fill parts stored for an order, in order."""
+        return [FillReport(q, cents(a), p) for q, a, p in self.s.execute(
+            select(Fill.qty, Fill.amount, Fill.price).join(Order, Fill.order_id == Order.id)
+            .where(Order.client_order_id == client_order_id).order_by(Fill.seq))]
+
+    def record_state(self, st: OrderState, part: FillReport | None) -> None:
+        """The broker's word on an order, and `part`, the part of its fill not stored yet
+        (engine.core.window.allocation.new_fill), as the order's next fill."""
         o = self.s.scalars(select(Order).where(Order.client_order_id == st.client_order_id)).one()
         o.broker_id, o.status = st.broker_id, st.status
         o.filled_qty, o.filled_avg_price = st.filled_qty, st.filled_avg_price
         if st.note:
             o.note = st.note
-        got = list(self.s.execute(select(Fill.qty, Fill.amount).where(Fill.order_id == o.id)))
-        qty = sum((q for q, _ in got), ZERO)
-        amount = sum((a for _, a in got), ZERO)
-        if st.filled_qty > qty:
-            dq, da = st.filled_qty - qty, st.filled_notional - amount
-            price = st.filled_avg_price if not got else (da / dq).quantize(Decimal("0.000000001"))
-            self.s.add(Fill(order_id=o.id, seq=len(got) + 1, qty=dq, price=price or ZERO, amount=da))
+        if part is not None:
+            seq = self.s.scalar(select(func.count()).select_from(Fill).where(Fill.order_id == o.id))
+            self.s.add(Fill(order_id=o.id, seq=seq + 1, qty=part.qty, price=part.price,
+                            amount=dollars(part.cents)))
             self.s.flush()
 
     def drop_orders(self, phase: Phase, symbols: Sequence[str]) -> None:
@@ -486,30 +495,26 @@ class StepTx:
 
     # --- allocate -----------------------------------------------------------------------
 
-    def phase_of_symbols(self) -> dict[str, Phase]:
-        """Each intent symbol's phase: its order's; with no order it crossed in full, in the
-        sell phase, or in the buy phase when scaling re-netted its buy order away."""
-        orders = {o.plan.symbol: o.plan.phase for o in self.orders() if o.status != "dropped"}
-        dropped = {o.plan.symbol for o in self.orders(statuses=("dropped",))}
-        symbols = self.s.scalars(select(IntentRow.symbol).where(IntentRow.window_id == self.wid).distinct())
-        return {sym: orders.get(sym, Phase.BUY if sym in dropped else Phase.SELL) for sym in sorted(symbols)}
+    def intent_symbols(self) -> list[str]:
+        """The symbols of the window's intents, sorted."""
+        return sorted(self.s.scalars(select(IntentRow.symbol).where(IntentRow.window_id == self.wid).distinct()))
 
     def save_moves(self, moves: Sequence[Move], order_ids: Mapping[str, int],
+                   after: Mapping[tuple[int, str], tuple[str, Decimal]],
                    held: Mapping[tuple[int, str], Decimal]) -> None:
+        """The moves as allocation rows, and the holdings `after` them (the core's
+        allocation.shares_after) as holding rows: a slice whose shares did not change is
+        left alone, one without a row gets one, one that ends at zero loses its row (`held`
+        says which rows exist)."""
         bulk.insert_rows(self.s, Allocation.__table__,
                          ("window_id", "order_id", "account_id", "path", "symbol", "shares", "amount"),
                          ((self.wid, order_ids.get(m.symbol), m.account_id, m.path, m.symbol, m.shares,
                            dollars(m.cents)) for m in moves))
-        deltas: dict[tuple[int, str], list] = {}
-        for m in moves:
-            d = deltas.setdefault((m.account_id, m.path), [m.symbol, ZERO])
-            d[1] += m.shares
         ups, ins, dels = [], [], []
-        for (aid, path), (symbol, d) in sorted(deltas.items()):
-            if not d:
-                continue
+        for (aid, path), (symbol, new) in sorted(after.items()):
             old = held.get((aid, path))
-            new = (old or ZERO) + d
+            if new == (old or ZERO):
+                continue
             if old is None:
                 ins.append((aid, path, symbol, new))
             elif new:
