@@ -2,8 +2,8 @@
 account, watches policy files.
 
 APScheduler 3 runs one cron job per window and broker account (weekdays, in the window's
-time zone), with misfire grace until the window's cut-off and coalescing, its job state in
-the ledger database; the broker accounts' windows run side by side, and one that fails
+time zone), with misfire grace until the window's cut-off and coalescing, its jobs in
+memory (made from the settings at each start; a missed window is caught up); the broker accounts' windows run side by side, and one that fails
 (bad keys, an outage) is reported and does not stop the others. A daemon that starts after
 a window's time but before its cut-off runs the window at once. SIGTERM finishes the
 current window step and exits; SIGHUP (or `pies reload`) reloads the policy files. At start
@@ -21,7 +21,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 import structlog
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
@@ -36,7 +36,7 @@ from engine.shell.window import Interrupted, WindowPaused, WindowRunner
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
 log = structlog.get_logger("pies.daemon")
-_CURRENT: "Daemon | None" = None      # APScheduler stores jobs by reference to module functions
+_CURRENT: "Daemon | None" = None      # the running daemon, which the scheduler's jobs call
 
 
 def run_window_job(name: str, broker: str | None = None) -> None:
@@ -126,18 +126,22 @@ class Daemon:
         self.open()
         _CURRENT = self
         assert self.ledger is not None
-        sched = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=self.ledger.engine,
-                                                                             tablename="scheduler_jobs")},
-                                    job_defaults={"coalesce": True, "max_instances": 1})
+        # Jobs live in memory: the settings define them at every start, and a window missed
+        # while the daemon was down is run by catch_up below (the ledger says whether it
+        # closed), not by a job store's memory of it (docs/window.md, "The daemon's schedule").
+        # A run that starts late still runs within its misfire grace (until the cut-off);
+        # runs missed together coalesce into one.
+        sched = BackgroundScheduler(jobstores={"default": MemoryJobStore()},
+                                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
         for w in self.settings.windows:
             for k, b in enumerate(self.settings.brokers):
                 job = f"window:{w.name}" if k == 0 else f"window:{w.name}@{b.name}"
                 sched.add_job(run_window_job, CronTrigger(day_of_week="mon-fri", hour=w.at.hour, minute=w.at.minute,
                                                           timezone=ZoneInfo(w.timezone)),
                               args=[w.name, b.name], id=job, name=f"window {w.name} of {b.name}",
-                              replace_existing=True, misfire_grace_time=grace_seconds(w))
-        sched.add_job(heartbeat_job, "interval", seconds=60, id="heartbeat", replace_existing=True)
-        sched.add_job(watch_job, "interval", seconds=5, id="watch-policies", replace_existing=True)
+                              misfire_grace_time=grace_seconds(w))
+        sched.add_job(heartbeat_job, "interval", seconds=60, id="heartbeat")
+        sched.add_job(watch_job, "interval", seconds=5, id="watch-policies")
         self.scheduler = sched
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
