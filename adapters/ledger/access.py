@@ -6,36 +6,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from engine.core.errors import NotFound
+from engine.core.roles import ROLES, Caller, rank  # noqa: F401 (their old home)
 
 from .schema import ApiToken, AuditEntry, aware, utcnow
 from .store import Ledger, LedgerError
 
-ROLES = ("viewer", "operator", "analyst", "admin")
 PREFIX = "pies_"
-
-
-def rank(role: str) -> int:
-    """viewer < operator < analyst < admin: each role may do what the ones before may."""
-    return ROLES.index(role)
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    role: str
-
-    def may(self, role: str) -> bool:
-        return rank(self.role) >= rank(role)
 
 
 class Access:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,11 +22,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 import rules as policy_lang
-from adapters.ledger.access import ROLES, Access, Caller
-from adapters.ledger.store import Ledger
 from config.settings import Settings
 from engine.core.errors import BrokerUnavailable, PiesError
+from engine.core.roles import ROLES, Caller
 from engine.shell.service import Service
+
+if TYPE_CHECKING:
+    from adapters.ledger.store import Ledger
 
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -91,12 +93,11 @@ class TokenIn(BaseModel):
     role: Literal["viewer", "operator", "analyst", "admin"]
 
 
-def create_app(settings: Settings, *, ledger: Ledger | None = None,
+def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
                live_prices: Callable[[list[str]], dict[str, Decimal]] | None = None,
                limiter: Limiter | None = None) -> FastAPI:
     from engine.shell.wiring import open_broker, open_ledger
     led = ledger or open_ledger(settings)
-    access = Access(led)
     limits = limiter or Limiter()
     brokers: dict[str, Any] = {}
 
@@ -110,6 +111,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return brokers["b"].latest_prices(symbols)
 
     service = Service(settings, led, prices)
+    access = service.access
     # No open /docs (Swagger UI loads its code from a CDN) and the OpenAPI document needs a
     # token like everything else but /health.
     app = FastAPI(title="pies", version="1", description=__doc__, docs_url=None, redoc_url=None, openapi_url=None,
@@ -238,8 +240,8 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             raise Problem(422, "invalid request", f"a {body.kind} needs an amount", field="amount")
         if body.kind != "rebalance":
             try:
-                from adapters.ledger.store import parse_amount
-                parse_amount(body.amount or "", body.kind)
+                from engine.core.money import parse_dollars          # the parser the ledger's parse_amount uses
+                parse_dollars(body.amount or "", what=body.kind)
             except PiesError as e:
                 access.audit(who, f"record {body.kind}", body.model_dump(), f"refused: {e}")
                 raise Problem(422, "invalid request", str(e), field="amount") from None

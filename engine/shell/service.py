@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Callable
 
+from adapters.ledger.access import Access
 from adapters.ledger.store import Ledger, LedgerError, parse_amount
 from config.settings import Settings
 from engine.core.errors import BrokerUnavailable, NotFound
@@ -32,6 +33,7 @@ class Service:
         self.settings = settings
         self.ledger = ledger
         self.live_prices = live_prices
+        self.access = Access(ledger)         # tokens and the audit log, for the API and the console
 
     # --- prices -----------------------------------------------------------------------------
 

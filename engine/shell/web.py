@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 import rules as policy_lang
-from adapters.ledger.access import Access, Caller
+from engine.core.roles import Caller
 from engine.core.errors import BrokerUnavailable, PiesError
 
 HERE = Path(__file__).parent
@@ -119,7 +119,7 @@ def pie_chart(slices: list[dict[str, Any]], size: int = 260) -> str:
     return "".join(parts) + legend
 
 
-def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions | None = None) -> None:
+def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = None) -> None:
     pages = Jinja2Templates(directory=str(HERE / "templates"))
     store = sessions or Sessions()
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="static")
