@@ -126,23 +126,7 @@ class Daemon:
         self.open()
         _CURRENT = self
         assert self.ledger is not None
-        # Jobs live in memory: the settings define them at every start, and a window missed
-        # while the daemon was down is run by catch_up below (the ledger says whether it
-        # closed), not by a job store's memory of it (docs/window.md, "The daemon's schedule").
-        # A run that starts late still runs within its misfire grace (until the cut-off);
-        # runs missed together coalesce into one.
-        sched = BackgroundScheduler(jobstores={"default": MemoryJobStore()},
-                                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
-        for w in self.settings.windows:
-            for k, b in enumerate(self.settings.brokers):
-                job = f"window:{w.name}" if k == 0 else f"window:{w.name}@{b.name}"
-                sched.add_job(run_window_job, CronTrigger(day_of_week="mon-fri", hour=w.at.hour, minute=w.at.minute,
-                                                          timezone=ZoneInfo(w.timezone)),
-                              args=[w.name, b.name], id=job, name=f"window {w.name} of {b.name}",
-                              misfire_grace_time=grace_seconds(w))
-        sched.add_job(heartbeat_job, "interval", seconds=60, id="heartbeat")
-        sched.add_job(watch_job, "interval", seconds=5, id="watch-policies")
-        self.scheduler = sched
+        self.scheduler = sched = self.schedule()
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         signal.signal(signal.SIGHUP, lambda *_: self._mtimes.clear())   # the watch job reloads them all
@@ -173,6 +157,26 @@ class Daemon:
             self.ledger.dispose()
             log.info("pies daemon stopped")
         return 0
+
+    def schedule(self) -> BackgroundScheduler:
+        """The scheduler with every job, not started yet."""
+        # Jobs live in memory: the settings define them at every start, and a window missed
+        # while the daemon was down is run by catch_up at start (the ledger says whether it
+        # closed), not by a job store's memory of it (docs/window.md, "The daemon's schedule").
+        # A run that starts late still runs within its misfire grace (until the cut-off);
+        # runs missed together coalesce into one.
+        sched = BackgroundScheduler(jobstores={"default": MemoryJobStore()},
+                                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+        for w in self.settings.windows:
+            for k, b in enumerate(self.settings.brokers):
+                job = f"window:{w.name}" if k == 0 else f"window:{w.name}@{b.name}"
+                sched.add_job(run_window_job, CronTrigger(day_of_week="mon-fri", hour=w.at.hour, minute=w.at.minute,
+                                                          timezone=ZoneInfo(w.timezone)),
+                              args=[w.name, b.name], id=job, name=f"window {w.name} of {b.name}",
+                              misfire_grace_time=grace_seconds(w))
+        sched.add_job(heartbeat_job, "interval", seconds=60, id="heartbeat")
+        sched.add_job(watch_job, "interval", seconds=5, id="watch-policies")
+        return sched
 
     def _serve_api(self):
         """The HTTP API and console in a thread of the daemon ([api] enabled = true)."""
