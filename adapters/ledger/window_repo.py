@@ -1,5 +1,7 @@
-"""The trading window's SQL, in one place: each step's inputs loaded as the window core's
-frozen types, and its decisions saved, inside one transaction per step.
+"""The trading window's SQL: each step's inputs loaded as the window core's frozen types,
+and its decisions saved, inside one transaction per step. (A window's report read back is
+window_reports.py; the conservation sums are store.holdings_and_cash, which the ledger's
+own invariant check shares.) Rows in, rows out: what to write is the core's to decide.
 
 The window runner (engine/shell/window.py) opens a step with `WindowRepository.step`,
 which yields a `StepTx`; when the block ends without an error the step is recorded on the
