@@ -218,8 +218,6 @@ def test_settings_import_only_the_core():
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.xfail(strict=False, reason="branch `cli` turns the CLI into the package engine/shell/cli/ over the "
-                                         "service (the API and the console pass here already)")
 def test_front_ends_go_through_the_service():
     bad = violations(lambda src: _in(src, *FRONT_ENDS), lambda src, t: _in(t, "adapters.ledger"))
     assert not bad, "\n".join(bad)
