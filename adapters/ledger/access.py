@@ -6,21 +6,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
+from engine.core.errors import NotFound
+from engine.core.roles import ROLES, Caller, rank  # noqa: F401 (their old home)
+
 from .schema import ApiToken, AuditEntry, aware, utcnow
 from .store import Ledger, LedgerError
 
-ROLES = ("viewer", "operator", "analyst", "admin")
 PREFIX = "pies_"
-
-
-def rank(role: str) -> int:
-    """viewer < operator < analyst < admin: each role may do what the ones before may."""
-    return ROLES.index(role)
 
 
 def digest(token: str) -> str:
@@ -50,15 +46,6 @@ def summary(value: Any, depth: int = 0) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    role: str
-
-    def may(self, role: str) -> bool:
-        return rank(self.role) >= rank(role)
-
-
 class Access:
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
@@ -83,7 +70,7 @@ class Access:
         with self.ledger.tx() as s:
             t = s.scalars(select(ApiToken).where(ApiToken.name == name)).first()
             if t is None:
-                raise LedgerError(f"no token named {name!r}")
+                raise NotFound(f"no token named {name!r}")
             if t.revoked_at is None:
                 t.revoked_at = utcnow()
             t.name = f"{t.name}#revoked-{t.id}"    # the name can be given to a new token
@@ -102,8 +89,13 @@ class Access:
         with self.ledger.tx() as s:
             t = s.scalars(select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))).first()
             if t is None:
-                raise LedgerError(f"no token named {name!r}")
+                raise NotFound(f"no token named {name!r}")
             t.role = role
+
+    @staticmethod
+    def fingerprint(token: str) -> str:
+        """What a console session keeps of its token: the hash the ledger keeps too."""
+        return digest(token)
 
     def check(self, token: str) -> Caller | None:
         """The caller a token belongs to; None for an unknown or revoked token."""

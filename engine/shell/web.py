@@ -25,9 +25,8 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 import rules as policy_lang
-from adapters.broker.port import BrokerError
-from adapters.ledger.access import Access, Caller, digest
-from adapters.ledger.store import LedgerError
+from engine.core.errors import BrokerUnavailable, PiesError
+from engine.core.roles import Caller
 from engine.shell.service import PolicyChanged
 
 HERE = Path(__file__).parent
@@ -192,7 +191,7 @@ def local_time(value: Any, zone: str = "UTC") -> Markup:
                   f'{here:%Y-%m-%d %H:%M} {escape(here.tzname() or zone)}</time>')
 
 
-def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions | None = None) -> None:
+def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = None) -> None:
     pages = Jinja2Templates(directory=str(HERE / "templates"))
     zone = app.state.settings.windows[0].timezone if app.state.settings.windows else "UTC"
     pages.env.filters["num"] = grouped
@@ -253,7 +252,7 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
                                                                  "bad": True}, status=429)
             return render(request, "login.html", "Sign in", {"message": "That token is not valid.", "bad": True},
                           status=401)
-        sid, _ = store.start(who, digest(token))
+        sid, _ = store.start(who, access.fingerprint(token))
         r = RedirectResponse("/console/", status_code=303)
         r.set_cookie(COOKIE, sid, httponly=True, samesite="strict", secure=app.state.scheme_of(request) == "https",
                      max_age=SESSION_SECONDS, path="/console")
@@ -279,8 +278,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
         total_cash = sum((Decimal(a["cash"]) for a in accounts["accounts"]), Decimal(0))
         try:
             status, plan = service.status(), service.plan()
-        except BrokerError as e:
-            status, plan = {"brokers": [{"broker": settings.broker_name, "next": [], "error": str(e)}]}, {"orders": []}
+        except BrokerUnavailable as e:
+            status = {"brokers": [{"broker": settings.broker_name, "next": [], "error": e.console()}]}
+            plan = {"orders": []}
         windows = service.windows(1)["windows"]
         return render(request, "dashboard.html", "Dashboard", {
             "accounts": accounts, "total_value": f"{total_value:,.2f}", "total_cash": f"{total_cash:,.2f}",
@@ -300,9 +300,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return to_login()
         try:
             a = service.account(name)
-        except LedgerError as e:
-            return render(request, "windows.html", "Not found", {"windows": [], "message": str(e), "bad": True},
-                          status=404)
+        except PiesError as e:
+            return render(request, "windows.html", e.title.capitalize(), {"windows": [], "message": e.console(),
+                                                                          "bad": True}, status=e.status)
         return render(request, "account.html", name, {"a": a, "h": service.history(name),
                                                       "chart": pie_chart(a["slices"]), "message": message,
                                                       "bad": bool(bad)})
@@ -327,9 +327,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return back(name, "An amount has at most 40 characters, like 1,250.00.", True)
         try:
             doc = service.record(kind, name, amount or None)
-        except (LedgerError, BrokerError) as e:
+        except PiesError as e:
             access.audit(who, f"record {kind}", args, f"refused: {e}")
-            return back(name, str(e), True)
+            return back(name, e.console(), True)
         access.audit(who, f"record {kind}", args, "ok")
         return back(name, f"{kind} #{doc['event']} recorded" + (f": {doc['amount_text']}" if doc["amount_text"]
                                                                 else "") + " (pending until the next window)")
@@ -341,9 +341,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return who
         try:
             service.cancel(event_id)
-        except LedgerError as e:
+        except PiesError as e:
             access.audit(who, "cancel", {"event": event_id}, f"refused: {e}")
-            return back(account, str(e), True)
+            return back(account, e.console(), True)
         access.audit(who, "cancel", {"event": event_id}, "ok")
         return back(account, f"event #{event_id} canceled")
 
@@ -359,9 +359,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return to_login()
         try:
             w = service.window(window_id, min(max(page, 1), 1_000_000), 100)   # a page of accounts at a time
-        except LedgerError as e:
-            return render(request, "windows.html", "Not found", {"windows": [], "message": str(e), "bad": True},
-                          status=404)
+        except PiesError as e:
+            return render(request, "windows.html", e.title.capitalize(), {"windows": [], "message": e.console(),
+                                                                          "bad": True}, status=e.status)
         return render(request, "window.html", f"Window {window_id}", {"w": w})
 
     def plan_of(f: str) -> dict[str, Any]:
@@ -369,8 +369,8 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return {"file": f, "plan": service.policy_plan(f)}
         except policy_lang.PolicyError as e:
             return {"file": f, "error": e.render()}
-        except (LedgerError, BrokerError) as e:
-            return {"file": f, "error": str(e)}
+        except PiesError as e:
+            return {"file": f, "error": e.console()}
 
     from engine.shell.backtest.api import mount_console_page
     mount_console_page(app, render=render, signed_in=signed_in, checked=checked, to_login=to_login,
@@ -417,7 +417,7 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
         except PolicyChanged:
             msg, bad = "The file changed since this plan was shown; review the new plan.", 1
             access.audit(who, "apply policy", args, "refused: the file changed since its plan")
-        except (LedgerError, policy_lang.PolicyError) as e:
+        except (PiesError, policy_lang.PolicyError) as e:
             access.audit(who, "apply policy", args, f"refused: {str(e).splitlines()[0]}")
             msg, bad = str(e), 1
         else:
