@@ -189,7 +189,7 @@ def _slice_name(s: SecurityDecl | UseDecl | PieDecl) -> tuple[str, Source]:
 
 
 def _check_name(name: Value, c: Collector) -> bool:
-    from engine.core.names import problem      # the one rule for names (a leaf module)
+    from rules.names import problem             # the one rule for names (engine/core/names.py)
     if not name.text.strip():
         c.error(name.src, "a pie needs a name")
         return False

@@ -26,7 +26,7 @@ PURE_LIBRARIES: set[str] = set()       # third-party libraries the core may use 
 # The language's modules the core reads its frozen types and rule sets from (not `rules`
 # itself: its __init__ reads files).
 LANGUAGE_FOR_CORE = ("rules.model", "rules.vocabulary", "rules.library", "rules.diagnostics", "rules.compiler",
-                     "rules.syntax")
+                     "rules.syntax", "rules.names")         # names: the one rule for names, no imports at all
 
 
 def module_name(path: Path) -> str:
