@@ -37,6 +37,7 @@ from adapters.broker.simulated import SimulatedBroker, SimulatedConfig  # noqa: 
 from adapters.ledger.schema import Account, Event, Holding  # noqa: E402
 from adapters.ledger.store import Ledger  # noqa: E402
 from engine.shell.window import STEPS, WindowOptions, WindowRunner  # noqa: E402
+from engine.shell import policies
 
 PG = os.environ.get("PIES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DAY = date(2026, 11, 24)
@@ -87,7 +88,7 @@ def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
     prices = {f"S{i}": Decimal(rng.randint(1000, 60000)).scaleb(-2) for i in range(400)}
     (workdir / "prices.csv").write_text("".join(f"{s},{p}\n" for s, p in prices.items()))
     led = Ledger(url)
-    version, _ = led.load_policy(workdir / "policy.pie")
+    version, _ = policies.apply_file(led, workdir / "policy.pie")
     positions: dict[str, Decimal] = defaultdict(Decimal)
     cash = Decimal(100_000_000 + 1_000 * n).quantize(Decimal("0.01"))    # the broker's: more than all deposits
     created = datetime.now(timezone.utc) - timedelta(minutes=5)

@@ -23,6 +23,7 @@ from adapters.broker.port import BrokerError
 from adapters.ledger.store import Ledger, LedgerError, parse_amount
 from config.settings import Settings, SettingsError
 from config.settings import load as load_settings
+from engine.shell import policies
 from engine.shell.console import UserError, err, out, print_policy_error
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
@@ -354,7 +355,7 @@ def register(main: click.Group) -> None:
             for name, pie, amount in (("demo-alice", "Growth", "10000"), ("demo-bob", "Blend", "2500.55"),
                                       ("demo-carol", "Tech", "1000")):
                 if name not in known:
-                    led.add_account(name, pie, policy_file, broker="demo")
+                    policies.add_account(led, name, pie, policy_file, broker="demo")
                 led.deposit(name, amount, key=f"demo:{name}:{day1}")
             out.print(Text(f"ledger {s.describe()['database_url']}; demo broker account in {home}", style="bold"))
             out.print(Text(f"day 1 ({day1}): first deposits", style="bold"))
@@ -366,15 +367,15 @@ def register(main: click.Group) -> None:
             prices = {k: Decimal(v) for k, v in tuesday.items()}
             led.withdraw("demo-bob", "400", prices, key=f"demo:bob-out:{day2}")
             led.deposit("demo-alice", "1000", key=f"demo:alice-in:{day2}")
-            led.rebalance("demo-alice", key=f"demo:alice-rebalance:{day2}")
+            policies.rebalance(led, "demo-alice", key=f"demo:alice-rebalance:{day2}")
             text = example.replace("    NVDA\n", "")
-            plan = led.plan_policy(str(policy_file), text, lambda symbols: {k: prices[k] for k in symbols})
+            plan = policies.plan(led, policy_file, text, lambda symbols: {k: prices[k] for k in symbols})
             from engine.shell.policy_commands import print_plan
             out.print(Text(f"day 2 ({day2}): a withdrawal, a rebalance, and a policy change", style="bold"))
             print_plan(plan)
             if plan.changed:
                 policy_file.write_text(text, encoding="utf-8")
-                led.apply_policy(str(policy_file), text, source="demo")
+                policies.apply(led, policy_file, text, source="demo")
             print_report(out, WindowRunner(led, broker, "demo", window_options(s, settle_timeout=5))
                          .run(day2, "demo"))
         for name in ("demo-alice", "demo-bob", "demo-carol"):
@@ -415,7 +416,7 @@ def register(main: click.Group) -> None:
             broker = broker_name or s.broker_name
             if led.house(broker) is None:      # only the first account of a broker account asks the broker
                 ensure_house(led, open_broker(s, s.broker_named(broker).name), broker)
-            led.add_account(name, pie, file, rules=rules_name, broker=broker)
+            policies.add_account(led, name, pie, file, rules=rules_name, broker=broker)
         out.print(f"account {name!r} follows {pie!r} of {file} with rules {rules_name!r} on {broker!r}")
 
     @account.command("move")
@@ -428,7 +429,7 @@ def register(main: click.Group) -> None:
         """Move an account to another pie or rule set: held slices the new pie lacks are
         liquidated into it at the next window; the rest waits for a cash event or rebalance."""
         with ledger_of(ctx) as led:
-            queued = led.move_account(name, pie, policy_file, rules_name)
+            queued = policies.move_account(led, name, pie, policy_file, rules_name)
         out.print(f"account {name!r} follows {pie!r}" + ("" if queued else " (nothing changes)"))
         for q in queued:
             out.print(f"  queued {q}")
@@ -573,7 +574,8 @@ def register(main: click.Group) -> None:
             names = {(r.get("account") or "").strip() for r in rows if (r.get("kind") or "").strip() == "withdrawal"}
             symbols = sorted({sym for n in names if n in {a.name for a in led.accounts()}
                               for sym, q in led.holdings(n).values() if q})
-            created, existing = led.import_events(rows, service_of(ctx, led).valuation(symbols), where=file)
+            created, existing = led.import_events(rows, service_of(ctx, led).valuation(symbols),
+                                                  check_rebalance=policies.rebalance_check(), where=file)
         out.print(f"{file}: {created} event(s) recorded, {existing} already recorded (pending until the next window)")
 
     @main.command()
@@ -584,7 +586,7 @@ def register(main: click.Group) -> None:
     def rebalance(ctx: click.Context, name: str, path: str, key: str | None) -> None:
         """Request a rebalance of the whole portfolio, or of the nested pie at PATH."""
         with ledger_of(ctx) as led:
-            rec = led.rebalance(name, path, key=key)
+            rec = policies.rebalance(led, name, path, key=key)
         out.print(f"rebalance #{rec.event_id} of {name}{' ' + path if path else ''} "
                   f"{'recorded' if rec.created else 'already recorded'}")
 
