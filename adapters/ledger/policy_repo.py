@@ -157,3 +157,19 @@ def count_apply(s: Session, apply_id: int, accounts: int, liquidations: int) -> 
 def follower_count(s: Session, version_id: int) -> int:
     return s.scalar(select(func.count()).select_from(Account).where(Account.policy_version_id == version_id,
                                                                     Account.is_house.is_(False)))
+
+
+def follows(s: Session, path: str) -> list[tuple[int, str]]:
+    """The distinct (version, pie) pairs the open accounts following the file are on."""
+    q = select(Account.policy_version_id, Account.pie).join(PolicyVersion, Account.policy_version_id == PolicyVersion.id) \
+        .where(PolicyVersion.file == path, Account.is_house.is_(False), Account.status != "closed").distinct()
+    return sorted((v, p) for v, p in s.execute(q))
+
+
+def move_all(s: Session, from_version: int, pies: Sequence[str], to_version: int) -> int:
+    """Point every open account on `pies` of `from_version` at `to_version`: one statement."""
+    if not pies:
+        return 0
+    return s.execute(update(Account).where(Account.policy_version_id == from_version, Account.pie.in_(list(pies)),
+                                           Account.is_house.is_(False), Account.status != "closed")
+                     .values(policy_version_id=to_version).execution_options(synchronize_session=False)).rowcount

@@ -64,7 +64,8 @@ def engine_for(url: str) -> Engine:
         @event.listens_for(eng, "begin")
         def _begin(conn):  # noqa: ANN001
             # Take the write lock up front: two writers never both read, then fail to upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only transaction (Ledger.read) reads a snapshot and blocks no writer.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("pies_read_only") else "BEGIN IMMEDIATE")
         return eng
     return create_engine(url, pool_pre_ping=True)
 
@@ -82,6 +83,7 @@ class Ledger:
         if upgrade and not migrate.up_to_date(self.engine):
             migrate.upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(self.engine.execution_options(pies_read_only=True), expire_on_commit=False)
 
     @contextmanager
     def tx(self, *, autoflush: bool = True) -> Iterator[Session]:
@@ -90,6 +92,13 @@ class Ledger:
         The window turns autoflush off: it reads and writes thousands of rows per step and
         flushes once at the end instead of before every query."""
         with self._sessions(autoflush=autoflush) as s, s.begin():
+            yield s
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction that only reads: one consistent snapshot, and on SQLite without
+        the write lock (writers go on meanwhile). Writing in it is a mistake."""
+        with self._readers() as s, s.begin():
             yield s
 
     def dispose(self) -> None:

@@ -149,6 +149,13 @@ class ChangePlan:
                 "unpriced": list(self.unpriced)}
 
 
+def retargets(old: Policy, new: Policy, pie: str, to_pie: str | None = None) -> bool:
+    """Whether an account on `pie` of `old` gets other targets under `new` (on `to_pie`
+    of it, when it moves to another pie): only such an account can liquidate anything."""
+    new_pie = new.pies.get(to_pie or pie)
+    return new_pie is not None and old.pies.get(pie) != new_pie
+
+
 def plan_change(file: str, sha256: str, new: Policy, followed: Mapping[int, Policy], followers: Sequence[Follower],
                 prices: Mapping[str, Decimal], *, baseline: tuple[int, Policy] | None = None,
                 changed: bool = True) -> ChangePlan:
@@ -166,13 +173,17 @@ def plan_change(file: str, sha256: str, new: Policy, followed: Mapping[int, Poli
     accounts: list[AccountChange] = []
     quiet = 0
     retargeted: list[str] = []
+    changes: dict[tuple[int, str, str], bool] = {}
     totals: dict[str, tuple[Decimal, int]] = {}
     unpriced: set[str] = set()
     for f in sorted(followers, key=lambda f: f.name):
         target = f.to_pie or f.pie
-        old_pie, new_pie = followed[f.version_id].pies.get(f.pie), new.pies.get(target)
-        if old_pie == new_pie or new_pie is None:
+        key = (f.version_id, f.pie, target)
+        if key not in changes:                # pies compare deeply: once per version and pie
+            changes[key] = retargets(followed[f.version_id], new, f.pie, f.to_pie)
+        if not changes[key]:
             continue
+        new_pie = new.pies[target]
         retargeted.append(f.name)
         live = live_paths(new_pie)
         out = []

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -30,10 +31,11 @@ import rules as policy_lang
 from adapters.ledger import policy_repo as repo
 from adapters.ledger.schema import PolicyVersion
 from adapters.ledger.store import Ledger, LedgerError
-from engine.core.policy_change import ChangePlan, Follower, plan_change
+from engine.core.policy_change import ChangePlan, Follower, plan_change, retargets
 from rules.model import Pie, Policy, RuleSet, Security
 
-SHARD = 1_000            # followers per apply transaction (~50 ms each on SQLite here)
+SHARD = 500              # followers per apply transaction
+YIELD = 0.1              # seconds between two shards on SQLite: its waiting writers poll up to every 100 ms
 Prices = Callable[[list[str]], Mapping[str, Decimal]]
 
 
@@ -108,13 +110,15 @@ COMPILER = Compiler()
 
 # --- plan and apply ---------------------------------------------------------------------------
 
-def _followers(s, path: str, rows: Sequence[repo.FollowerRow], compiler: Compiler
-               ) -> tuple[dict[int, Policy], list[Follower]]:
-    """The core's view of followers: the versions they follow (compiled) and what they hold."""
-    ids = [r.id for r in rows]
+def _followers(s, path: str, rows: Sequence[repo.FollowerRow], compiler: Compiler, new: Policy,
+               to_pie: str | None = None) -> tuple[dict[int, Policy], list[Follower]]:
+    """The core's view of followers: the versions they follow (compiled) and, for those
+    whose targets `new` changes (the others cannot liquidate), what they hold."""
+    followed = {vid: compiler.version(v) for vid, v in repo.versions_by_id(s, {r.version_id for r in rows}).items()}
+    changes = {(vid, pie): retargets(followed[vid], new, pie, to_pie) for vid, pie in {(r.version_id, r.pie) for r in rows}}
+    ids = [r.id for r in rows if changes[(r.version_id, r.pie)]]
     held = repo.holdings(s, ids)
     queued = repo.queued_liquidations(s, ids)
-    followed = {vid: compiler.version(v) for vid, v in repo.versions_by_id(s, {r.version_id for r in rows}).items()}
     return followed, [Follower(r.name, r.pie, r.rules, r.version_id, tuple(held.get(r.id, ())),
                                frozenset(queued.get(r.id, ()))) for r in rows]
 
@@ -127,8 +131,8 @@ def plan(ledger: Ledger, path: str | os.PathLike, text: str, prices: Prices,
     path = resolve(path)
     policy = compiler.policy(text, path)
     sha = sha_of(text)
-    with ledger.tx() as s:
-        followed, followers = _followers(s, path, repo.followers(s, path), compiler)
+    with ledger.read() as s:
+        followed, followers = _followers(s, path, repo.followers(s, path), compiler, policy)
         latest = repo.latest_version(s, path)
         baseline = (latest.id, compiler.version(latest)) if latest is not None and not followed else None
         versions = {vid: v.sha256 for vid, v in repo.versions_by_id(s, followed).items()}
@@ -164,7 +168,8 @@ def _unique(base: str, taken: set[str]) -> str:
 
 
 def apply(ledger: Ledger, path: str | os.PathLike, text: str, *, source: str = "cli",
-          compiler: Compiler = COMPILER, shard: int = SHARD) -> Applied:
+          compiler: Compiler = COMPILER, shard: int = SHARD,
+          on_shard: Callable[[int, float], None] | None = None) -> Applied:
     """Compile `text` (a compile error raises PolicyError and writes nothing) and move the
     accounts following the file `path` to it. A version is recorded once per distinct text;
     applying a text the accounts follow already changes nothing, and applying an older
@@ -174,6 +179,10 @@ def apply(ledger: Ledger, path: str | os.PathLike, text: str, *, source: str = "
     path = resolve(path)
     policy = compiler.policy(text, path)
     sha = sha_of(text)
+    with ledger.read() as s:             # compiled before the ledger is held, not while
+        for vid in sorted({vid for vid, _ in repo.follows(s, path)}):
+            compiler.version(repo.version(s, vid))
+    started = time.perf_counter()
     with ledger.tx() as s:
         gone = {pie: names for pie, names in repo.follower_pies(s, path).items() if pie not in policy.pies}
         if gone:
@@ -188,15 +197,30 @@ def apply(ledger: Ledger, path: str | os.PathLike, text: str, *, source: str = "
         if anyone and not repo.followers(s, path, not_on=version.id, limit=1):
             return Applied(version, [])
         apply_id = repo.start_apply(s, version.id, source)
+        # Followers whose targets stay the same only change version: one statement per
+        # version they are on, however many they are. The others go shard by shard.
+        same: dict[int, list[str]] = {}
+        for vid, pie in repo.follows(s, path):
+            if vid != version.id and not retargets(compiler.version(repo.version(s, vid)), policy, pie):
+                same.setdefault(vid, []).append(pie)
+        unchanged = sum(repo.move_all(s, vid, pies, version.id) for vid, pies in sorted(same.items()))
+        repo.count_apply(s, apply_id, unchanged, 0)
+    if on_shard is not None:
+        on_shard(unchanged, time.perf_counter() - started)
     queued: list[str] = []
-    moved = liquidations = 0
+    moved, liquidations = unchanged, 0
     while True:
         with ledger.tx() as s:
             rows = repo.followers(s, path, not_on=version.id, limit=shard, lock=True)
+            started = time.perf_counter()   # the ledger is held from here (SQLite: from BEGIN)
             if not rows:
                 break
-            done, q, n = _apply_shard(s, path, sha, policy, version.id, rows, compiler)
+            q, n = _apply_shard(s, path, sha, policy, version.id, rows, compiler)
             repo.count_apply(s, apply_id, len(rows), n)
+        if on_shard is not None:
+            on_shard(len(rows), time.perf_counter() - started)     # (accounts, seconds held)
+        if ledger.engine.dialect.name == "sqlite":
+            time.sleep(YIELD)               # let a deposit or the window's step in before the next shard
         queued += q
         moved += len(rows)
         liquidations += n
@@ -204,13 +228,13 @@ def apply(ledger: Ledger, path: str | os.PathLike, text: str, *, source: str = "
 
 
 def _apply_shard(s, path: str, sha: str, policy: Policy, version_id: int, rows: Sequence[repo.FollowerRow],
-                 compiler: Compiler) -> tuple[int, list[str], int]:
+                 compiler: Compiler) -> tuple[list[str], int]:
     """Plan one shard of followers with the core and write its decision: the accounts move
     to the version, and those whose pie changes get their events."""
     gone = sorted(r.name for r in rows if r.pie not in policy.pies)
     if gone:                      # moved to a dropped pie since the check: nothing of this shard
         raise LedgerError(f"{path}: accounts follow a pie this text drops ({', '.join(gone)}); move them first")
-    followed, followers = _followers(s, path, rows, compiler)
+    followed, followers = _followers(s, path, rows, compiler, policy)
     decided = plan_change(path, sha, policy, followed, followers, {})
     taken = repo.taken_keys(s, [r.id for r in rows])
     events: list[tuple[int, str, str, str | None]] = []
@@ -228,7 +252,7 @@ def _apply_shard(s, path: str, sha: str, policy: Policy, version_id: int, rows: 
             queued.append(f"liquidation {name} {x.path}")
     repo.move(s, [r.id for r in rows], version_id)
     repo.add_events(s, events)
-    return len(rows), queued, sum(len(v) for v in liquidated.values())
+    return queued, sum(len(v) for v in liquidated.values())
 
 
 # --- what an account follows -------------------------------------------------------------------
@@ -280,7 +304,7 @@ def move_account(ledger: Ledger, name: str, pie: str, policy_file: str | os.Path
         if (acct.pie, acct.policy_version_id, acct.rules) == (pie, version.id, rules):
             return []
         row = repo.FollowerRow(acct.id, acct.name, acct.pie, acct.rules, acct.policy_version_id)
-        followed, (follower,) = _followers(s, file, [row], compiler)
+        followed, (follower,) = _followers(s, file, [row], compiler, policy, pie)
         decided = plan_change(file, sha, policy, followed, [replace(follower, to_pie=pie)], {})
         acct.pie, acct.policy_version_id, acct.rules = pie, version.id, rules
         if not decided.retargeted:
