@@ -184,3 +184,21 @@ def test_the_merge_rule_for_relative_spellings(tmp_path):
     assert rule({"rules/core.pie": {"h3"}, a: {"h1"}, b: {"h2"}}, str(tmp_path))["rules/core.pie"] == \
         os.path.realpath(tmp_path / "rules" / "core.pie")
     assert rule({"other.pie": {"h1"}, a: {"h1"}}, str(tmp_path))["other.pie"] == os.path.realpath(tmp_path / "other.pie")
+
+
+def test_each_policy_version_is_compiled_once(db_url, tmp_path):
+    compiler = policies.Compiler()
+    led = Ledger(db_url)
+    led.ensure_house("main", Decimal("0"), {})
+    policy = tmp_path / "core.pie"
+    policy.write_text(TWO)
+    for name in ("a", "b", "c"):
+        policies.add_account(led, name, "Core", policy, compiler=compiler)
+    pies = {policies.policy_of(led, n, compiler)[1] for n in ("a", "b", "c")}
+    assert compiler.compiled == 1 and len(pies) == 1
+    policy.write_text(NO_BND)
+    policies.plan(led, policy, NO_BND, lambda symbols: {}, compiler)
+    policies.apply_file(led, policy, compiler=compiler)
+    assert {policies.policy_of(led, n, compiler)[1].slices[0].target_bp for n in ("a", "b", "c")} == {10_000}
+    assert compiler.compiled == 2                  # the new text once, whoever asked
+    led.dispose()
