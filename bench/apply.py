@@ -20,15 +20,12 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text  # noqa: E402
-
 from adapters.ledger.store import Ledger  # noqa: E402
-from bench.window import PG, setup  # noqa: E402
+from bench.window import database, setup  # noqa: E402
 from engine.shell import policies  # noqa: E402
 
 
@@ -43,16 +40,7 @@ def drop_securities(policy: str, pie: str, n: int) -> str:
 def run(db: str, n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        schema = admin = None
-        if db == "sqlite":
-            url = f"sqlite:///{workdir / 'bench.db'}"
-        else:
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text(f'create schema "{schema}"'))
-            url = f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
-        try:
+        with database(db, workdir) as url:
             led, broker = setup(url, n, workdir)
             file = workdir / "policy.pie"
             changed = drop_securities(file.read_text(), "P3", 4)
@@ -83,14 +71,11 @@ def run(db: str, n: int) -> None:
             t.join()
             operator.dispose()
             led.dispose()
-        finally:
-            if schema:
-                with admin.connect() as c:
-                    c.execute(text(f'drop schema "{schema}" cascade'))
         print(f"{db:10} N={n:>7,}  followers moved {applied.accounts:,} ({len(plan.retargeted):,} retargeted, "
               f"{applied.liquidations:,} liquidations; planned {sum(len(a.liquidations) for a in plan.accounts):,})")
         print(f"    plan {plan_s:.2f} s  apply {apply_s:.2f} s ({apply_s / max(applied.accounts, 1) * 1000:.2f} ms "
-              f"per account; {apply_cpu:.2f} s of CPU) in {len(shards)} transactions, longest held {max(s for _, s in shards):.2f} s; "
+              f"per account; {apply_cpu:.2f} s of CPU) in {len(shards)} transactions, "
+              f"longest held {max(s for _, s in shards):.2f} s; "
               f"{len(waits)} deposits meanwhile, longest wait {max(waits, default=0):.2f} s")
 
 
