@@ -6,16 +6,20 @@ and every deposit is recorded."""
 
 from __future__ import annotations
 
+import sys
 import threading
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from adapters.ledger.schema import Account, Event
 from adapters.ledger.store import Ledger, check_invariants
-from bench.apply import drop_securities
-from bench.window import DAY, setup
 from engine.shell import policies
 from engine.shell.window import WindowOptions, WindowRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))      # the benchmarks build the ledger
+from bench.apply import drop_securities  # noqa: E402
+from bench.window import DAY, setup  # noqa: E402
 
 
 def test_an_apply_in_shards_beside_a_window_and_deposits(db_url, tmp_path):
