@@ -161,8 +161,7 @@ def follower_count(s: Session, version_id: int) -> int:
 
 def follows(s: Session, path: str) -> list[tuple[int, str]]:
     """The distinct (version, pie) pairs the open accounts following the file are on."""
-    q = select(Account.policy_version_id, Account.pie).join(PolicyVersion, Account.policy_version_id == PolicyVersion.id) \
-        .where(PolicyVersion.file == path, Account.is_house.is_(False), Account.status != "closed").distinct()
+    q = _following(path).with_only_columns(Account.policy_version_id, Account.pie).distinct()
     return sorted((v, p) for v, p in s.execute(q))
 
 

@@ -115,7 +115,8 @@ def _followers(s, path: str, rows: Sequence[repo.FollowerRow], compiler: Compile
     """The core's view of followers: the versions they follow (compiled) and, for those
     whose targets `new` changes (the others cannot liquidate), what they hold."""
     followed = {vid: compiler.version(v) for vid, v in repo.versions_by_id(s, {r.version_id for r in rows}).items()}
-    changes = {(vid, pie): retargets(followed[vid], new, pie, to_pie) for vid, pie in {(r.version_id, r.pie) for r in rows}}
+    changes = {(vid, pie): retargets(followed[vid], new, pie, to_pie)      # once per version and pie
+               for vid, pie in {(r.version_id, r.pie) for r in rows}}
     ids = [r.id for r in rows if changes[(r.version_id, r.pie)]]
     held = repo.holdings(s, ids)
     queued = repo.queued_liquidations(s, ids)
@@ -147,7 +148,7 @@ def plan(ledger: Ledger, path: str | os.PathLike, text: str, prices: Prices,
 @dataclass(frozen=True)
 class Applied:
     version: PolicyVersion
-    queued: list[str]               # "target_change NAME", "liquidation NAME PATH", by shard and name
+    queued: list[str]               # "target_change NAME", "liquidation NAME PATH", by account id per shard
     accounts: int = 0               # accounts moved to the version
     liquidations: int = 0
 

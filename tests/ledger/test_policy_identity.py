@@ -183,7 +183,8 @@ def test_the_merge_rule_for_relative_spellings(tmp_path):
     # Still two, or none: resolved against the directory the upgrade runs in.
     assert rule({"rules/core.pie": {"h3"}, a: {"h1"}, b: {"h2"}}, str(tmp_path))["rules/core.pie"] == \
         os.path.realpath(tmp_path / "rules" / "core.pie")
-    assert rule({"other.pie": {"h1"}, a: {"h1"}}, str(tmp_path))["other.pie"] == os.path.realpath(tmp_path / "other.pie")
+    assert rule({"other.pie": {"h1"}, a: {"h1"}}, str(tmp_path))["other.pie"] == \
+        os.path.realpath(tmp_path / "other.pie")
 
 
 def test_each_policy_version_is_compiled_once(db_url, tmp_path):
