@@ -11,13 +11,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
+from adapters.ledger.access import Access
 from adapters.ledger.store import Ledger, LedgerError, parse_amount
 from config.settings import Settings
+from engine.core.errors import BrokerUnavailable, Conflict, NotFound
 from engine.core.drift import max_drift_bp, slice_rows
 from engine.core.money import dollar_text, fmt
 from engine.shell import policies
-
-Audit = Callable[[str, dict, str], None]       # (action, arguments, outcome): the front end's audit log
 
 Prices = Callable[[list[str]], dict[str, Decimal]]
 
@@ -31,7 +31,7 @@ class NotAPolicyFile(LedgerError):
     """A file the settings do not name was asked to be planned or applied over the network."""
 
 
-class StalePlan(LedgerError):
+class StalePlan(Conflict):
     """The file changed since the plan that was approved: plan again."""
 
 
@@ -43,6 +43,7 @@ class Service:
         self.settings = settings
         self.ledger = ledger
         self.live_prices = live_prices
+        self.access = Access(ledger)         # tokens and the audit log, for the API and the console
 
     # --- prices -----------------------------------------------------------------------------
 
@@ -108,13 +109,13 @@ class Service:
     def _window_setting(self, name: str | None):
         ws = self.settings.windows
         if not ws:
-            raise LedgerError("no windows in the settings ([[windows]])")
+            raise NotFound("no windows in the settings ([[windows]])")
         if name is None:
             return ws[0]
         for w in ws:
             if w.name == name:
                 return w
-        raise LedgerError(f"no window named {name!r} in the settings (windows: {', '.join(w.name for w in ws)})")
+        raise NotFound(f"no window named {name!r} in the settings (windows: {', '.join(w.name for w in ws)})")
 
     def window_on(self, *, name: str | None = None, broker: str | None = None, day=None) -> dict[str, Any]:
         """A window by its day (default: today in its time zone) and name."""
@@ -123,7 +124,7 @@ class Service:
         when = day or clock.today(w.timezone)
         found = self.ledger.window_of(broker or self.settings.broker_name, when, w.name)
         if found is None:
-            raise LedgerError(f"no window {w.name!r} on {when}")
+            raise NotFound(f"no window {w.name!r} on {when}")
         return found
 
     def run_window(self, *, name: str | None = None, broker: str | None = None, day=None, replay: bool = False,
@@ -154,14 +155,14 @@ class Service:
         try:
             WindowRunner(self.ledger, broker_, b.name, window_options(self.settings, b.name)).run(when, w.name)
         except WindowPaused as e:
-            raise LedgerError(f"window paused, the broker is not answering: {e}; run it again to resume") from None
+            raise BrokerUnavailable(f"window paused: {e}; run it again to resume") from None
         return {**self.ledger.window_of(b.name, when, w.name), "already_closed": False}
 
     def status(self) -> dict[str, Any]:
         """The next window of each broker account, pending events per account, and each
         broker account's last window."""
         from engine.shell import clock
-        from engine.shell.daemon import upcoming_windows
+        from engine.shell.schedule import upcoming_windows
         from engine.shell.wiring import open_broker
         now = clock.now()
         pending = self.ledger.pending_counts()
@@ -261,9 +262,10 @@ class Service:
         path, text = policies.read(self.policy_file(file))
         return policies.plan(self.ledger, path, text, self.live_prices)
 
-    def apply_policy(self, file: str, sha256: str, *, source: str, audit: Audit | None = None) -> dict[str, Any]:
+    def apply_policy(self, file: str, sha256: str, *, caller=None, source: str) -> dict[str, Any]:
         """Apply a settings policy file, only if its text is still the one whose plan was
-        approved (`sha256`, StalePlan otherwise). The outcome goes to `audit`, refusals too."""
+        approved (`sha256`, StalePlan otherwise). The outcome is audited under `caller`
+        (the API's and the console's), refusals too."""
         path = self.policy_file(file)
         args = {"file": path, "sha256": sha256}
         try:
@@ -273,10 +275,11 @@ class Service:
                 raise StalePlan(f"{path} has sha256 {sha[:12]}; plan it again and apply that")
             applied = policies.apply(self.ledger, path, text, source=source)
         except Exception as e:
-            if audit is not None:
-                audit("apply policy", args, f"refused: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            if caller is not None:
+                self.access.audit(caller, "apply policy", args,
+                                  f"refused: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
             raise
-        if audit is not None:
-            audit("apply policy", args, "ok")
+        if caller is not None:
+            self.access.audit(caller, "apply policy", args, "ok")
         return {"file": path, "version": applied.version.id, "sha256": applied.version.sha256,
                 "queued": applied.queued, "accounts": applied.accounts, "liquidations": applied.liquidations}
