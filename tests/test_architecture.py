@@ -12,7 +12,6 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "rules", "adapters", "config")
