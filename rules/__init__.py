@@ -56,6 +56,8 @@ def compile_text(text: str, file: str = "<text>") -> Policy:
     from .compiler import compile_syntax
     from .library import standard_rules
     sf, c = _parse(text, file)
+    if c.overflowing:
+        raise PolicyError(c.diagnostics)
     policy = compile_syntax(sf, c, external=standard_rules())
     if c.diagnostics:
         raise PolicyError(c.diagnostics)
