@@ -32,9 +32,10 @@ def extends_chain(n: int) -> str:
     return "".join(f'rules "r{i}" extends "r{i + 1}" {{ }}\n' for i in range(n - 1)) + f'rules "r{n - 1}" {{ }}\n'
 
 
-def use_chain(n: int) -> str:
-    """`pie "P0" { use "P1" 100% }`, ... n pies long."""
-    return "".join(f'pie "P{i}" {{ use "P{i + 1}" 100% }}\n' for i in range(n - 1)) + f'pie "P{n - 1}" {{ A 100% }}\n'
+def use_chain(n: int, cycle: bool = False) -> str:
+    """`pie "P0" { use "P1" 100% }`, ... n pies long (the last using "P0" again, for a cycle)."""
+    last = 'use "P0" 100%' if cycle else "A 100%"
+    return "".join(f'pie "P{i}" {{ use "P{i + 1}" 100% }}\n' for i in range(n - 1)) + f'pie "P{n - 1}" {{ {last} }}\n'
 
 
 def one_line(n: int) -> str:
