@@ -137,7 +137,8 @@ class Collector:
         if self.full:
             self._first_more = self._first_more or src
             return
-        if len(message) > MAX_MESSAGE_CHARS:
-            message = message[:MAX_MESSAGE_CHARS - 3] + "..."
+        if len(message) > MAX_MESSAGE_CHARS:      # a long word or number quoted: keep both ends
+            half = (MAX_MESSAGE_CHARS - 3) // 2
+            message = message[:half] + "..." + message[-half:]
         extra = tuple(Note(self.source(*at), text, self._line(self.source(*at))) for at, text in notes)
         self._kept.append(Diagnostic(src, message, self._line(src), extra))

@@ -242,3 +242,9 @@ def test_names_longer_than_the_limit_are_refused():
 def test_a_use_cycle_through_the_middle_is_named_from_where_it_closes():
     (e,) = errors('pie "A" { use "B" 100% }\npie "B" { use "C" 100% }\npie "C" { X 50% use "B" 50% }')
     assert e.source.line == 3 and e.message == 'a pie cannot contain itself: "B" -> "C" -> "B"'
+
+
+def test_a_long_value_in_a_message_keeps_both_ends_of_the_message():
+    (e,) = errors('pie "P" { A ' + "1" * 5000 + "% }")
+    assert len(e.message) <= vocab.MAX_MESSAGE_CHARS
+    assert e.message.startswith("111") and "..." in e.message and e.message.endswith("% is more than 100%")
