@@ -52,13 +52,15 @@ def parse_money(value: Value, c: Collector) -> int | None:
 
 
 _SUGGESTIONS = 10          # errors of a file that look for a close name (difflib is slow on many)
-_SUGGEST_AMONG = 1000      # names they look among: those of about the same length, first found
+_SUGGEST_AMONG = 1000      # names each looks among, the first found that could be close
 
 
 def _suggest(name: str, known: Iterable[str], c: Collector) -> str:
     if c.count >= _SUGGESTIONS or len(name) > vocab.MAX_NAME_CHARS:
         return ""
-    near = list(islice((k for k in known if abs(len(k) - len(name)) <= 2), _SUGGEST_AMONG))
+    # A ratio of 0.5 needs the shorter name at least a third of the longer one.
+    n = len(name)
+    near = list(islice((k for k in known if n <= 3 * len(k) and len(k) <= 3 * n), _SUGGEST_AMONG))
     close = difflib.get_close_matches(name, near, n=1, cutoff=0.5)
     return f' (did you mean "{close[0]}"?)' if close else ""
 

@@ -248,3 +248,14 @@ def test_a_long_value_in_a_message_keeps_both_ends_of_the_message():
     (e,) = errors('pie "P" { A ' + "1" * 5000 + "% }")
     assert len(e.message) <= vocab.MAX_MESSAGE_CHARS
     assert e.message.startswith("111") and "..." in e.message and e.message.endswith("% is more than 100%")
+
+
+def test_a_suggestion_is_looked_for_among_a_bounded_number_of_names_and_only_for_the_first_errors():
+    many = "".join(f'pie "Pie number {i}" {{ A 100% }}\n' for i in range(5000))
+    (e,) = errors(many + 'pie "T" { use "Pie numbr 42" 100% }')
+    assert e.message.endswith('(did you mean "Pie number 42"?)')
+    short = errors('pie "Technology" { A 100% }\npie "T" { use "Tech" 100% }')[0]
+    assert short.message.endswith('(did you mean "Technology"?)')     # lengths 4 and 10 can still be close
+    wrong = "".join(f'pie "P{i}" {{ use "Q{i}" 100% }}\n' for i in range(30))
+    suggested = [d for d in errors(wrong) if "did you mean" in d.message]
+    assert len(suggested) == 10
