@@ -409,8 +409,8 @@ class _Block:
     def at(self, line: int, column: int) -> tuple[int, int]:
         return line + self.lines, column + (self.columns if line == 1 else 0)
 
-    def source(self, line: int, column: int) -> Source:
-        return self.collector.source(*self.at(line, column))
+    def source(self, line: int, column: int) -> Source:      # once per token: kept cheap
+        return Source(self.collector.file, line + self.lines, column + self.columns if line == 1 else column)
 
     def error(self, where: tuple[int, int], message: str,
               notes: tuple[tuple[tuple[int, int], str], ...] = ()) -> None:

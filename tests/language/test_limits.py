@@ -259,3 +259,11 @@ def test_a_suggestion_is_looked_for_among_a_bounded_number_of_names_and_only_for
     wrong = "".join(f'pie "P{i}" {{ use "Q{i}" 100% }}\n' for i in range(30))
     suggested = [d for d in errors(wrong) if "did you mean" in d.message]
     assert len(suggested) == 10
+
+
+def test_positions_of_a_block_that_starts_inside_a_line_are_the_files():
+    # Each block is parsed on its own (not padded with the text before it): positions are moved.
+    first, second, third = errors('pie "A" { A 100% }  pie "B" { B 40 }\n\n  pie "C" { C 100%\n  D 40 }\n  pie "E" { }')
+    assert (first.source.line, first.source.column) == (1, 33) and "needs a % sign" in first.message
+    assert (second.source.line, second.source.column) == (4, 5) and "needs a % sign" in second.message
+    assert (third.source.line, third.source.column) == (5, 7) and third.message == 'pie "E" has no slices'
