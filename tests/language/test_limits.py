@@ -267,3 +267,13 @@ def test_positions_of_a_block_that_starts_inside_a_line_are_the_files():
     assert (first.source.line, first.source.column) == (1, 33) and "needs a % sign" in first.message
     assert (second.source.line, second.source.column) == (4, 5) and "needs a % sign" in second.message
     assert (third.source.line, third.source.column) == (5, 7) and third.message == 'pie "E" has no slices'
+
+
+def test_text_compiled_without_a_file_is_held_to_the_file_size_limit():
+    text = "#" * vocab.MAX_FILE_BYTES
+    assert rules.compile_text(text, "p.pie").pies == {}
+    for call in (rules.compile_text, rules.format_text):
+        with pytest.raises(rules.PolicyError) as info:
+            call(text + "é", "p.pie")             # one character more, two bytes
+        assert info.value.diagnostics[0].message == (f"the file is {vocab.MAX_FILE_BYTES + 2:,} bytes; "
+                                                     f"the limit is {vocab.MAX_FILE_BYTES:,} bytes")
