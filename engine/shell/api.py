@@ -24,7 +24,7 @@ from engine.core.errors import BrokerUnavailable, PiesError
 from engine.core.roles import ROLES, Caller
 from engine.shell.guards import MAX_FAILURES, WINDOW, Limiter  # noqa: F401 - re-exported for callers and tests
 from engine.shell.guards import AccessLog, BodyLimit, client_address, networks, scheme
-from engine.shell.service import PolicyChanged, Service
+from engine.shell.service import NotAPolicyFile, Service, StalePlan
 
 if TYPE_CHECKING:
     from adapters.ledger.store import Ledger
@@ -153,8 +153,6 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     def failure(e: Exception, field: str | None = None) -> Problem:
         """The error's class chooses the status (engine/core/errors.py); a policy that does
         not compile is refused input too."""
-        if isinstance(e, PolicyChanged):
-            return Problem(409, "the file changed since its plan", str(e), field="sha256")
         if isinstance(e, BrokerUnavailable):
             return Problem(e.status, e.title, str(e))
         if isinstance(e, PiesError):
@@ -291,9 +289,9 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
         for i, r in enumerate(rows):
             if "policy" in r:
                 try:
-                    r["policy"] = _followed(settings, r["policy"])
-                except Problem as e:
-                    raise Problem(422, "invalid request", f"accounts[{i}]: {e.detail}", field=f"accounts.{i}.policy") \
+                    r["policy"] = service.policy_file(r["policy"])     # only the settings' files, over the network
+                except NotAPolicyFile as e:
+                    raise Problem(422, "invalid request", f"accounts[{i}]: {e}", field=f"accounts.{i}.policy") \
                         from None
         doc = audited(who, "add accounts", {"accounts": rows},
                       lambda: service.add_accounts(rows, label=lambda i: f"accounts[{i}]"))
@@ -314,9 +312,10 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     @app.post("/api/v1/policies/plan", tags=["policies"])
     def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:
         """What applying the file's current text would do; writes nothing."""
-        path = _followed(settings, body.file)
         try:
-            return service.policy_plan(path)
+            return service.plan_policy(body.file).to_json()
+        except NotAPolicyFile as e:
+            raise Problem(422, "invalid request", str(e), field="file") from None
         except policy_lang.PolicyError as e:
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
         except PiesError as e:
@@ -325,13 +324,16 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     @app.post("/api/v1/policies/apply", tags=["policies"])
     def policy_apply(body: PolicyIn, who: Analyst) -> dict[str, Any]:
         """Apply the file's text, only if it is still the text that was planned (sha256)."""
-        path = _followed(settings, body.file)
         try:
-            policy_lang.read_policy_text(path)
+            return service.apply_policy(body.file, body.sha256 or "", caller=who, source=f"api:{who.name}")
+        except NotAPolicyFile as e:
+            raise Problem(422, "invalid request", str(e), field="file") from None
+        except StalePlan as e:
+            raise Problem(409, "the file changed since its plan", str(e), field="sha256") from None
         except policy_lang.PolicyError as e:
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
-        return audited(who, "apply policy", {"file": path, "sha256": body.sha256},
-                       lambda: service.policy_apply(path, body.sha256, source=f"api:{who.name}"))
+        except PiesError as e:
+            raise failure(e) from None
 
     from engine.shell.backtest.api import BacktestIn, InputError, run_request_elsewhere
 
@@ -396,14 +398,3 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
 
     Server(uvicorn.Config(app, host=host or settings.api_host, port=settings.api_port if port is None else port,
                           log_level="warning", proxy_headers=False, server_header=False, access_log=False)).run()
-
-
-def _followed(settings: Settings, file: str) -> str:
-    """Only the policy files the settings name can be planned or applied over HTTP."""
-    from pathlib import Path
-    wanted = str(Path(file))
-    for f in settings.policy_files:
-        if f == wanted or Path(f).name == wanted:
-            return f
-    raise Problem(422, "invalid request", f"{file!r} is not one of the policy files in the settings "
-                  f"({', '.join(Path(f).name for f in settings.policy_files)})", field="file")

@@ -8,6 +8,7 @@ ledger (adapters/ledger) does that; amounts go out as strings.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Callable
 
 from adapters.ledger.access import Access
@@ -16,17 +17,22 @@ from config.settings import Settings
 from engine.core.errors import BrokerUnavailable, Conflict, NotFound
 from engine.core.drift import max_drift_bp, slice_rows
 from engine.core.money import dollar_text, fmt
+from engine.shell import policies
 
 Prices = Callable[[list[str]], dict[str, Decimal]]
-
-
-class PolicyChanged(Conflict):
-    """A policy file's text is no longer the text that was planned: plan it again."""
 
 
 def event_json(e) -> dict[str, Any]:
     return {"id": e.id, "kind": e.kind, "amount": None if e.amount is None else str(e.amount), "path": e.path,
             "status": e.status, "reason": e.reason, "key": e.key, "recorded_at": e.created_at.isoformat()}
+
+
+class NotAPolicyFile(LedgerError):
+    """A file the settings do not name was asked to be planned or applied over the network."""
+
+
+class StalePlan(Conflict):
+    """The file changed since the plan that was approved: plan again."""
 
 
 class Service:
@@ -60,7 +66,7 @@ class Service:
         prices = self.valuation(self.ledger.symbols(), live)
         rows = []
         for a in accts:
-            _, pie, _ = self.ledger.policy_of(a.name)
+            _, pie, _ = policies.policy_of(self.ledger, a.name)
             values = self.ledger.values(a.name, prices)
             d = max_drift_bp(slice_rows(pie, values))
             rows.append({"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status,
@@ -69,7 +75,7 @@ class Service:
         return {"accounts": rows, "total": total, "page": page, "size": size}
 
     def account(self, name: str, *, live: bool = False) -> dict[str, Any]:
-        acct, pie, _ = self.ledger.policy_of(name)
+        acct, pie, _ = policies.policy_of(self.ledger, name)
         held = self.ledger.holdings(name)
         values = self.ledger.values(name, self.valuation(sorted({sym for sym, q in held.values() if q}), live,
                                                          acct.broker))
@@ -188,8 +194,9 @@ class Service:
         from engine.shell import clock
         from rules.model import Security
         if name:
-            self.ledger.policy_of(name)                       # an unknown name is refused here
-        states, held = preview(WindowRepository(self.ledger, self.settings.broker_name), [name] if name else None)
+            policies.policy_of(self.ledger, name)             # an unknown name is refused here
+        states, held = preview(WindowRepository(self.ledger, self.settings.broker_name, policies.COMPILER),
+                               [name] if name else None)
         symbols = sorted({h.symbol for a in states for h in a.holdings}
                          | {sl.symbol for a in states for _, sl in a.pie.walk() if isinstance(sl, Security)})
         prices = self.live_prices(symbols) if symbols else {}
@@ -220,7 +227,7 @@ class Service:
                key: str | None = None) -> dict[str, Any]:
         """Record a deposit, withdrawal, dividend or rebalance for the next window."""
         if kind == "rebalance":
-            rec = self.ledger.rebalance(name, path, key=key)
+            rec = policies.rebalance(self.ledger, name, path, key=key)
             parsed = None
         else:
             if kind not in ("deposit", "withdrawal", "dividend"):
@@ -241,7 +248,7 @@ class Service:
                 "path": path or None}
 
     def add_accounts(self, rows: list[dict[str, str]], *, label: Callable[[int], str] = str) -> dict[str, Any]:
-        """Open many accounts at once, all or none (see Ledger.add_accounts); an account that
+        """Open many accounts at once, all or none (see policies.add_accounts); an account that
         exists already as asked is left as it is. The first account of a broker account
         asks the broker for the house's holdings."""
         from config.settings import SettingsError
@@ -258,30 +265,52 @@ class Service:
         for b in sorted(brokers):
             if self.ledger.house(b) is None:
                 ensure_house(self.ledger, open_broker(self.settings, b), b)
-        done = self.ledger.add_accounts(rows, label=label, broker=self.settings.broker_name,
+        done = policies.add_accounts(self.ledger, rows, label=label, broker=self.settings.broker_name,
                                         policy_file=self.settings.policy_files[0] if self.settings.policy_files else None)
         return {"accounts": [{"account": n, "created": c} for n, c in done],
                 "created": sum(1 for _, c in done if c), "existing": sum(1 for _, c in done if not c)}
 
-    def policy_plan(self, file: str) -> dict[str, Any]:
-        """What applying the file's current text would do; writes nothing."""
-        import rules as policy_lang
-        text = policy_lang.read_policy_text(file)
-        return self.ledger.plan_policy(file, text, self.live_prices).to_json()
-
-    def policy_apply(self, file: str, sha256: str | None, *, source: str) -> dict[str, Any]:
-        """Apply the file's text, only if it is still the text that was planned (its
-        sha256): what the API and the console both call."""
-        import hashlib
-
-        import rules as policy_lang
-        text = policy_lang.read_policy_text(file)
-        sha = hashlib.sha256(text.encode()).hexdigest()
-        if sha256 != sha:
-            raise PolicyChanged(f"{file} has sha256 {sha[:12]}; plan it again and apply that")
-        version, queued = self.ledger.apply_policy(file, text, source=source)
-        return {"file": file, "version": version.id, "sha256": version.sha256, "queued": queued}
-
     def cancel(self, event_id: int) -> dict[str, Any]:
         e = self.ledger.cancel(event_id)
         return {"event": e.id, "status": e.status}
+
+    # --- policies: the same plan and apply for the API, the console and the CLI ------------------
+
+    def policy_file(self, file: str) -> str:
+        """A policy file of the settings by its path or its name (resolved); any other file
+        is refused: a network caller plans and applies only what the settings name."""
+        wanted = policies.resolve(file)
+        for f in self.settings.policy_files:
+            resolved = policies.resolve(f)
+            if resolved == wanted or Path(f).name == file:
+                return resolved
+        raise NotAPolicyFile(f"{file!r} is not one of the policy files in the settings "
+                             f"({', '.join(Path(f).name for f in self.settings.policy_files)})")
+
+    def plan_policy(self, file: str):
+        """What applying a settings policy file's current text would do (a ChangePlan);
+        writes nothing. PolicyError when it does not compile."""
+        path, text = policies.read(self.policy_file(file))
+        return policies.plan(self.ledger, path, text, self.live_prices)
+
+    def apply_policy(self, file: str, sha256: str, *, caller=None, source: str) -> dict[str, Any]:
+        """Apply a settings policy file, only if its text is still the one whose plan was
+        approved (`sha256`, StalePlan otherwise). The outcome is audited under `caller`
+        (the API's and the console's), refusals too."""
+        path = self.policy_file(file)
+        args = {"file": path, "sha256": sha256}
+        try:
+            _, text = policies.read(path)
+            sha = policies.sha_of(text)
+            if sha != sha256:
+                raise StalePlan(f"{path} has sha256 {sha[:12]}; plan it again and apply that")
+            applied = policies.apply(self.ledger, path, text, source=source)
+        except Exception as e:
+            if caller is not None:
+                self.access.audit(caller, "apply policy", args,
+                                  f"refused: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            raise
+        if caller is not None:
+            self.access.audit(caller, "apply policy", args, "ok")
+        return {"file": path, "version": applied.version.id, "sha256": applied.version.sha256,
+                "queued": applied.queued, "accounts": applied.accounts, "liquidations": applied.liquidations}

@@ -27,7 +27,7 @@ from markupsafe import Markup
 import rules as policy_lang
 from engine.core.errors import BrokerUnavailable, PiesError
 from engine.core.roles import Caller
-from engine.shell.service import PolicyChanged
+from engine.shell.service import NotAPolicyFile, StalePlan
 
 HERE = Path(__file__).parent
 COOKIE = "pies_session"
@@ -366,7 +366,8 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
 
     def plan_of(f: str) -> dict[str, Any]:
         try:
-            return {"file": f, "plan": service.policy_plan(f)}
+            plan = service.plan_policy(f)
+            return {"file": plan.file, "plan": plan.to_json()}
         except policy_lang.PolicyError as e:
             return {"file": f, "error": e.render()}
         except PiesError as e:
@@ -386,10 +387,11 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
     @app.get("/console/policies/confirm", include_in_schema=False)
     def policy_confirm(request: Request, file: str = "", sha256: str = "") -> Response:
         """A change that sells is applied only from this page: its plan, then one button."""
-        s = signed_in(request)
-        if s is None:
+        if signed_in(request) is None:
             return to_login()
-        if file not in settings.policy_files:
+        try:
+            service.policy_file(file)
+        except NotAPolicyFile:
             return HTMLResponse("<h1>Refused</h1><p>Not a policy file of these settings.</p>", status_code=403)
         p = plan_of(file)
         stale = "plan" in p and p["plan"]["sha256"] != sha256
@@ -404,24 +406,24 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
         if isinstance(who, Response):
             return who
         from urllib.parse import urlencode
-        if file not in settings.policy_files:
+        try:
+            service.policy_file(file)
+        except NotAPolicyFile:
             return HTMLResponse("<h1>Refused</h1><p>Not a policy file of these settings.</p>", status_code=403)
         p = plan_of(file)
         if "plan" in p and p["plan"]["trades"] and confirm != "liquidate":
             # Selling is confirmed on the page that shows what would be sold (the CLI asks too).
             return RedirectResponse("/console/policies/confirm?" + urlencode({"file": file, "sha256": sha256}),
                                     status_code=303)
-        args = {"file": file, "sha256": sha256}
         try:
-            done = service.policy_apply(file, sha256, source=f"console:{who.name}")
-        except PolicyChanged:
+            done = service.apply_policy(file, sha256, caller=who, source=f"console:{who.name}")   # audited there
+        except NotAPolicyFile:
+            return HTMLResponse("<h1>Refused</h1><p>Not a policy file of these settings.</p>", status_code=403)
+        except StalePlan:
             msg, bad = "The file changed since this plan was shown; review the new plan.", 1
-            access.audit(who, "apply policy", args, "refused: the file changed since its plan")
         except (PiesError, policy_lang.PolicyError) as e:
-            access.audit(who, "apply policy", args, f"refused: {str(e).splitlines()[0]}")
             msg, bad = str(e), 1
         else:
-            access.audit(who, "apply policy", args, "ok")
             msg, bad = f"Applied version {done['version']}; queued {len(done['queued'])} event(s).", 0
         return RedirectResponse("/console/policies?" + urlencode({"message": msg, "bad": bad}), status_code=303)
 
