@@ -71,6 +71,8 @@ class SimulatedSection(_Section):
     calendar: Literal["XNYS", "weekdays"] = "XNYS"
     holidays: tuple[date, ...] = ()
     dividends: dict[str, Decimal] = {}
+    fill_delay: float = 0.0             # seconds before an order fills (a slow market, for drills)
+    journal_file: str = ""              # a line per order placed (tests count submissions)
 
     @field_validator("starting_cash", mode="before")
     @classmethod

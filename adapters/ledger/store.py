@@ -18,7 +18,7 @@ from typing import Iterator, Mapping, Sequence
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import rules as policy_lang
@@ -37,6 +37,18 @@ EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change"
 
 class LedgerError(ValueError):
     """A user's mistake: the message is the one line they see. Nothing was written."""
+
+
+class LedgerConflict(LedgerError):
+    """Another process holds what this needs (a window running on the same broker account,
+    a daemon on the same ledger): the message names the holder; nothing was written and
+    the same command can be tried again once the holder is done (HTTP 409, CLI exit 4)."""
+
+
+class LedgerUnavailable(Exception):
+    """The ledger's database cannot be reached or written (a server outage, a read-only
+    data directory): the message is one line; nothing is lost and the command can be run
+    again once it is back (CLI exit 75, EX_TEMPFAIL; HTTP 503)."""
 
 
 def parse_amount(text: str | Decimal, what: str = "amount") -> Decimal:
@@ -73,6 +85,20 @@ def engine_for(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def database_trouble(e: BaseException, url: str) -> Exception:
+    """What a failure of the database means to the person who ran the command, in one
+    line: a ledger that cannot be written (a read-only data directory or file: theirs to
+    fix, LedgerError) or one that cannot be reached now (a server outage, a lock held too
+    long: LedgerUnavailable, try again; nothing was written by the failed transaction)."""
+    first = (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0][:200]
+    where = url.split("@")[-1].split("?")[0]        # never the credentials nor the options
+    if url.startswith("sqlite") and any(w in first.lower() for w in ("readonly", "read-only", "unable to open",
+                                                                     "disk i/o error", "permission")):
+        return LedgerError(f"cannot write the ledger at {where}: {first} (is its directory read-only?)")
+    return LedgerUnavailable(f"the ledger's database at {where} is unavailable: {first}; "
+                             f"nothing was lost, run the command again once it is back")
+
+
 @dataclass(frozen=True)
 class Recorded:
     event_id: int
@@ -89,12 +115,16 @@ class Ledger:
 
     @contextmanager
     def tx(self, *, autoflush: bool = True) -> Iterator[Session]:
-        """One transaction: commit on success, roll back everything on any error.
+        """One transaction: commit on success, roll back everything on any error. A database
+        that cannot be reached or written is one line (database_trouble), not a traceback.
 
         The window turns autoflush off: it reads and writes thousands of rows per step and
         flushes once at the end instead of before every query."""
-        with self._sessions(autoflush=autoflush) as s, s.begin():
-            yield s
+        try:
+            with self._sessions(autoflush=autoflush) as s, s.begin():
+                yield s
+        except (OperationalError, InterfaceError) as e:
+            raise database_trouble(e, self.url) from None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -16,6 +16,7 @@ from collections import defaultdict, deque
 from decimal import Decimal
 from typing import Annotated, Any, Callable, Literal
 
+import structlog
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -24,10 +25,12 @@ from pydantic import BaseModel, Field
 import rules as policy_lang
 from adapters.broker.port import BrokerError
 from adapters.ledger.access import ROLES, Access, Caller
-from adapters.ledger.store import Ledger, LedgerError
+from adapters.ledger.locks import describe_process
+from adapters.ledger.store import Ledger, LedgerConflict, LedgerError
 from config.settings import Settings, SettingsError
 from engine.shell.service import Service
 
+log = structlog.get_logger("pies.api")
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 MAX_FAILURES = 5           # failed logins per client in WINDOW seconds before it must wait
@@ -70,6 +73,51 @@ class Limiter:
     def failed(self, client: str) -> None:
         with self._lock:
             self._fails[client].append(self.clock())
+
+
+class WindowRuns:
+    """Windows started over the API, each run in a thread of this process holding its
+    window lock; their outcome kept in memory (the last KEEP runs) for the caller to follow."""
+
+    KEEP = 100
+
+    def __init__(self):
+        self._runs: dict[int, dict[str, Any]] = {}
+        self._next = 1
+        self._lock = threading.Lock()
+
+    def start(self, started) -> dict[str, Any]:
+        from datetime import datetime, timezone
+        with self._lock:
+            rid, self._next = self._next, self._next + 1
+            self._runs[rid] = {"run": rid, "status": "running", "window": started.window_id, "broker": started.broker,
+                               "name": started.name, "day": started.day.isoformat(), "error": None,
+                               "started_at": datetime.now(timezone.utc).isoformat(), "finished_at": None,
+                               "links": {"run": f"/api/v1/windows/runs/{rid}",
+                                         "window": f"/api/v1/windows/{started.window_id}"}}
+            for old in sorted(self._runs)[:-self.KEEP]:
+                del self._runs[old]
+            doc = dict(self._runs[rid])
+        threading.Thread(target=self._run, args=(rid, started), name=f"pies-window-run-{rid}", daemon=True).start()
+        return doc
+
+    def _run(self, rid: int, started) -> None:
+        from datetime import datetime, timezone
+        status, error = "closed", None
+        try:
+            started.run()
+        except Exception as e:  # noqa: BLE001 - reported to whoever follows the run; it resumes when run again
+            line = str(e).splitlines()[0] if str(e) else ""
+            status, error = "failed", line if isinstance(e, LedgerError) else f"{type(e).__name__}: {line}"
+            log.error("window run failed", run=rid, window=started.window_id, error=error, alert=True)
+        with self._lock:
+            if rid in self._runs:
+                self._runs[rid].update(status=status, error=error, finished_at=datetime.now(timezone.utc).isoformat())
+
+    def get(self, rid: int) -> dict[str, Any] | None:
+        with self._lock:
+            doc = self._runs.get(rid)
+            return None if doc is None else {**doc, "links": dict(doc["links"])}
 
 
 # --- request bodies ------------------------------------------------------------------------
@@ -136,6 +184,8 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         if isinstance(e, LedgerError) and text.startswith(("no account named", "no window", "no event",
                                                             "no token named", "no policy version")):
             return Problem(404, "not found", text, field=field)
+        if isinstance(e, LedgerConflict):
+            return Problem(409, "conflict", text)
         if isinstance(e, BrokerError):
             return Problem(503, "broker unavailable", text)
         return Problem(422, "refused", text, field=field)
@@ -252,13 +302,34 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def cancel(event_id: Id, who: Operator) -> dict[str, Any]:
         return audited(who, "cancel", {"event": event_id}, lambda: service.cancel(event_id))
 
-    @app.post("/api/v1/windows/run", tags=["operate"])
+    runs = WindowRuns()
+    app.state.window_runs = runs
+
+    @app.post("/api/v1/windows/run", tags=["operate"], status_code=202)
     def run_window(who: Operator, name: Annotated[str | None, Query(max_length=50)] = None,
-                   broker: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
-        """Run (or resume) today's window now and return it with its report (a window that
-        closed already is returned as it is, `already_closed`)."""
-        return audited(who, "run window", {"name": name, "broker": broker},
-                       lambda: service.run_window(name=name, broker=broker))
+                   broker: Annotated[str | None, Query(max_length=100)] = None) -> JSONResponse:
+        """Start (or resume) today's window and answer at once: 202 with `Location:` the
+        run to follow (`GET /api/v1/windows/runs/{run}`: running, closed or failed, and its
+        window). A window of the broker account running already (here, in the daemon or
+        `pies window run`) is a 409 naming its holder; a window that closed already comes
+        back as it is, 200 with `already_closed`."""
+        started = audited(who, "run window", {"name": name, "broker": broker},
+                          lambda: service.start_window(name=name, broker=broker,
+                                                       holder=describe_process(f"pies api (token {who.name})")))
+        if isinstance(started, dict):
+            return JSONResponse(started, status_code=200)
+        doc = runs.start(started)
+        return JSONResponse(doc, status_code=202, headers={"Location": doc["links"]["run"]})
+
+    @app.get("/api/v1/windows/runs/{run_id}", tags=["read"])
+    def window_run(run_id: Id, who: Viewer) -> dict[str, Any]:
+        """A window run started over the API (this process's last 100): `running`, `closed`
+        or `failed` with its one-line error; the window itself is at `links.window`."""
+        doc = runs.get(run_id)
+        if doc is None:
+            raise Problem(404, "not found", f"no window run {run_id} (runs are kept in memory, the last "
+                          f"{WindowRuns.KEEP}; the window itself is under /api/v1/windows)")
+        return doc
 
     @app.post("/api/v1/policies/plan", tags=["policies"])
     def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:

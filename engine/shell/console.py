@@ -20,6 +20,18 @@ class UserError(click.ClickException):
         err.print(f"[red]error:[/red] {self.message}", markup=True, soft_wrap=True)
 
 
+class Conflict(UserError):
+    """Another process holds what the command needs (a running window): exit 4, try later."""
+
+    exit_code = 4
+
+
+class TryAgain(UserError):
+    """The ledger's database is unavailable now: exit 75 (EX_TEMPFAIL), run it again later."""
+
+    exit_code = 75
+
+
 def print_policy_error(e: rules.PolicyError) -> None:
     for d in e.diagnostics:
         err.print(d.render(), markup=False, soft_wrap=True)

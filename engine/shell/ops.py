@@ -20,10 +20,10 @@ from rich.tree import Tree
 
 import rules
 from adapters.broker.port import BrokerError
-from adapters.ledger.store import Ledger, LedgerError, parse_amount
+from adapters.ledger.store import Ledger, LedgerConflict, LedgerError, LedgerUnavailable, parse_amount
 from config.settings import Settings, SettingsError
 from config.settings import load as load_settings
-from engine.shell.console import UserError, err, out, print_policy_error
+from engine.shell.console import Conflict, TryAgain, UserError, err, out, print_policy_error
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
 
@@ -42,11 +42,17 @@ def ledger_of(ctx: click.Context) -> Iterator[Ledger]:
     """The ledger, with user mistakes turned into one line and exit 2."""
     try:
         led = open_ledger(settings_of(ctx))
+    except LedgerUnavailable as e:
+        raise TryAgain(str(e)) from None
     except Exception as e:  # noqa: BLE001 - a database that cannot be opened is the operator's to fix
         raise UserError(f"cannot open the ledger at {settings_of(ctx).describe()['database_url']}: "
                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
     try:
         yield led
+    except LedgerConflict as e:
+        raise Conflict(str(e)) from None
+    except LedgerUnavailable as e:
+        raise TryAgain(str(e)) from None
     except (LedgerError, SettingsError) as e:
         raise UserError(str(e)) from None
     except BrokerError as e:

@@ -39,6 +39,8 @@ def open_broker(settings: Settings, name: str | None = None) -> Broker:
         holidays=frozenset(sim.get("holidays", ())),
         calendar=str(sim.get("calendar", "XNYS")),
         dividends={s: Decimal(str(v)) for s, v in dict(sim.get("dividends", {})).items()},
+        fill_delay=float(sim.get("fill_delay", 0.0)),
+        journal_file=Path(sim["journal_file"]).expanduser() if sim.get("journal_file") else None,
     ))
 
 
