@@ -617,8 +617,16 @@ class Ledger:
                     raise LedgerError(f"cannot rebalance {path!r} of {name!r}: it is {what}")
         return self._record(name, "rebalance", key, check, path=path or None)
 
-    def dividend(self, name: str, amount: Decimal, key: str) -> Recorded:
-        return self._record(name, "dividend", key, lambda s, a: None, amount=parse_amount(amount, "dividend"))
+    def dividend(self, name: str, amount: str | Decimal, key: str | None = None, *,
+                 most: Decimal | None = None) -> Recorded:
+        """Queue a dividend recorded by hand (the broker's own are collected by the window).
+        Without a key it is a new event every time; above `most` (the settings' sanity
+        bound) it is refused."""
+        amt = parse_amount(amount, "dividend")
+        if most is not None and amt > most:
+            raise LedgerError(f"dividend of ${amt} for {name!r} is more than ${most}, the most a dividend recorded "
+                              f"by hand may be ([events] max_dividend); check the amount")
+        return self._record(name, "dividend", key, lambda s, a: None, amount=amt)
 
     def cancel(self, event_id: int) -> Event:
         with self.tx() as s:

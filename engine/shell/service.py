@@ -242,7 +242,8 @@ class Service:
                 rec = self.ledger.withdraw(name, parsed, self.valuation(symbols, broker=acct.broker if acct else None),
                                            key=key)
             else:
-                rec = self.ledger.dividend(name, parsed, key=key or f"dividend:{name}:{parsed}")
+                # No key, a new event every time: two dividends of one amount are two dividends.
+                rec = self.ledger.dividend(name, parsed, key=key, most=Decimal(self.settings.max_dividend_cents).scaleb(-2))
         return {"event": rec.event_id, "created": rec.created, "kind": kind, "account": name,
                 "amount": None if parsed is None else str(parsed),
                 "amount_text": None if parsed is None else f"${dollar_text(int(parsed * 100))}",
