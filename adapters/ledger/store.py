@@ -105,12 +105,47 @@ class Recorded:
     created: bool            # False: the key was already recorded; this is the first event
 
 
+class LedgerMissing(LedgerError):
+    """A read on a ledger that does not exist: nothing was created."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite ledger (None in memory or for a server database)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1] if "///" in url else ""
+    return Path(path.split("?", 1)[0]).expanduser() if path and path != ":memory:" else None
+
+
 class Ledger:
-    def __init__(self, url: str, *, upgrade: bool = True):
+    """`create=False` (read commands): a ledger that does not exist yet is LedgerMissing and
+    nothing is created, not even its directory (a typo'd data directory is not a new, empty
+    ledger). Otherwise a new ledger is created and migrated; `created` says so."""
+
+    def __init__(self, url: str, *, upgrade: bool = True, create: bool = True):
         self.url = url
+        self.created = False
+        path = sqlite_path(url)
+        if path is not None and not (path.exists() and path.stat().st_size > 0):
+            if not create:
+                raise LedgerMissing(f"no ledger at {path}: nothing was created (is PIES_DATA_DIR or the database "
+                                    f"URL right?); `pies db init` creates one, as does the first command that "
+                                    f"records something")
+            self.created = upgrade
         self.engine = engine_for(url)
-        if upgrade and not migrate.up_to_date(self.engine):
-            migrate.upgrade(self.engine)
+        try:
+            if path is None and not create and migrate.current(self.engine) is None:
+                raise LedgerMissing(f"no ledger in {url.split('@')[-1].split('?')[0]}: its schema is empty "
+                                    f"(is the database URL right?); `pies db init` creates the tables")
+            if upgrade and not migrate.up_to_date(self.engine):
+                before, _ = migrate.upgrade(self.engine)
+                self.created = before is None
+        except (OperationalError, InterfaceError) as e:
+            self.engine.dispose()
+            raise database_trouble(e, url) from None
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

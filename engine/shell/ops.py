@@ -37,11 +37,32 @@ def settings_of(ctx: click.Context) -> Settings:
     return obj["settings"]
 
 
+# Commands that record something: they create a ledger that does not exist yet (and say
+# where); every other command only reads and refuses a missing ledger, creating nothing.
+WRITES = frozenset({"deposit", "withdraw", "rebalance", "cancel", "account add", "account move", "account close",
+                    "token create", "token revoke", "import events", "window run", "policy apply", "policy load",
+                    "demo"})
+
+
+def command_of(ctx: click.Context) -> str:
+    """The command as typed after `pies`, e.g. "window run"."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
 @contextmanager
 def ledger_of(ctx: click.Context) -> Iterator[Ledger]:
-    """The ledger, with user mistakes turned into one line and exit 2."""
+    """The ledger, with user mistakes turned into one line and exit 2 (4: another process
+    holds what the command needs; 75: the database is unavailable, try again)."""
     try:
-        led = open_ledger(settings_of(ctx))
+        led = open_ledger(settings_of(ctx), create=command_of(ctx) in WRITES)
+        if led.created:
+            err.print(f"created a new ledger at {settings_of(ctx).describe()['database_url']}", soft_wrap=True)
+    except LedgerError as e:
+        raise UserError(str(e)) from None
     except LedgerUnavailable as e:
         raise TryAgain(str(e)) from None
     except Exception as e:  # noqa: BLE001 - a database that cannot be opened is the operator's to fix
@@ -183,6 +204,21 @@ def register(main: click.Group) -> None:
     @main.group()
     def db() -> None:
         """The ledger database."""
+
+    @db.command("init")
+    @click.pass_context
+    def db_init(ctx: click.Context) -> None:
+        """Create the ledger (its directory, file or tables) where the settings say, and say where."""
+        s = settings_of(ctx)
+        where = s.describe()["database_url"]
+        try:
+            led = open_ledger(s)
+        except LedgerUnavailable as e:
+            raise TryAgain(str(e)) from None
+        except (LedgerError, OSError) as e:
+            raise UserError(f"cannot create the ledger at {where}: {e}") from None
+        led.dispose()
+        out.print(f"{'created the ledger' if led.created else 'the ledger exists already'} at {where}")
 
     @db.command("upgrade")
     @click.pass_context

@@ -10,8 +10,8 @@ from adapters.ledger.store import Ledger
 from config.settings import Settings
 
 
-def open_ledger(settings: Settings, *, upgrade: bool = True) -> Ledger:
-    return Ledger(settings.database_url, upgrade=upgrade)
+def open_ledger(settings: Settings, *, upgrade: bool = True, create: bool = True) -> Ledger:
+    return Ledger(settings.database_url, upgrade=upgrade, create=create)
 
 
 def open_broker(settings: Settings, name: str | None = None) -> Broker:
