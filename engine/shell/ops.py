@@ -1,7 +1,9 @@
 """Operator commands: accounts, deposits, withdrawals, rebalances, history, policy versions.
 
 Each command is one ledger transaction; a mistake prints one line and exits 2 with nothing
-written; a policy that does not compile prints its errors and exits 1.
+written; a policy that does not compile prints its errors and exits 2 too (as in `policy
+plan`, where 1 means "it would trade"); 4: another process holds what the command needs;
+75: the database is unavailable, try again.
 """
 
 from __future__ import annotations
@@ -78,9 +80,9 @@ def ledger_of(ctx: click.Context) -> Iterator[Ledger]:
         raise UserError(str(e)) from None
     except BrokerError as e:
         raise UserError(f"broker: {e}") from None
-    except rules.PolicyError as e:
+    except rules.PolicyError as e:       # exit 2, as `policy plan`: 1 there means "it would trade"
         print_policy_error(e)
-        raise SystemExit(1) from None
+        raise SystemExit(2) from None
     finally:
         led.dispose()
 
