@@ -32,6 +32,7 @@ from adapters.ledger.locks import DaemonLock
 from adapters.ledger.store import Ledger, LedgerConflict, LedgerError
 from config.settings import Settings, Window
 from engine.core.money import fmt
+from engine.shell import clock
 from engine.shell.window import Interrupted, WindowPaused, WindowRunner
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
@@ -120,7 +121,7 @@ def grace_seconds(w: Window) -> int:
 class Daemon:
     def __init__(self, settings: Settings, *, now: Callable[[], datetime] | None = None):
         self.settings = settings
-        self.now = now or (lambda: datetime.now(ZoneInfo("UTC")))
+        self.now = now or clock.now          # PIES_NOW pins it, as for every other command
         self.stop = threading.Event()
         self.ledger: Ledger | None = None
         self.lock: DaemonLock | None = None

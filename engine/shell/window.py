@@ -66,9 +66,16 @@ class WindowOptions:
 
 
 def _crash_hook(point: str) -> None:
-    """Tests kill the process at a named point (PIES_TEST_CRASH_AT) to prove resumption."""
+    """Tests kill the process at a named point (PIES_TEST_CRASH_AT) to prove resumption, or
+    hold it there (PIES_TEST_PAUSE_AT=point=seconds, touching PIES_TEST_PAUSED) to kill
+    another process meanwhile."""
     if os.environ.get("PIES_TEST_CRASH_AT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
+    at, _, seconds = os.environ.get("PIES_TEST_PAUSE_AT", "").partition("=")
+    if at == point:
+        if os.environ.get("PIES_TEST_PAUSED"):
+            open(os.environ["PIES_TEST_PAUSED"], "a").close()
+        _time.sleep(float(seconds or 60))
 
 
 def _since(w: WindowInfo, day: date) -> datetime:
