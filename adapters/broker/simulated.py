@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from .calendar import Exchange, Weekdays
-from .port import (CENT, QTY, Asset, Balance, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
+from .port import (CENT, QTY, Asset, Balance, BrokerError, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
                    OrderRequest, OrderState, Position, RetryLater, check_minimum, whole_shares)
 
 NY = ZoneInfo("America/New_York")
@@ -100,13 +100,16 @@ class SimulatedBroker:
         if not path:
             return
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self._state, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self._state, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:       # e.g. a read-only data directory: the broker cannot keep its books
+            raise BrokerError(f"the simulated broker cannot write its state to {path}: {e.strerror or e}") from None
         self._seen = self._stamp()
 
     def _fresh(self) -> None:

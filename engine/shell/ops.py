@@ -118,7 +118,13 @@ def register(main: click.Group) -> None:
         import uvicorn
         from engine.shell.api import create_app
         s = settings_of(ctx)
-        uvicorn.run(create_app(s), host=host or s.api_host, port=port or s.api_port, log_level="warning",
+        try:
+            app = create_app(s)
+        except LedgerUnavailable as e:
+            raise TryAgain(str(e)) from None
+        except LedgerError as e:
+            raise UserError(str(e)) from None
+        uvicorn.run(app, host=host or s.api_host, port=port or s.api_port, log_level="warning",
                     proxy_headers=True, server_header=False)
 
     @main.group()
@@ -344,8 +350,12 @@ def register(main: click.Group) -> None:
             code = Daemon(s).serve()
         except BrokerError as e:
             raise UserError(f"broker: {e}") from None
+        except LedgerUnavailable as e:
+            raise TryAgain(str(e)) from None
         except LedgerError as e:
             raise UserError(str(e)) from None
+        except OSError as e:              # its pid file in a read-only data directory
+            raise UserError(f"the daemon cannot start: {e.strerror or e}: {e.filename or ''}") from None
         finally:
             if alerter is not None:
                 alerter.close()              # what is queued goes out before the process ends
