@@ -305,7 +305,9 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     runs = WindowRuns()
     app.state.window_runs = runs
 
-    @app.post("/api/v1/windows/run", tags=["operate"], status_code=202)
+    @app.post("/api/v1/windows/run", tags=["operate"], status_code=202,
+              responses={200: {"description": "The window closed already: returned as it is (`already_closed`)"},
+                         409: {"description": "A window of the broker account is running already (its holder named)"}})
     def run_window(who: Operator, name: Annotated[str | None, Query(max_length=50)] = None,
                    broker: Annotated[str | None, Query(max_length=100)] = None) -> JSONResponse:
         """Start (or resume) today's window and answer at once: 202 with `Location:` the
