@@ -1,0 +1,105 @@
+"""What every command group shares: the settings, ledger and service of a command, and
+the one way a command prints JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Iterator
+
+import click
+
+import rules
+from adapters.broker.port import BrokerError
+from adapters.ledger.store import Ledger, LedgerConflict, LedgerError, LedgerUnavailable
+from config.settings import Settings, SettingsError
+from config.settings import load as load_settings
+from engine.shell.console import Conflict, TryAgain, UserError, err, print_policy_error
+from engine.shell.wiring import open_broker, open_ledger
+
+
+def print_json(doc) -> None:
+    """A command's --json output: the document, indented, on stdout."""
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        try:
+            obj["settings"] = load_settings(obj.get("config"))
+        except SettingsError as e:
+            raise UserError(str(e)) from None
+    return obj["settings"]
+
+
+# Commands that record something: they create a ledger that does not exist yet (and say
+# where); every other command only reads and refuses a missing ledger, creating nothing.
+WRITES = frozenset({"deposit", "withdraw", "rebalance", "cancel", "account add", "account move", "account close",
+                    "token create", "token revoke", "import events", "window run", "policy apply", "policy load",
+                    "demo"})
+
+
+def command_of(ctx: click.Context) -> str:
+    """The command as typed after `pies`, e.g. "window run"."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+@contextmanager
+def ledger_of(ctx: click.Context) -> Iterator[Ledger]:
+    """The ledger, with user mistakes turned into one line and exit 2 (a policy that does
+    not compile included, as in `policy plan`, where 1 means "it would trade"); 4: another
+    process holds what the command needs; 75: the database is unavailable, try again."""
+    try:
+        led = open_ledger(settings_of(ctx), create=command_of(ctx) in WRITES)
+        if led.created:
+            err.print(f"created a new ledger at {settings_of(ctx).describe()['database_url']}", soft_wrap=True)
+    except LedgerError as e:
+        raise UserError(str(e)) from None
+    except LedgerUnavailable as e:
+        raise TryAgain(str(e)) from None
+    except Exception as e:  # noqa: BLE001 - a database that cannot be opened is the operator's to fix
+        raise UserError(f"cannot open the ledger at {settings_of(ctx).describe()['database_url']}: "
+                        f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+    try:
+        yield led
+    except LedgerConflict as e:
+        raise Conflict(str(e)) from None
+    except LedgerUnavailable as e:
+        raise TryAgain(str(e)) from None
+    except (LedgerError, SettingsError) as e:
+        raise UserError(str(e)) from None
+    except BrokerError as e:
+        raise UserError(f"broker: {e}") from None
+    except rules.PolicyError as e:
+        print_policy_error(e)
+        raise SystemExit(2) from None
+    finally:
+        led.dispose()
+
+
+def prices_of(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
+    return open_broker(settings_of(ctx)).latest_prices(symbols) if symbols else {}
+
+
+def service_of(ctx: click.Context, led: Ledger):
+    """The service layer over this ledger: what the HTTP API calls too."""
+    from engine.shell.service import Service
+    return Service(settings_of(ctx), led, lambda symbols: prices_of(ctx, symbols))
+
+
+def day_of(text: str | None):
+    from datetime import date
+    if not text:
+        from engine.shell import clock
+        return clock.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--date {text!r} is not a date like 2026-11-24") from None
