@@ -26,7 +26,7 @@ import rules as policy_lang
 from adapters.broker.port import BrokerError
 from adapters.ledger.access import ROLES, Access, Caller
 from adapters.ledger.locks import describe_process
-from adapters.ledger.store import Ledger, LedgerConflict, LedgerError
+from adapters.ledger.store import Ledger, LedgerConflict, LedgerError, LedgerUnavailable
 from config.settings import Settings, SettingsError
 from engine.shell.service import Service
 
@@ -171,6 +171,10 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     async def _problem(request: Request, e: Problem) -> JSONResponse:
         errors = [{"field": e.field, "message": e.detail}] if e.field else None
         return problem(e.status, e.title, e.detail, request.url.path, errors, e.headers)
+
+    @app.exception_handler(LedgerUnavailable)
+    async def _unavailable(request: Request, e: LedgerUnavailable) -> JSONResponse:
+        return problem(503, "ledger unavailable", str(e), request.url.path, headers={"Retry-After": "30"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:

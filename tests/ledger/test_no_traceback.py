@@ -103,7 +103,14 @@ class Proxy:
         self.target = target
         self.srv = socket.socket()
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", port))
+        for attempt in range(50):                     # the port of a relay just cut may take a moment
+            try:
+                self.srv.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                if attempt == 49 or not port:
+                    raise
+                time.sleep(0.1)
         self.srv.listen(64)
         self.port = self.srv.getsockname()[1]
         self.conns: list[socket.socket] = []
@@ -134,6 +141,10 @@ class Proxy:
                 pass
 
     def cut(self) -> None:
+        try:
+            self.srv.shutdown(socket.SHUT_RDWR)       # wakes the accepting thread: the port is free at once
+        except OSError:
+            pass
         self.srv.close()
         for s in self.conns:
             try:
@@ -232,3 +243,32 @@ def test_the_first_write_creates_the_ledger_and_says_where(tmp_path):
                        text=True, timeout=60)
     assert r.returncode == 0 and f"created a new ledger at sqlite:///{where / 'pies.db'}" in r.stderr
     assert (where / "pies.db").exists()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_api_answers_503_problem_details_while_postgresql_is_down(tmp_path, db_url):
+    if "@127.0.0.1:5432/" not in db_url:
+        pytest.skip("the relay needs the server at 127.0.0.1:5432")
+    from fastapi.testclient import TestClient
+
+    from adapters.ledger.access import Access
+    from config.settings import load
+    from engine.shell.api import Limiter, create_app
+    first = Ledger(db_url)
+    token = Access(first).create("watcher", "viewer")
+    first.dispose()
+    proxy = Proxy(("127.0.0.1", 5432))
+    led = Ledger(_through(db_url, proxy.port))
+    try:
+        app = create_app(load(env={"PIES_DATABASE_URL": led.url, "PIES_DATA_DIR": str(tmp_path / "data")}),
+                         ledger=led, live_prices=lambda symbols: {}, limiter=Limiter())
+        c, h = TestClient(app), {"Authorization": f"Bearer {token}"}
+        assert c.get("/api/v1/accounts", headers=h).status_code == 200
+        proxy.cut()
+        r = c.get("/api/v1/accounts", headers=h)
+        assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json")
+        assert r.headers["Retry-After"] == "30" and "run the command again" in r.json()["detail"]
+        assert "postgres@" not in r.text
+    finally:
+        proxy.cut()
+        led.dispose()
