@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 import structlog
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
@@ -23,12 +23,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 import rules as policy_lang
-from adapters.broker.port import BrokerError
-from adapters.ledger.access import ROLES, Access, Caller
-from adapters.ledger.locks import describe_process
-from adapters.ledger.store import Ledger, LedgerConflict, LedgerError, LedgerUnavailable
-from config.settings import Settings, SettingsError
+from config.settings import Settings
+from engine.core.errors import BrokerUnavailable, PiesError, Unavailable
+from engine.core.roles import ROLES, Caller
 from engine.shell.service import Service
+
+if TYPE_CHECKING:
+    from adapters.ledger.store import Ledger
 
 log = structlog.get_logger("pies.api")
 PROBLEM = "application/problem+json"
@@ -108,7 +109,7 @@ class WindowRuns:
             started.run()
         except Exception as e:  # noqa: BLE001 - reported to whoever follows the run; it resumes when run again
             line = str(e).splitlines()[0] if str(e) else ""
-            status, error = "failed", line if isinstance(e, LedgerError) else f"{type(e).__name__}: {line}"
+            status, error = "failed", line if isinstance(e, PiesError) else f"{type(e).__name__}: {line}"
             log.error("window run failed", run=rid, window=started.window_id, error=error, alert=True)
         with self._lock:
             if rid in self._runs:
@@ -139,12 +140,11 @@ class TokenIn(BaseModel):
     role: Literal["viewer", "operator", "analyst", "admin"]
 
 
-def create_app(settings: Settings, *, ledger: Ledger | None = None,
+def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
                live_prices: Callable[[list[str]], dict[str, Decimal]] | None = None,
                limiter: Limiter | None = None) -> FastAPI:
     from engine.shell.wiring import open_broker, open_ledger
     led = ledger or open_ledger(settings)
-    access = Access(led)
     limits = limiter or Limiter()
     brokers: dict[str, Any] = {}
 
@@ -158,6 +158,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return brokers["b"].latest_prices(symbols)
 
     service = Service(settings, led, prices)
+    access = service.access
     # No open /docs (Swagger UI loads its code from a CDN) and the OpenAPI document needs a
     # token like everything else but /health.
     app = FastAPI(title="pies", version="1", description=__doc__, docs_url=None, redoc_url=None, openapi_url=None,
@@ -172,8 +173,8 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         errors = [{"field": e.field, "message": e.detail}] if e.field else None
         return problem(e.status, e.title, e.detail, request.url.path, errors, e.headers)
 
-    @app.exception_handler(LedgerUnavailable)
-    async def _unavailable(request: Request, e: LedgerUnavailable) -> JSONResponse:
+    @app.exception_handler(Unavailable)
+    async def _unavailable(request: Request, e: Unavailable) -> JSONResponse:
         return problem(503, "ledger unavailable", str(e), request.url.path, headers={"Retry-After": "30"})
 
     @app.exception_handler(RequestValidationError)
@@ -184,15 +185,15 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return problem(422, "invalid request", detail, request.url.path, errors)
 
     def failure(e: Exception, field: str | None = None) -> Problem:
-        text = str(e)
-        if isinstance(e, LedgerError) and text.startswith(("no account named", "no window", "no event",
-                                                            "no token named", "no policy version")):
-            return Problem(404, "not found", text, field=field)
-        if isinstance(e, LedgerConflict):
-            return Problem(409, "conflict", text)
-        if isinstance(e, BrokerError):
-            return Problem(503, "broker unavailable", text)
-        return Problem(422, "refused", text, field=field)
+        """The error's class chooses the status (engine/core/errors.py); a policy that does
+        not compile is refused input too."""
+        if isinstance(e, Unavailable):
+            return Problem(e.status, e.title, str(e), headers={"Retry-After": "30"})
+        if isinstance(e, BrokerUnavailable):
+            return Problem(e.status, e.title, str(e))
+        if isinstance(e, PiesError):
+            return Problem(e.status, e.title, str(e), field=field)
+        return Problem(422, "refused", str(e), field=field)
 
     # --- who is calling ---------------------------------------------------------------------
 
@@ -226,7 +227,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def audited(who: Caller, action: str, args: dict[str, Any], fn: Callable[[], Any]) -> Any:
         try:
             result = fn()
-        except (LedgerError, SettingsError, BrokerError, policy_lang.PolicyError) as e:
+        except (PiesError, policy_lang.PolicyError) as e:
             access.audit(who, action, args, f"refused: {str(e).splitlines()[0]}")
             raise failure(e) from None
         access.audit(who, action, args, "ok")
@@ -235,7 +236,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def read(fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except (LedgerError, SettingsError, BrokerError) as e:
+        except PiesError as e:
             raise failure(e) from None
 
     # --- routes -----------------------------------------------------------------------------
@@ -292,9 +293,9 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             raise Problem(422, "invalid request", f"a {body.kind} needs an amount", field="amount")
         if body.kind != "rebalance":
             try:
-                from adapters.ledger.store import parse_amount
-                parse_amount(body.amount or "", body.kind)
-            except LedgerError as e:
+                from engine.core.money import parse_dollars          # the parser the ledger's parse_amount uses
+                parse_dollars(body.amount or "", what=body.kind)
+            except PiesError as e:
                 access.audit(who, f"record {body.kind}", body.model_dump(), f"refused: {e}")
                 raise Problem(422, "invalid request", str(e), field="amount") from None
         doc = audited(who, f"record {body.kind}", {**body.model_dump(), "idempotency_key": idempotency_key},
@@ -321,7 +322,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         back as it is, 200 with `already_closed`."""
         started = audited(who, "run window", {"name": name, "broker": broker},
                           lambda: service.start_window(name=name, broker=broker,
-                                                       holder=describe_process(f"pies api (token {who.name})")))
+                                                       holder=f"pies api (token {who.name})"))
         if isinstance(started, dict):
             return JSONResponse(started, status_code=200)
         doc = runs.start(started)
@@ -346,7 +347,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             return led.plan_policy(path, text, prices).to_json()
         except policy_lang.PolicyError as e:
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
-        except (LedgerError, BrokerError) as e:
+        except PiesError as e:
             raise failure(e, "file") from None
 
     @app.post("/api/v1/policies/apply", tags=["policies"])
@@ -367,6 +368,17 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             version, queued = led.apply_policy(path, text, source=f"api:{who.name}")
             return {"file": path, "version": version.id, "sha256": version.sha256, "queued": queued}
         return audited(who, "apply policy", {"file": path, "sha256": sha}, apply)
+
+    from engine.shell.backtest.api import BacktestIn, InputError, run_request_elsewhere
+
+    @app.post("/api/v1/backtests", tags=["policies"])
+    async def backtests(body: BacktestIn, who: Analyst) -> dict[str, Any]:
+        """Backtest pies of a policy text over uploaded prices (docs/backtest.md): bounded in
+        size, run in a worker process while the server goes on serving; writes nothing."""
+        try:
+            return await run_request_elsewhere(body)
+        except InputError as e:
+            raise Problem(422, "the backtest cannot run", str(e)) from None
 
     @app.get("/api/v1/tokens", tags=["admin"])
     def tokens(who: Admin) -> dict[str, Any]:

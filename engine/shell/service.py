@@ -10,8 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Callable
 
+from adapters.ledger.access import Access
 from adapters.ledger.store import Ledger, LedgerError, parse_amount
 from config.settings import Settings
+from engine.core.errors import BrokerUnavailable, NotFound
 from engine.core.drift import max_drift_bp, slice_rows
 from engine.core.money import dollar_text, fmt
 
@@ -31,6 +33,7 @@ class Service:
         self.settings = settings
         self.ledger = ledger
         self.live_prices = live_prices
+        self.access = Access(ledger)         # tokens and the audit log, for the API and the console
 
     # --- prices -----------------------------------------------------------------------------
 
@@ -96,13 +99,13 @@ class Service:
     def _window_setting(self, name: str | None):
         ws = self.settings.windows
         if not ws:
-            raise LedgerError("no windows in the settings ([[windows]])")
+            raise NotFound("no windows in the settings ([[windows]])")
         if name is None:
             return ws[0]
         for w in ws:
             if w.name == name:
                 return w
-        raise LedgerError(f"no window named {name!r} in the settings (windows: {', '.join(w.name for w in ws)})")
+        raise NotFound(f"no window named {name!r} in the settings (windows: {', '.join(w.name for w in ws)})")
 
     def window_on(self, *, name: str | None = None, broker: str | None = None, day=None) -> dict[str, Any]:
         """A window by its day (default: today in its time zone) and name."""
@@ -111,7 +114,7 @@ class Service:
         when = day or clock.today(w.timezone)
         found = self.ledger.window_of(broker or self.settings.broker_name, when, w.name)
         if found is None:
-            raise LedgerError(f"no window {w.name!r} on {when}")
+            raise NotFound(f"no window {w.name!r} on {when}")
         return found
 
     def run_window(self, *, name: str | None = None, broker: str | None = None, day=None, replay: bool = False,
@@ -126,10 +129,10 @@ class Service:
         window that was opened and never closed (`replay`), never a future day, and a closed
         market day only when forced. A window that closed already is not run again: its
         row and report come back with `already_closed`. Otherwise the broker account's
-        window lock is taken first (LedgerConflict naming the holder when a window of it
+        window lock is taken first (a Conflict naming the holder when a window of it
         runs elsewhere), then the broker opened and the window's row opened; the caller
         runs it (WindowStart.run, here or in a thread) or releases it."""
-        from adapters.ledger.locks import WindowLock
+        from adapters.ledger.locks import WindowLock, describe_process
         from engine.shell import clock
         from engine.shell.window import WindowRunner
         from engine.shell.wiring import ensure_house, open_broker, window_options
@@ -150,7 +153,8 @@ class Service:
         if when < today and not (replay and self.ledger.window_of(b.name, when, w.name) is not None):
             raise LedgerError(f"{when} is past (today is {today} in {w.timezone}): only a window that was opened "
                               f"and never closed can be resumed, with --replay")
-        lock = WindowLock(self.ledger, b.name, holder=holder, data_dir=self.settings.data_dir)
+        lock = WindowLock(self.ledger, b.name, holder=describe_process(holder) if holder else None,
+                          data_dir=self.settings.data_dir)
         lock.acquire()                   # before the broker is opened: a refused caller touches nothing
         try:
             done = closed()              # it may have closed while we asked
@@ -172,7 +176,7 @@ class Service:
         """The next window of each broker account, pending events per account, and each
         broker account's last window."""
         from engine.shell import clock
-        from engine.shell.daemon import upcoming_windows
+        from engine.shell.schedule import upcoming_windows
         from engine.shell.wiring import open_broker
         now = clock.now()
         pending = self.ledger.pending_counts()
@@ -267,7 +271,7 @@ class WindowStart:
         try:
             self.runner.run(self.day, self.name, lock=self.lock)
         except WindowPaused as e:
-            raise LedgerError(f"window paused, the broker is not answering: {e}; run it again to resume") from None
+            raise BrokerUnavailable(f"window paused: {e}; run it again to resume") from None
         finally:
             self.lock.release()
         return {**self.service.ledger.window_of(self.broker, self.day, self.name), "already_closed": False}

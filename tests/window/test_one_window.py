@@ -1,6 +1,6 @@
 """One window at a time per broker account, whoever starts it: two `pies window run` at
 once, the CLI and the API, three API calls at once. Exactly one runs, the others are
-refused naming the holder (exit 4, HTTP 409), no client order id reaches the (simulated)
+refused naming the holder (exit 2, a Conflict; HTTP 409), no client order id reaches the (simulated)
 broker twice, and the ledger's orders are the broker's. Real processes on both databases;
 the broker fills after a delay so the windows overlap for seconds."""
 
@@ -143,7 +143,7 @@ def test_two_cli_windows_at_once_one_runs_the_other_is_refused(world):
     procs = [cli_run(world), cli_run(world)]
     results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
     ran = [r for r in results if r[0] == 0]
-    refused = [r for r in results if r[0] == 4]
+    refused = [r for r in results if r[0] == 2]
     assert len(ran) == 1 and len(refused) == 1, [(c, e[-2000:]) for c, _, e in results]
     report = json.loads(ran[0][1])
     assert report["problems"] == [] and report["orders"]
@@ -161,7 +161,7 @@ def test_the_cli_and_the_api_at_once_one_runs(world):
         api = server.run()
         code, out, err = cli.wait(timeout=180), *cli.communicate()
         if api.status_code == 202:                        # the API won: the CLI was refused
-            assert code == 4 and "running already (pies api (token ops) pid=" in err, err[-2000:]
+            assert code == 2 and "running already (pies api (token ops) pid=" in err, err[-2000:]
             run = server.follow(api.headers["Location"])
             assert run["status"] == "closed", run
             window = httpx.get(server.base + run["links"]["window"], headers=server.headers).json()

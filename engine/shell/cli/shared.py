@@ -7,17 +7,19 @@ import json
 import sys
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import click
 
 import rules
-from adapters.broker.port import BrokerError
-from adapters.ledger.store import Ledger, LedgerConflict, LedgerError, LedgerUnavailable
 from config.settings import Settings, SettingsError
 from config.settings import load as load_settings
-from engine.shell.console import Conflict, TryAgain, UserError, err, print_policy_error
+from engine.core.errors import PiesError
+from engine.shell.console import UserError, err, print_policy_error
 from engine.shell.wiring import open_broker, open_ledger
+
+if TYPE_CHECKING:
+    from adapters.ledger.store import Ledger
 
 
 def print_json(doc) -> None:
@@ -52,31 +54,24 @@ def command_of(ctx: click.Context) -> str:
 
 
 @contextmanager
-def ledger_of(ctx: click.Context) -> Iterator[Ledger]:
-    """The ledger, with user mistakes turned into one line and exit 2 (a policy that does
-    not compile included, as in `policy plan`, where 1 means "it would trade"); 4: another
-    process holds what the command needs; 75: the database is unavailable, try again."""
+def ledger_of(ctx: click.Context) -> Iterator["Ledger"]:
+    """The ledger, with user mistakes turned into one line and their class's exit code
+    (engine/core/errors.py); a policy that does not compile is exit 2, as in `policy plan`
+    (where 1 means "it would trade"). A command that only reads (not in WRITES) refuses a
+    missing ledger and creates nothing."""
     try:
         led = open_ledger(settings_of(ctx), create=command_of(ctx) in WRITES)
         if led.created:
             err.print(f"created a new ledger at {settings_of(ctx).describe()['database_url']}", soft_wrap=True)
-    except LedgerError as e:
-        raise UserError(str(e)) from None
-    except LedgerUnavailable as e:
-        raise TryAgain(str(e)) from None
+    except PiesError as e:
+        raise UserError.of(e) from None
     except Exception as e:  # noqa: BLE001 - a database that cannot be opened is the operator's to fix
         raise UserError(f"cannot open the ledger at {settings_of(ctx).describe()['database_url']}: "
                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
     try:
         yield led
-    except LedgerConflict as e:
-        raise Conflict(str(e)) from None
-    except LedgerUnavailable as e:
-        raise TryAgain(str(e)) from None
-    except (LedgerError, SettingsError) as e:
-        raise UserError(str(e)) from None
-    except BrokerError as e:
-        raise UserError(f"broker: {e}") from None
+    except PiesError as e:
+        raise UserError.of(e) from None
     except rules.PolicyError as e:
         print_policy_error(e)
         raise SystemExit(2) from None
@@ -88,7 +83,7 @@ def prices_of(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
     return open_broker(settings_of(ctx)).latest_prices(symbols) if symbols else {}
 
 
-def service_of(ctx: click.Context, led: Ledger):
+def service_of(ctx: click.Context, led: "Ledger"):
     """The service layer over this ledger: what the HTTP API calls too."""
     from engine.shell.service import Service
     return Service(settings_of(ctx), led, lambda symbols: prices_of(ctx, symbols))
