@@ -23,9 +23,11 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,6 +39,7 @@ from adapters.broker.simulated import SimulatedBroker, SimulatedConfig  # noqa: 
 from adapters.ledger.schema import Account, Event, Holding  # noqa: E402
 from adapters.ledger.store import Ledger  # noqa: E402
 from engine.shell.window import STEPS, WindowOptions, WindowRunner  # noqa: E402
+from engine.shell import policies  # noqa: E402
 
 PG = os.environ.get("PIES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DAY = date(2026, 11, 24)
@@ -87,7 +90,7 @@ def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
     prices = {f"S{i}": Decimal(rng.randint(1000, 60000)).scaleb(-2) for i in range(400)}
     (workdir / "prices.csv").write_text("".join(f"{s},{p}\n" for s, p in prices.items()))
     led = Ledger(url)
-    version, _ = led.load_policy(workdir / "policy.pie")
+    version, _ = policies.apply_file(led, workdir / "policy.pie")
     positions: dict[str, Decimal] = defaultdict(Decimal)
     cash = Decimal(100_000_000 + 1_000 * n).quantize(Decimal("0.01"))    # the broker's: more than all deposits
     created = datetime.now(timezone.utc) - timedelta(minutes=5)
@@ -108,19 +111,28 @@ def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
     return led, broker
 
 
+@contextmanager
+def database(db: str, workdir: Path) -> Iterator[str]:
+    """The URL of an empty ledger: a file in `workdir`, or a PostgreSQL schema of its own
+    that is dropped afterwards."""
+    if db == "sqlite":
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'create schema "{schema}"'))
+    try:
+        yield f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'drop schema "{schema}" cascade'))
+
+
 def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        schema = None
-        if db == "sqlite":
-            url = f"sqlite:///{workdir / 'bench.db'}"
-        else:
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text(f'create schema "{schema}"'))
-            url = f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
-        try:
+        with database(db, workdir) as url:
             t0 = time.perf_counter()
             led, broker = setup(url, n, workdir)
             setup_s = time.perf_counter() - t0
@@ -132,10 +144,6 @@ def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000) -> None:
             report = runner.run(DAY, accounts=False)
             total = time.perf_counter() - start
             led.dispose()
-        finally:
-            if schema:
-                with admin.connect() as c:
-                    c.execute(text(f'drop schema "{schema}" cascade'))
         prev = start
         steps = []
         for step, t in marks:

@@ -458,11 +458,12 @@ def _has(d: Mapping | None, loc: tuple) -> bool:
 
 
 def _resolve(path: str, base: Path) -> str:
-    """A relative path in a settings file means: relative to that file."""
+    """A relative path in a settings file means: relative to that file. Resolved (`..`
+    and symlinks): a policy file is identified by its resolved path everywhere."""
     if not path:
         return path
     p = Path(path).expanduser()
-    return str(p if p.is_absolute() else (base / p))
+    return os.path.realpath(p if p.is_absolute() else (base / p))
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) -> Settings:

@@ -8,27 +8,23 @@ twice returns the first event (concurrent writers included: the key is UNIQUE).
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-import rules as policy_lang
 from engine.core.errors import Conflict, NotFound, Refused, Unavailable
 from engine.core.money import MoneyError, market_cents, parse_dollars
-from engine.core.policy_change import ChangePlan, Follower, live_paths, plan_change
 from engine.core.window.conservation import discrepancies
-from rules.model import Pie, Policy
 
-from . import migrate
+from . import migrate, policy_repo
 from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, aware
 from .window_reports import full_report
 
@@ -80,7 +76,8 @@ def engine_for(url: str) -> Engine:
         @event.listens_for(eng, "begin")
         def _begin(conn):  # noqa: ANN001
             # Take the write lock up front: two writers never both read, then fail to upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only transaction (Ledger.read) reads a snapshot and blocks no writer.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("pies_read_only") else "BEGIN IMMEDIATE")
         return eng
     return create_engine(url, pool_pre_ping=True)
 
@@ -147,6 +144,7 @@ class Ledger:
             self.engine.dispose()
             raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(self.engine.execution_options(pies_read_only=True), expire_on_commit=False)
 
     @contextmanager
     def tx(self, *, autoflush: bool = True) -> Iterator[Session]:
@@ -161,123 +159,17 @@ class Ledger:
         except (OperationalError, InterfaceError) as e:
             raise database_trouble(e, self.url) from None
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction that only reads: one consistent snapshot, and on SQLite without
+        the write lock (writers go on meanwhile). Writing in it is a mistake."""
+        with self._readers() as s, s.begin():
+            yield s
+
     def dispose(self) -> None:
         self.engine.dispose()
 
-    # --- policies -------------------------------------------------------------------------
-
-    def load_policy(self, file: str | Path, *, source: str = "cli") -> tuple[PolicyVersion, list[str]]:
-        """Apply a policy file (`pies policy apply`; `load` is its old name). See apply_policy."""
-        path = str(Path(file))
-        return self.apply_policy(path, policy_lang.read_policy_text(path), source=source)
-
-    def apply_policy(self, path: str, text: str, *, source: str = "cli") -> tuple[PolicyVersion, list[str]]:
-        """Compile `text` (a compile error raises PolicyError and writes nothing) and move
-        the accounts following the file `path` to it. A version is recorded once per
-        distinct text; applying a text the accounts already follow changes nothing, and
-        applying an older text again (a rollback) moves them back to that version. Held
-        slices that disappear or drop to 0% get one liquidation event each, a changed pie
-        a target-change event. Returns the version and what was queued."""
-        policy = policy_lang.compile_text(text, path)
-        sha = hashlib.sha256(text.encode()).hexdigest()
-        with self.tx() as s:
-            followers = self._followers(s, path, lock=True)
-            gone = sorted({a.pie for a in followers if a.pie not in policy.pies})
-            if gone:
-                names = ", ".join(a.name for a in followers if a.pie in gone)
-                raise LedgerError(f"{path}: pie {gone[0]!r} is gone but accounts follow it ({names}); "
-                                  f"move them first")
-            latest = self._latest_version(s, path)
-            if not followers and latest is not None and latest.sha256 == sha:
-                return latest, []
-            version = self._version(s, path, text, sha)
-            moving = [a for a in followers if a.policy_version_id != version.id]
-            if not moving and followers:
-                return version, []
-            queued: list[str] = []
-            liquidations = 0
-            for acct in moving:
-                old_policy = self._policy_of(s, acct)
-                acct.policy_version_id = version.id
-                if old_policy is not None and old_policy.pies.get(acct.pie) == policy.pies[acct.pie]:
-                    continue
-                q = self._retarget(s, acct, policy.pies[acct.pie], version.id)
-                liquidations += sum(1 for x in q if x.startswith("liquidation"))
-                queued.extend(q)
-            s.add(PolicyApply(version_id=version.id, source=source, accounts=len(moving),
-                              liquidations=liquidations))
-            return version, queued
-
-    def _version(self, s: Session, path: str, text: str, sha: str) -> PolicyVersion:
-        version = s.scalars(select(PolicyVersion).where(PolicyVersion.file == path,
-                                                        PolicyVersion.sha256 == sha)).first()
-        if version is None:
-            version = PolicyVersion(file=path, sha256=sha, text=text)
-            s.add(version)
-            s.flush()
-        return version
-
-    def _followers(self, s: Session, path: str, *, lock: bool = False) -> list[Account]:
-        q = select(Account).join(PolicyVersion, Account.policy_version_id == PolicyVersion.id) \
-            .where(PolicyVersion.file == path, Account.is_house.is_(False), Account.status != "closed") \
-            .order_by(Account.id)
-        return list(s.scalars(q.with_for_update(of=Account) if lock else q))
-
-    def _retarget(self, s: Session, acct: Account, pie: Pie, version_id: int) -> list[str]:
-        """The account's targets changed to `pie`: a target-change event, and a liquidation
-        for each held slice the pie no longer holds (not twice: pending ones stay)."""
-        queued = [self._add_event(s, acct, "target_change", key=self._key(s, f"target-change:{acct.id}:{version_id}"))]
-        live = live_paths(pie)
-        waiting = set(s.scalars(select(Event.path).where(Event.account_id == acct.id, Event.kind == "liquidation",
-                                                         Event.status.in_(("pending", "planned")))))
-        for h in s.scalars(select(Holding).where(Holding.account_id == acct.id).order_by(Holding.path)):
-            if h.shares and h.path not in live and h.path not in waiting:
-                queued.append(self._add_event(s, acct, "liquidation", path=h.path,
-                                              key=self._key(s, f"liquidation:{acct.id}:{version_id}:{h.path}")))
-        s.flush()
-        return queued
-
-    @staticmethod
-    def _key(s: Session, base: str) -> str:
-        """`base`, or `base:2`, `base:3`... when a change back and forth used it already."""
-        s.flush()
-        taken = set(s.scalars(select(Event.key).where((Event.key == base) | Event.key.like(base + ":%"))))
-        if base not in taken:
-            return base
-        n = 2
-        while f"{base}:{n}" in taken:
-            n += 1
-        return f"{base}:{n}"
-
-    def plan_policy(self, path: str, text: str, prices) -> ChangePlan:
-        """What applying `text` to the file `path` would do, writing nothing. `prices` is
-        called with the symbols to value (sorted) and returns their prices."""
-        policy = policy_lang.compile_text(text, path)
-        sha = hashlib.sha256(text.encode()).hexdigest()
-        with self.tx() as s:
-            followers = self._followers(s, path)
-            followed: dict[int, Policy] = {}
-            rows: list[Follower] = []
-            for a in followers:
-                if a.policy_version_id not in followed:
-                    followed[a.policy_version_id] = self._policy_of(s, a)
-                held = tuple((h.path, h.symbol, h.shares) for h in
-                             s.scalars(select(Holding).where(Holding.account_id == a.id)) if h.shares > 0)
-                queued = frozenset(s.scalars(select(Event.path).where(
-                    Event.account_id == a.id, Event.kind == "liquidation", Event.status.in_(("pending", "planned")))))
-                rows.append(Follower(a.name, a.pie, a.rules, a.policy_version_id, held, queued))
-            latest = self._latest_version(s, path)
-            baseline = None
-            if latest is not None and not followed:
-                baseline = (latest.id, policy_lang.compile_text(latest.text, latest.file))
-            versions = {v.id: v.sha256 for v in s.scalars(select(PolicyVersion).where(
-                PolicyVersion.id.in_(list(followed))))} if followed else {}
-        changed = any(v != sha for v in versions.values()) if versions else (latest is None or latest.sha256 != sha)
-        draft = plan_change(path, sha, policy, followed, rows, {}, baseline=baseline, changed=changed)
-        symbols = sorted({s for s, _, _ in draft.totals})          # price only what would be sold
-        if not symbols:
-            return draft
-        return plan_change(path, sha, policy, followed, rows, prices(symbols), baseline=baseline, changed=changed)
+    # --- policies (rows: engine/shell/policies.py compiles, plans and applies them) -------------
 
     def versions(self, path: str | None = None) -> list[tuple[PolicyVersion, list[PolicyApply], int]]:
         """Policy versions (of one file, or all), oldest first, with their applies and how
@@ -290,9 +182,7 @@ class Ledger:
             for v in s.scalars(q):
                 applies = list(s.scalars(select(PolicyApply).where(PolicyApply.version_id == v.id)
                                          .order_by(PolicyApply.id)))
-                n = s.scalar(select(func.count()).select_from(Account).where(Account.policy_version_id == v.id,
-                                                                             Account.is_house.is_(False)))
-                out.append((v, applies, n))
+                out.append((v, applies, policy_repo.follower_count(s, v.id)))
             return out
 
     def version(self, version_id: int) -> PolicyVersion:
@@ -301,22 +191,6 @@ class Ledger:
             if v is None:
                 raise NotFound(f"no policy version {version_id}")
             return v
-
-    def _latest_version(self, s: Session, path: str) -> PolicyVersion | None:
-        return s.scalars(select(PolicyVersion).where(PolicyVersion.file == path)
-                         .order_by(PolicyVersion.id.desc()).limit(1)).first()
-
-    def _policy_of(self, s: Session, acct: Account) -> Policy | None:
-        if acct.policy_version_id is None:
-            return None
-        v = s.get(PolicyVersion, acct.policy_version_id)
-        return policy_lang.compile_text(v.text, v.file)
-
-    def policy_of(self, name: str) -> tuple[Account, Pie, Policy]:
-        with self.tx() as s:
-            acct = self._account(s, name)
-            policy = self._policy_of(s, acct)
-            return acct, policy.pies[acct.pie], policy
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -338,24 +212,21 @@ class Ledger:
         q = select(Account).where(Account.broker == broker, Account.is_house.is_(True))
         return s.scalars(q.with_for_update() if lock else q).first()
 
-    def add_account(self, name: str, pie: str, policy_file: str | Path, *, rules: str = "m1",
+    def add_account(self, name: str, pie: str, file: str, text: str, sha: str, *, rules: str = "m1",
                     broker: str = "main") -> Account:
-        """Open an account on `pie` of the policy file's current text. Everything is checked
-        before anything is written; other accounts following the file are not moved (that
+        """Open an account on `pie` of the version (`file`, `text`, `sha`) of a policy file,
+        recorded now if new. The service layer (engine/shell/policies.add_account) checks
+        the pie and rule set first; other accounts following the file are not moved (that
         is `policy apply`'s to do, with its plan)."""
         name = name.strip()
         if not name or name.startswith("house:") or len(name) > 100:
             raise LedgerError(f"account name {name!r} is not allowed (1-100 characters, not 'house:...')")
-        path = str(Path(policy_file))
-        text = policy_lang.read_policy_text(path)
-        policy = policy_lang.compile_text(text, path)
-        self._check_target(policy, path, pie, rules)
         with self.tx() as s:
             if s.scalars(select(Account).where(Account.name == name)).first():
                 raise LedgerError(f"account {name!r} already exists")
             if self._house(s, broker) is None:
                 raise LedgerError(f"broker account {broker!r} has no house account yet")
-            version = self._version(s, path, text, hashlib.sha256(text.encode()).hexdigest())
+            version = policy_repo.ensure_version(s, file, text, sha)
             acct = Account(name=name, pie=pie, policy_version_id=version.id, rules=rules, broker=broker, cash=ZERO)
             s.add(acct)
             try:
@@ -363,40 +234,6 @@ class Ledger:
             except IntegrityError:
                 raise LedgerError(f"account {name!r} already exists") from None
             return acct
-
-    @staticmethod
-    def _check_target(policy: Policy, path: str, pie: str, rules: str) -> None:
-        if pie not in policy.pies:
-            raise LedgerError(f"{path}: no pie named {pie!r} (pies: {', '.join(sorted(policy.pies))})")
-        if policy_lang.find_rules(rules, policy) is None:
-            raise LedgerError(f"no rule set named {rules!r} (known: {', '.join(policy_lang.rule_names(policy))})")
-
-    def move_account(self, name: str, pie: str, policy_file: str | Path | None = None,
-                     rules: str | None = None) -> list[str]:
-        """A target change: the account follows `pie` (of `policy_file`, or of the version
-        it follows now) with `rules` (or its own). Held slices the new pie does not hold are
-        liquidated into it at the next window; everything else waits for the next cash
-        event or rebalance. Returns what was queued."""
-        with self.tx() as s:
-            acct = self._account(s, name, lock=True)
-            self._check_open(acct)
-            if policy_file is not None:
-                path = str(Path(policy_file))
-                text = policy_lang.read_policy_text(path)
-                policy = policy_lang.compile_text(text, path)
-            else:
-                v = s.get(PolicyVersion, acct.policy_version_id)
-                path, text, policy = v.file, v.text, self._policy_of(s, acct)
-            rules = rules or acct.rules
-            self._check_target(policy, path, pie, rules)
-            version = self._version(s, path, text, hashlib.sha256(text.encode()).hexdigest())
-            if (acct.pie, acct.policy_version_id, acct.rules) == (pie, version.id, rules):
-                return []
-            old = self._policy_of(s, acct).pies.get(acct.pie)
-            acct.pie, acct.policy_version_id, acct.rules = pie, version.id, rules
-            if old == policy.pies[pie]:
-                return []
-            return self._retarget(s, acct, policy.pies[pie], version.id)
 
     def close_account(self, name: str, key: str | None = None) -> Recorded:
         """Close an account: the next window sells everything and withdraws all its cash;
@@ -498,11 +335,6 @@ class Ledger:
 
     # --- events ---------------------------------------------------------------------------
 
-    def _add_event(self, s: Session, acct: Account, kind: str, *, key: str, amount: Decimal | None = None,
-                   path: str | None = None) -> str:
-        s.add(Event(account_id=acct.id, key=key, kind=kind, amount=amount, path=path, status="pending"))
-        return f"{kind} {acct.name}{' ' + path if path else ''}{' $' + str(amount) if amount else ''}"
-
     def _record(self, name: str, kind: str, key: str | None, check, amount: Decimal | None = None,
                 path: str | None = None) -> Recorded:
         from tenacity import Retrying, retry_if_exception_type, stop_after_attempt   # only commands that record
@@ -569,6 +401,7 @@ class Ledger:
         return self._record(name, "withdrawal", key, check, amount=amt)
 
     def import_events(self, rows: Sequence[Mapping[str, str]], prices: Mapping[str, Decimal], *,
+                      check_rebalance: Callable[[Account, PolicyVersion, str], None],
                       where: str = "import") -> tuple[int, int]:
         """Record many events in one transaction: all of them or none. Each row has
         account, kind (deposit, withdrawal, rebalance), amount (not for rebalance), and
@@ -576,7 +409,9 @@ class Ledger:
         (after the header). Every row is checked, in order, against the ledger and the rows
         before it (house cash for deposits, what the account holds for withdrawals); all
         mistakes are reported together, by line. A key already recorded for the same
-        request is skipped. Returns (recorded, already recorded)."""
+        request is skipped. `check_rebalance` refuses a rebalance path that is not a pie of
+        the account (the service layer's: engine/shell/policies.rebalance_check). Returns
+        (recorded, already recorded)."""
         errors: list[str] = []
         created = existing = 0
         with self.tx() as s:
@@ -636,9 +471,7 @@ class Ledger:
                                               f"(${max(left, ZERO)} after the rows above and pending events)")
                         room[acct.id] -= amount
                     elif path:
-                        pie = self._policy_of(s, acct).pies[acct.pie]
-                        if not isinstance(pie.find(path), Pie):
-                            raise LedgerError(f"cannot rebalance {path!r} of {name!r}: it is not a pie of it")
+                        check_rebalance(acct, s.get(PolicyVersion, acct.policy_version_id), path)
                     s.add(Event(account_id=acct.id, key=key or f"{kind}:{uuid.uuid4()}", kind=kind, amount=amount,
                                 path=path, status="pending"))
                     created += 1
@@ -648,17 +481,17 @@ class Ledger:
                 raise LedgerError("; ".join(errors[:20]) + (f"; and {len(errors) - 20} more" if len(errors) > 20 else ""))
         return created, existing
 
-    def rebalance(self, name: str, path: str = "", key: str | None = None) -> Recorded:
+    def rebalance(self, name: str, path: str = "", key: str | None = None, *,
+                  check: Callable[[Account, PolicyVersion, str], None] | None = None) -> Recorded:
+        """Queue a rebalance of the account (or of its nested pie `path`). `check(account,
+        version, path)` is the service layer's (engine/shell/policies.rebalance_check): it
+        refuses a path that is not a pie of the account's, inside this transaction."""
         path = path.strip().strip("/")
 
-        def check(s: Session, acct: Account) -> None:
-            if path:
-                pie = self._policy_of(s, acct).pies[acct.pie]
-                found = pie.find(path)
-                if not isinstance(found, Pie):
-                    what = "a security, not a pie" if found is not None else "not a pie of " + repr(acct.pie)
-                    raise LedgerError(f"cannot rebalance {path!r} of {name!r}: it is {what}")
-        return self._record(name, "rebalance", key, check, path=path or None)
+        def checked(s: Session, acct: Account) -> None:
+            if path and check is not None:
+                check(acct, s.get(PolicyVersion, acct.policy_version_id), path)
+        return self._record(name, "rebalance", key, checked, path=path or None)
 
     def dividend(self, name: str, amount: str | Decimal, key: str | None = None, *,
                  most: Decimal | None = None) -> Recorded:

@@ -22,7 +22,6 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from sqlalchemy import func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
-import rules as policy_lang
 from engine.core.orders import CashActivity, OrderRequest, OrderState, client_order_id
 from engine.core.window.collect import DividendSplit, DueDeposit
 from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause, EventOutcome, FillReport, Holding,
@@ -30,8 +29,6 @@ from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause
                                       Kind, Move, OrderPlan, Phase, WindowEvent)
 from engine.core.window.report import OrderLine
 from engine.core.window.settlement import Settlement
-from rules.library import find_rules
-from rules.model import Policy, RuleSet, Security
 
 from . import bulk
 from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
@@ -72,12 +69,17 @@ class StoredOrder:
 
 
 class WindowRepository:
-    def __init__(self, ledger: Ledger, broker: str):
+    """`compiler` is the service layer's (engine/shell/policies.COMPILER): it turns a
+    policy version's row into its compiled policy and finds rule sets; the repository keeps
+    the result per version id, so every account of a version shares one."""
+
+    def __init__(self, ledger: Ledger, broker: str, compiler=None):
         self.ledger = ledger
         self.broker = broker
-        self._policies: dict[int, Policy] = {}
+        self.compiler = compiler
+        self._policies: dict[int, object] = {}
         self.house_id: int | None = None          # a broker account's house never changes
-        self._rules: dict[tuple[int, str], RuleSet] = {}
+        self._rules: dict[tuple[int, str], object] = {}
 
     def open(self, day: date, name: str) -> tuple[WindowInfo, bool]:
         """The window of this broker account, day and name: found, or created (True)."""
@@ -121,18 +123,20 @@ class WindowRepository:
             if done is not None:
                 s.get(Window, wid).step = done
 
-    # --- compiled policies, cached per version: every account of a version shares one ---
+    # --- compiled policies (by the service layer's compiler), kept per version id ---
 
-    def policy(self, s: Session, version_id: int) -> Policy:
+    def policy(self, s: Session, version_id: int):
         if version_id not in self._policies:
-            v = s.get(PolicyVersion, version_id)
-            self._policies[version_id] = policy_lang.compile_text(v.text, v.file)
+            if self.compiler is None:
+                raise RuntimeError("this window repository was made without the service layer's policy compiler")
+            self._policies[version_id] = self.compiler.version(s.get(PolicyVersion, version_id))
         return self._policies[version_id]
 
-    def ruleset(self, s: Session, version_id: int, name: str) -> RuleSet:
+    def ruleset(self, s: Session, version_id: int, name: str):
         key = (version_id, name)
         if key not in self._rules:
-            found = find_rules(name, self.policy(s, version_id))
+            v = s.get(PolicyVersion, version_id)
+            found = self.compiler.ruleset(self.policy(s, version_id), name, v.sha256)
             if found is None:
                 raise LookupError(f"no rule set named {name!r}")
             self._rules[key] = found
@@ -373,8 +377,7 @@ class StepTx:
         symbols: set[str] = set()
         for v, pie in self.s.execute(select(Account.policy_version_id, Account.pie)
                                      .where(_live(self.broker)).distinct()):
-            symbols.update(sl.symbol for _, sl in self.repo.policy(self.s, v).pies[pie].walk()
-                           if isinstance(sl, Security))
+            symbols.update(self.repo.compiler.symbols(self.repo.policy(self.s, v).pies[pie]))
         return sorted(symbols | held_symbols(self.s, self.broker))
 
     def save_prices(self, prices: Mapping[str, Decimal]) -> None:

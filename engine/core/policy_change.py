@@ -74,6 +74,7 @@ class Follower:
     version_id: int
     holdings: tuple[tuple[str, str, Decimal], ...]     # (path, symbol, shares), shares > 0
     queued: frozenset[str] = frozenset()               # paths with a liquidation already pending
+    to_pie: str | None = None                          # the pie it moves to (None: the same name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,11 @@ class ChangePlan:
     quiet_accounts: int                             # targets change, nothing trades
     totals: tuple[tuple[str, Decimal, int], ...]    # (symbol, shares, cents), by symbol
     unpriced: tuple[str, ...] = ()                  # symbols without a price (amounts unknown)
+    retargeted: tuple[str, ...] = ()                # every account whose targets change, by name
+
+    def liquidated(self) -> dict[str, tuple[Liquidation, ...]]:
+        """account -> the slices this change liquidates (what an apply queues, exactly)."""
+        return {a.account: a.liquidations for a in self.accounts}
 
     @property
     def trades(self) -> bool:
@@ -143,11 +149,20 @@ class ChangePlan:
                 "unpriced": list(self.unpriced)}
 
 
+def retargets(old: Policy, new: Policy, pie: str, to_pie: str | None = None) -> bool:
+    """Whether an account on `pie` of `old` gets other targets under `new` (on `to_pie`
+    of it, when it moves to another pie): only such an account can liquidate anything."""
+    new_pie = new.pies.get(to_pie or pie)
+    return new_pie is not None and old.pies.get(pie) != new_pie
+
+
 def plan_change(file: str, sha256: str, new: Policy, followed: Mapping[int, Policy], followers: Sequence[Follower],
                 prices: Mapping[str, Decimal], *, baseline: tuple[int, Policy] | None = None,
                 changed: bool = True) -> ChangePlan:
-    """`followed` holds the versions the followers follow now (by id); `baseline` is the
-    version to diff against when no account follows the file."""
+    """The one decision of what a policy change liquidates: `policy apply` (and an
+    account's move to another pie) writes exactly these liquidations. `followed` holds the
+    versions the followers follow now (by id); `baseline` is the version to diff against
+    when no account follows the file."""
     pies: list[PieChange] = []
     versions = sorted(followed.items()) or ([baseline] if baseline else [])
     for vid, old in versions:
@@ -157,12 +172,19 @@ def plan_change(file: str, sha256: str, new: Policy, followed: Mapping[int, Poli
                 pies.append(PieChange(name, vid if name in old.pies else None, diff))
     accounts: list[AccountChange] = []
     quiet = 0
+    retargeted: list[str] = []
+    changes: dict[tuple[int, str, str], bool] = {}
     totals: dict[str, tuple[Decimal, int]] = {}
     unpriced: set[str] = set()
     for f in sorted(followers, key=lambda f: f.name):
-        old_pie, new_pie = followed[f.version_id].pies.get(f.pie), new.pies.get(f.pie)
-        if old_pie == new_pie or new_pie is None:
+        target = f.to_pie or f.pie
+        key = (f.version_id, f.pie, target)
+        if key not in changes:                # pies compare deeply: once per version and pie
+            changes[key] = retargets(followed[f.version_id], new, f.pie, f.to_pie)
+        if not changes[key]:
             continue
+        new_pie = new.pies[target]
+        retargeted.append(f.name)
         live = live_paths(new_pie)
         out = []
         for path, symbol, shares in sorted(f.holdings):
@@ -176,8 +198,9 @@ def plan_change(file: str, sha256: str, new: Policy, followed: Mapping[int, Poli
             q, c = totals.get(symbol, (Decimal(0), 0))
             totals[symbol] = (q + shares, c + (cents or 0))
         if out:
-            accounts.append(AccountChange(f.name, f.pie, f.rules, f.version_id, tuple(out)))
+            accounts.append(AccountChange(f.name, target, f.rules, f.version_id, tuple(out)))
         else:
             quiet += 1
     return ChangePlan(file, sha256, changed, tuple(pies), tuple(accounts), quiet,
-                      tuple((s, q, c) for s, (q, c) in sorted(totals.items())), tuple(sorted(unpriced)))
+                      tuple((s, q, c) for s, (q, c) in sorted(totals.items())), tuple(sorted(unpriced)),
+                      tuple(retargeted))

@@ -26,7 +26,7 @@ import rules as policy_lang
 from config.settings import Settings
 from engine.core.errors import BrokerUnavailable, PiesError, Unavailable
 from engine.core.roles import ROLES, Caller
-from engine.shell.service import Service
+from engine.shell.service import NotAPolicyFile, Service, StalePlan
 
 if TYPE_CHECKING:
     from adapters.ledger.store import Ledger
@@ -341,10 +341,10 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     @app.post("/api/v1/policies/plan", tags=["policies"])
     def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:
         """What applying the file's current text would do; writes nothing."""
-        path = _followed(settings, body.file)
         try:
-            text = policy_lang.read_policy_text(path)
-            return led.plan_policy(path, text, prices).to_json()
+            return service.plan_policy(body.file).to_json()
+        except NotAPolicyFile as e:
+            raise Problem(422, "invalid request", str(e), field="file") from None
         except policy_lang.PolicyError as e:
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
         except PiesError as e:
@@ -353,21 +353,16 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     @app.post("/api/v1/policies/apply", tags=["policies"])
     def policy_apply(body: PolicyIn, who: Analyst) -> dict[str, Any]:
         """Apply the file's text, only if it is still the text that was planned (sha256)."""
-        path = _followed(settings, body.file)
         try:
-            text = policy_lang.read_policy_text(path)
+            return service.apply_policy(body.file, body.sha256 or "", caller=who, source=f"api:{who.name}")
+        except NotAPolicyFile as e:
+            raise Problem(422, "invalid request", str(e), field="file") from None
+        except StalePlan as e:
+            raise Problem(409, "the file changed since its plan", str(e), field="sha256") from None
         except policy_lang.PolicyError as e:
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
-        import hashlib
-        sha = hashlib.sha256(text.encode()).hexdigest()
-        if body.sha256 != sha:
-            raise Problem(409, "the file changed since its plan",
-                          f"{path} has sha256 {sha[:12]}; plan it again and apply that", field="sha256")
-
-        def apply() -> dict[str, Any]:
-            version, queued = led.apply_policy(path, text, source=f"api:{who.name}")
-            return {"file": path, "version": version.id, "sha256": version.sha256, "queued": queued}
-        return audited(who, "apply policy", {"file": path, "sha256": sha}, apply)
+        except PiesError as e:
+            raise failure(e) from None
 
     from engine.shell.backtest.api import BacktestIn, InputError, run_request_elsewhere
 
@@ -410,14 +405,3 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     from engine.shell.web import mount_console
     mount_console(app, access=access, service=service)
     return app
-
-
-def _followed(settings: Settings, file: str) -> str:
-    """Only the policy files the settings name can be planned or applied over HTTP."""
-    from pathlib import Path
-    wanted = str(Path(file))
-    for f in settings.policy_files:
-        if f == wanted or Path(f).name == wanted:
-            return f
-    raise Problem(422, "invalid request", f"{file!r} is not one of the policy files in the settings "
-                  f"({', '.join(Path(f).name for f in settings.policy_files)})", field="file")

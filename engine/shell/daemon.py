@@ -32,6 +32,7 @@ from adapters.ledger.store import Ledger, LedgerConflict, LedgerError
 from config.settings import Settings, Window
 from engine.core.money import fmt
 from engine.shell import clock
+from engine.shell import policies
 from engine.shell.schedule import grace_seconds, upcoming_windows, window_due
 from engine.shell.window import Interrupted, WindowPaused, WindowRunner
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
@@ -324,9 +325,8 @@ class Daemon:
         it (within its limits)."""
         try:
             self._mtimes[f] = Path(f).stat().st_mtime
-            path = str(Path(f))
-            text = policy_lang.read_policy_text(path)
-            plan = self.ledger.plan_policy(path, text, self.broker.latest_prices)
+            path, text = policies.read(f)          # one file, one policy: by its resolved path
+            plan = policies.plan(self.ledger, path, text, self.broker.latest_prices)
             if not plan.changed:
                 return
             why = self._needs_approval(plan)
@@ -337,7 +337,7 @@ class Daemon:
                                 sha=plan.sha256[:12], accounts=len(plan.accounts), amount=fmt(plan.cents),
                                 by_symbol={sym: fmt(c) for sym, _, c in plan.totals}, alert=True)
                 return
-            version, queued = self.ledger.apply_policy(path, text, source="auto" if plan.trades else "daemon")
+            version, queued = policies.apply(self.ledger, path, text, source="auto" if plan.trades else "daemon")
             self._staged.pop(path, None)
             log.info("policy loaded", file=f, version=version.id, queued=queued)
         except policy_lang.PolicyError as e:

@@ -8,14 +8,16 @@ ledger (adapters/ledger) does that; amounts go out as strings.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Callable
 
 from adapters.ledger.access import Access
 from adapters.ledger.store import Ledger, LedgerError, parse_amount
 from config.settings import Settings
-from engine.core.errors import BrokerUnavailable, NotFound
+from engine.core.errors import BrokerUnavailable, Conflict, NotFound
 from engine.core.drift import max_drift_bp, slice_rows
 from engine.core.money import dollar_text, fmt
+from engine.shell import policies
 
 Prices = Callable[[list[str]], dict[str, Decimal]]
 
@@ -23,6 +25,14 @@ Prices = Callable[[list[str]], dict[str, Decimal]]
 def event_json(e) -> dict[str, Any]:
     return {"id": e.id, "kind": e.kind, "amount": None if e.amount is None else str(e.amount), "path": e.path,
             "status": e.status, "reason": e.reason, "key": e.key, "recorded_at": e.created_at.isoformat()}
+
+
+class NotAPolicyFile(LedgerError):
+    """A file the settings do not name was asked to be planned or applied over the network."""
+
+
+class StalePlan(Conflict):
+    """The file changed since the plan that was approved: plan again."""
 
 
 class Service:
@@ -56,7 +66,7 @@ class Service:
         prices = self.valuation(self.ledger.symbols(), live)
         rows = []
         for a in accts:
-            _, pie, _ = self.ledger.policy_of(a.name)
+            _, pie, _ = policies.policy_of(self.ledger, a.name)
             values = self.ledger.values(a.name, prices)
             d = max_drift_bp(slice_rows(pie, values))
             rows.append({"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status,
@@ -65,7 +75,7 @@ class Service:
         return {"accounts": rows, "total": total, "page": page, "size": size}
 
     def account(self, name: str, *, live: bool = False) -> dict[str, Any]:
-        acct, pie, _ = self.ledger.policy_of(name)
+        acct, pie, _ = policies.policy_of(self.ledger, name)
         held = self.ledger.holdings(name)
         values = self.ledger.values(name, self.valuation(sorted({sym for sym, q in held.values() if q}), live,
                                                          acct.broker))
@@ -200,8 +210,9 @@ class Service:
         from engine.shell import clock
         from rules.model import Security
         if name:
-            self.ledger.policy_of(name)                       # an unknown name is refused here
-        states, held = preview(WindowRepository(self.ledger, self.settings.broker_name), [name] if name else None)
+            policies.policy_of(self.ledger, name)             # an unknown name is refused here
+        states, held = preview(WindowRepository(self.ledger, self.settings.broker_name, policies.COMPILER),
+                               [name] if name else None)
         symbols = sorted({h.symbol for a in states for h in a.holdings}
                          | {sl.symbol for a in states for _, sl in a.pie.walk() if isinstance(sl, Security)})
         prices = self.live_prices(symbols) if symbols else {}
@@ -232,7 +243,7 @@ class Service:
                key: str | None = None) -> dict[str, Any]:
         """Record a deposit, withdrawal, dividend or rebalance for the next window."""
         if kind == "rebalance":
-            rec = self.ledger.rebalance(name, path, key=key)
+            rec = policies.rebalance(self.ledger, name, path, key=key)
             parsed = None
         else:
             if kind not in ("deposit", "withdrawal", "dividend"):
@@ -257,6 +268,46 @@ class Service:
         e = self.ledger.cancel(event_id)
         return {"event": e.id, "status": e.status}
 
+    # --- policies: the same plan and apply for the API, the console and the CLI ------------------
+
+    def policy_file(self, file: str) -> str:
+        """A policy file of the settings by its path or its name (resolved); any other file
+        is refused: a network caller plans and applies only what the settings name."""
+        wanted = policies.resolve(file)
+        for f in self.settings.policy_files:
+            resolved = policies.resolve(f)
+            if resolved == wanted or Path(f).name == file:
+                return resolved
+        raise NotAPolicyFile(f"{file!r} is not one of the policy files in the settings "
+                             f"({', '.join(Path(f).name for f in self.settings.policy_files)})")
+
+    def plan_policy(self, file: str):
+        """What applying a settings policy file's current text would do (a ChangePlan);
+        writes nothing. PolicyError when it does not compile."""
+        path, text = policies.read(self.policy_file(file))
+        return policies.plan(self.ledger, path, text, self.live_prices)
+
+    def apply_policy(self, file: str, sha256: str, *, caller=None, source: str) -> dict[str, Any]:
+        """Apply a settings policy file, only if its text is still the one whose plan was
+        approved (`sha256`, StalePlan otherwise). The outcome is audited under `caller`
+        (the API's and the console's), refusals too."""
+        path = self.policy_file(file)
+        args = {"file": path, "sha256": sha256}
+        try:
+            _, text = policies.read(path)
+            sha = policies.sha_of(text)
+            if sha != sha256:
+                raise StalePlan(f"{path} has sha256 {sha[:12]}; plan it again and apply that")
+            applied = policies.apply(self.ledger, path, text, source=source)
+        except Exception as e:
+            if caller is not None:
+                self.access.audit(caller, "apply policy", args,
+                                  f"refused: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            raise
+        if caller is not None:
+            self.access.audit(caller, "apply policy", args, "ok")
+        return {"file": path, "version": applied.version.id, "sha256": applied.version.sha256,
+                "queued": applied.queued, "accounts": applied.accounts, "liquidations": applied.liquidations}
 
 class WindowStart:
     """A window ready to run: its broker account's window lock held, its row opened."""

@@ -278,8 +278,8 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
         out = []
         for f in settings.policy_files:
             try:
-                text = policy_lang.read_policy_text(f)
-                out.append({"file": f, "plan": led.plan_policy(f, text, service.live_prices).to_json()})
+                plan = service.plan_policy(f)
+                out.append({"file": plan.file, "plan": plan.to_json()})
             except policy_lang.PolicyError as e:
                 out.append({"file": f, "error": e.render()})
             except PiesError as e:
@@ -301,19 +301,15 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
         who = checked(request, csrf, "analyst")
         if isinstance(who, Response):
             return who
-        import hashlib
         from urllib.parse import urlencode
-        if file not in settings.policy_files:
+        from engine.shell.service import NotAPolicyFile, StalePlan
+        try:
+            done = service.apply_policy(file, sha256, caller=who, source=f"console:{who.name}")
+            msg, bad = f"Applied version {done['version']}; queued {len(done['queued'])} event(s).", 0
+        except NotAPolicyFile:
             return HTMLResponse("<h1>Refused</h1><p>Not a policy file of these settings.</p>", status_code=403)
-        text = policy_lang.read_policy_text(file)
-        if hashlib.sha256(text.encode()).hexdigest() != sha256:
+        except StalePlan:
             msg, bad = "The file changed since this plan was shown; review the new plan.", 1
-        else:
-            try:
-                version, queued = led.apply_policy(file, text, source=f"console:{who.name}")
-                access.audit(who, "apply policy", {"file": file, "sha256": sha256}, "ok")
-                msg, bad = f"Applied version {version.id}; queued {len(queued)} event(s).", 0
-            except (PiesError, policy_lang.PolicyError) as e:
-                access.audit(who, "apply policy", {"file": file, "sha256": sha256}, f"refused: {e}")
-                msg, bad = str(e), 1
+        except (PiesError, policy_lang.PolicyError) as e:
+            msg, bad = str(e), 1
         return RedirectResponse("/console/policies?" + urlencode({"message": msg, "bad": bad}), status_code=303)

@@ -37,6 +37,7 @@ from engine.core.window.planning import plan_account
 from engine.core.window.report import window_report
 from engine.core.window.scaling import scale_buys
 from engine.core.window.settlement import house_own_trades, settle
+from engine.shell.policies import COMPILER
 
 __all__ = ["STEPS", "Interrupted", "Recurring", "WindowOptions", "WindowPaused", "WindowRunner"]
 
@@ -112,7 +113,7 @@ def watch_parent(parent: int, every: float = 0.5) -> None:
 def _worker_repo(url: str, broker: str) -> WindowRepository:
     """A worker process opens the ledger once and keeps it for every shard it runs."""
     if (url, broker) not in _LEDGERS:
-        _LEDGERS[(url, broker)] = WindowRepository(Ledger(url, upgrade=False), broker)
+        _LEDGERS[(url, broker)] = WindowRepository(Ledger(url, upgrade=False), broker, COMPILER)
     return _LEDGERS[(url, broker)]
 
 
@@ -209,7 +210,7 @@ class WindowRunner:
     def __init__(self, ledger: Ledger, broker: Broker, broker_name: str, options: WindowOptions = WindowOptions(),
                  *, stop: threading.Event | None = None, crash: Callable[[str], None] = _crash_hook,
                  sleep: Callable[[float], None] = _time.sleep):
-        self.repo = WindowRepository(ledger, broker_name)
+        self.repo = WindowRepository(ledger, broker_name, COMPILER)
         self.broker = broker
         self.name = broker_name
         self.opt = options

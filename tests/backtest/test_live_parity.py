@@ -13,6 +13,7 @@ import rules
 from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
 from adapters.ledger.store import Ledger
 from engine.core.backtest import CorporateAction, PriceDay, Recurring, Spec, simulate
+from engine.shell import policies
 from engine.shell.window import WindowOptions, WindowRunner
 
 NY = ZoneInfo("America/New_York")
@@ -56,7 +57,7 @@ def same_as_live(db_url, tmp_path, rule_set, withdraw=None):
     (tmp_path / "prices.csv").write_text("".join(f"{s},{p}\n" for s, p in days[0].closes.items()))
     first = datetime.combine(days[0].day, time(9, 0), NY)
     led.ensure_house("main", SimulatedBroker(SimulatedConfig(**cfg), now=lambda: first).balance().cash, {})
-    led.add_account("ann", "Sixty", tmp_path / "policy.pie", rules=rule_set)
+    policies.add_account(led, "ann", "Sixty", tmp_path / "policy.pie", rules=rule_set)
     # The sim pays its dividend on the first weekday on or after the 15th: the backtest's actions.
     paid = sorted({min(d.day for d in days if d.day.month == m and d.day.day >= 15) for m in (1, 2, 3)
                    if any(d.day.month == m and d.day.day >= 15 for d in days)})

@@ -13,6 +13,7 @@ from conftest_helpers import CASSETTES, SENT, alpaca
 from engine.shell.window import WindowOptions, WindowRunner
 
 import vcr
+from engine.shell import policies
 
 # The activities query carries the date of the previous window, which depends on when the
 # test runs: match on the path, in order, and check the queries through the spy instead.
@@ -25,7 +26,7 @@ def test_one_window_on_alpaca(db_url, tmp_path):
     led = Ledger(db_url)
     led.ensure_house("alpaca", Decimal("10000.00"), {})
     for name, amount in (("alice", "1000"), ("bob", "500.50")):
-        led.add_account(name, "Tech", tmp_path / "tech.pie", broker="alpaca")
+        policies.add_account(led, name, "Tech", tmp_path / "tech.pie", broker="alpaca")
         led.deposit(name, amount)
     SENT.clear()
     with by_path.use_cassette("window_one_day.yaml", allow_playback_repeats=False) as cassette:

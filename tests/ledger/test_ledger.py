@@ -16,6 +16,7 @@ import rules
 from adapters.ledger import migrate
 from adapters.ledger.schema import Account, Event, Holding, PolicyVersion
 from adapters.ledger.store import Ledger, LedgerError, check_invariants
+from engine.shell import policies
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = 'pie "Core" { VTI 60% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
@@ -27,7 +28,7 @@ def ledger(db_url, tmp_path):
     led = Ledger(db_url)
     led.ensure_house("main", Decimal("10000.00"), {})
     (tmp_path / "core.pie").write_text(POLICY)
-    led.add_account("alice", "Core", tmp_path / "core.pie")
+    policies.add_account(led, "alice", "Core", tmp_path / "core.pie")
     yield led
     led.dispose()
 
@@ -45,8 +46,8 @@ def hold(led: Ledger, name: str, path: str, shares: str) -> None:
 
 def test_migrations_reach_head_and_run_once(db_url):
     led = Ledger(db_url)
-    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0007"
-    assert migrate.upgrade(led.engine) == ("0007", "0007")
+    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0008"
+    assert migrate.upgrade(led.engine) == ("0008", "0008")
 
 
 def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
@@ -64,7 +65,7 @@ def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
         conn.execute(text("insert into orders (id, window_id, client_order_id, phase, symbol, side, notional, status) "
                           "values (1, 1, 'c1', 'buy', 'VTI', 'buy', 100, 'filled')"))
         conn.execute(text("insert into fills (id, order_id, qty, price, amount) values (7, 1, 0.4, 250, 100)"))
-    assert migrate.upgrade(eng) == ("0002", "0007")
+    assert migrate.upgrade(eng) == ("0002", "0008")
     with eng.connect() as conn:
         rows = conn.execute(text("select id, order_id, seq, qty, amount from fills")).all()
     assert [(r[0], r[1], r[2]) for r in rows] == [(7, 1, 1)] and Decimal(str(rows[0][3])) == Decimal("0.4")
@@ -89,8 +90,8 @@ def test_the_same_key_is_recorded_once(ledger):
     (lambda l: l.deposit("bob", "5"), "no account named 'bob'"),
     (lambda l: l.deposit("alice", "10000.01"), "has only \\$10000.00 unowned cash"),
     (lambda l: l.withdraw("alice", "0.01", PRICES), "more than it holds"),
-    (lambda l: l.rebalance("alice", "VTI"), "a security, not a pie"),
-    (lambda l: l.rebalance("alice", "Stocks"), "not a pie of 'Core'"),
+    (lambda l: policies.rebalance(l, "alice", "VTI"), "a security, not a pie"),
+    (lambda l: policies.rebalance(l, "alice", "Stocks"), "not a pie of 'Core'"),
     (lambda l: l.cancel(999), "no event 999"),
 ])
 def test_bad_input_is_refused_and_writes_nothing(ledger, call, message):
@@ -128,13 +129,13 @@ def test_a_policy_change_that_removes_a_held_slice_queues_exactly_one_liquidatio
     hold(ledger, "alice", "Bonds/TIP", "3.5")
     hold(ledger, "alice", "Bonds/BND", "0")      # not held: nothing to liquidate
     (tmp_path / "core.pie").write_text('pie "Core" { VTI 60% pie "Bonds" 40% { BND 100% } }\n')
-    version, queued = ledger.load_policy(tmp_path / "core.pie")
+    version, queued = policies.apply_file(ledger, tmp_path / "core.pie")
     assert version.id == 2
     events = [(e.kind, e.path) for e, _ in ledger.events("alice")]
     assert events == [("target_change", None), ("liquidation", "Bonds/TIP")]
-    assert ledger.load_policy(tmp_path / "core.pie")[1] == []       # same text: nothing new
+    assert policies.apply_file(ledger, tmp_path / "core.pie")[1] == []       # same text: nothing new
     (tmp_path / "core.pie").write_text('pie "Core" { VTI 0% pie "Bonds" 100% { BND 100% } }\n')
-    ledger.load_policy(tmp_path / "core.pie")
+    policies.apply_file(ledger, tmp_path / "core.pie")
     kinds = [(e.kind, e.path) for e, _ in ledger.events("alice")][2:]
     assert kinds == [("target_change", None), ("liquidation", "VTI")]   # TIP is not queued twice
 
@@ -143,10 +144,10 @@ def test_a_policy_that_does_not_compile_changes_nothing(ledger, tmp_path):
     before = counts(ledger)
     (tmp_path / "core.pie").write_text('pie "Core" { VTI 60% BND 30% }\n')
     with pytest.raises(rules.PolicyError):
-        ledger.load_policy(tmp_path / "core.pie")
+        policies.apply_file(ledger, tmp_path / "core.pie")
     (tmp_path / "core.pie").write_text('pie "Other" { VTI 100% }\n')
     with pytest.raises(LedgerError, match="'Core' is gone but accounts follow it \\(alice\\)"):
-        ledger.load_policy(tmp_path / "core.pie")
+        policies.apply_file(ledger, tmp_path / "core.pie")
     assert counts(ledger) == before
 
 

@@ -20,6 +20,7 @@ from adapters.ledger.store import Ledger
 from config.settings import load
 from engine.shell.window import STEPS, WindowOptions, WindowRunner
 from engine.shell.wiring import ensure_house, open_broker
+from engine.shell import policies
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = 'pie "Growth" { VTI 40% VXUS 20% pie "Bonds" 40% { BND 70% TIP 30% } }\npie "Tech" equal { AAPL MSFT NVDA }\n'
@@ -43,7 +44,7 @@ def scenario(root: Path, db_url: str) -> dict[str, str]:
     broker = open_broker(settings)
     ensure_house(led, broker, "main")
     for i in range(8):
-        led.add_account(f"a{i}", "Growth" if i % 2 else "Tech", root / "policy.pie")
+        policies.add_account(led, f"a{i}", "Growth" if i % 2 else "Tech", root / "policy.pie")
         led.deposit(f"a{i}", f"{1000 + 137 * i}.{i:02d}", key=f"k1-{i}")
     WindowRunner(led, broker, "main", WindowOptions(settle_timeout=1)).run(DAY1)
     prices = {s: Decimal(p) for s, p in (line.split(",") for line in PRICES.split())}

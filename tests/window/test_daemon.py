@@ -26,6 +26,7 @@ from config.settings import load
 from engine.shell.daemon import Daemon, window_due
 from engine.shell.window import Interrupted, WindowOptions, WindowRunner
 from engine.shell.wiring import ensure_house, open_broker
+from engine.shell import policies
 
 ROOT = Path(__file__).resolve().parents[2]
 NY = ZoneInfo("America/New_York")
@@ -60,7 +61,7 @@ def one_account(tmp_path: Path):
     led = Ledger(s.database_url)
     broker = open_broker(s)
     ensure_house(led, broker, "main")
-    led.add_account("a", "Tech", tmp_path / "policy.pie")
+    policies.add_account(led, "a", "Tech", tmp_path / "policy.pie")
     return led, broker
 
 
@@ -107,7 +108,7 @@ def test_the_daemon_runs_todays_window_logs_json_and_stops_on_sigterm(tmp_path):
     s = load(env=env)
     led = Ledger(s.database_url)
     ensure_house(led, open_broker(s), "main")
-    led.add_account("a", "Tech", tmp_path / "policy.pie")
+    policies.add_account(led, "a", "Tech", tmp_path / "policy.pie")
     led.deposit("a", "250")
     led.dispose()
     proc = subprocess.Popen([sys.executable, "-m", "engine.shell.cli", "daemon"], cwd=ROOT,
@@ -326,7 +327,7 @@ def test_two_brokers_in_one_daemon_one_failing_does_not_stop_the_other(tmp_path,
     led = Ledger(s.database_url)
     broker = open_broker(s, "paper")
     ensure_house(led, broker, "paper")
-    led.add_account("a", "Tech", tmp_path / "policy.pie", broker="paper")
+    policies.add_account(led, "a", "Tech", tmp_path / "policy.pie", broker="paper")
     led.deposit("a", "300")
     led.dispose()
     alerter = Alerter(s.webhooks, retries=s.alert_retries, backoff=0.01)

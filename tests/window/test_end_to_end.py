@@ -17,6 +17,7 @@ from engine.core import events as ev
 from engine.core.planner import plan
 from engine.shell.window import WindowOptions, WindowRunner
 from rules.library import find_rules
+from engine.shell import policies
 
 NY = __import__("zoneinfo").ZoneInfo("America/New_York")
 PRICES = {"VTI": "250.00", "VXUS": "60.25", "BND": "72.50", "TIP": "110.10", "AAPL": "172.78", "MSFT": "415.00",
@@ -68,7 +69,7 @@ def expected_plans(led: Ledger, wid_events: dict, prices: dict, day: date) -> di
     """What the engine says each account with events should end with (cents per path, cash)."""
     out = {}
     for name, evs in wid_events.items():
-        acct, pie, policy = led.policy_of(name)
+        acct, pie, policy = policies.policy_of(led, name)
         values = led.values(name, prices)
         p = plan(pie, values, evs, find_rules(acct.rules, policy), cash=int(acct.cash * 100), min_order=0,
                  as_of=day, last_rebalanced=acct.last_rebalanced)
@@ -116,7 +117,7 @@ def test_several_days_every_event_kind(world):
     rng = random.Random(5)
     names = [f"acct{i:02d}" for i in range(24)]
     for i, n in enumerate(names):
-        led.add_account(n, "Growth" if i % 3 else "Tech", policy, rules="drifty" if i % 7 == 0 else "m1")
+        policies.add_account(led, n, "Growth" if i % 3 else "Tech", policy, rules="drifty" if i % 7 == 0 else "m1")
     # Day 1 (Monday): first deposits.
     for n in names:
         led.deposit(n, f"{rng.randint(100, 5000)}.{rng.randint(0, 99):02d}", key=f"first-{n}")
@@ -136,7 +137,7 @@ def test_several_days_every_event_kind(world):
     assert all(a["status"] == "done" for a in r2["accounts"])
     # Day 3: a target change: TIP to 0% and VXUS removed; both liquidated, nothing else trades.
     policy.write_text(POLICY_2)
-    _, queued = led.load_policy(policy)
+    _, queued = policies.apply_file(led, policy)
     assert any("liquidation" in q and "Bonds/TIP" in q for q in queued)
     assert any("liquidation" in q and "VXUS" in q for q in queued)
     run_day(led, broker, clock, date(2026, 11, 25))
@@ -149,7 +150,7 @@ def test_several_days_every_event_kind(world):
     led.rebalance(growth, "Bonds", key="r-gone")
     led.deposit(growth, "10.00", key="d-with-gone")
     policy.write_text(POLICY_3)            # ... which the new version removes
-    led.load_policy(policy)
+    policies.apply_file(led, policy)
     r4 = run_day(led, broker, clock, date(2026, 11, 26), check_plans=False)
     for n in names:
         assert not any(path.startswith("Bonds/") and q for path, (_, q) in led.holdings(n).items())

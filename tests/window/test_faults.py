@@ -23,6 +23,7 @@ from adapters.ledger.schema import Event, Window
 from adapters.ledger.store import Ledger, LedgerError, check_invariants
 from adapters.ledger.window_repo import WindowRepository
 from engine.shell.window import Interrupted, WindowOptions, WindowPaused, WindowRunner
+from engine.shell import policies
 
 NY = ZoneInfo("America/New_York")
 DAY1, DAY2, DAY3 = date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25)
@@ -94,7 +95,7 @@ class World:
         return check_invariants(self.led, "main", {s: p.qty for s, p in b.positions().items()}, b.balance().cash)
 
     def add(self, name: str, pie: str, deposit: str | None = None) -> None:
-        self.led.add_account(name, pie, self.policy)
+        policies.add_account(self.led, name, pie, self.policy)
         if deposit:
             self.led.deposit(name, deposit, key=f"first-{name}")
 
@@ -161,7 +162,7 @@ def test_a_skipped_sell_keeps_the_liquidation_pending_until_it_sells(world):
     world.add("b", "Two", "600")
     assert world.run(DAY1)["problems"] == []
     world.policy.write_text(POLICY.replace("AAA 50% BBB 50%", "AAA 100%"))
-    world.led.load_policy(world.policy)
+    policies.apply_file(world.led, world.policy)
     report = world.run(DAY2, world.broker_with(reject=frozenset({"BBB"})))
     assert report["problems"] == [] and world.agrees() == []
     # The sell was skipped, so the buys it was to pay for are scaled to nothing.
@@ -207,7 +208,7 @@ def _rebalancer(world: World) -> None:
     world.add("b", "Two", "4000")
     assert world.run(DAY1)["problems"] == []
     world.policy.write_text(POLICY.replace('pie "Mix" { BBB 100% }', 'pie "Mix" { AAA 50% BBB 50% }'))
-    world.led.load_policy(world.policy)
+    policies.apply_file(world.led, world.policy)
     world.led.rebalance("a", key="rebal")
 
 
@@ -332,7 +333,7 @@ def test_liquidations_crossing_a_buy_never_leave_the_house_short(db_url, tmp_pat
     w.add("buyer", "Buyer")
     assert w.run(DAY1)["problems"] == []
     w.policy.write_text(VNQI_2)
-    w.led.load_policy(w.policy)
+    policies.apply_file(w.led, w.policy)
     w.led.deposit("buyer", "92.26", key="buy")
     delivered = sum(w.held(f"g{i}")["VNQI"] for i in range(8))
     residue = w.held("house:main").get("VNQI", Decimal(0))      # window 1's buys rounded down
@@ -356,7 +357,7 @@ def test_the_printed_report_says_what_is_pending_again_and_what_was_paid_in_part
     world.add("a", "Two", "1000")
     assert world.run(DAY1)["problems"] == []
     world.policy.write_text(POLICY.replace("AAA 50% BBB 50%", "AAA 100%"))
-    world.led.load_policy(world.policy)
+    policies.apply_file(world.led, world.policy)
     report = world.run(DAY2, world.broker_with(reject=frozenset({"BBB"})))
     console = Console(record=True, width=200)
     print_report(console, report)

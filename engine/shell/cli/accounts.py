@@ -12,6 +12,7 @@ import rules
 from engine.shell.cli.shared import ledger_of, print_json, service_of, settings_of
 from engine.shell.console import UserError, out
 from engine.shell.wiring import ensure_house, open_broker
+from engine.shell import policies
 
 
 @click.group(invoke_without_command=True)
@@ -40,7 +41,7 @@ def account_add(ctx: click.Context, name: str, pie: str, policy_file: str | None
         broker = broker_name or s.broker_name
         if led.house(broker) is None:      # only the first account of a broker account asks the broker
             ensure_house(led, open_broker(s, s.broker_named(broker).name), broker)
-        led.add_account(name, pie, file, rules=rules_name, broker=broker)
+        policies.add_account(led, name, pie, file, rules=rules_name, broker=broker)
     out.print(f"account {name!r} follows {pie!r} of {file} with rules {rules_name!r} on {broker!r}")
 
 
@@ -54,7 +55,7 @@ def account_move(ctx: click.Context, name: str, pie: str, policy_file: str | Non
     """Move an account to another pie or rule set: held slices the new pie lacks are
     liquidated into it at the next window; the rest waits for a cash event or rebalance."""
     with ledger_of(ctx) as led:
-        queued = led.move_account(name, pie, policy_file, rules_name)
+        queued = policies.move_account(led, name, pie, policy_file, rules_name)
     out.print(f"account {name!r} follows {pie!r}" + ("" if queued else " (nothing changes)"))
     for q in queued:
         out.print(f"  queued {q}")

@@ -18,6 +18,7 @@ from engine.shell.cli.policy import print_plan
 from engine.shell.cli.shared import ledger_of, print_json, service_of, settings_of
 from engine.shell.console import UserError, err, out
 from engine.shell.wiring import ensure_house, window_options
+from engine.shell import policies
 
 
 @click.command("serve")
@@ -223,7 +224,7 @@ def demo(ctx: click.Context) -> None:
         for name, pie, amount in (("demo-alice", "Growth", "10000"), ("demo-bob", "Blend", "2500.55"),
                                   ("demo-carol", "Tech", "1000")):
             if name not in known:
-                led.add_account(name, pie, policy_file, broker="demo")
+                policies.add_account(led, name, pie, policy_file, broker="demo")
             led.deposit(name, amount, key=f"demo:{name}:{day1}")
         out.print(Text(f"ledger {s.describe()['database_url']}; demo broker account in {home}", style="bold"))
         out.print(Text(f"day 1 ({day1}): first deposits", style="bold"))
@@ -235,14 +236,14 @@ def demo(ctx: click.Context) -> None:
         prices = {k: Decimal(v) for k, v in tuesday.items()}
         led.withdraw("demo-bob", "400", prices, key=f"demo:bob-out:{day2}")
         led.deposit("demo-alice", "1000", key=f"demo:alice-in:{day2}")
-        led.rebalance("demo-alice", key=f"demo:alice-rebalance:{day2}")
+        policies.rebalance(led, "demo-alice", key=f"demo:alice-rebalance:{day2}")
         text = example.replace("    NVDA\n", "")
-        plan = led.plan_policy(str(policy_file), text, lambda symbols: {k: prices[k] for k in symbols})
+        plan = policies.plan(led, policy_file, text, lambda symbols: {k: prices[k] for k in symbols})
         out.print(Text(f"day 2 ({day2}): a withdrawal, a rebalance, and a policy change", style="bold"))
         print_plan(plan)
         if plan.changed:
             policy_file.write_text(text, encoding="utf-8")
-            led.apply_policy(str(policy_file), text, source="demo")
+            policies.apply(led, policy_file, text, source="demo")
         print_report(out, WindowRunner(led, broker, "demo", window_options(s, settle_timeout=5))
                      .run(day2, "demo"))
     for name in ("demo-alice", "demo-bob", "demo-carol"):

@@ -12,6 +12,7 @@ from rich.table import Table
 from engine.core.money import parse_dollars
 from engine.shell.cli.shared import ledger_of, print_json, service_of
 from engine.shell.console import UserError, out
+from engine.shell import policies
 
 
 def _event_command(kind: str):
@@ -66,7 +67,8 @@ def import_events(ctx: click.Context, file: str) -> None:
         names = {(r.get("account") or "").strip() for r in rows if (r.get("kind") or "").strip() == "withdrawal"}
         symbols = sorted({sym for n in names if n in {a.name for a in led.accounts()}
                           for sym, q in led.holdings(n).values() if q})
-        created, existing = led.import_events(rows, service_of(ctx, led).valuation(symbols), where=file)
+        created, existing = led.import_events(rows, service_of(ctx, led).valuation(symbols),
+                                              check_rebalance=policies.rebalance_check(), where=file)
     out.print(f"{file}: {created} event(s) recorded, {existing} already recorded (pending until the next window)")
 
 
@@ -78,7 +80,7 @@ def import_events(ctx: click.Context, file: str) -> None:
 def rebalance(ctx: click.Context, name: str, path: str, key: str | None) -> None:
     """Request a rebalance of the whole portfolio, or of the nested pie at PATH."""
     with ledger_of(ctx) as led:
-        rec = led.rebalance(name, path, key=key)
+        rec = policies.rebalance(led, name, path, key=key)
     out.print(f"rebalance #{rec.event_id} of {name}{' ' + path if path else ''} "
               f"{'recorded' if rec.created else 'already recorded'}")
 

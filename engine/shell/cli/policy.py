@@ -10,13 +10,13 @@ apply, 2 the policy does not compile, refused, or a mistake.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 import rules
 from engine.core.money import fmt
 from engine.core.policy_change import ChangePlan, target_diff
+from engine.shell import policies
 from engine.shell.cli.shared import ledger_of, prices_of, print_json
 from engine.shell.console import UserError, err, out, print_policy_error
 
@@ -25,10 +25,10 @@ def _read(files: tuple[str, ...], code: int) -> list[tuple[str, str]]:
     """(path, text) of each file, or the compile errors of all of them and exit `code`."""
     texts, problems = [], []
     for f in files:
-        path = str(Path(f))
+        path = policies.resolve(f)          # one file, one policy, from any directory
         try:
             text = rules.read_policy_text(path)
-            rules.compile_text(text, path)
+            policies.COMPILER.policy(text, path)
         except rules.PolicyError as e:
             problems.extend(e.diagnostics)
             continue
@@ -87,7 +87,7 @@ def policy() -> None:
 
 def plans(ctx: click.Context, texts: list[tuple[str, str]]) -> list[ChangePlan]:
     with ledger_of(ctx) as led:
-        return [led.plan_policy(path, text, lambda symbols: prices_of(ctx, symbols)) for path, text in texts]
+        return [policies.plan(led, path, text, lambda symbols: prices_of(ctx, symbols)) for path, text in texts]
 
 
 @policy.command("plan")
@@ -127,7 +127,7 @@ def apply(ctx: click.Context, files: tuple[str, ...], yes: bool) -> None:
                             f"pass --yes")
     with ledger_of(ctx) as led:
         for (path, text), _ in todo:
-            version, queued = led.apply_policy(path, text)
+            version, queued = policies.apply(led, path, text)
             out.print(f"{path}: version {version.id} ({version.sha256[:12]}) applied")
             for q in queued:
                 out.print(f"  queued {q}")
@@ -155,7 +155,7 @@ def policy_history(ctx: click.Context, pie: str | None, as_json: bool) -> None:
         versions = led.versions()
     rows, previous = [], {}
     for v, applies, followers in versions:
-        pies = rules.compile_text(v.text, v.file).pies
+        pies = policies.COMPILER.version(v).pies
         if pie and pie not in pies:
             continue
         before = previous.get(v.file)
@@ -199,7 +199,7 @@ def policy_diff(ctx: click.Context, v1: int, v2: int, as_json: bool) -> None:
     """The target changes from version V1 to V2, pie by pie."""
     with ledger_of(ctx) as led:
         a, b = led.version(v1), led.version(v2)
-    pa, pb = rules.compile_text(a.text, a.file).pies, rules.compile_text(b.text, b.file).pies
+    pa, pb = policies.COMPILER.version(a).pies, policies.COMPILER.version(b).pies
     diffs = [(name, target_diff(pa.get(name), pb.get(name))) for name in sorted(set(pa) | set(pb))]
     diffs = [(n, d) for n, d in diffs if d]
     if as_json:
