@@ -16,6 +16,7 @@ import pytest
 from adapters.ledger.store import Ledger
 from adapters.ledger.window_repo import WindowRepository
 from config.settings import load
+from engine.shell import policies
 from engine.shell.wiring import ensure_house, open_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ def world(tmp_path: Path, db_url: str, extra: str = "", accounts: int = 8) -> di
     led = Ledger(s.database_url)
     ensure_house(led, open_broker(s), "main")
     for i in range(accounts):
-        led.add_account(f"a{i}", "Tech", tmp_path / "policy.pie")
+        policies.add_account(led, f"a{i}", "Tech", tmp_path / "policy.pie")
         led.deposit(f"a{i}", "250")
     led.dispose()
     return {**os.environ, **env}

@@ -26,6 +26,7 @@ from adapters.ledger.schema import Order
 from adapters.ledger.store import Ledger
 from config.settings import load
 from engine.shell.window import WindowOptions, WindowRunner
+from engine.shell import policies
 from engine.shell.wiring import ensure_house, open_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,7 @@ def world(db_url, tmp_path):
     broker = open_broker(load(env=env))
     ensure_house(led, broker, "main")
     for i in range(8):
-        led.add_account(f"a{i}", "Growth" if i % 2 else "Tech", root / "policy.pie")
+        policies.add_account(led, f"a{i}", "Growth" if i % 2 else "Tech", root / "policy.pie")
         led.deposit(f"a{i}", f"{1000 + 137 * i}.{i:02d}", key=f"k1-{i}")
     WindowRunner(led, broker, "main", WindowOptions(settle_timeout=1)).run(DAY1)
     prices = {s: Decimal(p) for s, p in (line.split(",") for line in PRICES.split())}
