@@ -73,6 +73,8 @@ class SimulatedSection(_Section):
     calendar: Literal["XNYS", "weekdays"] = "XNYS"
     holidays: tuple[date, ...] = ()
     dividends: dict[str, Decimal] = {}
+    fill_delay: float = 0.0             # seconds before an order fills (a slow market, for drills)
+    journal_file: str = ""              # a line per order placed (tests count submissions)
 
     @field_validator("starting_cash", mode="before")
     @classmethod
@@ -223,6 +225,15 @@ class ApiSection(_Section):
         return v
 
 
+class EventsSection(_Section):
+    max_dividend: Decimal = Decimal("100000.00")   # a dividend recorded by hand above this is refused
+
+    @field_validator("max_dividend", mode="before")
+    @classmethod
+    def _max(cls, v: Any) -> Decimal:
+        return _money(v, "max_dividend")
+
+
 class AlertsSection(_Section):
     webhooks: tuple[str, ...] = ()
     timeout: float = 5.0
@@ -240,6 +251,7 @@ class Root(_Section):
     alerts: AlertsSection = AlertsSection()
     api: ApiSection = ApiSection()
     scale: ScaleSection = ScaleSection()
+    events: EventsSection = EventsSection()
 
 
 # --- what the rest of pies sees ------------------------------------------------------------
@@ -288,6 +300,7 @@ class Settings:
     shard_size: int = 5_000
     cluster: str | None = None
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)   # key -> where it was set
+    max_dividend_cents: int = 10_000_000           # [events] max_dividend: a sanity bound for hand-recorded dividends
 
     # The first broker account: what single-broker code and settings files mean.
     @property
@@ -527,7 +540,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
         None if pol.auto_apply_max_dollars is None else int(pol.auto_apply_max_dollars * 100),
         pol.auto_apply_max_accounts, root.alerts.webhooks, root.alerts.timeout, root.alerts.retries,
         root.api.enabled, root.api.host, root.api.port, root.scale.workers or (os.cpu_count() or 1),
-        max(1, root.scale.shard_size), root.scale.cluster or None, origins, raw,
+        max(1, root.scale.shard_size), root.scale.cluster or None, origins, int(root.events.max_dividend * 100), raw,
         api_trusted_proxies=root.api.trusted_proxies, api_session_idle_seconds=root.api.session_idle_minutes * 60.0,
         api_max_body_bytes=root.api.max_body_kib * 1024)
 

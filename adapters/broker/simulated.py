@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from .calendar import Exchange, Weekdays
-from .port import (CENT, QTY, Asset, Balance, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
+from .port import (CENT, QTY, Asset, Balance, BrokerError, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
                    OrderRequest, OrderState, Position, RetryLater, check_minimum, whole_shares)
 
 NY = ZoneInfo("America/New_York")
@@ -53,6 +53,7 @@ class SimulatedConfig:
     lose_responses: int = 0                         # the next N submissions place the order, then fail
     dividends: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> per share
     dividend_day: int = 15                          # paid the first trading day on/after this day
+    journal_file: Path | None = None                # each order placed, one line (tests count submissions)
 
 
 class SimulatedBroker:
@@ -73,13 +74,22 @@ class SimulatedBroker:
         cfg = self.config
         self._calendar = Weekdays(frozenset(cfg.holidays), dict(cfg.early_closes)) if cfg.calendar == "weekdays" \
             else Exchange(cfg.calendar, frozenset(cfg.holidays))
+        self._seen: tuple | None = None                 # the state file as last read or written
         self._state = self._load()
 
     # --- persistence ----------------------------------------------------------------------
 
+    def _stamp(self) -> tuple | None:
+        try:
+            st = Path(self.config.state_file).stat()
+        except (OSError, TypeError):
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
     def _load(self) -> dict:
         path = self.config.state_file
         if path and Path(path).exists():
+            self._seen = self._stamp()
             return json.loads(Path(path).read_text(encoding="utf-8"))
         return {"cash": str(self.config.starting_cash),
                 "positions": {s: str(q) for s, q in self.config.starting_positions.items()}, "orders": {},
@@ -90,13 +100,28 @@ class SimulatedBroker:
         if not path:
             return
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self._state, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self._state, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:       # e.g. a read-only data directory: the broker cannot keep its books
+            raise BrokerError(f"the simulated broker cannot write its state to {path}: {e.strerror or e}") from None
+        self._seen = self._stamp()
+
+    def _fresh(self) -> None:
+        """Another process (one broker account, several pies processes over time) may have
+        written the state since we read it: read it again rather than write over it."""
+        if self.config.state_file and self._stamp() != self._seen:
+            self._state = self._load()
+
+    def _journal(self, client_order_id: str) -> None:
+        if self.config.journal_file:
+            with open(self.config.journal_file, "a", encoding="utf-8") as f:
+                f.write(f"{client_order_id} pid={os.getpid()}\n")
 
     def _fault(self) -> None:
         if self._transient > 0:
@@ -167,6 +192,7 @@ class SimulatedBroker:
     def submit(self, order: OrderRequest) -> OrderState:
         check_minimum(order)
         with self._lock:
+            self._fresh()
             self._fault()
             existing = self._state["orders"].get(order.client_order_id)
             if existing is not None:
@@ -202,6 +228,7 @@ class SimulatedBroker:
             self._state["orders"][order.client_order_id] = rec
             self.calls += 1
             self._save()
+            self._journal(order.client_order_id)
             if self._lose > 0:
                 self._lose -= 1
                 raise RetryLater("simulated timeout after the order was placed")
@@ -293,10 +320,12 @@ class SimulatedBroker:
 
     def order(self, client_order_id: str) -> OrderState:
         with self._lock:
+            self._fresh()
             return _state(self._record(client_order_id))
 
     def cancel(self, client_order_id: str) -> OrderState:
         with self._lock:
+            self._fresh()
             rec = self._record(client_order_id)
             if rec["status"] in ("accepted", "new", "partially_filled"):
                 rec["status"] = "canceled"
@@ -305,6 +334,7 @@ class SimulatedBroker:
 
     def orders_since(self, since: datetime) -> list[OrderState]:
         with self._lock:
+            self._fresh()
             self._fault()
             self._settle()
             return [_state(r) for r in self._state["orders"].values()
@@ -324,6 +354,7 @@ class SimulatedBroker:
 
     def positions(self) -> dict[str, Position]:
         with self._lock:
+            self._fresh()
             self._fault()
             self._settle()
             held = {s: Decimal(q) for s, q in self._state["positions"].items() if Decimal(q)}
@@ -332,6 +363,7 @@ class SimulatedBroker:
 
     def balance(self) -> Balance:
         with self._lock:
+            self._fresh()
             self._fault()
             self._settle()
             cash = Decimal(self._state["cash"])
@@ -340,6 +372,7 @@ class SimulatedBroker:
 
     def cash_activities(self, since: datetime) -> list[CashActivity]:
         with self._lock:
+            self._fresh()
             self._fault()
             self._settle()
             start = since.astimezone(NY).date()

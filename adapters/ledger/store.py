@@ -17,10 +17,10 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.core.errors import NotFound, Refused
+from engine.core.errors import Conflict, NotFound, Refused, Unavailable
 from engine.core.money import MoneyError, market_cents, parse_dollars
 from engine.core.names import InvalidName, check_name
 from engine.core.window.conservation import discrepancies
@@ -35,6 +35,17 @@ EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change"
 
 
 LedgerError = Refused        # its old name: a user's mistake, one line, nothing written (engine/core/errors.py)
+
+
+class LedgerConflict(Conflict):
+    """Another process holds what this needs (a window running on the same broker account,
+    a daemon on the same ledger): the message names the holder; nothing was written and
+    the same command can be tried again once the holder is done (HTTP 409)."""
+
+
+class LedgerUnavailable(Unavailable):
+    """The ledger's database cannot be reached (a server outage): one line; nothing is
+    lost and the command can be run again once it is back (CLI exit 75; HTTP 503)."""
 
 
 def parse_amount(text: str | Decimal, what: str = "amount") -> Decimal:
@@ -72,6 +83,20 @@ def engine_for(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def database_trouble(e: BaseException, url: str) -> Exception:
+    """What a failure of the database means to the person who ran the command, in one
+    line: a ledger that cannot be written (a read-only data directory or file: theirs to
+    fix, LedgerError) or one that cannot be reached now (a server outage, a lock held too
+    long: LedgerUnavailable, try again; nothing was written by the failed transaction)."""
+    first = (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0][:200]
+    where = url.split("@")[-1].split("?")[0]        # never the credentials nor the options
+    if url.startswith("sqlite") and any(w in first.lower() for w in ("readonly", "read-only", "unable to open",
+                                                                     "disk i/o error", "permission")):
+        return LedgerError(f"cannot write the ledger at {where}: {first} (is its directory read-only?)")
+    return LedgerUnavailable(f"the ledger's database at {where} is unavailable: {first}; "
+                             f"nothing was lost, run the command again once it is back")
+
+
 @dataclass(frozen=True)
 class Recorded:
     event_id: int
@@ -89,23 +114,62 @@ def account_name(name: str) -> str:
     return name
 
 
+class LedgerMissing(LedgerError):
+    """A read on a ledger that does not exist: nothing was created."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite ledger (None in memory or for a server database)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1] if "///" in url else ""
+    return Path(path.split("?", 1)[0]).expanduser() if path and path != ":memory:" else None
+
+
 class Ledger:
-    def __init__(self, url: str, *, upgrade: bool = True):
+    """`create=False` (read commands): a ledger that does not exist yet is LedgerMissing and
+    nothing is created, not even its directory (a typo'd data directory is not a new, empty
+    ledger). Otherwise a new ledger is created and migrated; `created` says so."""
+
+    def __init__(self, url: str, *, upgrade: bool = True, create: bool = True):
         self.url = url
+        self.created = False
+        path = sqlite_path(url)
+        if path is not None and not (path.exists() and path.stat().st_size > 0):
+            if not create:
+                raise LedgerMissing(f"no ledger at {path}: nothing was created (is PIES_DATA_DIR or the database "
+                                    f"URL right?); `pies db init` creates one, as does the first command that "
+                                    f"records something")
+            self.created = upgrade
         self.engine = engine_for(url)
-        if upgrade and not migrate.up_to_date(self.engine):
-            migrate.upgrade(self.engine)
+        try:
+            if path is None and not create and migrate.current(self.engine) is None:
+                raise LedgerMissing(f"no ledger in {url.split('@')[-1].split('?')[0]}: its schema is empty "
+                                    f"(is the database URL right?); `pies db init` creates the tables")
+            if upgrade and not migrate.up_to_date(self.engine):
+                before, _ = migrate.upgrade(self.engine)
+                self.created = before is None
+        except (OperationalError, InterfaceError) as e:
+            self.engine.dispose()
+            raise database_trouble(e, url) from None
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(self.engine.execution_options(pies_read_only=True), expire_on_commit=False)
 
     @contextmanager
     def tx(self, *, autoflush: bool = True) -> Iterator[Session]:
-        """One transaction: commit on success, roll back everything on any error.
+        """One transaction: commit on success, roll back everything on any error. A database
+        that cannot be reached or written is one line (database_trouble), not a traceback.
 
         The window turns autoflush off: it reads and writes thousands of rows per step and
         flushes once at the end instead of before every query."""
-        with self._sessions(autoflush=autoflush) as s, s.begin():
-            yield s
+        try:
+            with self._sessions(autoflush=autoflush) as s, s.begin():
+                yield s
+        except (OperationalError, InterfaceError) as e:
+            raise database_trouble(e, self.url) from None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -484,8 +548,16 @@ class Ledger:
                 check(acct, s.get(PolicyVersion, acct.policy_version_id), path)
         return self._record(name, "rebalance", key, checked, path=path or None)
 
-    def dividend(self, name: str, amount: Decimal, key: str) -> Recorded:
-        return self._record(name, "dividend", key, lambda s, a: None, amount=parse_amount(amount, "dividend"))
+    def dividend(self, name: str, amount: str | Decimal, key: str | None = None, *,
+                 most: Decimal | None = None) -> Recorded:
+        """Queue a dividend recorded by hand (the broker's own are collected by the window).
+        Without a key it is a new event every time; above `most` (the settings' sanity
+        bound) it is refused."""
+        amt = parse_amount(amount, "dividend")
+        if most is not None and amt > most:
+            raise LedgerError(f"dividend of ${amt} for {name!r} is more than ${most}, the most a dividend recorded "
+                              f"by hand may be ([events] max_dividend); check the amount")
+        return self._record(name, "dividend", key, lambda s, a: None, amount=amt)
 
     def cancel(self, event_id: int) -> Event:
         with self.tx() as s:

@@ -7,6 +7,7 @@
 | Conflict           | look again, then retry     | 2        | 409  | the message          |
 | BrokerUnavailable  | try again later            | 3        | 503  | "the broker ..."     |
 | StopTrading        | have a person act          | 4        | 503  | "trading stopped ..."|
+| Unavailable        | run it again once it's back| 75       | 503  | the message          |
 
 (Exit 1 stays the policy language's: a file that does not compile, a plan that would
 trade.) The message is one line naming the value, account or file at fault and never
@@ -48,6 +49,16 @@ class Conflict(Refused):
 
     status = 409
     title = "conflict"
+
+
+class Unavailable(PiesError):
+    """The ledger's database cannot be reached now (a server outage, mid-window too):
+    nothing the failed transaction did was kept; the same command, run again, resumes
+    (exit 75 is EX_TEMPFAIL)."""
+
+    exit_code = 75
+    status = 503
+    title = "ledger unavailable"
 
 
 class BrokerUnavailable(PiesError):

@@ -10,9 +10,11 @@ See docs/api.md.
 """
 
 
+import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
+import structlog
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -20,7 +22,7 @@ from pydantic import BaseModel, Field
 
 import rules as policy_lang
 from config.settings import Settings
-from engine.core.errors import BrokerUnavailable, PiesError
+from engine.core.errors import BrokerUnavailable, PiesError, Unavailable
 from engine.core.roles import ROLES, Caller
 from engine.shell.guards import MAX_FAILURES, WINDOW, Limiter  # noqa: F401 - re-exported for callers and tests
 from engine.shell.guards import AccessLog, BodyLimit, client_address, networks, scheme
@@ -29,6 +31,7 @@ from engine.shell.service import NotAPolicyFile, Service, StalePlan
 if TYPE_CHECKING:
     from adapters.ledger.store import Ledger
 
+log = structlog.get_logger("pies.api")
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -47,6 +50,51 @@ def problem(status: int, title: str, detail: str, instance: str, errors: list[di
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+class WindowRuns:
+    """Windows started over the API, each run in a thread of this process holding its
+    window lock; their outcome kept in memory (the last KEEP runs) for the caller to follow."""
+
+    KEEP = 100
+
+    def __init__(self):
+        self._runs: dict[int, dict[str, Any]] = {}
+        self._next = 1
+        self._lock = threading.Lock()
+
+    def start(self, started) -> dict[str, Any]:
+        from datetime import datetime, timezone
+        with self._lock:
+            rid, self._next = self._next, self._next + 1
+            self._runs[rid] = {"run": rid, "status": "running", "window": started.window_id, "broker": started.broker,
+                               "name": started.name, "day": started.day.isoformat(), "error": None,
+                               "started_at": datetime.now(timezone.utc).isoformat(), "finished_at": None,
+                               "links": {"run": f"/api/v1/windows/runs/{rid}",
+                                         "window": f"/api/v1/windows/{started.window_id}"}}
+            for old in sorted(self._runs)[:-self.KEEP]:
+                del self._runs[old]
+            doc = dict(self._runs[rid])
+        threading.Thread(target=self._run, args=(rid, started), name=f"pies-window-run-{rid}", daemon=True).start()
+        return doc
+
+    def _run(self, rid: int, started) -> None:
+        from datetime import datetime, timezone
+        status, error = "closed", None
+        try:
+            started.run()
+        except Exception as e:  # noqa: BLE001 - reported to whoever follows the run; it resumes when run again
+            line = str(e).splitlines()[0] if str(e) else ""
+            status, error = "failed", line if isinstance(e, PiesError) else f"{type(e).__name__}: {line}"
+            log.error("window run failed", run=rid, window=started.window_id, error=error, alert=True)
+        with self._lock:
+            if rid in self._runs:
+                self._runs[rid].update(status=status, error=error, finished_at=datetime.now(timezone.utc).isoformat())
+
+    def get(self, rid: int) -> dict[str, Any] | None:
+        with self._lock:
+            doc = self._runs.get(rid)
+            return None if doc is None else {**doc, "links": dict(doc["links"])}
 
 
 # --- request bodies ------------------------------------------------------------------------
@@ -126,6 +174,10 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
         errors = [{"field": e.field, "message": e.detail}] if e.field else None
         return problem(e.status, e.title, e.detail, request.url.path, errors, e.headers)
 
+    @app.exception_handler(Unavailable)
+    async def _unavailable(request: Request, e: Unavailable) -> JSONResponse:
+        return problem(503, "ledger unavailable", str(e), request.url.path, headers={"Retry-After": "30"})
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
         every = e.errors()
@@ -153,6 +205,8 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     def failure(e: Exception, field: str | None = None) -> Problem:
         """The error's class chooses the status (engine/core/errors.py); a policy that does
         not compile is refused input too."""
+        if isinstance(e, Unavailable):
+            return Problem(e.status, e.title, str(e), headers={"Retry-After": "30"})
         if isinstance(e, BrokerUnavailable):
             return Problem(e.status, e.title, str(e))
         if isinstance(e, PiesError):
@@ -301,13 +355,36 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     def cancel(event_id: Id, who: Operator) -> dict[str, Any]:
         return audited(who, "cancel", {"event": event_id}, lambda: service.cancel(event_id))
 
-    @app.post("/api/v1/windows/run", tags=["operate"])
+    runs = WindowRuns()
+    app.state.window_runs = runs
+
+    @app.post("/api/v1/windows/run", tags=["operate"], status_code=202,
+              responses={200: {"description": "The window closed already: returned as it is (`already_closed`)"},
+                         409: {"description": "A window of the broker account is running already (its holder named)"}})
     def run_window(who: Operator, name: Annotated[str | None, Query(max_length=50)] = None,
-                   broker: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
-        """Run (or resume) today's window now and return it with its report (a window that
-        closed already is returned as it is, `already_closed`)."""
-        return audited(who, "run window", {"name": name, "broker": broker},
-                       lambda: service.run_window(name=name, broker=broker))
+                   broker: Annotated[str | None, Query(max_length=100)] = None) -> JSONResponse:
+        """Start (or resume) today's window and answer at once: 202 with `Location:` the
+        run to follow (`GET /api/v1/windows/runs/{run}`: running, closed or failed, and its
+        window). A window of the broker account running already (here, in the daemon or
+        `pies window run`) is a 409 naming its holder; a window that closed already comes
+        back as it is, 200 with `already_closed`."""
+        started = audited(who, "run window", {"name": name, "broker": broker},
+                          lambda: service.start_window(name=name, broker=broker,
+                                                       holder=f"pies api (token {who.name})"))
+        if isinstance(started, dict):
+            return JSONResponse(started, status_code=200)
+        doc = runs.start(started)
+        return JSONResponse(doc, status_code=202, headers={"Location": doc["links"]["run"]})
+
+    @app.get("/api/v1/windows/runs/{run_id}", tags=["read"])
+    def window_run(run_id: Id, who: Viewer) -> dict[str, Any]:
+        """A window run started over the API (this process's last 100): `running`, `closed`
+        or `failed` with its one-line error; the window itself is at `links.window`."""
+        doc = runs.get(run_id)
+        if doc is None:
+            raise Problem(404, "not found", f"no window run {run_id} (runs are kept in memory, the last "
+                          f"{WindowRuns.KEEP}; the window itself is under /api/v1/windows)")
+        return doc
 
     @app.post("/api/v1/policies/plan", tags=["policies"])
     def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:

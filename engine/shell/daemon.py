@@ -27,10 +27,11 @@ from apscheduler.triggers.cron import CronTrigger
 
 import rules as policy_lang
 from adapters.broker.port import BrokerError, StopTrading
-from adapters.ledger.daemon_lock import DaemonLock
-from adapters.ledger.store import Ledger, LedgerError
+from adapters.ledger.locks import DaemonLock
+from adapters.ledger.store import Ledger, LedgerConflict, LedgerError
 from config.settings import Settings, Window
 from engine.core.money import fmt
+from engine.shell import clock
 from engine.shell import policies
 from engine.shell.schedule import grace_seconds, upcoming_windows, window_due
 from engine.shell.window import Interrupted, WindowPaused, WindowRunner
@@ -59,7 +60,7 @@ def watch_job() -> None:
 class Daemon:
     def __init__(self, settings: Settings, *, now: Callable[[], datetime] | None = None):
         self.settings = settings
-        self.now = now or (lambda: datetime.now(ZoneInfo("UTC")))
+        self.now = now or clock.now          # PIES_NOW pins it, as for every other command
         self.stop = threading.Event()
         self.ledger: Ledger | None = None
         self.lock: DaemonLock | None = None
@@ -254,6 +255,9 @@ class Daemon:
             return None
         except WindowPaused as e:
             wlog.warning("window paused; it resumes at the next trigger", reason=str(e), alert=True)
+            return None
+        except LedgerConflict as e:        # `pies window run` or the API runs it: not twice
+            wlog.warning("window not run here: it is running elsewhere", reason=str(e))
             return None
         except StopTrading as e:
             wlog.error("trading stopped on this broker account: a person must act", reason=str(e), alert=True)

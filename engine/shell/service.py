@@ -136,35 +136,59 @@ class Service:
         return found
 
     def run_window(self, *, name: str | None = None, broker: str | None = None, day=None, replay: bool = False,
-                   force: bool = False) -> dict[str, Any]:
-        """Run (or resume) a window: today's in its time zone. A past day only to resume a
+                   force: bool = False, holder: str | None = None) -> dict[str, Any]:
+        """Run (or resume) a window to its end: start_window, then its run."""
+        started = self.start_window(name=name, broker=broker, day=day, replay=replay, force=force, holder=holder)
+        return started if isinstance(started, dict) else started.run()
+
+    def start_window(self, *, name: str | None = None, broker: str | None = None, day=None, replay: bool = False,
+                     force: bool = False, holder: str | None = None) -> "dict[str, Any] | WindowStart":
+        """Get a window ready to run: today's in its time zone. A past day only to resume a
         window that was opened and never closed (`replay`), never a future day, and a closed
         market day only when forced. A window that closed already is not run again: its
-        report comes back with `already_closed`."""
+        row and report come back with `already_closed`. Otherwise the broker account's
+        window lock is taken first (a Conflict naming the holder when a window of it
+        runs elsewhere), then the broker opened and the window's row opened; the caller
+        runs it (WindowStart.run, here or in a thread) or releases it."""
+        from adapters.ledger.locks import WindowLock, describe_process
         from engine.shell import clock
-        from engine.shell.window import WindowPaused, WindowRunner
+        from engine.shell.window import WindowRunner
         from engine.shell.wiring import ensure_house, open_broker, window_options
         w = self._window_setting(name)
         b = self.settings.broker_named(broker) if broker else self.settings.broker
         today = clock.today(w.timezone)
         when = day or today
-        row = self.ledger.window_of(b.name, when, w.name)
-        if row is not None and row["step"] == "closed":
-            return {**row, "already_closed": True}
+
+        def closed() -> dict[str, Any] | None:
+            row = self.ledger.window_of(b.name, when, w.name)
+            return {**row, "already_closed": True} if row is not None and row["step"] == "closed" else None
+
+        done = closed()
+        if done:
+            return done
         if when > today:
             raise LedgerError(f"{when} is in the future (today is {today} in {w.timezone})")
-        if when < today and not (replay and row is not None):
+        if when < today and not (replay and self.ledger.window_of(b.name, when, w.name) is not None):
             raise LedgerError(f"{when} is past (today is {today} in {w.timezone}): only a window that was opened "
                               f"and never closed can be resumed, with --replay")
-        broker_ = open_broker(self.settings, b.name)
-        if not force and broker_.market_day(when) is None:
-            raise LedgerError(f"the market is closed on {when} (use --force to run anyway)")
-        ensure_house(self.ledger, broker_, b.name)
+        lock = WindowLock(self.ledger, b.name, holder=describe_process(holder) if holder else None,
+                          data_dir=self.settings.data_dir)
+        lock.acquire()                   # before the broker is opened: a refused caller touches nothing
         try:
-            WindowRunner(self.ledger, broker_, b.name, window_options(self.settings, b.name)).run(when, w.name)
-        except WindowPaused as e:
-            raise BrokerUnavailable(f"window paused: {e}; run it again to resume") from None
-        return {**self.ledger.window_of(b.name, when, w.name), "already_closed": False}
+            done = closed()              # it may have closed while we asked
+            if done:
+                lock.release()
+                return done
+            broker_ = open_broker(self.settings, b.name)
+            if not force and broker_.market_day(when) is None:
+                raise LedgerError(f"the market is closed on {when} (use --force to run anyway)")
+            ensure_house(self.ledger, broker_, b.name)
+            runner = WindowRunner(self.ledger, broker_, b.name, window_options(self.settings, b.name))
+            info = runner.open(when, w.name)
+        except BaseException:
+            lock.release()
+            raise
+        return WindowStart(self, runner, lock, when, w.name, b.name, info.id)
 
     def status(self) -> dict[str, Any]:
         """The next window of each broker account, pending events per account, and each
@@ -241,7 +265,8 @@ class Service:
                 rec = self.ledger.withdraw(name, parsed, self.valuation(symbols, broker=acct.broker if acct else None),
                                            key=key)
             else:
-                rec = self.ledger.dividend(name, parsed, key=key or f"dividend:{name}:{parsed}")
+                # No key, a new event every time: two dividends of one amount are two dividends.
+                rec = self.ledger.dividend(name, parsed, key=key, most=Decimal(self.settings.max_dividend_cents).scaleb(-2))
         return {"event": rec.event_id, "created": rec.created, "kind": kind, "account": name,
                 "amount": None if parsed is None else str(parsed),
                 "amount_text": None if parsed is None else f"${dollar_text(int(parsed * 100))}",
@@ -314,3 +339,24 @@ class Service:
             self.access.audit(caller, "apply policy", args, "ok")
         return {"file": path, "version": applied.version.id, "sha256": applied.version.sha256,
                 "queued": applied.queued, "accounts": applied.accounts, "liquidations": applied.liquidations}
+
+class WindowStart:
+    """A window ready to run: its broker account's window lock held, its row opened."""
+
+    def __init__(self, service: Service, runner, lock, day, name: str, broker: str, window_id: int):
+        self.service, self.runner, self.lock = service, runner, lock
+        self.day, self.name, self.broker, self.window_id = day, name, broker, window_id
+
+    def run(self) -> dict[str, Any]:
+        """Run it to its end (releasing the lock however it ends): the window's row and report."""
+        from engine.shell.window import WindowPaused
+        try:
+            self.runner.run(self.day, self.name, lock=self.lock)
+        except WindowPaused as e:
+            raise BrokerUnavailable(f"window paused: {e}; run it again to resume") from None
+        finally:
+            self.lock.release()
+        return {**self.service.ledger.window_of(self.broker, self.day, self.name), "already_closed": False}
+
+    def release(self) -> None:
+        self.lock.release()

@@ -24,7 +24,8 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from adapters.broker.port import Broker, OrderRejected, OrderState, RetryLater
-from adapters.ledger.store import Ledger
+from adapters.ledger.locks import WindowLock
+from adapters.ledger.store import Ledger, LedgerUnavailable
 from adapters.ledger.schema import utcnow
 from adapters.ledger.window_repo import WindowInfo, WindowRepository, cents, dollars
 from engine.core.window.allocation import allocate_symbol, new_fill, phase_of_symbols, shares_after
@@ -67,9 +68,16 @@ class WindowOptions:
 
 
 def _crash_hook(point: str) -> None:
-    """Tests kill the process at a named point (PIES_TEST_CRASH_AT) to prove resumption."""
+    """Tests kill the process at a named point (PIES_TEST_CRASH_AT) to prove resumption, or
+    hold it there (PIES_TEST_PAUSE_AT=point=seconds, touching PIES_TEST_PAUSED) to kill
+    another process meanwhile."""
     if os.environ.get("PIES_TEST_CRASH_AT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
+    at, _, seconds = os.environ.get("PIES_TEST_PAUSE_AT", "").partition("=")
+    if at == point:
+        if os.environ.get("PIES_TEST_PAUSED"):
+            open(os.environ["PIES_TEST_PAUSED"], "a").close()
+        _time.sleep(float(seconds or 60))
 
 
 def _since(w: WindowInfo, day: date) -> datetime:
@@ -86,6 +94,20 @@ def record_state(tx, st: OrderState) -> None:
 
 
 _LEDGERS: dict[tuple[str, str], WindowRepository] = {}
+
+
+def watch_parent(parent: int, every: float = 0.5) -> None:
+    """A worker of a window's process pool ends itself within a second of its window's
+    process dying (SIGKILL included: the worker is handed to another parent), so no shard
+    is planned or committed for a window nobody holds any more; the shard it was in rolls
+    back with its connection and is redone by the window's next run."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            _time.sleep(every)
+        os._exit(70)
+    if os.getppid() != parent:
+        os._exit(70)
+    threading.Thread(target=watch, name="pies-watch-parent", daemon=True).start()
 
 
 def _worker_repo(url: str, broker: str) -> WindowRepository:
@@ -196,24 +218,49 @@ class WindowRunner:
         self.crash = crash
         self.sleep = sleep
         self._pool = None                  # the shards' executor, for one run
+        self._lock: WindowLock | None = None   # held for one run
         self._closers: list[Callable[[], Any]] = []
 
     # --- the loop ---------------------------------------------------------------------------
 
-    def run(self, day: date, name: str = "open", *, accounts: bool = True) -> dict[str, Any]:
-        """Run (or resume) the window to its close; its report, with each account's lines
-        unless `accounts` is false (a daemon needs only the summary)."""
+    def open(self, day: date, name: str = "open") -> WindowInfo:
+        """The window's row, opened if it was not (the caller should hold the window lock)."""
         w, created = self.repo.open(day, name)
-        bound = log.bind(window=w.id, broker=self.name, day=day.isoformat(), window_name=name)
         if created:
-            bound.info("window opened")
+            log.info("window opened", window=w.id, broker=self.name, day=day.isoformat(), window_name=name)
+        return w
+
+    def run(self, day: date, name: str = "open", *, accounts: bool = True,
+            lock: WindowLock | None = None) -> dict[str, Any]:
+        """Run (or resume) the window to its close; its report, with each account's lines
+        unless `accounts` is false (a daemon needs only the summary).
+
+        Only one window of a broker account runs at a time, whoever starts it: the runner
+        holds the broker account's window lock (adapters/ledger/locks.py) for the whole run,
+        or uses `lock`, one its caller took already (and releases). A second caller gets
+        LedgerConflict naming the holder, before anything is read or sent."""
+        lock = lock or WindowLock(self.repo.ledger, self.name)
+        lock.acquire()
+        self._lock = lock
         try:
+            w = self.open(day, name)
+            bound = log.bind(window=w.id, broker=self.name, day=day.isoformat(), window_name=name)
             return self._run(w, bound, accounts)
         finally:
             self._close_pool()
+            self._lock = None
+            lock.release()
+
+    def _still_mine(self, w: WindowInfo) -> None:
+        """The window's records are written only by the lock's holder: a lost lock (its
+        database connection gone) stops the run before it writes or sends anything more."""
+        if self._lock is not None and not self._lock.held():
+            raise LedgerUnavailable(f"window {w.id}: its lock was lost with the database connection; "
+                                    f"stopped where it was, run it again to resume")
 
     def _run(self, w: WindowInfo, bound, accounts: bool) -> dict[str, Any]:
         while True:
+            self._still_mine(w)
             step = self.repo.info(w.id).step
             if step == "closed":
                 return self.repo.report(w.id, accounts=accounts)
@@ -250,7 +297,8 @@ class WindowRunner:
                 import multiprocessing
                 from concurrent.futures import ProcessPoolExecutor
                 self._pool = ProcessPoolExecutor(max_workers=self.opt.workers,
-                                                 mp_context=multiprocessing.get_context("spawn"))
+                                                 mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=watch_parent, initargs=(os.getpid(),))
                 self._closers.append(self._pool.shutdown)
         return self._pool
 
@@ -348,6 +396,7 @@ class WindowRunner:
             known = {st.client_order_id: st for st in found}
             log.info("reconciled with the broker", window=w.id, phase=phase.value, orders=len(found))
         for o in todo:
+            self._still_mine(w)
             with self.repo.step(w.id) as tx:
                 tx.mark(o.id, "submitted")        # persisted before the broker hears of it
             self.crash("submit:before-call")

@@ -10,8 +10,8 @@ from adapters.ledger.store import Ledger
 from config.settings import Settings
 
 
-def open_ledger(settings: Settings, *, upgrade: bool = True) -> Ledger:
-    return Ledger(settings.database_url, upgrade=upgrade)
+def open_ledger(settings: Settings, *, upgrade: bool = True, create: bool = True) -> Ledger:
+    return Ledger(settings.database_url, upgrade=upgrade, create=create)
 
 
 def upgrade_ledger(settings: Settings) -> tuple[str | None, str]:
@@ -49,6 +49,8 @@ def open_broker(settings: Settings, name: str | None = None) -> Broker:
         holidays=frozenset(sim.get("holidays", ())),
         calendar=str(sim.get("calendar", "XNYS")),
         dividends={s: Decimal(str(v)) for s, v in dict(sim.get("dividends", {})).items()},
+        fill_delay=float(sim.get("fill_delay", 0.0)),
+        journal_file=Path(sim["journal_file"]).expanduser() if sim.get("journal_file") else None,
     ))
 
 

@@ -25,6 +25,7 @@ ROUTES = [
     ("post", "/api/v1/accounts", "operator", {"accounts": [{"name": "carol", "pie": "Core"}]}),
     ("post", "/api/v1/events/999/cancel", "operator", None),
     ("post", "/api/v1/windows/run?name=open", "operator", None),
+    ("get", "/api/v1/windows/runs/1", "viewer", None),
     ("get", "/api/v1/status", "viewer", None),
     ("get", "/api/v1/plan?account=alice", "viewer", None),
     ("post", "/api/v1/policies/plan", "analyst", {"file": "core.pie"}),

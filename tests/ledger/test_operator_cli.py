@@ -62,12 +62,22 @@ def test_mistakes_exit_2_with_one_line_and_write_nothing(pies, db_url, args, say
     assert events(db_url) == []
 
 
-def test_policy_load_with_errors_exits_1_and_changes_nothing(pies, db_url, tmp_path):
+def test_policy_load_with_errors_exits_2_and_changes_nothing(pies, db_url, tmp_path):
     (tmp_path / "core.pie").write_text('pie "Core" { VTI 60% BND 30% }\n')
-    r = pies("policy", "load", str(tmp_path / "core.pie"), code=1)
+    r = pies("policy", "load", str(tmp_path / "core.pie"), code=2)
     assert "core.pie:1:5: error: the slices of pie \"Core\" add up to 90%" in r.output
     (tmp_path / "core.pie").write_text('pie "Core" { VTI 100% }\n')
     assert "version 2" in pies("policy", "load", str(tmp_path / "core.pie")).output
+
+
+def test_a_policy_that_does_not_compile_exits_2_in_plan_apply_and_account_add(pies, tmp_path):
+    bad = tmp_path / "bad.pie"
+    bad.write_text('pie "Core" { VTI 60% BND 30% }\n')
+    for args in (("policy", "plan", str(bad)), ("policy", "apply", str(bad), "--yes"),
+                 ("account", "add", "carol", "--pie", "Core", "--policy", str(bad))):
+        r = pies(*args, code=2)
+        assert "bad.pie:1:5: error: the slices of pie \"Core\" add up to 90%" in r.output, args
+        assert "Traceback" not in r.output
 
 
 def test_accounts_show_and_history(pies):

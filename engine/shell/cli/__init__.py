@@ -2,8 +2,10 @@
 
 One module per command group (language, accounts, events, policy, windows, admin); what they
 share (the settings, ledger and service of a command, and printing JSON) is in `shared`.
-User mistakes end in one clear message and a non-zero exit, never a traceback: exit 1 for a
-policy that does not compile, exit 2 for bad input.
+User mistakes end in one clear message and a non-zero exit, never a traceback: exit 2 for
+bad input (a policy that does not compile included; `check` and `fmt` say 1, their one
+failure), 3 a window with problems, 4 another process holds what the command needs (a
+window of that broker account runs already), 75 the database is unavailable (try again).
 """
 
 from __future__ import annotations

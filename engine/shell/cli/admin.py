@@ -27,8 +27,11 @@ from engine.shell import policies
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the HTTP API and the web console until stopped."""
-    from engine.shell.api import serve as serve_api
-    serve_api(settings_of(ctx), host, port, say=lambda line: out.print(Text(line)))
+    try:
+        from engine.shell.api import serve as serve_api
+        serve_api(settings_of(ctx), host, port, say=lambda line: out.print(Text(line)))
+    except PiesError as e:
+        raise UserError.of(e) from None
 
 
 @click.group()
@@ -130,6 +133,23 @@ def db() -> None:
     """The ledger database."""
 
 
+@db.command("init")
+@click.pass_context
+def db_init(ctx: click.Context) -> None:
+    """Create the ledger (its directory, file or tables) where the settings say, and say where."""
+    from engine.shell.wiring import open_ledger
+    s = settings_of(ctx)
+    where = s.describe()["database_url"]
+    try:
+        led = open_ledger(s)
+    except PiesError as e:
+        raise UserError.of(e) from None
+    except OSError as e:
+        raise UserError(f"cannot create the ledger at {where}: {e}") from None
+    led.dispose()
+    out.print(f"{'created the ledger' if led.created else 'the ledger exists already'} at {where}")
+
+
 @db.command("upgrade")
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
@@ -155,6 +175,8 @@ def daemon(ctx: click.Context) -> None:
         code = Daemon(s).serve()
     except PiesError as e:
         raise UserError.of(e) from None
+    except OSError as e:              # its pid file in a read-only data directory
+        raise UserError(f"the daemon cannot start: {e.strerror or e}: {e.filename or ''}") from None
     finally:
         if alerter is not None:
             alerter.close()              # what is queued goes out before the process ends

@@ -2,8 +2,9 @@
 versions can be listed, shown and compared. See docs/policy-changes.md.
 
 Exit codes of `policy plan`: 0 nothing would trade, 1 the change would trade (so an
-analysts' CI can require a review), 2 errors. `policy apply` (and its old name `load`):
-0 applied or nothing to apply, 1 the policy does not compile, 2 refused or a mistake.
+analysts' CI can require a review), 2 errors (a policy that does not compile included).
+`policy apply` (and its old name `load`), like `account add`: 0 applied or nothing to
+apply, 2 the policy does not compile, refused, or a mistake.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def policy_plan(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> No
 
 
 def apply(ctx: click.Context, files: tuple[str, ...], yes: bool) -> None:
-    texts = _read(files, 1)
+    texts = _read(files, 2)
     result = plans(ctx, texts)
     for p in result:
         print_plan(p)

@@ -15,7 +15,7 @@ import rules
 from config.settings import Settings, SettingsError
 from config.settings import load as load_settings
 from engine.core.errors import PiesError
-from engine.shell.console import UserError, print_policy_error
+from engine.shell.console import UserError, err, print_policy_error
 from engine.shell.wiring import open_broker, open_ledger
 
 if TYPE_CHECKING:
@@ -37,12 +37,34 @@ def settings_of(ctx: click.Context) -> Settings:
     return obj["settings"]
 
 
+# Commands that record something: they create a ledger that does not exist yet (and say
+# where); every other command only reads and refuses a missing ledger, creating nothing.
+WRITES = frozenset({"deposit", "withdraw", "rebalance", "cancel", "account add", "account move", "account close",
+                    "token create", "token revoke", "import events", "window run", "policy apply", "policy load",
+                    "demo"})
+
+
+def command_of(ctx: click.Context) -> str:
+    """The command as typed after `pies`, e.g. "window run"."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
 @contextmanager
 def ledger_of(ctx: click.Context) -> Iterator["Ledger"]:
     """The ledger, with user mistakes turned into one line and their class's exit code
-    (engine/core/errors.py)."""
+    (engine/core/errors.py); a policy that does not compile is exit 2, as in `policy plan`
+    (where 1 means "it would trade"). A command that only reads (not in WRITES) refuses a
+    missing ledger and creates nothing."""
     try:
-        led = open_ledger(settings_of(ctx))
+        led = open_ledger(settings_of(ctx), create=command_of(ctx) in WRITES)
+        if led.created:
+            err.print(f"created a new ledger at {settings_of(ctx).describe()['database_url']}", soft_wrap=True)
+    except PiesError as e:
+        raise UserError.of(e) from None
     except Exception as e:  # noqa: BLE001 - a database that cannot be opened is the operator's to fix
         raise UserError(f"cannot open the ledger at {settings_of(ctx).describe()['database_url']}: "
                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
@@ -52,7 +74,7 @@ def ledger_of(ctx: click.Context) -> Iterator["Ledger"]:
         raise UserError.of(e) from None
     except rules.PolicyError as e:
         print_policy_error(e)
-        raise SystemExit(1) from None
+        raise SystemExit(2) from None
     finally:
         led.dispose()
 
