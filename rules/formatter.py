@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from engine.core.money import MoneyError, fmt, parse_dollars
+
 from .compiler import equal_split
 from .model import percent
 from .syntax import Node, PieDecl, RuleStmt, RulesDecl, SecurityDecl, SyntaxFile, UseDecl
@@ -24,8 +26,12 @@ def _pct(text: str) -> str:
 
 
 def _money(text: str) -> str:
-    d = Decimal(text.lstrip("$").replace(",", ""))
-    return f"${d:.0f}" if d == d.to_integral_value() else f"${d:.2f}"
+    """$25, $1000.50; an amount outside the grammar stays as written (compiling reports it)."""
+    try:
+        c = parse_dollars(text, zero=True)
+    except MoneyError:
+        return text
+    return f"${c // 100}" if c % 100 == 0 else f"${fmt(c)}"
 
 
 def _line(indent: str, body: str, trailing: str | None) -> str:

@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 import rules as policy_lang
-from engine.core.money import MoneyError, market_cents, parse_dollars
+from engine.core.money import MAX_CENTS, MoneyError, cents, dollars, fmt, parse_dollars
 from engine.core.policy_change import ChangePlan, Follower, live_paths, plan_change
 from engine.core.window.conservation import discrepancies
 from rules.model import Pie, Policy
@@ -30,7 +30,6 @@ from rules.model import Pie, Policy
 from . import migrate
 from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, aware
 
-CENT = Decimal("0.01")
 ZERO = Decimal("0")
 EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation", "close")
 
@@ -39,12 +38,19 @@ class LedgerError(ValueError):
     """A user's mistake: the message is the one line they see. Nothing was written."""
 
 
-def parse_amount(text: str | Decimal, what: str = "amount") -> Decimal:
-    """A positive dollar amount, parsed strictly (engine.core.money.parse_dollars)."""
-    if isinstance(text, Decimal):
-        text = f"{text:f}"
+def parse_amount(amount: str | Decimal, what: str = "amount") -> Decimal:
+    """An event's amount as the ledger stores it. The front ends hand over a Decimal they
+    parsed already; text (a CSV row, a script) goes through the one parser,
+    engine.core.money.parse_dollars. Either way: positive whole cents, at most a billion."""
     try:
-        return Decimal(parse_dollars(str(text), what=what)).scaleb(-2)
+        if isinstance(amount, Decimal):
+            if not (amount.is_finite() and 0 < amount <= dollars(MAX_CENTS)):
+                raise MoneyError(f"{what} {amount} is not a positive amount up to ${fmt(MAX_CENTS, commas=True)}")
+            try:
+                return dollars(cents(amount))
+            except ValueError:
+                raise MoneyError(f"{what} {amount} has fractions of a cent") from None
+        return dollars(parse_dollars(amount, what=what))
     except MoneyError as e:
         raise LedgerError(str(e)) from None
 
@@ -653,8 +659,8 @@ class Ledger:
             if h.shares:
                 if h.symbol not in prices:
                     raise LedgerError(f"no price for {h.symbol} (held by {acct.name!r})")
-                total += market_cents(h.shares * prices[h.symbol])
-        return Decimal(total).scaleb(-2)
+                total += cents(h.shares * prices[h.symbol], ROUND_HALF_EVEN)
+        return dollars(total)
 
     def values(self, name: str, prices: Mapping[str, Decimal]) -> dict[str, int]:
         """Cents per slice path at `prices` (what the planner takes as holdings)."""
@@ -663,7 +669,7 @@ class Ledger:
             if shares:
                 if sym not in prices:
                     raise LedgerError(f"no price for {sym} (held by {name!r})")
-                out[path] = market_cents(shares * prices[sym])
+                out[path] = cents(shares * prices[sym], ROUND_HALF_EVEN)
         return out
 
     def symbols(self, broker: str | None = None) -> list[str]:

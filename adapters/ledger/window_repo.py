@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 import rules as policy_lang
 from adapters.broker.port import CashActivity, OrderRequest, OrderState, client_order_id
+from engine.core.money import cents, dollars
 from engine.core.window.collect import DividendSplit, DueDeposit
 from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause, EventOutcome, FillReport, Holding,
                                       Intent,
@@ -38,14 +39,6 @@ from .store import Ledger, holdings_and_cash
 
 ZERO = Decimal(0)
 CHUNK = 5_000
-
-
-def cents(d: Decimal) -> int:
-    return int(d.scaleb(2))
-
-
-def dollars(c: int) -> Decimal:
-    return Decimal(c).scaleb(-2)
 
 
 @dataclass(frozen=True, slots=True)

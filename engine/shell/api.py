@@ -26,6 +26,7 @@ from adapters.broker.port import BrokerError
 from adapters.ledger.access import ROLES, Access, Caller
 from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, SettingsError
+from engine.core.money import MoneyError, parse_dollars
 from engine.shell.service import Service
 
 PROBLEM = "application/problem+json"
@@ -234,17 +235,17 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def record(body: EventIn, who: Operator,
                idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
         """Record an event for the next window. The same Idempotency-Key records once."""
-        if body.kind != "rebalance" and not body.amount:
+        if body.kind != "rebalance" and body.amount is None:
             raise Problem(422, "invalid request", f"a {body.kind} needs an amount", field="amount")
+        cents = None
         if body.kind != "rebalance":
             try:
-                from adapters.ledger.store import parse_amount
-                parse_amount(body.amount or "", body.kind)
-            except LedgerError as e:
+                cents = parse_dollars(body.amount or "", what=body.kind)
+            except MoneyError as e:
                 access.audit(who, f"record {body.kind}", body.model_dump(), f"refused: {e}")
                 raise Problem(422, "invalid request", str(e), field="amount") from None
         doc = audited(who, f"record {body.kind}", {**body.model_dump(), "idempotency_key": idempotency_key},
-                      lambda: service.record(body.kind, body.account, body.amount, path=body.path,
+                      lambda: service.record(body.kind, body.account, cents, path=body.path,
                                              key=idempotency_key))
         return JSONResponse(doc, status_code=201 if doc["created"] else 200)
 

@@ -20,9 +20,10 @@ from rich.tree import Tree
 
 import rules
 from adapters.broker.port import BrokerError
-from adapters.ledger.store import Ledger, LedgerError, parse_amount
+from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, SettingsError
 from config.settings import load as load_settings
+from engine.core.money import MoneyError, parse_dollars
 from engine.shell.console import UserError, err, out, print_policy_error
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
@@ -530,9 +531,12 @@ def register(main: click.Group) -> None:
         @click.option("--key", help="Idempotency key: the same key is recorded once (e.g. the bank reference).")
         @click.pass_context
         def cmd(ctx: click.Context, name: str, amount: str, key: str | None) -> None:
+            try:
+                cents = parse_dollars(amount, what=kind)     # refused before anything else is asked
+            except MoneyError as e:
+                raise UserError(str(e)) from None
             with ledger_of(ctx) as led:
-                parse_amount(amount, kind)          # refused before anything else is asked
-                doc = service_of(ctx, led).record(kind, name, amount, key=key)
+                doc = service_of(ctx, led).record(kind, name, cents, key=key)
             word = "recorded" if doc["created"] else "already recorded"
             out.print(f"{kind} #{doc['event']} {word}: {name} {doc['amount_text']} (pending until the next window)")
         cmd.__doc__ = f"Record a {kind} for the next window."

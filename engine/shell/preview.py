@@ -6,14 +6,14 @@ Reads its inputs, calls the pure planner, prints a table or the JSON contract.
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Mapping
 
 from rich.table import Table
 
 from engine.core import events as ev
-from engine.core.money import MoneyError, fmt, market_cents, to_cents
+from engine.core.money import MoneyError, cents, fmt, parse_dollars
 from engine.core.planner import Plan
 from rules.model import Pie
 
@@ -44,7 +44,7 @@ def read_holdings(path: str) -> dict[str, int]:
             raise InputError(f"{path}: holding {key!r}: {value!r} is not a dollar amount")
         if d < 0:
             raise InputError(f"{path}: holding {key!r} cannot be negative ({value})")
-        out[key.strip("/")] = market_cents(d)
+        out[key.strip("/")] = cents(d, ROUND_HALF_EVEN)
     return out
 
 
@@ -60,12 +60,10 @@ def parse_event(text: str) -> ev.Event:
         raise InputError(f"event {text!r}: use deposit:AMOUNT, withdraw:AMOUNT, dividend:AMOUNT, "
                          f"rebalance or rebalance:PIE/PATH")
     try:
-        cents = to_cents(arg.strip().lstrip("$").replace(",", ""), what=f"event {text!r}:")
+        amount = parse_dollars(arg, what=f"--event {kind}")
     except MoneyError as e:
         raise InputError(str(e)) from None
-    if cents <= 0:
-        raise InputError(f"event {text!r}: the amount must be positive")
-    return makers[kind](cents)
+    return makers[kind](amount)
 
 
 def plan_json(plan: Plan) -> dict[str, object]:

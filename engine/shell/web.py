@@ -23,6 +23,7 @@ import rules as policy_lang
 from adapters.broker.port import BrokerError
 from adapters.ledger.access import Access, Caller
 from adapters.ledger.store import LedgerError
+from engine.core.money import MoneyError, parse_dollars
 
 HERE = Path(__file__).parent
 COOKIE = "pies_session"
@@ -236,8 +237,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return who
         args = {"account": name, "kind": kind, "amount": amount or None}
         try:
-            doc = service.record(kind, name, amount or None)
-        except (LedgerError, BrokerError) as e:
+            cents = None if kind == "rebalance" else parse_dollars(amount, what=kind)
+            doc = service.record(kind, name, cents)
+        except (MoneyError, LedgerError, BrokerError) as e:
             access.audit(who, f"record {kind}", args, f"refused: {e}")
             return back(name, str(e), True)
         access.audit(who, f"record {kind}", args, "ok")
