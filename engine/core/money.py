@@ -22,6 +22,7 @@ _SPACE = " \t\r\n"                     # ASCII only: other spaces are not part o
 # 123, 123.45, 1,234.56 (thousands only in groups of three), an optional leading $.
 _WHOLE = r"[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+"
 _AMOUNT = re.compile(rf"\$?(?P<whole>{_WHOLE})(?:\.(?P<frac>[0-9]{{1,2}}))?")
+_VALUE = re.compile(rf"\$?(?P<whole>{_WHOLE})(?:\.(?P<frac>[0-9]+))?")      # a market value: any decimals
 _SUB_CENT = re.compile(rf"\$?(?:{_WHOLE})\.[0-9]{{3,}}")
 _COMMAS = re.compile(r"\$?[0-9][0-9,]*(?:\.[0-9]+)?")
 
@@ -35,7 +36,7 @@ def _shown(text: str) -> str:
     return repr(text) if len(text) <= 24 else f"{text[:20]!r}... ({len(text):,} characters)"
 
 
-def parse_dollars(text: str, *, what: str = "amount", zero: bool = False) -> int:
+def parse_dollars(text: str, *, what: str = "amount", zero: bool = False, market: bool = False) -> int:
     """A dollar amount as a person types it, strictly, as integer cents.
 
     Accepted: `123`, `123.45`, `1,234.56`, each with an optional leading `$` and spaces
@@ -43,7 +44,8 @@ def parse_dollars(text: str, *, what: str = "amount", zero: bool = False) -> int
     (`10,50`), exponents, signs, underscores, hex, other currency symbols or digits that are
     not ASCII, NaN and Infinity, a point without digits on both sides (`.5`, `5.`), more
     than two decimals, zero (unless `zero`), more than a billion, more than MAX_CHARS
-    characters."""
+    characters. `market`: a market value someone wrote down (preview's holdings), which
+    may have more decimals; it is rounded half to even to the cent, like every market value."""
     if not isinstance(text, str):
         raise TypeError(f"{what}: an amount to parse is text, not {type(text).__name__}")
     if len(text) > MAX_CHARS * 4 or len(raw := text.strip(_SPACE)) > MAX_CHARS:
@@ -51,7 +53,7 @@ def parse_dollars(text: str, *, what: str = "amount", zero: bool = False) -> int
     shown = _shown(text)
     if not raw:
         raise MoneyError(f"{what}: no amount given (write dollars, like 1,234.56)")
-    m = _AMOUNT.fullmatch(raw)
+    m = (_VALUE if market else _AMOUNT).fullmatch(raw)
     if m is None:
         if _SUB_CENT.fullmatch(raw):
             raise MoneyError(f"{what} {shown} has fractions of a cent")
@@ -63,7 +65,17 @@ def parse_dollars(text: str, *, what: str = "amount", zero: bool = False) -> int
         if not any("0" <= ch <= "9" for ch in raw):
             raise MoneyError(f"{what} {shown} is not a dollar amount: not a number (write it like 1,234.56 or $100)")
         raise MoneyError(f"{what} {shown} is not a dollar amount (like 1,234.56 or $100)")
-    cents = int(m.group("whole").replace(",", "")) * 100 + int((m.group("frac") or "0").ljust(2, "0"))
+    whole, frac = m.group("whole").replace(",", ""), m.group("frac") or ""
+    if len(frac) > 2:                   # a market value: half to even, in integers (exact at any length)
+        scale = 10 ** (len(frac) - 2)
+        c, rest = divmod(int(whole + frac), scale)
+        c += 2 * rest > scale or (2 * rest == scale and c % 2 == 1)
+    else:
+        c = int(whole) * 100 + int(frac.ljust(2, "0"))
+    return _bounded(c, what, shown, raw, zero)
+
+
+def _bounded(cents: int, what: str, shown: str, raw: str, zero: bool) -> int:
     if cents == 0 and not zero:
         raise MoneyError(f"{what} must be positive, not {raw}")
     if cents > MAX_CENTS:

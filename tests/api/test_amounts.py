@@ -154,3 +154,34 @@ def test_preview_refuses_amounts_in_one_line(world, tmp_path, args):
                      *args, code=2)
     line = one_line(r.output)
     assert line.startswith(f"error: {args[0]}") and len(line) < 200
+
+
+@SQLITE
+@pytest.mark.parametrize("holdings, says", [
+    ('{"VTI": 1e30}', "'1e30' is not a dollar amount"), ('{"VTI": "' + "9" * 5000 + '"}', "too long"),
+    ('{"VTI": ' + "9" * 5000 + '}', "too long"), ('{"VTI": NaN}', "not a number"), ('{"VTI": "10,50"}', "commas"),
+    ('{"VTI": "1000000000.01"}', "surely a typo"), ('{"VTI": -3}', "cannot be negative"),
+])
+def test_preview_reads_holdings_in_the_same_grammar(world, tmp_path, holdings, says):
+    (tmp_path / "h.json").write_text(holdings)
+    r = world["cli"]("preview", str(tmp_path / "core.pie"), "--pie", "Core", "--holdings", str(tmp_path / "h.json"),
+                     "--event", "deposit:5", code=2)
+    line = one_line(r.output)
+    assert line.startswith(f"error: {tmp_path / 'h.json'}: holding 'VTI'") and says in line and len(line) < 300
+
+
+@SQLITE
+def test_preview_holdings_are_market_values_rounded_half_to_even(world, tmp_path):
+    (tmp_path / "h.json").write_text('{"VTI": "600.005", "Bonds/BND": 280.015, "Bonds/TIP": "$120"}')
+    r = world["cli"]("preview", str(tmp_path / "core.pie"), "--pie", "Core", "--holdings", str(tmp_path / "h.json"),
+                     "--json")
+    assert json.loads(r.output)["holdings_after"] == {"VTI": "600.00", "Bonds/BND": "280.02", "Bonds/TIP": "120.00"}
+
+
+@SQLITE
+def test_a_five_megabyte_amount_is_a_short_422_not_a_500(world):
+    r = world["client"].post("/api/v1/events", json={"account": "alice", "kind": "deposit", "amount": "9" * 5_000_000},
+                             headers=auth(world["tokens"]["operator"]))
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert "too long" in r.json()["detail"] and len(r.text) < 1000
+    assert pending(world["led"]) == []

@@ -66,3 +66,17 @@ def test_dollars_and_fmt():
     assert dollars(105000) == Decimal("1050.00") and str(dollars(5)) == "0.05"
     assert fmt(105000) == "1050.00" and fmt(105000, commas=True) == "1,050.00"
     assert fmt(-5, signed=True) == "-0.05" and fmt(5, signed=True) == "+0.05" and fmt(0, signed=True) == "0.00"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("7500.50", 750050), ("0", 0), ("1.005", 100), ("1.015", 102), ("1.0051", 101), ("$1,000.125", 100012),
+    ("0.004999999999999999999999999999999", 0), ("999999999.995", MAX_CENTS),
+])
+def test_a_market_value_rounds_half_to_even_to_the_cent(text, expected):
+    assert parse_dollars(text, zero=True, market=True) == expected
+
+
+@pytest.mark.parametrize("text", ["1e3", "-1", "1,0.5", "NaN", "1000000000.006", "9" * 41])
+def test_a_market_value_keeps_the_rest_of_the_grammar(text):
+    with pytest.raises(MoneyError):
+        parse_dollars(text, zero=True, market=True)
