@@ -35,9 +35,7 @@ class SettingsError(ValueError):
 def _money(value: Any, what: str = "amount", *, zero: bool = False) -> Decimal:
     """Dollars as a string or a whole number ("1.00", 5), in the grammar of every amount
     (engine.core.money.parse_dollars); floats are refused (inexact)."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError(f"{what} {value!r} must be written as a string of dollars, like \"1.00\"")
-    if not isinstance(value, (str, int)):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError(f"{what} {value!r} must be written as a string of dollars, like \"1.00\"")
     try:
         return dollars(parse_dollars(value if isinstance(value, str) else f"{value:d}", what=what, zero=zero))
@@ -371,6 +369,8 @@ def _read(path: Path) -> dict:
         raise SettingsError(f"{path}: cannot read settings: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise SettingsError(f"{path}: {e}") from None
+    except ValueError as e:       # tomllib's int() of a number of more than 4,300 digits
+        raise SettingsError(f"{path}: {str(e).split(':')[0]}") from None
 
 
 def _flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:

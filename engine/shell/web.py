@@ -23,7 +23,7 @@ import rules as policy_lang
 from adapters.broker.port import BrokerError
 from adapters.ledger.access import Access, Caller
 from adapters.ledger.store import LedgerError
-from engine.core.money import MoneyError, parse_dollars
+from engine.core.money import MoneyError, cents, fmt, parse_dollars
 
 HERE = Path(__file__).parent
 COOKIE = "pies_session"
@@ -192,15 +192,15 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return to_login()
         accounts = service.accounts()
         from decimal import Decimal
-        total_value = sum((Decimal(a["value"]) for a in accounts["accounts"]), Decimal(0))
-        total_cash = sum((Decimal(a["cash"]) for a in accounts["accounts"]), Decimal(0))
+        total_value = sum(cents(Decimal(a["value"])) for a in accounts["accounts"])
+        total_cash = sum(cents(Decimal(a["cash"])) for a in accounts["accounts"])
         try:
             status, plan = service.status(), service.plan()
         except BrokerError as e:
             status, plan = {"brokers": [{"broker": settings.broker_name, "next": [], "error": str(e)}]}, {"orders": []}
         windows = service.windows(1)["windows"]
         return render(request, "dashboard.html", "Dashboard", {
-            "accounts": accounts, "total_value": f"{total_value:,.2f}", "total_cash": f"{total_cash:,.2f}",
+            "accounts": accounts, "total_value": fmt(total_value, commas=True), "total_cash": fmt(total_cash, commas=True),
             "pending": sum(a["pending"] for a in accounts["accounts"]), "status": status, "plan": plan,
             "last": windows[0] if windows else None})
 
@@ -237,8 +237,8 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return who
         args = {"account": name, "kind": kind, "amount": amount or None}
         try:
-            cents = None if kind == "rebalance" else parse_dollars(amount, what=kind)
-            doc = service.record(kind, name, cents)
+            parsed = None if kind == "rebalance" else parse_dollars(amount, what=kind)
+            doc = service.record(kind, name, parsed)
         except (MoneyError, LedgerError, BrokerError) as e:
             access.audit(who, f"record {kind}", args, f"refused: {e}")
             return back(name, str(e), True)

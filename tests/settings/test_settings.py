@@ -111,3 +111,27 @@ def test_pies_settings_shows_values_sources_and_masks_secrets(tmp_path):
     assert "hunter2" not in r.output and "s3cret" not in r.output and "u:***@db/p" in r.output
     text = CliRunner().invoke(main, ["settings"], env=env).output
     assert "broker.min_order" in text and "hunter2" not in text
+
+
+@pytest.mark.parametrize("text, says", [
+    ('[broker]\nmin_order = ' + "9" * 5000 + '\n', "Exceeds the limit"),
+    ('[broker]\nmin_order = "' + "9" * 5000 + '"\n', "too long for an amount"),
+    ('[broker]\nmin_order = "10,50"\n', "commas only separate thousands"),
+    ('[broker.simulated]\nstarting_cash = "1e30"\n', "starting_cash '1e30' is not a dollar amount"),
+    ('[policies]\nauto_apply_max_dollars = "1,000,000,000.01"\n', "surely a typo"),
+    ('[[recurring]]\naccount = "a"\namount = "0"\n', "must be positive"),
+])
+def test_amounts_in_settings_use_the_one_grammar_in_one_short_line(tmp_path, text, says):
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    with pytest.raises(SettingsError) as e:
+        load(f, env={})
+    assert says in str(e.value) and str(e.value).startswith(str(f)) and "\n" not in str(e.value)
+    assert len(str(e.value)) < 300
+
+
+def test_zero_is_a_minimum_order_in_any_spelling_of_the_grammar(tmp_path):
+    f = tmp_path / "s.toml"
+    for zero in ('"0"', '"0.00"', '"$0"', "0"):
+        f.write_text(f"[broker]\nmin_order = {zero}\n")
+        assert load(f, env={}).min_order_cents == 0
