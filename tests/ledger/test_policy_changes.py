@@ -233,7 +233,7 @@ def _run_report(pies, env) -> dict:
 @pytest.mark.parametrize("answer, applied", [("y\n", True), ("n\n", False)])
 def test_apply_asks_on_a_terminal(pies, env, invested, monkeypatch, answer, applied):
     invested.write_text(SHRUNK)
-    monkeypatch.setattr("engine.shell.policy_commands._interactive", lambda: True)
+    monkeypatch.setattr("engine.shell.cli.policy._interactive", lambda: True)
     r = pies("policy", "apply", str(invested), input=answer, code=0 if applied else 2)
     assert "apply? (liquidates $" in r.output
     led = ledger(env)

@@ -1,12 +1,10 @@
-"""The `pies` command line: what analysts and operators type.
+"""The policy language at the command line: `pies check`, `fmt`, `show` and `preview`.
 
-User mistakes end in one clear message and a non-zero exit, never a traceback:
-exit 1 for a policy that does not compile (`check`), exit 2 for bad input.
+Exit 1 for a policy that does not compile (`check`), exit 2 for bad input.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -15,9 +13,9 @@ import click
 from rich.tree import Tree
 
 import rules
-from engine.shell import ops
 from rules.model import FULL, Pie, Security
 
+from engine.shell.cli.shared import print_json
 from engine.shell.console import UserError, err, out
 from engine.shell.console import print_policy_error as _print_policy_error
 
@@ -30,19 +28,7 @@ def _load_policy(path: str) -> rules.Policy:
         raise SystemExit(1) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pies")
-@click.option("--config", type=click.Path(dir_okay=False), envvar="PIES_CONFIG",
-              help="A settings file laid over the embedded defaults (also PIES_CONFIG).")
-@click.pass_context
-def main(ctx: click.Context, config: str | None) -> None:
-    """pies: portfolios as pies, traded once a day."""
-    from engine.shell import logs
-    logs.configure()
-    ctx.ensure_object(dict)["config"] = config
-
-
-@main.command()
+@click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON.")
 def check(files: tuple[str, ...], as_json: bool) -> None:
@@ -63,7 +49,7 @@ def check(files: tuple[str, ...], as_json: bool) -> None:
         doc: dict = {"errors": [d.as_dict() for d in problems]}
         if warnings:
             doc["warnings"] = warnings
-        out.print_json(json.dumps(doc))
+        print_json(doc)
     else:
         for w in warnings:
             err.print(w, style="yellow", markup=False, soft_wrap=True)
@@ -73,7 +59,7 @@ def check(files: tuple[str, ...], as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@main.command()
+@click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--write", is_flag=True, help="Rewrite the file in place.")
 def fmt(file: str, write: bool) -> None:
@@ -107,7 +93,7 @@ def _pie_or_fail(policy: rules.Policy, name: str) -> Pie:
     return pie
 
 
-@main.command()
+@click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--pie", "pie_name", required=True, help="The top-level pie to show.")
 def show(file: str, pie_name: str) -> None:
@@ -130,7 +116,7 @@ def show(file: str, pie_name: str) -> None:
     out.print(root)
 
 
-@main.command()
+@click.command()
 @click.argument("policy_file", metavar="POLICY", type=click.Path(dir_okay=False))
 @click.option("--pie", "pie_name", required=True, help="The top-level pie the account follows.")
 @click.option("--holdings", "holdings_file", required=True, type=click.Path(dir_okay=False),
@@ -162,7 +148,7 @@ def preview(policy_file: str, pie_name: str, holdings_file: str, event_texts: tu
     except (InputError, PlanError, MoneyError) as e:
         raise UserError(str(e)) from None
     if as_json:
-        sys.stdout.write(json.dumps(plan_json(result), indent=2) + "\n")
+        print_json(plan_json(result))
         return
     out.print(plan_table(pie, holdings, result))
     from engine.core.money import fmt as money
@@ -173,8 +159,3 @@ def preview(policy_file: str, pie_name: str, holdings_file: str, event_texts: tu
     out.print(f"  cash ${money(result.cash_before)} -> ${money(result.cash_after)}"
               + (f"  [red]withdrawal short by ${money(result.shortfall)}[/red]" if result.shortfall else ""))
 
-
-ops.register(main)
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,36 @@
+"""The `pies` command line: what analysts and operators type.
+
+One module per command group (language, accounts, events, policy, windows, admin); what they
+share (the settings, ledger and service of a command, and printing JSON) is in `shared`.
+User mistakes end in one clear message and a non-zero exit, never a traceback: exit 1 for a
+policy that does not compile, exit 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import click
+
+from engine.shell.cli import accounts, admin, events, language, policy, windows
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pies")
+@click.option("--config", type=click.Path(dir_okay=False), envvar="PIES_CONFIG",
+              help="A settings file laid over the embedded defaults (also PIES_CONFIG).")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    """pies: portfolios as pies, traded once a day."""
+    from engine.shell import logs
+    logs.configure()
+    ctx.ensure_object(dict)["config"] = config
+
+
+for command in (
+    language.check, language.fmt, language.show, language.preview,
+    accounts.account, accounts.accounts, accounts.plan_next,
+    events.deposit, events.withdraw, events.rebalance, events.cancel, events.history, events.import_group,
+    policy.policy,
+    windows.window, windows.windows_list, windows.status,
+    admin.serve, admin.token, admin.audit, admin.settings_cmd, admin.db, admin.daemon, admin.reload, admin.demo,
+):
+    main.add_command(command)

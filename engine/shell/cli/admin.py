@@ -1,0 +1,237 @@
+"""Running pies: the API server, tokens, the audit log, settings, the database schema, the
+daemon, and the demo."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+import rules
+from adapters.broker.port import BrokerError
+from adapters.ledger.store import Ledger, LedgerError
+from engine.shell.cli.accounts import account_show
+from engine.shell.cli.policy import print_plan
+from engine.shell.cli.shared import ledger_of, print_json, settings_of
+from engine.shell.console import UserError, err, out
+from engine.shell.wiring import ensure_house, window_options
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Address to listen on (default: [api] host, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default: [api] port, 8080).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the HTTP API and the web console until stopped."""
+    import uvicorn
+    from engine.shell.api import create_app
+    s = settings_of(ctx)
+    uvicorn.run(create_app(s), host=host or s.api_host, port=port or s.api_port, log_level="warning",
+                proxy_headers=True, server_header=False)
+
+
+@click.group()
+def token() -> None:
+    """API tokens: made once, kept only as a hash."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["viewer", "operator", "analyst", "admin"]), required=True)
+@click.pass_context
+def token_create(ctx: click.Context, name: str, role: str) -> None:
+    """Make a token; it is printed this once and never stored."""
+    from adapters.ledger.access import Access
+    with ledger_of(ctx) as led:
+        text = Access(led).create(name, role)
+    err.print(Text(f"token {name!r} ({role}); it is shown once, store it now:", style="bold"))
+    click.echo(text)
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def token_list(ctx: click.Context, as_json: bool) -> None:
+    """Tokens: name, role, the first characters, created, last used, revoked."""
+    from adapters.ledger.access import Access
+    with ledger_of(ctx) as led:
+        rows = Access(led).list()
+    if as_json:
+        print_json({"tokens": rows})
+        return
+    table = Table(title="tokens", title_justify="left")
+    for col in ("name", "role", "hint", "created", "last used", "revoked"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(Text(r["name"]), r["role"], r["hint"], r["created_at"][:16], (r["last_used_at"] or "")[:16],
+                      "yes" if r["revoked"] else "")
+    out.print(table)
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_context
+def token_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke a token at once."""
+    from adapters.ledger.access import Access
+    with ledger_of(ctx) as led:
+        Access(led).revoke(name)
+    out.print(f"token {name!r} revoked")
+
+
+@click.command("audit")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Writes made through the API and the console, newest first."""
+    from adapters.ledger.access import Access
+    with ledger_of(ctx) as led:
+        rows = Access(led).audit_log(limit)
+    if as_json:
+        print_json({"audit": rows})
+        return
+    table = Table(title="audit", title_justify="left")
+    for col in ("at", "token", "action", "arguments", "outcome"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["at"][:19], Text(r["token"]), r["action"], Text(json.dumps(r["arguments"])),
+                      Text(r["outcome"]))
+    out.print(table)
+
+
+@click.command("settings")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def settings_cmd(ctx: click.Context, as_json: bool) -> None:
+    """The settings in effect: every key, its value and where it was set (secrets masked)."""
+    rows = settings_of(ctx).effective()
+    if as_json:
+        print_json({"settings": [{"key": k, "value": v, "source": src} for k, v, src in rows]})
+        return
+    table = Table(title="settings in effect", title_justify="left")
+    for col in ("key", "value", "source"):
+        table.add_column(col, overflow="fold")
+    for k, v, src in rows:
+        table.add_row(Text(k), Text(v), Text(src))      # values are text, not markup
+    out.print(table)
+
+
+@click.group()
+def db() -> None:
+    """The ledger database."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Bring the ledger's schema to the newest version."""
+    from adapters.ledger import migrate
+    s = settings_of(ctx)
+    led = Ledger(s.database_url, upgrade=False)
+    before, after = migrate.upgrade(led.engine)
+    out.print(f"ledger at {s.describe()['database_url']}: schema {before or 'empty'} -> {after}")
+
+
+
+@click.command()
+@click.pass_context
+def daemon(ctx: click.Context) -> None:
+    """Run the trading daemon: every configured window, every market day, until SIGTERM."""
+    from engine.shell import logs
+    from engine.shell.alerts import Alerter
+    from engine.shell.daemon import Daemon
+    s = settings_of(ctx)
+    alerter = Alerter(s.webhooks, timeout=s.alert_timeout, retries=s.alert_retries) if s.webhooks else None
+    logs.configure(alerts=alerter)
+    try:
+        code = Daemon(s).serve()
+    except BrokerError as e:
+        raise UserError(f"broker: {e}") from None
+    except LedgerError as e:
+        raise UserError(str(e)) from None
+    finally:
+        if alerter is not None:
+            alerter.close()              # what is queued goes out before the process ends
+    raise SystemExit(code)
+
+
+@click.command()
+@click.pass_context
+def reload(ctx: click.Context) -> None:
+    """Ask the running daemon to reload its policy files (SIGHUP)."""
+    from engine.shell.daemon import reload_running
+    try:
+        pid = reload_running(settings_of(ctx))
+    except LedgerError as e:
+        raise UserError(str(e)) from None
+    out.print(f"asked daemon {pid} to reload its policies")
+
+
+@click.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Two days of three example accounts on their own simulated broker account ("demo"):
+    first deposits; then a withdrawal, a rebalance after prices moved, and a policy change
+    that liquidates a slice. A first look, on the embedded defaults."""
+    from datetime import timedelta
+    from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
+    from engine.shell import clock
+    from engine.shell.report import print_report
+    from engine.shell.window import WindowRunner
+    s = settings_of(ctx)
+    home = s.data_dir / "demo"
+    home.mkdir(parents=True, exist_ok=True)
+    policy_file = home / "policy.pie"
+    example = (Path(rules.__file__).parent / "examples" / "growth.pie").read_text(encoding="utf-8")
+    if not policy_file.exists():
+        policy_file.write_text(example, encoding="utf-8")
+
+    def broker_on(prices: dict[str, str], name: str) -> SimulatedBroker:
+        (home / name).write_text("".join(f"{k},{v}\n" for k, v in prices.items()))
+        return SimulatedBroker(SimulatedConfig(state_file=home / "broker.json", prices_file=home / name))
+
+    day2 = clock.today()
+    day1 = day2 - timedelta(days=1)
+    # Prices of the magnitude these funds and shares trade at.
+    monday = {"VTI": "289.40", "VXUS": "64.12", "BND": "72.35", "TIP": "109.80", "AAPL": "228.50",
+              "MSFT": "421.10", "NVDA": "139.60"}
+    tuesday = {**monday, "VTI": "297.95", "NVDA": "151.20", "AAPL": "221.35"}
+    with ledger_of(ctx) as led:
+        broker = broker_on(monday, "prices-day1.csv")
+        ensure_house(led, broker, "demo")
+        known = {a.name for a in led.accounts()}
+        for name, pie, amount in (("demo-alice", "Growth", "10000"), ("demo-bob", "Blend", "2500.55"),
+                                  ("demo-carol", "Tech", "1000")):
+            if name not in known:
+                led.add_account(name, pie, policy_file, broker="demo")
+            led.deposit(name, amount, key=f"demo:{name}:{day1}")
+        out.print(Text(f"ledger {s.describe()['database_url']}; demo broker account in {home}", style="bold"))
+        out.print(Text(f"day 1 ({day1}): first deposits", style="bold"))
+        print_report(out, WindowRunner(led, broker, "demo", window_options(s, settle_timeout=5))
+                     .run(day1, "demo"))
+        # Day 2: prices moved; bob withdraws, alice deposits and rebalances, and the Tech
+        # pie drops NVDA, so carol's NVDA is sold and its proceeds buy the rest of Tech.
+        broker = broker_on(tuesday, "prices-day2.csv")
+        prices = {k: Decimal(v) for k, v in tuesday.items()}
+        led.withdraw("demo-bob", "400", prices, key=f"demo:bob-out:{day2}")
+        led.deposit("demo-alice", "1000", key=f"demo:alice-in:{day2}")
+        led.rebalance("demo-alice", key=f"demo:alice-rebalance:{day2}")
+        text = example.replace("    NVDA\n", "")
+        plan = led.plan_policy(str(policy_file), text, lambda symbols: {k: prices[k] for k in symbols})
+        out.print(Text(f"day 2 ({day2}): a withdrawal, a rebalance, and a policy change", style="bold"))
+        print_plan(plan)
+        if plan.changed:
+            policy_file.write_text(text, encoding="utf-8")
+            led.apply_policy(str(policy_file), text, source="demo")
+        print_report(out, WindowRunner(led, broker, "demo", window_options(s, settle_timeout=5))
+                     .run(day2, "demo"))
+    for name in ("demo-alice", "demo-bob", "demo-carol"):
+        ctx.invoke(account_show, name=name)
+    out.print(Text("next: pies accounts · pies history demo-carol · pies plan demo-alice · "
+                   "pies policy history · pies windows · pies daemon (the windows, every market day)",
+                   style="bold"))

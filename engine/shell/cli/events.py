@@ -1,0 +1,121 @@
+"""Events for the next window: deposits, withdrawals, rebalances, their bulk import, canceling
+one, and an account's history.
+
+Each command is one ledger transaction; a mistake prints one line and exits 2 with nothing
+written."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from adapters.ledger.store import parse_amount
+from engine.shell.cli.shared import ledger_of, print_json, service_of
+from engine.shell.console import UserError, out
+
+
+def _event_command(kind: str):
+    @click.argument("name")
+    @click.argument("amount")
+    @click.option("--key", help="Idempotency key: the same key is recorded once (e.g. the bank reference).")
+    @click.pass_context
+    def cmd(ctx: click.Context, name: str, amount: str, key: str | None) -> None:
+        with ledger_of(ctx) as led:
+            parse_amount(amount, kind)          # refused before anything else is asked
+            doc = service_of(ctx, led).record(kind, name, amount, key=key)
+        word = "recorded" if doc["created"] else "already recorded"
+        out.print(f"{kind} #{doc['event']} {word}: {name} {doc['amount_text']} (pending until the next window)")
+    cmd.__doc__ = f"Record a {kind} for the next window."
+    return cmd
+
+
+# "-5" is an amount to refuse in words, not an unknown option.
+deposit = click.command("deposit", context_settings={"ignore_unknown_options": True})(_event_command("deposit"))
+withdraw = click.command("withdraw", context_settings={"ignore_unknown_options": True})(_event_command("withdrawal"))
+
+
+@click.group("import")
+def import_group() -> None:
+    """Bulk input."""
+
+
+@import_group.command("events")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def import_events(ctx: click.Context, file: str) -> None:
+    """Record the events of a CSV file (header: account,kind,amount,key,path; kind is
+    deposit, withdrawal or rebalance) in one transaction: all of them, or none with every
+    mistake listed by line."""
+    import csv
+    try:
+        with open(file, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = {"account", "kind"} - set(reader.fieldnames or ())
+            if missing:
+                raise UserError(f"{file}:1: the header needs the columns account, kind, amount "
+                                f"(and optionally key, path); missing: {', '.join(sorted(missing))}")
+            unknown = set(reader.fieldnames or ()) - {"account", "kind", "amount", "key", "path"}
+            if unknown:
+                raise UserError(f"{file}:1: unknown columns: {', '.join(sorted(unknown))}")
+            rows = list(reader)
+    except OSError as e:
+        raise UserError(f"{file}: cannot read: {e.strerror or e}") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise UserError(f"{file}: not a UTF-8 CSV file: {e}") from None
+    with ledger_of(ctx) as led:
+        names = {(r.get("account") or "").strip() for r in rows if (r.get("kind") or "").strip() == "withdrawal"}
+        symbols = sorted({sym for n in names if n in {a.name for a in led.accounts()}
+                          for sym, q in led.holdings(n).values() if q})
+        created, existing = led.import_events(rows, service_of(ctx, led).valuation(symbols), where=file)
+    out.print(f"{file}: {created} event(s) recorded, {existing} already recorded (pending until the next window)")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("path", required=False, default="")
+@click.option("--key", help="Idempotency key.")
+@click.pass_context
+def rebalance(ctx: click.Context, name: str, path: str, key: str | None) -> None:
+    """Request a rebalance of the whole portfolio, or of the nested pie at PATH."""
+    with ledger_of(ctx) as led:
+        rec = led.rebalance(name, path, key=key)
+    out.print(f"rebalance #{rec.event_id} of {name}{' ' + path if path else ''} "
+              f"{'recorded' if rec.created else 'already recorded'}")
+
+
+@click.command()
+@click.argument("event_id", type=int)
+@click.pass_context
+def cancel(ctx: click.Context, event_id: int) -> None:
+    """Cancel a pending event."""
+    with ledger_of(ctx) as led:
+        led.cancel(event_id)
+    out.print(f"event #{event_id} canceled")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def history(ctx: click.Context, name: str, as_json: bool) -> None:
+    """An account's events, oldest first."""
+    with ledger_of(ctx) as led:
+        if as_json:
+            print_json(service_of(ctx, led).history(name))
+            return
+        events = led.events(name)
+        trades = led.trades(name)
+    table = Table(title=f"{name}: history", title_justify="left")
+    for col in ("#", "when (UTC)", "event", "amount", "slice", "status", "reason"):
+        table.add_column(col)
+    for e, _ in events:
+        table.add_row(str(e.id), f"{e.created_at:%Y-%m-%d %H:%M}", e.kind, str(e.amount or ""), e.path or "",
+                      e.status, e.reason or "")
+    out.print(table)
+    if trades:
+        t = Table(title=f"{name}: trades", title_justify="left")
+        for col in ("day", "window", "slice", "symbol", "shares", "cash"):
+            t.add_column(col, justify="right" if col in ("shares", "cash") else "left")
+        for day, wname, path, symbol, shares, amount in trades:
+            t.add_row(day.isoformat(), wname, path, symbol, f"{shares:+}", f"{-amount:+}")
+        out.print(t)
