@@ -292,6 +292,17 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             return {"file": path, "version": version.id, "sha256": version.sha256, "queued": queued}
         return audited(who, "apply policy", {"file": path, "sha256": sha}, apply)
 
+    from engine.shell.backtest.api import BacktestIn, InputError, run_request_elsewhere
+
+    @app.post("/api/v1/backtests", tags=["policies"])
+    async def backtests(body: BacktestIn, who: Analyst) -> dict[str, Any]:
+        """Backtest pies of a policy text over uploaded prices (docs/backtest.md): bounded in
+        size, run in a worker process while the server goes on serving; writes nothing."""
+        try:
+            return await run_request_elsewhere(body)
+        except InputError as e:
+            raise Problem(422, "the backtest cannot run", str(e)) from None
+
     @app.get("/api/v1/tokens", tags=["admin"])
     def tokens(who: Admin) -> dict[str, Any]:
         return {"tokens": access.list()}

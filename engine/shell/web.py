@@ -288,6 +288,10 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
                 out.append({"file": f, "error": str(e)})
         return out
 
+    from engine.shell.backtest.api import mount_console_page
+    mount_console_page(app, render=render, signed_in=signed_in, checked=checked, to_login=to_login,
+                       policy_files=settings.policy_files)
+
     @app.get("/console/policies", include_in_schema=False)
     def policies_page(request: Request, message: str = "", bad: int = 0) -> Response:
         if signed_in(request) is None:
