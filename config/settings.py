@@ -18,15 +18,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator
 
-# The one grammar of amounts (docs/money.md). The core's money module imports nothing, so
-# settings depending on it adds no circle.
+from engine.core.errors import Refused
+# The one grammar of amounts (docs/money.md).
 from engine.core.money import MoneyError, cents, dollars, parse_dollars
 
 DEFAULTS = Path(__file__).with_name("defaults.toml")
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]     # relative paths in the defaults start here
 
 
-class SettingsError(ValueError):
+class SettingsError(Refused):
     """A settings file or variable is wrong; the message names it."""
 
 

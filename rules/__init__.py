@@ -44,6 +44,8 @@ __all__ = [
 def _parse(text: str, file: str) -> "tuple[SyntaxFile, Collector]":
     from .syntax import parse_text
     text = text.removeprefix(BOM)      # editors on Windows write one; it means nothing here
+    if len(text) > vocabulary.MAX_FILE_BYTES // 4:          # text that did not come through read_policy_text
+        _check_size(len(text.encode("utf-8", "surrogatepass")), file)
     c = Collector(file, text)
     if "\x00" in text:
         c.error((1, 1), "this is not a text file (it contains NUL bytes)")
@@ -56,10 +58,18 @@ def compile_text(text: str, file: str = "<text>") -> Policy:
     from .compiler import compile_syntax
     from .library import standard_rules
     sf, c = _parse(text, file)
+    if c.overflowing:
+        raise PolicyError(c.diagnostics)
     policy = compile_syntax(sf, c, external=standard_rules())
     if c.diagnostics:
         raise PolicyError(c.diagnostics)
     return policy
+
+
+def _check_size(size: int, name: str) -> None:
+    if size > vocabulary.MAX_FILE_BYTES:
+        raise PolicyError([Diagnostic(Source(name, 1, 1), f"the file is {size:,} bytes; the limit is "
+                                                         f"{vocabulary.MAX_FILE_BYTES:,} bytes")])
 
 
 def read_policy_text(path: str | Path) -> str:
@@ -70,9 +80,7 @@ def read_policy_text(path: str | Path) -> str:
         data = path.read_bytes()
     except OSError as e:
         raise PolicyError([Diagnostic(Source(name, 1, 1), f"cannot read the file: {e.strerror or e}")]) from None
-    if len(data) > vocabulary.MAX_FILE_BYTES:
-        raise PolicyError([Diagnostic(Source(name, 1, 1), f"the file is {len(data):,} bytes; the limit is "
-                                                         f"{vocabulary.MAX_FILE_BYTES:,} bytes")])
+    _check_size(len(data), name)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

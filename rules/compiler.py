@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import replace
-from decimal import Decimal
-from typing import Mapping
-
-from engine.core.money import MoneyError, parse_dollars
+from decimal import Decimal, InvalidOperation
+from itertools import chain as chain_names, islice
+from typing import Callable, Generator, Iterable, Mapping, NamedTuple
 
 from . import vocabulary as vocab
 from .diagnostics import Collector, Source
@@ -42,14 +41,23 @@ def parse_percent(value: Value, c: Collector) -> int | None:
 def parse_money(value: Value, c: Collector, what: str = "amount") -> int | None:
     """'$1,000.50' -> 100050 cents, in the grammar of every amount (docs/money.md); $0 is allowed."""
     try:
-        return parse_dollars(value.text, what=what, zero=True)
-    except MoneyError as e:
+        return vocab.parse_amount(value.text, what=what, zero=True)
+    except vocab.AmountError as e:
         c.error(value.src, str(e))
         return None
 
 
-def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+_SUGGESTIONS = 10          # errors of a file that look for a close name (difflib is slow on many)
+_SUGGEST_AMONG = 1000      # names each looks among, the first found that could be close
+
+
+def _suggest(name: str, known: Iterable[str], c: Collector) -> str:
+    if c.count >= _SUGGESTIONS or len(name) > vocab.MAX_NAME_CHARS:
+        return ""
+    # A ratio of 0.5 needs the shorter name at least a third of the longer one.
+    n = len(name)
+    near = list(islice((k for k in known if n <= 3 * len(k) and len(k) <= 3 * n), _SUGGEST_AMONG))
+    close = difflib.get_close_matches(name, near, n=1, cutoff=0.5)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
@@ -60,30 +68,84 @@ def _fmt_bp(bp: int) -> str:
 
 # --- pies ----------------------------------------------------------------------------------
 
-def _height(pie: Pie) -> int:
-    """Levels of nested pies below this one."""
-    return max((1 + _height(s) for s in pie.slices if isinstance(s, Pie)), default=0)
+class _Compiled(NamedTuple):
+    """A compiled slice and the shape of what is below it, so that a `use` never walks it."""
+
+    slice: Slice
+    height: int         # levels of nested pies below it (-1 for a security)
+    size: int           # slices below it, every `use` expanded
+
+
+_SECURITY = -1
+
+
+def _chain(n: int, name: Callable[[int], str], most: int = 6) -> str:
+    """'A -> B -> A' for messages: name(0) ... name(n - 1), the middle of a long chain left out
+    (a chain is as long as a file makes it)."""
+    if n <= most:
+        return " -> ".join(name(k) for k in range(n))
+    half = most // 2
+    return " -> ".join([*(name(k) for k in range(half)), f"... ({n - most} more)",
+                        *(name(k) for k in range(n - half, n))])
 
 
 class _PieCompiler:
-    """Compiles each pie declaration once; a `use` reuses the compiled top-level pie."""
+    """Compiles each pie declaration once; a `use` reuses the compiled top-level pie.
+
+    A chain of `use`s is as long as a file makes it, so it is not followed by recursion:
+    compiling a pie is a generator that yields the name of a top-level pie it uses and is
+    sent that pie compiled; `top` drives them with a stack of its own. Recursion is left
+    for the pies nested in one declaration, at most MAX_DEPTH deep.
+    """
 
     def __init__(self, c: Collector, decls: dict[str, PieDecl], broken: set[str]):
         self.c = c
         self.decls = decls
         self.broken = broken
-        self.done: dict[str, Pie | None] = {}
+        self.done: dict[str, _Compiled | None] = {}
+        self.chain: list[str] = []          # the top-level pies being compiled, each using the next
+        self.place: dict[str, int] = {}     # their places in the chain
 
-    def top(self, name: str, stack: tuple[str, ...] = ()) -> Pie | None:
+    def top(self, name: str) -> _Compiled | None:
         if name not in self.done:
-            decl = self.decls[name]
-            if decl.percent is not None:
-                self.c.error(decl.percent.src, f'a top-level pie takes no percentage: '
-                                               f'remove {decl.percent.text} after "{name}"')
-            self.done[name] = self._pie(decl, FULL, (*stack, name), depth=0)
+            runs: list[tuple[str, Generator[str, _Compiled | None, _Compiled | None]]] = []
+            want: str | None = name
+            value: _Compiled | None = None
+            while True:
+                if want is not None:
+                    if want in self.done:
+                        value = self.done[want]
+                    else:
+                        self.place[want] = len(self.chain)
+                        self.chain.append(want)
+                        runs.append((want, self._top(want)))
+                        value = None
+                if not runs:
+                    break
+                current, run = runs[-1]
+                try:
+                    want = run.send(value)
+                except StopIteration as stop:
+                    runs.pop()
+                    self.chain.pop()
+                    del self.place[current]
+                    self.done[current] = value = stop.value
+                    want = None
         return self.done[name]
 
-    def _pie(self, decl: PieDecl, target: int, stack: tuple[str, ...], depth: int) -> Pie | None:
+    def _top(self, name: str) -> Generator[str, _Compiled | None, _Compiled | None]:
+        decl = self.decls[name]
+        if decl.percent is not None:
+            self.c.error(decl.percent.src, f'a top-level pie takes no percentage: '
+                                           f'remove {decl.percent.text} after "{name}"')
+        got = yield from self._pie(decl, FULL, depth=0)
+        if got is not None and got.size > vocab.MAX_PIE_SLICES:
+            self.c.error(decl.name.src, f'pie "{name}" has {got.size:,} slices once every `use` is expanded; '
+                                        f"the limit is {vocab.MAX_PIE_SLICES:,}")
+            return None
+        return got
+
+    def _pie(self, decl: PieDecl, target: int, depth: int) -> Generator[str, _Compiled | None, _Compiled | None]:
         c = self.c
         if not _check_name(decl.name, c):
             return None
@@ -98,6 +160,7 @@ class _PieCompiler:
         targets = self._targets(decl)
         seen: dict[str, Source] = {}
         slices: list[Slice] = []
+        height, size = 0, 0
         for i, s in enumerate(decl.slices):
             name, where = _slice_name(s)
             if name in seen:
@@ -106,14 +169,15 @@ class _PieCompiler:
                 ok = False
                 continue
             seen[name] = where
-            child = self._slice(s, targets[i] if targets else 0, stack, depth)
+            child = yield from self._slice(s, targets[i] if targets else 0, depth)
             if child is None:
                 ok = False
             else:
-                slices.append(child)
+                slices.append(child.slice)
+                height, size = max(height, 1 + child.height), size + 1 + child.size
         if not ok or targets is None:
             return None
-        return Pie(decl.name.text, target, tuple(slices), source=decl.src)
+        return _Compiled(Pie(decl.name.text, target, tuple(slices), source=decl.src), height, size)
 
     def _targets(self, decl: PieDecl) -> list[int] | None:
         c = self.c
@@ -148,36 +212,38 @@ class _PieCompiler:
             return None
         return out
 
-    def _slice(self, s: SecurityDecl | UseDecl | PieDecl, target: int, stack: tuple[str, ...],
-               depth: int) -> Slice | None:
+    def _slice(self, s: SecurityDecl | UseDecl | PieDecl, target: int,
+               depth: int) -> Generator[str, _Compiled | None, _Compiled | None]:
         c = self.c
         if isinstance(s, SecurityDecl):
-            return Security(s.symbol, target, source=s.src)
+            return _Compiled(Security(s.symbol, target, source=s.src), _SECURITY, 0)
         if isinstance(s, PieDecl):
             if depth + 1 > vocab.MAX_DEPTH:
                 c.error(s.name.src, f'pie "{s.name.text}" is nested {depth + 1} levels deep; '
                                     f"the limit is {vocab.MAX_DEPTH}")
                 return None
-            return self._pie(s, target, stack, depth + 1)
+            return (yield from self._pie(s, target, depth + 1))
         name = s.name.text   # use "Name"
         if name not in self.decls:
             if name not in self.broken:
                 c.error(s.name.src, f'there is no top-level pie named "{name}" to use'
-                                    f"{_suggest(name, list(self.decls))}")
+                                    f"{_suggest(name, self.decls, c)}")
             return None
-        if name in stack:
-            cycle = " -> ".join(f'"{n}"' for n in (*stack[stack.index(name):], name))
+        if name in self.place:
+            i, chain = self.place[name], self.chain     # chain[i:], then back to chain[i]
+            cycle = _chain(len(chain) - i + 1, lambda k: f'"{chain[i + k] if i + k < len(chain) else name}"')
             c.error(s.name.src, f"a pie cannot contain itself: {cycle}")
             return None
-        used = self.top(name, stack)
+        used = yield name
         if used is None:
             return None   # its own errors are reported where it is defined
-        levels = depth + 1 + _height(used)
+        levels = depth + 1 + used.height
         if levels > vocab.MAX_DEPTH:
             c.error(s.name.src, f'using "{name}" here nests pies {levels} levels deep; '
                                 f"the limit is {vocab.MAX_DEPTH}")
             return None
-        return replace(used, target_bp=target, uses=name, source=s.src)
+        assert isinstance(used.slice, Pie)
+        return used._replace(slice=replace(used.slice, target_bp=target, uses=name, source=s.src))
 
 
 def _slice_name(s: SecurityDecl | UseDecl | PieDecl) -> tuple[str, Source]:
@@ -186,9 +252,18 @@ def _slice_name(s: SecurityDecl | UseDecl | PieDecl) -> tuple[str, Source]:
     return s.name.text, s.name.src
 
 
+def _long_name(name: Value, c: Collector) -> bool:
+    if len(name.text) <= vocab.MAX_NAME_CHARS:
+        return False
+    c.error(name.src, f"this name has {len(name.text):,} characters; the limit is {vocab.MAX_NAME_CHARS}")
+    return True
+
+
 def _check_name(name: Value, c: Collector) -> bool:
     if not name.text.strip():
         c.error(name.src, "a pie needs a name")
+        return False
+    if _long_name(name, c):
         return False
     if "/" in name.text:
         c.error(name.src, f'"{name.text}": a pie name may not contain "/" (it separates slice paths)')
@@ -208,10 +283,18 @@ def _compile_pies(sf: SyntaxFile, c: Collector) -> dict[str, Pie]:
         decls[b.name.text] = b
     pc = _PieCompiler(c, decls, sf.broken_names)
     out: dict[str, Pie] = {}
+    total = 0
     for name in decls:
-        pie = pc.top(name)
-        if pie is not None:
-            out[name] = pie
+        got = pc.top(name)
+        if got is None:
+            continue
+        total += got.size
+        if total > vocab.MAX_FILE_SLICES:
+            c.error(decls[name].name.src, f'with pie "{name}" the pies of this file have {total:,} slices once '
+                                          f"every `use` is expanded; the limit is {vocab.MAX_FILE_SLICES:,}")
+            break
+        assert isinstance(got.slice, Pie)
+        out[name] = got.slice
     return out
 
 
@@ -278,30 +361,60 @@ class _RulesResolver:
         self.external = external
         self.default_base = default_base
         self.done: dict[str, RuleSet | None] = {}
+        self.depth: dict[str, int] = {}         # rule sets of this file in the chain from each, itself included
 
-    def resolve(self, name: str, stack: tuple[str, ...] = ()) -> RuleSet | None:
-        if name in self.done:
-            return self.done[name]
+    def resolve(self, name: str) -> RuleSet | None:
+        # Down the chain of bases to one resolved, standard or unknown (or back into the
+        # chain), then each resolved on its base, upwards: no recursion per `extends`.
+        chain: list[str] = []
+        place: dict[str, int] = {}
+        at: str | None = name
+        while at is not None and at not in self.done and at not in place:
+            place[at] = len(chain)
+            chain.append(at)
+            base_name = self._base_name(at)
+            at = base_name if base_name in self.decls else None
+        for i in reversed(range(len(chain))):
+            self.done[chain[i]] = self._resolve(chain, i, place)
+        return self.done[name]
+
+    def _base_name(self, name: str) -> str | None:
+        decl = self.decls[name]
+        return decl.extends.text if decl.extends else (self.default_base if name != self.default_base else None)
+
+    def _resolve(self, chain: list[str], i: int, place: dict[str, int]) -> RuleSet | None:
+        """chain[i], whose base is resolved unless it is chain[i] or above (a cycle)."""
+        name = chain[i]
         decl = self.decls[name]
         c = self.c
         base: RuleSet | None = None
-        base_name = decl.extends.text if decl.extends else (self.default_base if name != self.default_base else None)
+        base_name = self._base_name(name)
         ok = True
+        self.depth[name] = 1
         if base_name is not None:
-            if base_name in stack or base_name == name:
+            if place.get(base_name, i + 1) <= i:
+                through = _chain(i + 2, lambda k: chain[k] if k <= i else base_name)
                 c.error(decl.extends.src if decl.extends else decl.name.src,
-                        f'rules "{name}" cannot extend itself (through {" -> ".join(stack + (name, base_name))})')
+                        f'rules "{name}" cannot extend itself (through {through})')
                 ok = False
             elif base_name in self.decls:
-                base = self.resolve(base_name, (*stack, name))
+                base = self.done[base_name]
+                self.depth[name] = self.depth[base_name] + 1
                 ok = base is not None
+                if ok and self.depth[name] > vocab.MAX_EXTENDS:
+                    c.error(decl.extends.src if decl.extends else decl.name.src,
+                            f'rules "{name}" begin a chain of {self.depth[name]} rule sets in this file, '
+                            f"each extending the next; the limit is {vocab.MAX_EXTENDS}")
+                    ok = False
             elif base_name in self.external:
                 base = self.external[base_name]
             else:
                 where = decl.extends.src if decl.extends else decl.name.src
-                known = [*self.decls, *self.external]
-                c.error(where, f'there are no rules named "{base_name}" to extend{_suggest(base_name, known)}')
+                known = chain_names(self.decls, self.external)
+                c.error(where, f'there are no rules named "{base_name}" to extend{_suggest(base_name, known, c)}')
                 ok = False
+        if _long_name(decl.name, c):
+            ok = False
         fields: dict[str, object] = {}
         seen: dict[str, Source] = {}
         for st in decl.statements:
@@ -335,7 +448,7 @@ class _RulesResolver:
             event = st.words[0]
             if event.text not in vocab.EVENTS:
                 c.error(event.src, f"unknown event '{event.text}'; events are {vocab.one_of(list(vocab.EVENTS))}"
-                                   f"{_suggest(event.text, list(vocab.EVENTS)).replace(chr(34), chr(39))}")
+                                   f"{_suggest(event.text, vocab.EVENTS, c).replace(chr(34), chr(39))}")
                 return None
             action = _parse_action(event.text, st.words[1:], c)
             if action is None:

@@ -7,11 +7,14 @@ of them, sorted by position, and renders each with the offending line and a care
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .vocabulary import MAX_ERRORS, MAX_MESSAGE_CHARS, QUOTE_CHARS
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Source:
-    """Where something was written: 1-based line and column."""
+class Source(NamedTuple):
+    """Where something was written: 1-based line and column. A tuple (not a frozen
+    dataclass): the parser makes one per token, and a tuple is four times cheaper to make."""
 
     file: str
     line: int
@@ -21,11 +24,27 @@ class Source:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+def _window(line_text: str, column: int, width: int = QUOTE_CHARS) -> tuple[str, int]:
+    """The part of a long line around a column (elided with '...'), and the column within it."""
+    column = max(column, 1)
+    if len(line_text) <= width:
+        return line_text, column
+    start = min(max(column - 1 - width // 2, 0), len(line_text) - width)
+    part = line_text[start:start + width]
+    column -= start
+    if start > 0:
+        part, column = "..." + part, column + 3
+    if start + width < len(line_text):
+        part += "..."
+    return part, column
+
+
 def _quote(head: str, line_text: str, column: int) -> str:
     if not line_text:
         return head
-    caret = " " * (max(column, 1) - 1) + "^"
-    return f"{head}\n    {line_text.expandtabs(1)}\n    {caret}"
+    part, column = _window(line_text, column)
+    caret = " " * (column - 1) + "^"
+    return f"{head}\n    {part.expandtabs(1)}\n    {caret}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +94,36 @@ class PolicyError(Exception):
 
 
 class Collector:
-    """Gathers diagnostics for one file and quotes its lines."""
+    """Gathers diagnostics for one file and quotes its lines. It keeps the first MAX_ERRORS
+    and notes that there are more, so that a file of many mistakes costs what a file of a
+    few does (a stage may stop early once `overflowing`)."""
 
     def __init__(self, file: str, text: str):
         self.file = file
         self._lines = text.splitlines()
-        self.diagnostics: list[Diagnostic] = []
+        self._kept: list[Diagnostic] = []
+        self._first_more: Source | None = None  # where the first error not kept is
+
+    @property
+    def count(self) -> int:
+        return len(self._kept)
+
+    @property
+    def overflowing(self) -> bool:
+        """Errors have been dropped: finding more changes nothing that is shown."""
+        return self._first_more is not None
+
+    @property
+    def full(self) -> bool:
+        """No more diagnostics will be kept: skip work that only improves their wording."""
+        return len(self._kept) >= MAX_ERRORS
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        if self._first_more is None:
+            return list(self._kept)
+        return [*self._kept, Diagnostic(self._first_more, f"too many errors: this one and any more are "
+                                                          f"not shown (the first {MAX_ERRORS} found are)")]
 
     def source(self, line: int, column: int) -> Source:
         return Source(self.file, line, column)
@@ -91,5 +134,11 @@ class Collector:
     def error(self, where: Source | tuple[int, int], message: str,
               notes: tuple[tuple[tuple[int, int], str], ...] = ()) -> None:
         src = where if isinstance(where, Source) else self.source(*where)
+        if self.full:
+            self._first_more = self._first_more or src
+            return
+        if len(message) > MAX_MESSAGE_CHARS:      # a long word or number quoted: keep both ends
+            half = (MAX_MESSAGE_CHARS - 3) // 2
+            message = message[:half] + "..." + message[-half:]
         extra = tuple(Note(self.source(*at), text, self._line(self.source(*at))) for at, text in notes)
-        self.diagnostics.append(Diagnostic(src, message, self._line(src), extra))
+        self._kept.append(Diagnostic(src, message, self._line(src), extra))

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from engine.core.money import MoneyError, fmt, parse_dollars
-
 from .compiler import equal_split
 from .model import percent
 from .syntax import Node, PieDecl, RuleStmt, RulesDecl, SecurityDecl, SyntaxFile, UseDecl
+from .vocabulary import AmountError, parse_amount
 
 INDENT = "    "
 _GENERATED = re.compile(r"^# equal: [0-9.]+%(; )?")
@@ -28,10 +27,10 @@ def _pct(text: str) -> str:
 def _money(text: str) -> str:
     """$25, $1000.50; an amount outside the grammar stays as written (compiling reports it)."""
     try:
-        c = parse_dollars(text, zero=True)
-    except MoneyError:
+        c = parse_amount(text, zero=True)
+    except AmountError:
         return text
-    return f"${c // 100}" if c % 100 == 0 else f"${fmt(c)}"
+    return f"${c // 100}" if c % 100 == 0 else f"${c // 100}.{c % 100:02d}"
 
 
 def _line(indent: str, body: str, trailing: str | None) -> str:

@@ -15,6 +15,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .diagnostics import Collector, Source
+from .vocabulary import MAX_NESTING
 
 
 # --- syntax tree -------------------------------------------------------------------------
@@ -100,6 +101,7 @@ class _Chunk:
     end: int             # offset after the last character
     line: int
     column: int
+    too_deep: tuple[int, int] | None = None     # the '{' that opens more than MAX_NESTING blocks
 
 
 @dataclass(slots=True)
@@ -150,6 +152,8 @@ def _scan(text: str) -> tuple[list[_Chunk], list[_Comment]]:
             continue
         if ch == "{":
             depth += 1
+            if depth > MAX_NESTING and start.too_deep is None:
+                start.too_deep = (line, i - line_start + 1)
         elif ch == "}":
             depth -= 1
             if depth <= 0:
@@ -207,9 +211,12 @@ def _describe(expected: set[str]) -> str:
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?(?![0-9.%])")
 
 
+_FOUND_CHARS = 30      # what an error quotes of the text it did not expect
+
+
 def _found_at(text: str, pos: int) -> str:
     m = re.compile(r"[^\s{}#]+|[{}]").match(text, pos)
-    return m.group(0)[:30] if m else text[pos:pos + 1]
+    return m.group(0)[:_FOUND_CHARS] if m else text[pos:pos + 1]
 
 
 def _hint(found: str, expected: set[str]) -> str:
@@ -256,7 +263,7 @@ def _unclosed(text: str, start: int, end: int) -> int | None:
     return opened[-1] if opened else None
 
 
-def _ended_early(err: UnexpectedInput, text: str, collector: Collector, chunk: _Chunk) -> None:
+def _ended_early(err: UnexpectedInput, text: str, collector: _Block, chunk: _Chunk) -> None:
     """The file (or block) ended inside a block: say where it ended, and which '{' was
     never closed, at that brace too."""
     end_line = text.count("\n", 0, chunk.end) + 1
@@ -273,7 +280,7 @@ def _ended_early(err: UnexpectedInput, text: str, collector: Collector, chunk: _
                     notes=(((line, col), "this '{' is never closed"),))
 
 
-def _syntax_error(err: UnexpectedInput, text: str, collector: Collector, chunk: _Chunk) -> None:
+def _syntax_error(err: UnexpectedInput, text: str, collector: _Block, chunk: _Chunk) -> None:
     if isinstance(err, UnexpectedEOF):
         _ended_early(err, text, collector, chunk)
         return
@@ -289,29 +296,29 @@ def _syntax_error(err: UnexpectedInput, text: str, collector: Collector, chunk: 
         expected = set(err.expected or ())
     collector.error(
         (err.line, err.column),
-        f"expected {_describe(expected)}, but found '{found}'{_hint(found, expected)}",
+        f"expected {_describe(expected)}, but found '{found[:_FOUND_CHARS]}'{_hint(found, expected)}",
     )
 
 
-def _src(collector: Collector, tok: Token | Tree) -> Source:
+def _src(collector: _Block, tok: Token | Tree) -> Source:
     if isinstance(tok, Token):
         return collector.source(tok.line, tok.column)
     return collector.source(tok.meta.line, tok.meta.column)
 
 
-def _value(collector: Collector, tok: Token | None) -> Value | None:
+def _value(collector: _Block, tok: Token | None) -> Value | None:
     return None if tok is None else Value(str(tok), _src(collector, tok))
 
 
-def _name(collector: Collector, tok: Token) -> Value:
+def _name(collector: _Block, tok: Token) -> Value:
     return Value(str(tok)[1:-1], _src(collector, tok))
 
 
-def _close(collector: Collector, tree: Tree) -> Close:
+def _close(collector: _Block, tree: Tree) -> Close:
     return Close(collector.source(tree.meta.line, tree.meta.column))
 
 
-def _build(tree: Tree, c: Collector) -> Block | SecurityDecl | UseDecl:
+def _build(tree: Tree, c: _Block) -> Block | SecurityDecl | UseDecl:
     kind = tree.data
     ch = tree.children
     if kind == "pie":
@@ -332,7 +339,7 @@ def _build(tree: Tree, c: Collector) -> Block | SecurityDecl | UseDecl:
     raise AssertionError(kind)
 
 
-def _statement(tree: Tree, c: Collector) -> RuleStmt:
+def _statement(tree: Tree, c: _Block) -> RuleStmt:
     words = [Value(str(t), _src(c, t)) for t in tree.children if t.type == "WORD"]
     values = [Value(str(t), _src(c, t)) for t in tree.children if t.type in ("MONEY", "PERCENT")]
     return RuleStmt(_src(c, tree), str(tree.data), words, values[0] if values else None)
@@ -382,6 +389,34 @@ def _attach(blocks: list[Block], comments: list[_Comment]) -> list[str]:
 _BLOCK_NAME = re.compile(r'\s*(?:pie|rules)\s+"([^"\n]*)"')
 
 
+def _mark_broken(text: str, chunk: _Chunk, broken: set[str]) -> None:
+    """A block that did not parse: its name, so that a `use` of it is not reported again."""
+    m = _BLOCK_NAME.match(text, chunk.start)
+    if m:
+        broken.add(m.group(1))
+
+
+class _Block:
+    """The collector as one block parsed on its own sees it: lark counts lines and columns
+    from the block's first character; this moves them to where the block is in the file
+    (rather than padding each block with the lines before it, which is quadratic)."""
+
+    def __init__(self, collector: Collector, chunk: _Chunk):
+        self.collector = collector
+        self.lines = chunk.line - 1
+        self.columns = chunk.column - 1          # on the block's first line only
+
+    def at(self, line: int, column: int) -> tuple[int, int]:
+        return line + self.lines, column + (self.columns if line == 1 else 0)
+
+    def source(self, line: int, column: int) -> Source:      # once per token: kept cheap
+        return Source(self.collector.file, line + self.lines, column + self.columns if line == 1 else column)
+
+    def error(self, where: tuple[int, int], message: str,
+              notes: tuple[tuple[tuple[int, int], str], ...] = ()) -> None:
+        self.collector.error(self.at(*where), message, tuple((self.at(*p), text) for p, text in notes))
+
+
 def parse_text(text: str, collector: Collector) -> SyntaxFile:
     """Parse a whole file; syntax errors go to the collector, good blocks are returned."""
     chunks, comments = _scan(text)
@@ -389,8 +424,15 @@ def parse_text(text: str, collector: Collector) -> SyntaxFile:
     broken: set[str] = set()
     parser = _parser()
     for chunk in chunks:
-        prefix = "\n" * (chunk.line - 1) + " " * (chunk.column - 1)
-        source = prefix + text[chunk.start:chunk.end]
+        if collector.overflowing:
+            break                   # no further error would be shown
+        if chunk.too_deep is not None:
+            collector.error(chunk.too_deep, f"blocks nest at most {MAX_NESTING} deep; this '{{' opens "
+                                            f"block {MAX_NESTING + 1}")
+            _mark_broken(text, chunk, broken)
+            continue
+        source = text[chunk.start:chunk.end]
+        block = _Block(collector, chunk)
         errors: list[UnexpectedInput] = []
 
         def recover(err: UnexpectedInput) -> bool:
@@ -405,19 +447,17 @@ def parse_text(text: str, collector: Collector) -> SyntaxFile:
             if not errors or err is not errors[-1]:
                 errors.append(err)
         if errors:
-            shifted = _Chunk(len(prefix), len(prefix) + chunk.end - chunk.start, chunk.line, chunk.column)
+            whole = _Chunk(0, len(source), 1, 1)
             reported, ended = 0, False
             for err in errors:
                 line = getattr(err, "line", -1)
                 if ended or (line != -1 and line <= reported and not _at_end(err)):
                     continue            # one error a line: the rest of a line is its echo
-                _syntax_error(err, source, collector, shifted)
+                _syntax_error(err, source, block, whole)
                 reported, ended = max(reported, line), _at_end(err)
-            m = _BLOCK_NAME.match(text, chunk.start)
-            if m:
-                broken.add(m.group(1))
+            _mark_broken(text, chunk, broken)
             continue
-        blocks.extend(_build(t, collector) for t in tree.children)  # type: ignore[union-attr,misc]
+        blocks.extend(_build(t, block) for t in tree.children)  # type: ignore[union-attr,misc]
     trailer = _attach(blocks, comments)
     return SyntaxFile(collector.file, blocks, broken, trailer)
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,12 +22,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 import rules as policy_lang
-from adapters.broker.port import BrokerError
-from adapters.ledger.access import ROLES, Access, Caller
-from adapters.ledger.store import Ledger, LedgerError
-from config.settings import Settings, SettingsError
-from engine.core.money import MoneyError, parse_dollars
+from config.settings import Settings
+from engine.core.errors import BrokerUnavailable, PiesError
+from engine.core.money import parse_dollars
+from engine.core.roles import ROLES, Caller
 from engine.shell.service import Service
+
+if TYPE_CHECKING:
+    from adapters.ledger.store import Ledger
 
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -92,12 +94,11 @@ class TokenIn(BaseModel):
     role: Literal["viewer", "operator", "analyst", "admin"]
 
 
-def create_app(settings: Settings, *, ledger: Ledger | None = None,
+def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
                live_prices: Callable[[list[str]], dict[str, Decimal]] | None = None,
                limiter: Limiter | None = None) -> FastAPI:
     from engine.shell.wiring import open_broker, open_ledger
     led = ledger or open_ledger(settings)
-    access = Access(led)
     limits = limiter or Limiter()
     brokers: dict[str, Any] = {}
 
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return brokers["b"].latest_prices(symbols)
 
     service = Service(settings, led, prices)
+    access = service.access
     # No open /docs (Swagger UI loads its code from a CDN) and the OpenAPI document needs a
     # token like everything else but /health.
     app = FastAPI(title="pies", version="1", description=__doc__, docs_url=None, redoc_url=None, openapi_url=None,
@@ -133,13 +135,13 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return problem(422, "invalid request", detail, request.url.path, errors)
 
     def failure(e: Exception, field: str | None = None) -> Problem:
-        text = str(e)
-        if isinstance(e, LedgerError) and text.startswith(("no account named", "no window", "no event",
-                                                            "no token named", "no policy version")):
-            return Problem(404, "not found", text, field=field)
-        if isinstance(e, BrokerError):
-            return Problem(503, "broker unavailable", text)
-        return Problem(422, "refused", text, field=field)
+        """The error's class chooses the status (engine/core/errors.py); a policy that does
+        not compile is refused input too."""
+        if isinstance(e, BrokerUnavailable):
+            return Problem(e.status, e.title, str(e))
+        if isinstance(e, PiesError):
+            return Problem(e.status, e.title, str(e), field=field)
+        return Problem(422, "refused", str(e), field=field)
 
     # --- who is calling ---------------------------------------------------------------------
 
@@ -173,7 +175,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def audited(who: Caller, action: str, args: dict[str, Any], fn: Callable[[], Any]) -> Any:
         try:
             result = fn()
-        except (LedgerError, SettingsError, BrokerError, policy_lang.PolicyError) as e:
+        except (PiesError, policy_lang.PolicyError) as e:
             access.audit(who, action, args, f"refused: {str(e).splitlines()[0]}")
             raise failure(e) from None
         access.audit(who, action, args, "ok")
@@ -182,7 +184,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def read(fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except (LedgerError, SettingsError, BrokerError) as e:
+        except PiesError as e:
             raise failure(e) from None
 
     # --- routes -----------------------------------------------------------------------------
@@ -241,7 +243,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         if body.kind != "rebalance":
             try:
                 cents = parse_dollars(body.amount or "", what=body.kind)
-            except MoneyError as e:
+            except PiesError as e:
                 access.audit(who, f"record {body.kind}", body.model_dump(), f"refused: {e}")
                 raise Problem(422, "invalid request", str(e), field="amount") from None
         doc = audited(who, f"record {body.kind}", {**body.model_dump(), "idempotency_key": idempotency_key},
@@ -270,7 +272,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             return led.plan_policy(path, text, prices).to_json()
         except policy_lang.PolicyError as e:
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
-        except (LedgerError, BrokerError) as e:
+        except PiesError as e:
             raise failure(e, "file") from None
 
     @app.post("/api/v1/policies/apply", tags=["policies"])

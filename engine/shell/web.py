@@ -20,10 +20,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 import rules as policy_lang
-from adapters.broker.port import BrokerError
-from adapters.ledger.access import Access, Caller
-from adapters.ledger.store import LedgerError
-from engine.core.money import MoneyError, cents, fmt, parse_dollars
+from engine.core.errors import BrokerUnavailable, PiesError
+from engine.core.money import cents, fmt, parse_dollars
+from engine.core.roles import Caller
 
 HERE = Path(__file__).parent
 COOKIE = "pies_session"
@@ -121,7 +120,7 @@ def pie_chart(slices: list[dict[str, Any]], size: int = 260) -> str:
     return "".join(parts) + legend
 
 
-def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions | None = None) -> None:
+def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = None) -> None:
     pages = Jinja2Templates(directory=str(HERE / "templates"))
     store = sessions or Sessions()
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -196,8 +195,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
         total_cash = sum(cents(Decimal(a["cash"])) for a in accounts["accounts"])
         try:
             status, plan = service.status(), service.plan()
-        except BrokerError as e:
-            status, plan = {"brokers": [{"broker": settings.broker_name, "next": [], "error": str(e)}]}, {"orders": []}
+        except BrokerUnavailable as e:
+            status = {"brokers": [{"broker": settings.broker_name, "next": [], "error": e.console()}]}
+            plan = {"orders": []}
         windows = service.windows(1)["windows"]
         return render(request, "dashboard.html", "Dashboard", {
             "accounts": accounts, "total_value": fmt(total_value, commas=True), "total_cash": fmt(total_cash, commas=True),
@@ -217,9 +217,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return to_login()
         try:
             a = service.account(name)
-        except LedgerError as e:
-            return render(request, "windows.html", "Not found", {"windows": [], "message": str(e), "bad": True},
-                          status=404)
+        except PiesError as e:
+            return render(request, "windows.html", e.title.capitalize(), {"windows": [], "message": e.console(),
+                                                                          "bad": True}, status=e.status)
         return render(request, "account.html", name, {"a": a, "h": service.history(name),
                                                       "chart": pie_chart(a["slices"]), "message": message,
                                                       "bad": bool(bad)})
@@ -239,9 +239,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
         try:
             parsed = None if kind == "rebalance" else parse_dollars(amount, what=kind)
             doc = service.record(kind, name, parsed)
-        except (MoneyError, LedgerError, BrokerError) as e:
+        except PiesError as e:
             access.audit(who, f"record {kind}", args, f"refused: {e}")
-            return back(name, str(e), True)
+            return back(name, e.console(), True)
         access.audit(who, f"record {kind}", args, "ok")
         return back(name, f"{kind} #{doc['event']} recorded" + (f": {doc['amount_text']}" if doc["amount_text"]
                                                                 else "") + " (pending until the next window)")
@@ -253,9 +253,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return who
         try:
             service.cancel(event_id)
-        except LedgerError as e:
+        except PiesError as e:
             access.audit(who, "cancel", {"event": event_id}, f"refused: {e}")
-            return back(account, str(e), True)
+            return back(account, e.console(), True)
         access.audit(who, "cancel", {"event": event_id}, "ok")
         return back(account, f"event #{event_id} canceled")
 
@@ -271,9 +271,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return to_login()
         try:
             w = service.window(window_id, min(max(page, 1), 1_000_000), 100)   # a page of accounts at a time
-        except LedgerError as e:
-            return render(request, "windows.html", "Not found", {"windows": [], "message": str(e), "bad": True},
-                          status=404)
+        except PiesError as e:
+            return render(request, "windows.html", e.title.capitalize(), {"windows": [], "message": e.console(),
+                                                                          "bad": True}, status=e.status)
         return render(request, "window.html", f"Window {window_id}", {"w": w})
 
     def plans() -> list[dict[str, Any]]:
@@ -284,8 +284,8 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
                 out.append({"file": f, "plan": led.plan_policy(f, text, service.live_prices).to_json()})
             except policy_lang.PolicyError as e:
                 out.append({"file": f, "error": e.render()})
-            except (LedgerError, BrokerError) as e:
-                out.append({"file": f, "error": str(e)})
+            except PiesError as e:
+                out.append({"file": f, "error": e.console()})
         return out
 
     from engine.shell.backtest.api import mount_console_page
@@ -315,7 +315,7 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
                 version, queued = led.apply_policy(file, text, source=f"console:{who.name}")
                 access.audit(who, "apply policy", {"file": file, "sha256": sha256}, "ok")
                 msg, bad = f"Applied version {version.id}; queued {len(queued)} event(s).", 0
-            except (LedgerError, policy_lang.PolicyError) as e:
+            except (PiesError, policy_lang.PolicyError) as e:
                 access.audit(who, "apply policy", {"file": file, "sha256": sha256}, f"refused: {e}")
                 msg, bad = str(e), 1
         return RedirectResponse("/console/policies?" + urlencode({"message": msg, "bad": bad}), status_code=303)

@@ -14,7 +14,7 @@ import click
 
 from engine.shell.console import UserError, err, out
 
-SAMPLE = "sample:stocks"
+from .sample import SAMPLE
 
 
 @click.command("backtest")

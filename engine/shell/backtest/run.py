@@ -23,7 +23,7 @@ from engine.core.backtest import (PERIODS, BacktestError, CorporateAction, Price
                                   pie_symbols, run)
 from engine.core.money import MoneyError, cents, fmt, parse_dollars
 
-from . import SAMPLE
+from .sample import SAMPLE
 
 MAX_FILE_BYTES = 64 * 1024 * 1024      # a price file past this is not a daily history
 MAX_COLUMNS = 2_000

@@ -12,11 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 import rules
-from adapters.broker.port import BrokerError
-from adapters.ledger.store import Ledger, LedgerError
+from engine.core.errors import PiesError
 from engine.shell.cli.accounts import account_show
 from engine.shell.cli.policy import print_plan
-from engine.shell.cli.shared import ledger_of, print_json, settings_of
+from engine.shell.cli.shared import ledger_of, print_json, service_of, settings_of
 from engine.shell.console import UserError, err, out
 from engine.shell.wiring import ensure_house, window_options
 
@@ -45,9 +44,8 @@ def token() -> None:
 @click.pass_context
 def token_create(ctx: click.Context, name: str, role: str) -> None:
     """Make a token; it is printed this once and never stored."""
-    from adapters.ledger.access import Access
     with ledger_of(ctx) as led:
-        text = Access(led).create(name, role)
+        text = service_of(ctx, led).access.create(name, role)
     err.print(Text(f"token {name!r} ({role}); it is shown once, store it now:", style="bold"))
     click.echo(text)
 
@@ -57,9 +55,8 @@ def token_create(ctx: click.Context, name: str, role: str) -> None:
 @click.pass_context
 def token_list(ctx: click.Context, as_json: bool) -> None:
     """Tokens: name, role, the first characters, created, last used, revoked."""
-    from adapters.ledger.access import Access
     with ledger_of(ctx) as led:
-        rows = Access(led).list()
+        rows = service_of(ctx, led).access.list()
     if as_json:
         print_json({"tokens": rows})
         return
@@ -77,9 +74,8 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def token_revoke(ctx: click.Context, name: str) -> None:
     """Revoke a token at once."""
-    from adapters.ledger.access import Access
     with ledger_of(ctx) as led:
-        Access(led).revoke(name)
+        service_of(ctx, led).access.revoke(name)
     out.print(f"token {name!r} revoked")
 
 
@@ -89,9 +85,8 @@ def token_revoke(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Writes made through the API and the console, newest first."""
-    from adapters.ledger.access import Access
     with ledger_of(ctx) as led:
-        rows = Access(led).audit_log(limit)
+        rows = service_of(ctx, led).access.audit_log(limit)
     if as_json:
         print_json({"audit": rows})
         return
@@ -130,10 +125,9 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Bring the ledger's schema to the newest version."""
-    from adapters.ledger import migrate
+    from engine.shell.wiring import upgrade_ledger
     s = settings_of(ctx)
-    led = Ledger(s.database_url, upgrade=False)
-    before, after = migrate.upgrade(led.engine)
+    before, after = upgrade_ledger(s)
     out.print(f"ledger at {s.describe()['database_url']}: schema {before or 'empty'} -> {after}")
 
 
@@ -150,10 +144,8 @@ def daemon(ctx: click.Context) -> None:
     logs.configure(alerts=alerter)
     try:
         code = Daemon(s).serve()
-    except BrokerError as e:
-        raise UserError(f"broker: {e}") from None
-    except LedgerError as e:
-        raise UserError(str(e)) from None
+    except PiesError as e:
+        raise UserError.of(e) from None
     finally:
         if alerter is not None:
             alerter.close()              # what is queued goes out before the process ends
@@ -167,8 +159,8 @@ def reload(ctx: click.Context) -> None:
     from engine.shell.daemon import reload_running
     try:
         pid = reload_running(settings_of(ctx))
-    except LedgerError as e:
-        raise UserError(str(e)) from None
+    except PiesError as e:
+        raise UserError.of(e) from None
     out.print(f"asked daemon {pid} to reload its policies")
 
 
