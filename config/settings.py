@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator
 
 from engine.core.errors import Refused
+# The one grammar of amounts (docs/money.md).
+from engine.core.money import MoneyError, cents, dollars, parse_dollars
 
 DEFAULTS = Path(__file__).with_name("defaults.toml")
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]     # relative paths in the defaults start here
@@ -30,13 +32,13 @@ class SettingsError(Refused):
 
 # --- the schema ---------------------------------------------------------------------------
 
-def _money(value: Any, what: str = "amount") -> Decimal:
-    """Dollars as a string or a whole number ("1.00", 5); floats are refused (inexact)."""
-    from engine.core.money import MoneyError, parse_dollars
-    if isinstance(value, bool) or isinstance(value, float):
+def _money(value: Any, what: str = "amount", *, zero: bool = False) -> Decimal:
+    """Dollars as a string or a whole number ("1.00", 5), in the grammar of every amount
+    (engine.core.money.parse_dollars); floats are refused (inexact)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError(f"{what} {value!r} must be written as a string of dollars, like \"1.00\"")
     try:
-        return Decimal(parse_dollars(str(value), what=what)).scaleb(-2)
+        return dollars(parse_dollars(value if isinstance(value, str) else f"{value:d}", what=what, zero=zero))
     except MoneyError as e:
         raise ValueError(str(e).replace(" must be positive", " must be positive whole cents")
                          if "fractions of a cent" not in str(e) else
@@ -133,9 +135,7 @@ class BrokerSection(_Section):
     @field_validator("min_order", mode="before")
     @classmethod
     def _min_order(cls, v: Any) -> Decimal:
-        if str(v).strip() in ("0", "0.00"):
-            return Decimal("0.00")
-        return _money(v, "min_order")
+        return _money(v, "min_order", zero=True)
 
 
 class PoliciesSection(_Section):
@@ -407,6 +407,8 @@ def _read(path: Path) -> dict:
         raise SettingsError(f"{path}: cannot read settings: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise SettingsError(f"{path}: {e}") from None
+    except ValueError as e:       # tomllib's int() of a number of more than 4,300 digits
+        raise SettingsError(f"{path}: {str(e).split(':')[0]}") from None
 
 
 def _flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:
@@ -537,7 +539,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
         url, data_dir, brokers, pol.files, windows,
         tuple({"account": r.account, "amount": r.amount, "every": r.every, "day": r.day} for r in root.recurring),
         user_file or "defaults", pol.auto_apply,
-        None if pol.auto_apply_max_dollars is None else int(pol.auto_apply_max_dollars * 100),
+        None if pol.auto_apply_max_dollars is None else cents(pol.auto_apply_max_dollars),
         pol.auto_apply_max_accounts, root.alerts.webhooks, root.alerts.timeout, root.alerts.retries,
         root.api.enabled, root.api.host, root.api.port, root.scale.workers or (os.cpu_count() or 1),
         max(1, root.scale.shard_size), root.scale.cluster or None, origins, int(root.events.max_dividend * 100), raw,
@@ -547,5 +549,5 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
 
 def _broker(b: BrokerSection, settle: SettleSection) -> Broker:
     st = b.settle or settle
-    return Broker(b.name, b.kind, int(b.min_order * 100), b.simulated.model_dump(), b.alpaca.model_dump(),
+    return Broker(b.name, b.kind, cents(b.min_order), b.simulated.model_dump(), b.alpaca.model_dump(),
                   int(st.before_close_minutes), float(st.at_least_seconds), float(st.poll_seconds))

@@ -38,17 +38,13 @@ def parse_percent(value: Value, c: Collector) -> int | None:
     return int(d * 100)
 
 
-def parse_money(value: Value, c: Collector) -> int | None:
-    """'$1,000.50' -> 100050 cents."""
+def parse_money(value: Value, c: Collector, what: str = "amount") -> int | None:
+    """'$1,000.50' -> 100050 cents, in the grammar of every amount (docs/money.md); $0 is allowed."""
     try:
-        d = Decimal(value.text.lstrip("$").replace(",", ""))
-    except InvalidOperation:
-        c.error(value.src, f"{value.text} is not a dollar amount")
+        return vocab.parse_amount(value.text, what=what, zero=True)
+    except vocab.AmountError as e:
+        c.error(value.src, str(e))
         return None
-    if d.as_tuple().exponent < -2:  # type: ignore[operator]
-        c.error(value.src, f"{value.text} has fractions of a cent; amounts are in whole cents")
-        return None
-    return int(d * 100)
 
 
 _SUGGESTIONS = 10          # errors of a file that look for a close name (difflib is slow on many)
@@ -466,7 +462,7 @@ class _RulesResolver:
             return f"on {event.text}"
         if st.kind in ("cash_reserve", "invest_minimum"):
             assert st.value is not None
-            cents = parse_money(st.value, c)
+            cents = parse_money(st.value, c, st.kind.replace("_", " "))
             if cents is None:
                 return None
             fields[f"{st.kind}_cents"] = cents

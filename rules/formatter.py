@@ -14,6 +14,7 @@ from decimal import Decimal
 from .compiler import equal_split
 from .model import percent
 from .syntax import Node, PieDecl, RuleStmt, RulesDecl, SecurityDecl, SyntaxFile, UseDecl
+from .vocabulary import AmountError, parse_amount
 
 INDENT = "    "
 _GENERATED = re.compile(r"^# equal: [0-9.]+%(; )?")
@@ -24,8 +25,12 @@ def _pct(text: str) -> str:
 
 
 def _money(text: str) -> str:
-    d = Decimal(text.lstrip("$").replace(",", ""))
-    return f"${d:.0f}" if d == d.to_integral_value() else f"${d:.2f}"
+    """$25, $1000.50; an amount outside the grammar stays as written (compiling reports it)."""
+    try:
+        c = parse_amount(text, zero=True)
+    except AmountError:
+        return text
+    return f"${c // 100}" if c % 100 == 0 else f"${c // 100}.{c % 100:02d}"
 
 
 def _line(indent: str, body: str, trailing: str | None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core.errors import Conflict, NotFound, Refused, Unavailable
-from engine.core.money import MoneyError, market_cents, parse_dollars
+from engine.core.money import MAX_CENTS, MoneyError, cents, dollars, fmt, parse_dollars
 from engine.core.names import InvalidName, check_name
 from engine.core.window.conservation import discrepancies
 
@@ -29,7 +29,6 @@ from . import migrate, policy_repo
 from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, aware
 from .window_reports import full_report
 
-CENT = Decimal("0.01")
 ZERO = Decimal("0")
 EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation", "close")
 
@@ -48,12 +47,19 @@ class LedgerUnavailable(Unavailable):
     lost and the command can be run again once it is back (CLI exit 75; HTTP 503)."""
 
 
-def parse_amount(text: str | Decimal, what: str = "amount") -> Decimal:
-    """A positive dollar amount, parsed strictly (engine.core.money.parse_dollars)."""
-    if isinstance(text, Decimal):
-        text = f"{text:f}"
+def parse_amount(amount: str | Decimal, what: str = "amount") -> Decimal:
+    """An event's amount as the ledger stores it. The front ends hand over a Decimal they
+    parsed already; text (a CSV row, a script) goes through the one parser,
+    engine.core.money.parse_dollars. Either way: positive whole cents, at most a billion."""
     try:
-        return Decimal(parse_dollars(str(text), what=what)).scaleb(-2)
+        if isinstance(amount, Decimal):
+            if not (amount.is_finite() and 0 < amount <= dollars(MAX_CENTS)):
+                raise MoneyError(f"{what} {amount} is not a positive amount up to ${fmt(MAX_CENTS, commas=True)}")
+            try:
+                return dollars(cents(amount))
+            except ValueError:
+                raise MoneyError(f"{what} {amount} has fractions of a cent") from None
+        return dollars(parse_dollars(amount, what=what))
     except MoneyError as e:
         raise LedgerError(str(e)) from None
 
@@ -630,8 +636,8 @@ class Ledger:
             if h.shares:
                 if h.symbol not in prices:
                     raise LedgerError(f"no price for {h.symbol} (held by {acct.name!r})")
-                total += market_cents(h.shares * prices[h.symbol])
-        return Decimal(total).scaleb(-2)
+                total += cents(h.shares * prices[h.symbol], ROUND_HALF_EVEN)
+        return dollars(total)
 
     def values(self, name: str, prices: Mapping[str, Decimal]) -> dict[str, int]:
         """Cents per slice path at `prices` (what the planner takes as holdings)."""
@@ -640,7 +646,7 @@ class Ledger:
             if shares:
                 if sym not in prices:
                     raise LedgerError(f"no price for {sym} (held by {name!r})")
-                out[path] = market_cents(shares * prices[sym])
+                out[path] = cents(shares * prices[sym], ROUND_HALF_EVEN)
         return out
 
     def symbols(self, broker: str | None = None) -> list[str]:

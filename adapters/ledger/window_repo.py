@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from sqlalchemy import func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
+from engine.core.money import cents, dollars
 from engine.core.orders import CashActivity, OrderRequest, OrderState, client_order_id
 from engine.core.window.collect import DividendSplit, DueDeposit
 from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause, EventOutcome, FillReport, Holding,
@@ -34,7 +35,7 @@ from . import bulk
 from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
     Window, WindowAccount, WindowShard, aware, utcnow
 from .store import Ledger, holdings_and_cash
-from .window_reports import _only, cents, dollars, full_report, report_accounts  # noqa: F401 (their old home)
+from .window_reports import _only, full_report, report_accounts  # noqa: F401 (their old home)
 
 ZERO = Decimal(0)
 CHUNK = 5_000

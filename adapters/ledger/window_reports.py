@@ -12,18 +12,11 @@ from typing import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.core.money import cents, dollars
 from engine.core.window.report import AccountLine, EventLine, TradeLine, account_reports
 
 from . import bulk
 from .schema import Account, Allocation, Event, Intent as IntentRow, Window, WindowAccount
-
-
-def cents(d: Decimal) -> int:
-    return int(d.scaleb(2))
-
-
-def dollars(c: int) -> Decimal:
-    return Decimal(c).scaleb(-2)
 
 
 def report_accounts(s: Session, wid: int, page: int | None = None, size: int = 100) -> list[dict]:

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from engine.core.fills import floor9
-from engine.core.money import market_cents
+from engine.core.money import cents
 from engine.core.planner import calendar_due
 from engine.core.window.allocation import allocate_symbol
 from engine.core.window.collect import split_dividend
@@ -40,7 +40,6 @@ from rules.model import Pie, RuleSet, Security
 
 ACCOUNT, HOUSE = 1, 0
 PERIODS = {"weekly": "week", "monthly": "month", "quarterly": "quarter", "yearly": "year"}
-CENT = Decimal("0.01")
 FILL_PRICE = Decimal("0.0001")     # the simulated broker's fill price precision
 ZERO = Decimal(0)
 
@@ -150,13 +149,13 @@ def fill_at_close(order: OrderPlan, close: Decimal, broker_held: Decimal) -> Fil
     broker holds) the cents of its shares (adapters/broker/simulated.py does the same)."""
     price = close.quantize(FILL_PRICE)
     if order.notional is not None:
-        cents = order.notional
-        qty = (Decimal(cents) / 100 / price).quantize(Decimal("0.000000001"), rounding=ROUND_DOWN)
+        paid = order.notional
+        qty = (Decimal(paid) / 100 / price).quantize(Decimal("0.000000001"), rounding=ROUND_DOWN)
         if order.side == "sell":
             qty = min(qty, broker_held)
-        return FillReport(qty, cents, price)
+        return FillReport(qty, paid, price)
     qty = min(order.qty or ZERO, broker_held) if order.side == "sell" else (order.qty or ZERO)
-    return FillReport(qty, int((qty * price).quantize(CENT) * 100), price)
+    return FillReport(qty, cents(qty * price, ROUND_HALF_EVEN), price)
 
 
 class _Account:
@@ -190,13 +189,13 @@ class _Account:
     def dividend(self, symbol: str, per_share: Decimal) -> int:
         """The account's cents of the broker's dividend on `symbol` (the house keeps its part)."""
         total = self.broker_shares(symbol) * per_share
-        cents = int((total * 100).to_integral_value(rounding=ROUND_DOWN))
-        if cents <= 0:
+        due = cents(total, ROUND_DOWN)          # never more than the broker paid
+        if due <= 0:
             return 0
         holders = [(ACCOUNT, p, q) for p, (s, q) in sorted(self.held.items()) if s == symbol]
         if self.house.get(symbol):
             holders.append((HOUSE, symbol, self.house[symbol]))
-        sp = split_dividend(cents, holders, HOUSE)
+        sp = split_dividend(due, holders, HOUSE)
         self.house_cash += sp.house_cents
         return sum(c for _, c in sp.parts)
 
@@ -236,7 +235,7 @@ class _Account:
         return spent, bought, sold
 
     def value(self, prices: Mapping[str, Decimal]) -> int:
-        return self.cash + sum(market_cents(q * prices[s]) for s, q in self.held.values())
+        return self.cash + sum(cents(q * prices[s], ROUND_HALF_EVEN) for s, q in self.held.values())
 
 
 @dataclass(frozen=True, slots=True)

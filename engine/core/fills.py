@@ -24,9 +24,9 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Hashable, Sequence
 
 from .allocate import apportion
+from .money import cents
 
 NANO = Decimal("0.000000001")
-CENT = Decimal("0.01")
 
 
 def floor9(x: Decimal) -> Decimal:
@@ -35,10 +35,6 @@ def floor9(x: Decimal) -> Decimal:
 
 def ceil9(x: Decimal) -> Decimal:
     return x.quantize(NANO, rounding=ROUND_CEILING)
-
-
-def cents(x: Decimal) -> int:
-    return int((x * 100).to_integral_value(rounding=ROUND_DOWN))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +158,7 @@ def split(n: Net, *, filled_qty: Decimal, filled_cents: int, price: Decimal) -> 
         d = w.held if w.sell_all else min(w.held, want)
         # A seller gets the dollars it asked for, unless it holds less than that is worth
         # at the fill price (or sells everything): then what it delivers is worth.
-        r = -w.cents if not w.sell_all and d == want else cents(d * price)
+        r = -w.cents if not w.sell_all and d == want else cents(d * price, ROUND_DOWN)
         delivered_total += d
         received += r
         out.append(Share(w.key, -d, -r))

@@ -8,12 +8,12 @@ and whether its targets change without trading; totals per symbol and over all a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Mapping, Sequence
 
 from rules.model import Pie, Policy, Security
 
-from .money import fmt, market_cents
+from .money import cents, fmt
 
 
 def live_paths(pie: Pie) -> set[str]:
@@ -191,12 +191,12 @@ def plan_change(file: str, sha256: str, new: Policy, followed: Mapping[int, Poli
             if shares <= 0 or path in live or path in f.queued:
                 continue
             price = prices.get(symbol)
-            cents = None if price is None else market_cents(shares * price)
+            worth = None if price is None else cents(shares * price, ROUND_HALF_EVEN)
             if price is None:
                 unpriced.add(symbol)
-            out.append(Liquidation(path, symbol, shares, cents))
+            out.append(Liquidation(path, symbol, shares, worth))
             q, c = totals.get(symbol, (Decimal(0), 0))
-            totals[symbol] = (q + shares, c + (cents or 0))
+            totals[symbol] = (q + shares, c + (worth or 0))
         if out:
             accounts.append(AccountChange(f.name, target, f.rules, f.version_id, tuple(out)))
         else:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 import rules as policy_lang
 from config.settings import Settings
 from engine.core.errors import BrokerUnavailable, PiesError, Unavailable
+from engine.core.money import parse_dollars
 from engine.core.roles import ROLES, Caller
 from engine.shell.guards import MAX_FAILURES, WINDOW, Limiter  # noqa: F401 - re-exported for callers and tests
 from engine.shell.guards import AccessLog, BodyLimit, client_address, networks, scheme
@@ -319,17 +320,17 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     def record(body: EventIn, who: Operator,
                idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
         """Record an event for the next window. The same Idempotency-Key records once."""
-        if body.kind != "rebalance" and not body.amount:
+        if body.kind != "rebalance" and body.amount is None:
             raise Problem(422, "invalid request", f"a {body.kind} needs an amount", field="amount")
+        cents = None
         if body.kind != "rebalance":
             try:
-                from engine.core.money import parse_dollars          # the parser the ledger's parse_amount uses
-                parse_dollars(body.amount or "", what=body.kind)
+                cents = parse_dollars(body.amount or "", what=body.kind)
             except PiesError as e:
                 access.audit(who, f"record {body.kind}", body.model_dump(), f"refused: {e}")
                 raise Problem(422, "invalid request", str(e), field="amount") from None
         doc = audited(who, f"record {body.kind}", {**body.model_dump(), "idempotency_key": idempotency_key},
-                      lambda: service.record(body.kind, body.account, body.amount, path=body.path,
+                      lambda: service.record(body.kind, body.account, cents, path=body.path,
                                              key=idempotency_key))
         return JSONResponse(doc, status_code=201 if doc["created"] else 200)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 import rules
 from engine.core.errors import PiesError
@@ -25,7 +26,8 @@ class UserError(click.ClickException):
         return made
 
     def show(self, file=None) -> None:  # noqa: ARG002 - click's signature
-        err.print(f"[red]error:[/red] {self.message}", markup=True, soft_wrap=True)
+        # The message quotes what the user typed: never markup (`pies deposit a "[/x]"`).
+        err.print(f"[red]error:[/red] {escape(self.message)}", markup=True, soft_wrap=True)
 
 
 def print_policy_error(e: rules.PolicyError) -> None:

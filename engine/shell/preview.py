@@ -6,7 +6,7 @@ Reads its inputs, calls the pure planner, prints a table or the JSON contract.
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Mapping
 
@@ -14,7 +14,7 @@ from rich.table import Table
 
 from engine.core import events as ev
 from engine.core.errors import Refused
-from engine.core.money import MoneyError, fmt, market_cents, to_cents
+from engine.core.money import MoneyError, fmt, parse_dollars
 from engine.core.planner import Plan
 from rules.model import Pie
 
@@ -30,22 +30,23 @@ def read_holdings(path: str) -> dict[str, int]:
     except OSError as e:
         raise InputError(f"{path}: cannot read holdings: {e.strerror or e}") from None
     try:
-        data = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+        # Numbers stay text (never float, and no int() of thousands of digits): the one
+        # amount grammar reads them, as a market value that rounds to the cent.
+        data = json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
     except json.JSONDecodeError as e:
         raise InputError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: holdings must be a JSON object of slice path -> dollar value")
     out: dict[str, int] = {}
     for key, value in data.items():
-        try:
-            d = Decimal(value) if isinstance(value, (str, Decimal)) else None
-        except InvalidOperation:
-            d = None
-        if d is None or not d.is_finite():
+        if not isinstance(value, str):
             raise InputError(f"{path}: holding {key!r}: {value!r} is not a dollar amount")
-        if d < 0:
-            raise InputError(f"{path}: holding {key!r} cannot be negative ({value})")
-        out[key.strip("/")] = market_cents(d)
+        if value.strip().startswith("-"):
+            raise InputError(f"{path}: holding {key!r} cannot be negative ({value[:24]})")
+        try:
+            out[key.strip("/")] = parse_dollars(value, what=f"{path}: holding {key!r}:", zero=True, market=True)
+        except MoneyError as e:
+            raise InputError(str(e)) from None
     return out
 
 
@@ -61,12 +62,10 @@ def parse_event(text: str) -> ev.Event:
         raise InputError(f"event {text!r}: use deposit:AMOUNT, withdraw:AMOUNT, dividend:AMOUNT, "
                          f"rebalance or rebalance:PIE/PATH")
     try:
-        cents = to_cents(arg.strip().lstrip("$").replace(",", ""), what=f"event {text!r}:")
+        amount = parse_dollars(arg, what=f"--event {kind}")
     except MoneyError as e:
         raise InputError(str(e)) from None
-    if cents <= 0:
-        raise InputError(f"event {text!r}: the amount must be positive")
-    return makers[kind](cents)
+    return makers[kind](amount)
 
 
 def plan_json(plan: Plan) -> dict[str, object]:

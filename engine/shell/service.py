@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from adapters.ledger.access import Access
-from adapters.ledger.store import Ledger, LedgerError, parse_amount
+from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings
 from engine.core.errors import BrokerUnavailable, Conflict, NotFound
 from engine.core.drift import max_drift_bp, slice_rows
-from engine.core.money import dollar_text, fmt
+from engine.core.money import dollars, fmt
 from engine.shell import policies
 
 Prices = Callable[[list[str]], dict[str, Decimal]]
@@ -247,16 +247,19 @@ class Service:
 
     # --- commands -------------------------------------------------------------------------------
 
-    def record(self, kind: str, name: str, amount: str | None = None, *, path: str = "",
+    def record(self, kind: str, name: str, cents: int | None = None, *, path: str = "",
                key: str | None = None) -> dict[str, Any]:
-        """Record a deposit, withdrawal, dividend or rebalance for the next window."""
+        """Record a deposit, withdrawal, dividend or rebalance for the next window. The front
+        end parsed the amount (engine.core.money.parse_dollars): it comes in as cents."""
         if kind == "rebalance":
             rec = policies.rebalance(self.ledger, name, path, key=key)
             parsed = None
         else:
             if kind not in ("deposit", "withdrawal", "dividend"):
                 raise LedgerError(f"kind {kind!r} must be deposit, withdrawal, dividend or rebalance")
-            parsed = parse_amount(amount or "", kind)
+            if type(cents) is not int or cents <= 0:        # a front end that skipped the parser
+                raise TypeError(f"a {kind}'s amount is positive cents, not {cents!r}")
+            parsed = dollars(cents)
             if kind == "deposit":
                 rec = self.ledger.deposit(name, parsed, key=key)
             elif kind == "withdrawal":
@@ -269,7 +272,7 @@ class Service:
                 rec = self.ledger.dividend(name, parsed, key=key, most=Decimal(self.settings.max_dividend_cents).scaleb(-2))
         return {"event": rec.event_id, "created": rec.created, "kind": kind, "account": name,
                 "amount": None if parsed is None else str(parsed),
-                "amount_text": None if parsed is None else f"${dollar_text(int(parsed * 100))}",
+                "amount_text": None if parsed is None else f"${fmt(cents, commas=True)}",
                 "path": path or None}
 
     def add_accounts(self, rows: list[dict[str, str]], *, label: Callable[[int], str] = str) -> dict[str, Any]:

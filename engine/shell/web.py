@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 import rules as policy_lang
 from engine.core.errors import BrokerUnavailable, PiesError
+from engine.core.money import cents, fmt, parse_dollars
 from engine.core.roles import Caller
 from engine.shell.service import NotAPolicyFile, StalePlan
 
@@ -274,8 +275,8 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
             return to_login()
         accounts = service.accounts()
         from decimal import Decimal
-        total_value = sum((Decimal(a["value"]) for a in accounts["accounts"]), Decimal(0))
-        total_cash = sum((Decimal(a["cash"]) for a in accounts["accounts"]), Decimal(0))
+        total_value = sum(cents(Decimal(a["value"])) for a in accounts["accounts"])
+        total_cash = sum(cents(Decimal(a["cash"])) for a in accounts["accounts"])
         try:
             status, plan = service.status(), service.plan()
         except BrokerUnavailable as e:
@@ -283,7 +284,7 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
             plan = {"orders": []}
         windows = service.windows(1)["windows"]
         return render(request, "dashboard.html", "Dashboard", {
-            "accounts": accounts, "total_value": f"{total_value:,.2f}", "total_cash": f"{total_cash:,.2f}",
+            "accounts": accounts, "total_value": fmt(total_value, commas=True), "total_cash": fmt(total_cash, commas=True),
             "pending": sum(a["pending"] for a in accounts["accounts"]), "status": status, "plan": plan,
             "last": windows[0] if windows else None})
 
@@ -326,7 +327,8 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
             access.audit(who, f"record {kind[:20]}", args, "refused: too long")
             return back(name, "An amount has at most 40 characters, like 1,250.00.", True)
         try:
-            doc = service.record(kind, name, amount or None)
+            parsed = None if kind == "rebalance" else parse_dollars(amount, what=kind)
+            doc = service.record(kind, name, parsed)
         except PiesError as e:
             access.audit(who, f"record {kind}", args, f"refused: {e}")
             return back(name, e.console(), True)

@@ -16,7 +16,7 @@ import threading
 import time as _time
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,8 @@ from adapters.broker.port import Broker, OrderRejected, OrderState, RetryLater
 from adapters.ledger.locks import WindowLock
 from adapters.ledger.store import Ledger, LedgerUnavailable
 from adapters.ledger.schema import utcnow
-from adapters.ledger.window_repo import WindowInfo, WindowRepository, cents, dollars
+from adapters.ledger.window_repo import WindowInfo, WindowRepository
+from engine.core.money import cents, dollars
 from engine.core.window.allocation import allocate_symbol, new_fill, phase_of_symbols, shares_after
 from engine.core.window.collect import Recurring, recurring_due, split_dividend
 from engine.core.window.conservation import discrepancies
@@ -330,7 +331,7 @@ class WindowRunner:
         with self.repo.step(w.id, "collected") as tx:
             house = tx.house()
             for act in tx.unrecorded_dividends(activities):
-                tx.record_dividend(act, split_dividend(cents(act.amount), tx.holders(act.symbol), house.id), house)
+                tx.record_dividend(act, split_dividend(cents(act.amount, ROUND_DOWN), tx.holders(act.symbol), house.id), house)
             unknown: list[str] = []
             if self.opt.recurring:
                 ids = tx.account_ids()

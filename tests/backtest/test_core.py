@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import ROUND_DOWN, Decimal as D
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal as D
 
 import pytest
 
 import rules
 from engine.core.backtest import BacktestError, CorporateAction, PriceDay, Recurring, Spec, run, simulate
-from engine.core.money import market_cents
+from engine.core.money import cents
 from rules.library import find_rules
 
 POLICY = rules.compile_text('''
@@ -45,7 +45,7 @@ def test_a_single_security_without_flows_ends_at_start_times_last_over_first_pri
     assert r.holdings == (("AAA", "AAA", shares),)
     assert str(shares) == "81.004455245"
     exact = D(10_000) * D("140.07") / D("123.45")                      # 11346.29...
-    assert r.final_value == market_cents(exact) == 1134629
+    assert r.final_value == cents(exact, ROUND_HALF_EVEN) == 1134629
     assert r.curve[-1].cash == 0
     assert [p.flow for p in r.curve] == [0, 0, 0, 0]
     assert r.orders == 1 and r.skipped_orders == 0

@@ -5,13 +5,13 @@ the holdings at the last closes, and the same inputs give the same result."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from hypothesis import given, settings, strategies as st
 
 import rules
 from engine.core.backtest import CorporateAction, PriceDay, Recurring, Spec, simulate
-from engine.core.money import market_cents
+from engine.core.money import cents
 
 POLICY = rules.compile_text('''
 pie "Mix" { AAA 35% pie "Inner" 65% { BBB 50% CCC 30% AAA 20% } }
@@ -61,6 +61,6 @@ def test_cash_is_conserved_and_nothing_goes_negative(history, rule_name, start, 
         cash += day.deposited - day.withdrawn + day.dividends - day.bought + day.sold
         assert day.cash == cash >= 0
         assert all(q > 0 for _, _, q in day.holdings)
-        assert day.value == day.cash + sum(market_cents(q * last[s]) for _, s, q in day.holdings)
+        assert day.value == day.cash + sum(cents(q * last[s], ROUND_HALF_EVEN) for _, s, q in day.holdings)
         assert day.flow == day.deposited - day.withdrawn
     assert path[0].flow == 0 and path[0].deposited == 0

@@ -62,6 +62,13 @@ def test_the_settle_bound_and_poll_interval_are_settings(tmp_path):
     ('[[windows]]\nat = "09:35"\ntimezone = "Mars/Olympus"\n', "windows[0].timezone: 'Mars/Olympus' is not a time zone"),
     ('[broker]\nmin_order = 1.5\n', "min_order 1.5 must be written as a string of dollars"),
     ('[[brokers]]\nname = "a"\n[[brokers]]\nname = "a"\n', "two brokers are named 'a'"),
+    # amounts: the one grammar of docs/money.md, in one short line
+    ('[broker]\nmin_order = ' + "9" * 5000 + '\n', "Exceeds the limit"),
+    ('[broker]\nmin_order = "' + "9" * 5000 + '"\n', "too long for an amount"),
+    ('[broker]\nmin_order = "10,50"\n', "commas only separate thousands"),
+    ('[broker.simulated]\nstarting_cash = "1e30"\n', "starting_cash '1e30' is not a dollar amount"),
+    ('[policies]\nauto_apply_max_dollars = "1,000,000,000.01"\n', "surely a typo"),
+    ('[[recurring]]\naccount = "a"\namount = "0"\n', "must be positive"),
 ])
 def test_unknown_keys_and_bad_values_are_refused_with_file_key_and_hint(tmp_path, text, says):
     f = tmp_path / "s.toml"
@@ -69,7 +76,7 @@ def test_unknown_keys_and_bad_values_are_refused_with_file_key_and_hint(tmp_path
     with pytest.raises(SettingsError) as e:
         load(f, env={})
     assert says in str(e.value) and str(e.value).startswith(str(f)), str(e.value)
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 300
 
 
 def test_several_brokers_and_paths_relative_to_the_settings_file(tmp_path):
@@ -111,3 +118,10 @@ def test_pies_settings_shows_values_sources_and_masks_secrets(tmp_path):
     assert "hunter2" not in r.output and "s3cret" not in r.output and "u:***@db/p" in r.output
     text = CliRunner().invoke(main, ["settings"], env=env).output
     assert "broker.min_order" in text and "hunter2" not in text
+
+
+def test_zero_is_a_minimum_order_in_any_spelling_of_the_grammar(tmp_path):
+    f = tmp_path / "s.toml"
+    for zero in ('"0"', '"0.00"', '"$0"', "0"):
+        f.write_text(f"[broker]\nmin_order = {zero}\n")
+        assert load(f, env={}).min_order_cents == 0

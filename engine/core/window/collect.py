@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Collection, Mapping, Sequence
 
 from engine.core.allocate import apportion
+from engine.core.money import cents
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +83,9 @@ def recurring_due(recurring: Sequence[Recurring], today: date, account_ids: Mapp
         key = f"recurring:{aid}:{r.every}:{period}"
         if key in recorded:
             continue
-        cents = int(r.amount.scaleb(2))
-        funded = free >= cents
+        due = cents(r.amount)                # the settings parsed it: whole cents
+        funded = free >= due
         if funded:
-            free -= cents
-        out.append(DueDeposit(aid, key, cents, funded))
+            free -= due
+        out.append(DueDeposit(aid, key, due, funded))
     return tuple(out), tuple(unknown)

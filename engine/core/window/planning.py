@@ -4,11 +4,11 @@ with events the planner refuses set aside one by one so that the rest go ahead."
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Mapping
 
 from engine.core import events as ev
-from engine.core.money import fmt, market_cents
+from engine.core.money import cents, fmt
 from engine.core.planner import PlanError, Plan, plan
 
 from .model import AccountPlan, AccountState, Cause, EventOutcome, Kind, Outcome, SliceTrade, WindowEvent
@@ -36,7 +36,7 @@ def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) ->
     event refuses the whole account; its dividends are still credited as cash."""
     events = sorted(a.events, key=lambda e: e.id)
     missing = sorted({h.symbol for h in a.holdings if h.shares and h.symbol not in prices})
-    values = {h.path: market_cents(h.shares * prices[h.symbol]) for h in a.holdings if h.shares and not missing}
+    values = {h.path: cents(h.shares * prices[h.symbol], ROUND_HALF_EVEN) for h in a.holdings if h.shares and not missing}
     if any(e.kind == Kind.CLOSE for e in events) and not missing:
         return _close(a, events, values)
     rejected: dict[int, str] = {}

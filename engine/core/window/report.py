@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
+from engine.core.money import dollars
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +80,10 @@ def account_reports(lines: Sequence[AccountLine], events: Mapping[int, Sequence[
             out.append(AccountReport(x.name, "rejected", x.reason))
             continue
         out.append(AccountReport(
-            x.name, "done", cash=Decimal(x.cash or 0).scaleb(-2), withdrawn=Decimal(x.withdrawn or 0).scaleb(-2),
+            x.name, "done", cash=dollars(x.cash or 0), withdrawn=dollars(x.withdrawn or 0),
             events=tuple(events.get(x.account_id, ())), trades=tuple(trades.get(x.account_id, ())),
             deferred_or_scaled=tuple(deferred.get(x.account_id, ())),
-            house_advance=Decimal(x.advance).scaleb(-2) if x.advance else None))
+            house_advance=dollars(x.advance) if x.advance else None))
     return tuple(out)
 
 

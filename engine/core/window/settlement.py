@@ -4,10 +4,10 @@ part, with the reason, when the sells came in short), and every event's outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Mapping, Sequence
 
-from engine.core.money import fmt, market_cents
+from engine.core.money import cents, fmt
 
 from .model import ZERO, CashLine, Cause, EventOutcome, Holding, Kind, Move, Outcome, WindowEvent
 
@@ -87,7 +87,7 @@ def settle(lines: Sequence[CashLine], events: Sequence[WindowEvent], spent: Mapp
                     continue
             if e.kind == Kind.CLOSE:
                 rest = [h for h in (remaining or {}).get(aid, ()) if h.shares > 0]
-                worth = [h for h in rest if market_cents(h.shares * (prices or {}).get(h.symbol, ZERO)) > 0
+                worth = [h for h in rest if cents(h.shares * (prices or {}).get(h.symbol, ZERO), ROUND_HALF_EVEN) > 0
                          or h.symbol not in (prices or {})]
                 if worth:
                     outcomes.append(EventOutcome(e.id, Outcome.RETRY, Cause.LIQUIDATION_UNFINISHED,

@@ -21,7 +21,7 @@ import rules
 from engine.core import metrics as mx
 from engine.core.backtest import (PERIODS, BacktestError, CorporateAction, PriceDay, Recurring, Result, Spec,
                                   pie_symbols, run)
-from engine.core.money import MoneyError, fmt, parse_dollars
+from engine.core.money import MoneyError, cents, fmt, parse_dollars
 
 from .sample import SAMPLE
 
@@ -339,9 +339,9 @@ def chart_bytes(reports: Sequence[dict], labels: Sequence[str], fmt_: str = "svg
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     for r, label in zip(reports, labels):
         days = [date.fromisoformat(p["date"]) for p in r["curve"]]
-        values = [int(Decimal(p["value"]) * 100) for p in r["curve"]]
-        flows = [int(Decimal(p["flow"]) * 100) for p in r["curve"]]
-        rs = mx.daily_returns(int(Decimal(r["start"]) * 100), values, flows)
+        values = [cents(Decimal(p["value"])) for p in r["curve"]]
+        flows = [cents(Decimal(p["flow"])) for p in r["curve"]]
+        rs = mx.daily_returns(cents(Decimal(r["start"])), values, flows)
         top.plot(days, [v / 100 for v in values], label=label, linewidth=1)
         bottom.plot(days, [d * 100 for d in mx.drawdowns(rs)], label=label, linewidth=1)
     top.set_ylabel("value ($)")
@@ -379,7 +379,7 @@ def prepare(policies: Mapping[str, rules.Policy], pies: Sequence[str], rule_name
     """Check everything before anything runs: one job per (policy, pie, rule set)."""
     d0, d1 = parse_span(start, end)
     try:
-        cents = parse_dollars(start_cash, what="--start")
+        start_cents = parse_dollars(start_cash, what="--start")
         minimum = parse_dollars(min_order, what="--min-order")
     except MoneyError as e:
         raise InputError(str(e)) from None
@@ -394,7 +394,7 @@ def prepare(policies: Mapping[str, rules.Policy], pies: Sequence[str], rule_name
             for rn in rule_names:
                 if rules.find_rules(rn, policy) is None:
                     raise InputError(f"no rule set named {rn!r} (known: {', '.join(rules.rule_names(policy))})")
-                jobs.append(Job("", f, pie, rn, d0, d1, cents, dep, wd, minimum))
+                jobs.append(Job("", f, pie, rn, d0, d1, start_cents, dep, wd, minimum))
     if len(jobs) > max_runs:
         raise InputError(f"{len(jobs)} backtests; the limit is {max_runs}")
     return [replace(j, label=label) for j, label in zip(jobs, labels_for(jobs))]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from engine.core.money import parse_dollars
+from engine.core.money import MoneyError, parse_dollars
 from engine.shell.cli.shared import ledger_of, print_json, service_of
 from engine.shell.console import UserError, out
 from engine.shell import policies
@@ -21,9 +21,12 @@ def _event_command(kind: str):
     @click.option("--key", help="Idempotency key: the same key is recorded once (e.g. the bank reference).")
     @click.pass_context
     def cmd(ctx: click.Context, name: str, amount: str, key: str | None) -> None:
+        try:
+            cents = parse_dollars(amount, what=kind)     # refused before anything else is asked
+        except MoneyError as e:
+            raise UserError(str(e)) from None
         with ledger_of(ctx) as led:
-            parse_dollars(amount, what=kind)    # refused before anything else is asked
-            doc = service_of(ctx, led).record(kind, name, amount, key=key)
+            doc = service_of(ctx, led).record(kind, name, cents, key=key)
         word = "recorded" if doc["created"] else "already recorded"
         out.print(f"{kind} #{doc['event']} {word}: {name} {doc['amount_text']} (pending until the next window)")
     cmd.__doc__ = f"Record a {kind} for the next window."

@@ -131,7 +131,7 @@ def show(file: str, pie_name: str) -> None:
 def preview(policy_file: str, pie_name: str, holdings_file: str, event_texts: tuple[str, ...],
             rules_name: str, cash: str, min_order: str, as_json: bool) -> None:
     """Show what one account would trade for the given holdings and events."""
-    from engine.core.money import MoneyError, to_cents
+    from engine.core.money import MoneyError, parse_dollars
     from engine.core.planner import PlanError, plan
     from engine.shell.preview import InputError, parse_event, plan_json, plan_table, read_holdings
 
@@ -143,8 +143,8 @@ def preview(policy_file: str, pie_name: str, holdings_file: str, event_texts: tu
     try:
         holdings = read_holdings(holdings_file)
         events = [parse_event(t) for t in event_texts]
-        result = plan(pie, holdings, events, ruleset, cash=to_cents(cash, what="--cash"),
-                      min_order=to_cents(min_order, what="--min-order"))
+        result = plan(pie, holdings, events, ruleset, cash=parse_dollars(cash, what="--cash", zero=True),
+                      min_order=parse_dollars(min_order, what="--min-order", zero=True))
     except (InputError, PlanError, MoneyError) as e:
         raise UserError(str(e)) from None
     if as_json:
