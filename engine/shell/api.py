@@ -103,8 +103,9 @@ class WindowRuns:
 class EventIn(BaseModel):
     account: str = Field(min_length=1, max_length=100)
     kind: Literal["deposit", "withdrawal", "dividend", "rebalance"]
-    amount: str | None = Field(default=None, max_length=40,
-                               description="Dollars as a string: 123, 123.45 or 1,234.56")
+    # No max_length here: the one amount parser bounds the length itself, so the API refuses
+    # an over-long amount with the same words as every other door (the body limit bounds it first).
+    amount: str | None = Field(default=None, description="Dollars as a string: 123, 123.45 or 1,234.56 (docs/money.md)")
     path: str = Field(default="", max_length=1000,
                       description="A nested pie, for a rebalance of part of the portfolio")
 
