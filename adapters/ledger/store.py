@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 import rules as policy_lang
+from engine.core.drift import MissingPrice, slice_values
 from engine.core.money import MoneyError, market_cents, parse_dollars
 from engine.core.policy_change import ChangePlan, Follower, live_paths, plan_change
 from engine.core.window.conservation import discrepancies
@@ -376,6 +377,32 @@ class Ledger:
             q = q.order_by(Account.name).offset(offset)
             return total, list(s.scalars(q.limit(limit) if limit else q))
 
+    def account(self, name: str) -> Account:
+        """One account by name (not a house), or LedgerError naming some that exist."""
+        with self.tx() as s:
+            return self._account(s, name)
+
+    def holdings_of(self, account_ids: Sequence[int]) -> dict[int, dict[str, tuple[str, Decimal]]]:
+        """account id -> path -> (symbol, shares), for a page of accounts in one query."""
+        out: dict[int, dict[str, tuple[str, Decimal]]] = {i: {} for i in account_ids}
+        if not account_ids:
+            return out
+        with self.tx() as s:
+            for aid, path, sym, shares in s.execute(select(Holding.account_id, Holding.path, Holding.symbol,
+                                                           Holding.shares)
+                                                    .where(Holding.account_id.in_(sorted(set(account_ids))))):
+                out[aid][path] = (sym, shares)
+        return out
+
+    def policy_texts(self, version_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """version id -> (file, text) of the given policy versions, in one query."""
+        if not version_ids:
+            return {}
+        with self.tx() as s:
+            return {vid: (f, t) for vid, f, t in s.execute(
+                select(PolicyVersion.id, PolicyVersion.file, PolicyVersion.text)
+                .where(PolicyVersion.id.in_(sorted(set(version_ids)))))}
+
     def pending_counts(self, names: Sequence[str] | None = None) -> dict[str, int]:
         with self.tx() as s:
             q = select(Account.name, func.count()).join(Event, Event.account_id == Account.id) \
@@ -658,13 +685,10 @@ class Ledger:
 
     def values(self, name: str, prices: Mapping[str, Decimal]) -> dict[str, int]:
         """Cents per slice path at `prices` (what the planner takes as holdings)."""
-        out: dict[str, int] = {}
-        for path, (sym, shares) in self.holdings(name).items():
-            if shares:
-                if sym not in prices:
-                    raise LedgerError(f"no price for {sym} (held by {name!r})")
-                out[path] = market_cents(shares * prices[sym])
-        return out
+        try:
+            return slice_values(self.holdings(name), prices)
+        except MissingPrice as e:
+            raise LedgerError(f"no price for {e.symbol} (held by {name!r})") from None
 
     def symbols(self, broker: str | None = None) -> list[str]:
         with self.tx() as s:

@@ -10,10 +10,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Callable
 
+import rules as policy_lang
 from adapters.ledger.store import Ledger, LedgerError, parse_amount
 from config.settings import Settings
-from engine.core.drift import max_drift_bp, slice_rows
+from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
 from engine.core.money import dollar_text, fmt
+from rules.model import Pie
 
 Prices = Callable[[list[str]], dict[str, Decimal]]
 
@@ -31,15 +33,50 @@ class Service:
         self.settings = settings
         self.ledger = ledger
         self.live_prices = live_prices
+        self._brokers: dict[str, Any] = {}        # adapters of the other broker accounts, opened when asked
 
-    # --- prices -----------------------------------------------------------------------------
+    # --- prices ---------------------------------------------------------------------------
+
+    def _live(self, symbols: list[str], broker: str | None) -> dict[str, Decimal]:
+        """The broker's latest prices: the broker account's own when the settings name it
+        (the default one through `live_prices`, which tests and the API may replace)."""
+        if not symbols:
+            return {}
+        name = broker or self.settings.broker_name
+        if name == self.settings.broker_name or name not in {b.name for b in self.settings.brokers}:
+            return self.live_prices(symbols)
+        if name not in self._brokers:
+            from engine.shell.wiring import open_broker
+            self._brokers[name] = open_broker(self.settings, name)
+        return self._brokers[name].latest_prices(symbols)
 
     def valuation(self, symbols: list[str], live: bool = False, broker: str | None = None) -> dict[str, Decimal]:
         """The broker account's last window's prices (no broker call) unless `live`; the
         broker's for symbols no window priced yet."""
         prices = {} if live else self.ledger.last_prices(broker or self.settings.broker_name)
         missing = [sym for sym in symbols if sym not in prices]
-        return {**prices, **self.live_prices(missing)} if missing else prices
+        return {**prices, **self._live(missing, broker)} if missing else prices
+
+    def _valued(self, accts: list, live: bool) -> list[tuple[Any, Pie, dict, dict[str, int]]]:
+        """(account, its pie, path -> (symbol, shares), cents per path) of each account, each
+        valued at its own broker account's prices: the one valuation path of every list,
+        page and account view. A few queries whatever the number of accounts: their
+        holdings, their policy versions (each compiled once), one price list per broker."""
+        held = self.ledger.holdings_of([a.id for a in accts])
+        texts = self.ledger.policy_texts([a.policy_version_id for a in accts if a.policy_version_id is not None])
+        policies = {vid: policy_lang.compile_text(text, file) for vid, (file, text) in texts.items()}
+        symbols: dict[str, set[str]] = {}
+        for a in accts:
+            symbols.setdefault(a.broker, set()).update(sym for sym, q in held[a.id].values() if q)
+        prices = {b: self.valuation(sorted(syms), live, b) for b, syms in sorted(symbols.items())}
+        out = []
+        for a in accts:
+            try:
+                values = slice_values(held[a.id], prices[a.broker])
+            except MissingPrice as e:
+                raise LedgerError(f"no price for {e.symbol} (held by {a.name!r})") from None
+            out.append((a, policies[a.policy_version_id].pies[a.pie], held[a.id], values))
+        return out
 
     # --- queries ------------------------------------------------------------------------------
 
@@ -50,11 +87,8 @@ class Service:
             raise LedgerError("page starts at 1 and size is 0 (all) to 1000")
         total, accts = self.ledger.account_page(search, (page - 1) * size if size else 0, size or None)
         pending = self.ledger.pending_counts([a.name for a in accts])
-        prices = self.valuation(self.ledger.symbols(), live)
         rows = []
-        for a in accts:
-            _, pie, _ = self.ledger.policy_of(a.name)
-            values = self.ledger.values(a.name, prices)
+        for a, pie, _, values in self._valued(accts, live):
             d = max_drift_bp(slice_rows(pie, values))
             rows.append({"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status,
                          "value": fmt(sum(values.values())), "cash": str(a.cash),
@@ -62,10 +96,7 @@ class Service:
         return {"accounts": rows, "total": total, "page": page, "size": size}
 
     def account(self, name: str, *, live: bool = False) -> dict[str, Any]:
-        acct, pie, _ = self.ledger.policy_of(name)
-        held = self.ledger.holdings(name)
-        values = self.ledger.values(name, self.valuation(sorted({sym for sym, q in held.values() if q}), live,
-                                                         acct.broker))
+        [(acct, pie, held, values)] = self._valued([self.ledger.account(name)], live)
         pending = [e for e, _ in self.ledger.events(name, status="pending")]
         rows = slice_rows(pie, values)
         outside = sorted(set(values) - {r.path for r in rows})
@@ -214,10 +245,9 @@ class Service:
             if kind == "deposit":
                 rec = self.ledger.deposit(name, parsed, key=key)
             elif kind == "withdrawal":
-                acct = next((a for a in self.ledger.accounts() if a.name == name), None)
-                symbols = sorted({sym for sym, q in self.ledger.holdings(name).values() if q}) if acct else []
-                rec = self.ledger.withdraw(name, parsed, self.valuation(symbols, broker=acct.broker if acct else None),
-                                           key=key)
+                acct = self.ledger.account(name)
+                symbols = sorted({sym for sym, q in self.ledger.holdings(name).values() if q})
+                rec = self.ledger.withdraw(name, parsed, self.valuation(symbols, broker=acct.broker), key=key)
             else:
                 rec = self.ledger.dividend(name, parsed, key=key or f"dividend:{name}:{parsed}")
         return {"event": rec.event_id, "created": rec.created, "kind": kind, "account": name,
