@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, select, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,6 +72,16 @@ def engine_for(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         return eng
     return create_engine(url, pool_pre_ping=True)
+
+
+@dataclass(frozen=True)
+class AccountRows:
+    """Accounts with what valuing them needs, read in one transaction."""
+    total: int                                               # how many match (all pages)
+    accounts: list[Account]
+    holdings: dict[int, dict[str, tuple[str, Decimal]]]      # account id -> path -> (symbol, shares)
+    pending: dict[int, int]                                  # account id -> pending events
+    policies: dict[int, tuple[str, str]]                     # version id -> (file, text)
 
 
 @dataclass(frozen=True)
@@ -367,41 +377,43 @@ class Ledger:
                 q = q.where(Account.broker == broker)
             return list(s.scalars(q))
 
-    def account_page(self, search: str = "", offset: int = 0, limit: int | None = None) -> tuple[int, list[Account]]:
-        """(how many match, the page of them by name): counted and cut by the database."""
+    def account_rows(self, *, name: str | None = None, search: str = "", offset: int = 0,
+                     limit: int | None = None) -> AccountRows:
+        """One account by `name`, or the accounts whose name contains `search` by name (the
+        page from `offset`, `limit` of them), with what valuing them needs: their holdings,
+        pending event counts and policy versions' texts. One transaction, a few queries
+        whatever the number of accounts: counted and cut by the database."""
         with self.tx() as s:
-            q = select(Account).where(Account.is_house.is_(False))
-            if search:
-                q = q.where(Account.name.ilike(f"%{search.replace('%', '').replace('_', '')}%"))
-            total = s.scalar(select(func.count()).select_from(q.subquery()))
-            q = q.order_by(Account.name).offset(offset)
-            return total, list(s.scalars(q.limit(limit) if limit else q))
-
-    def account(self, name: str) -> Account:
-        """One account by name (not a house), or LedgerError naming some that exist."""
-        with self.tx() as s:
-            return self._account(s, name)
-
-    def holdings_of(self, account_ids: Sequence[int]) -> dict[int, dict[str, tuple[str, Decimal]]]:
-        """account id -> path -> (symbol, shares), for a page of accounts in one query."""
-        out: dict[int, dict[str, tuple[str, Decimal]]] = {i: {} for i in account_ids}
-        if not account_ids:
-            return out
-        with self.tx() as s:
-            for aid, path, sym, shares in s.execute(select(Holding.account_id, Holding.path, Holding.symbol,
-                                                           Holding.shares)
-                                                    .where(Holding.account_id.in_(sorted(set(account_ids))))):
-                out[aid][path] = (sym, shares)
-        return out
-
-    def policy_texts(self, version_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-        """version id -> (file, text) of the given policy versions, in one query."""
-        if not version_ids:
-            return {}
-        with self.tx() as s:
-            return {vid: (f, t) for vid, f, t in s.execute(
-                select(PolicyVersion.id, PolicyVersion.file, PolicyVersion.text)
-                .where(PolicyVersion.id.in_(sorted(set(version_ids)))))}
+            if name is not None:
+                accts = [self._account(s, name)]
+                total = 1
+            else:
+                q = select(Account).where(Account.is_house.is_(False))
+                if search:
+                    q = q.where(Account.name.ilike(f"%{search.replace('%', '').replace('_', '')}%"))
+                total = s.scalar(select(func.count()).select_from(q.subquery()))
+                q = q.order_by(Account.name).offset(offset)
+                accts = list(s.scalars(q.limit(limit) if limit else q))
+            ids = [a.id for a in accts]
+            held: dict[int, dict[str, tuple[str, Decimal]]] = {i: {} for i in ids}
+            pending: dict[int, int] = {}
+            texts: dict[int, tuple[str, str]] = {}
+            if ids:
+                every = limit is None and name is None                   # no list of ids to send
+                for aid, path, sym, shares in s.execute(select(Holding.account_id, Holding.path, Holding.symbol,
+                                                               Holding.shares)
+                                                        .where(true() if every else Holding.account_id.in_(ids))):
+                    if aid in held:
+                        held[aid][path] = (sym, shares)
+                pending = {aid: n for aid, n in s.execute(
+                    select(Event.account_id, func.count())
+                    .where(Event.status == "pending", true() if every else Event.account_id.in_(ids))
+                    .group_by(Event.account_id)) if aid in held}
+                versions = sorted({a.policy_version_id for a in accts if a.policy_version_id is not None})
+                texts = {vid: (f, t) for vid, f, t in s.execute(
+                    select(PolicyVersion.id, PolicyVersion.file, PolicyVersion.text)
+                    .where(PolicyVersion.id.in_(versions)))}
+            return AccountRows(total, accts, held, pending, texts)
 
     def pending_counts(self, names: Sequence[str] | None = None) -> dict[str, int]:
         with self.tx() as s:

@@ -25,12 +25,15 @@ class SliceRow:
 def slice_rows(pie: Pie, values: Mapping[str, int]) -> list[SliceRow]:
     """Every slice, parents before children, with its value (a pie's is its securities')."""
     rows: list[SliceRow] = []
+    below: dict[str, int] = {}            # pie path -> the values of every path under it, summed once
+    for p, v in values.items():
+        parts = p.split("/")
+        for i in range(1, len(parts)):
+            key = "/".join(parts[:i])
+            below[key] = below.get(key, 0) + v
 
     def value_of(path: str, s) -> int:
-        if isinstance(s, Security):
-            return values.get(path, 0)
-        prefix = path + "/"
-        return sum(v for p, v in values.items() if p.startswith(prefix))
+        return values.get(path, 0) if isinstance(s, Security) else below.get(path, 0)
 
     def walk(p: Pie, prefix: str, depth: int, parent_value: int) -> None:
         for s in p.slices:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 import rules as policy_lang
-from adapters.ledger.store import Ledger, LedgerError, parse_amount
+from adapters.ledger.store import AccountRows, Ledger, LedgerError, parse_amount
 from config.settings import Settings
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
 from engine.core.money import dollar_text, fmt
@@ -57,25 +57,23 @@ class Service:
         missing = [sym for sym in symbols if sym not in prices]
         return {**prices, **self._live(missing, broker)} if missing else prices
 
-    def _valued(self, accts: list, live: bool) -> list[tuple[Any, Pie, dict, dict[str, int]]]:
+    def _valued(self, rows: AccountRows, live: bool) -> list[tuple[Any, Pie, dict, dict[str, int]]]:
         """(account, its pie, path -> (symbol, shares), cents per path) of each account, each
         valued at its own broker account's prices: the one valuation path of every list,
-        page and account view. A few queries whatever the number of accounts: their
-        holdings, their policy versions (each compiled once), one price list per broker."""
-        held = self.ledger.holdings_of([a.id for a in accts])
-        texts = self.ledger.policy_texts([a.policy_version_id for a in accts if a.policy_version_id is not None])
-        policies = {vid: policy_lang.compile_text(text, file) for vid, (file, text) in texts.items()}
+        page and account view. Each policy version is compiled once per call, and each
+        broker account's prices are read once."""
+        policies = {vid: policy_lang.compile_text(text, file) for vid, (file, text) in rows.policies.items()}
         symbols: dict[str, set[str]] = {}
-        for a in accts:
-            symbols.setdefault(a.broker, set()).update(sym for sym, q in held[a.id].values() if q)
+        for a in rows.accounts:
+            symbols.setdefault(a.broker, set()).update(sym for sym, q in rows.holdings[a.id].values() if q)
         prices = {b: self.valuation(sorted(syms), live, b) for b, syms in sorted(symbols.items())}
         out = []
-        for a in accts:
+        for a in rows.accounts:
             try:
-                values = slice_values(held[a.id], prices[a.broker])
+                values = slice_values(rows.holdings[a.id], prices[a.broker])
             except MissingPrice as e:
                 raise LedgerError(f"no price for {e.symbol} (held by {a.name!r})") from None
-            out.append((a, policies[a.policy_version_id].pies[a.pie], held[a.id], values))
+            out.append((a, policies[a.policy_version_id].pies[a.pie], rows.holdings[a.id], values))
         return out
 
     # --- queries ------------------------------------------------------------------------------
@@ -85,18 +83,17 @@ class Service:
         pending events; the selection and counting are done by the database."""
         if page < 1 or size < 0 or size > 1000:
             raise LedgerError("page starts at 1 and size is 0 (all) to 1000")
-        total, accts = self.ledger.account_page(search, (page - 1) * size if size else 0, size or None)
-        pending = self.ledger.pending_counts([a.name for a in accts])
+        found = self.ledger.account_rows(search=search, offset=(page - 1) * size if size else 0, limit=size or None)
         rows = []
-        for a, pie, _, values in self._valued(accts, live):
+        for a, pie, _, values in self._valued(found, live):
             d = max_drift_bp(slice_rows(pie, values))
             rows.append({"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status,
                          "value": fmt(sum(values.values())), "cash": str(a.cash),
-                         "max_drift": None if d is None else f"{fmt(d)}%", "pending": pending.get(a.name, 0)})
-        return {"accounts": rows, "total": total, "page": page, "size": size}
+                         "max_drift": None if d is None else f"{fmt(d)}%", "pending": found.pending.get(a.id, 0)})
+        return {"accounts": rows, "total": found.total, "page": page, "size": size}
 
     def account(self, name: str, *, live: bool = False) -> dict[str, Any]:
-        [(acct, pie, held, values)] = self._valued([self.ledger.account(name)], live)
+        [(acct, pie, held, values)] = self._valued(self.ledger.account_rows(name=name), live)
         pending = [e for e, _ in self.ledger.events(name, status="pending")]
         rows = slice_rows(pie, values)
         outside = sorted(set(values) - {r.path for r in rows})
