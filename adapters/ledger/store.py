@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 import rules as policy_lang
+from engine.core.admission import AccountRoom, HouseCash, admit_deposit, admit_withdrawal
 from engine.core.drift import MissingPrice, slice_values
-from engine.core.money import MoneyError, market_cents, parse_dollars
+from engine.core.money import MoneyError, parse_dollars, to_cents
 from engine.core.policy_change import ChangePlan, Follower, live_paths, plan_change
 from engine.core.window.conservation import discrepancies
 from rules.model import Pie, Policy
@@ -415,6 +416,11 @@ class Ledger:
                     .where(PolicyVersion.id.in_(versions)))}
             return AccountRows(total, accts, held, pending, texts)
 
+    def account(self, name: str) -> Account:
+        """One account by name (not a house), or LedgerError naming some that exist."""
+        with self.tx() as s:
+            return self._account(s, name)
+
     def pending_counts(self, names: Sequence[str] | None = None) -> dict[str, int]:
         with self.tx() as s:
             q = select(Account.name, func.count()).join(Event, Event.account_id == Account.id) \
@@ -514,11 +520,9 @@ class Ledger:
         amt = parse_amount(amount, "deposit")
 
         def check(s: Session, acct: Account) -> None:
-            house = self._house(s, acct.broker, lock=True)
-            free = (house.cash if house else ZERO) - self._pending(s, "deposit", broker=acct.broker)
-            if amt > free:
-                raise LedgerError(f"deposit of ${amt} into {name!r}: the house account of broker "
-                                  f"{acct.broker!r} has only ${max(free, ZERO)} unowned cash")
+            verdict = admit_deposit(to_cents(amt), name, self._house_cash(s, acct.broker))
+            if not verdict:
+                raise LedgerError(verdict.reason)
         return self._record(name, "deposit", key, check, amount=amt)
 
     def withdraw(self, name: str, amount: str | Decimal, prices: Mapping[str, Decimal],
@@ -526,13 +530,22 @@ class Ledger:
         amt = parse_amount(amount, "withdrawal")
 
         def check(s: Session, acct: Account) -> None:
-            value = self._value(s, acct, prices)
-            room = value + acct.cash + self._pending(s, "deposit", account_id=acct.id) \
-                - self._pending(s, "withdrawal", account_id=acct.id)
-            if amt > room:
-                raise LedgerError(f"withdrawal of ${amt} from {name!r} is more than it holds "
-                                  f"(${max(room, ZERO)} after pending events)")
+            verdict = admit_withdrawal(to_cents(amt), self._room(s, acct, prices))
+            if not verdict:
+                raise LedgerError(verdict.reason)
         return self._record(name, "withdrawal", key, check, amount=amt)
+
+    def _house_cash(self, s: Session, broker: str) -> HouseCash:
+        """The house's cash and the pending deposits promised out of it (the house row locked)."""
+        house = self._house(s, broker, lock=True)
+        return HouseCash(broker, to_cents(house.cash) if house else 0,
+                         to_cents(self._pending(s, "deposit", broker=broker)))
+
+    def _room(self, s: Session, acct: Account, prices: Mapping[str, Decimal]) -> AccountRoom:
+        """What the account holds at `prices`, and its pending deposits and withdrawals."""
+        return AccountRoom(acct.name, self._value(s, acct, prices), to_cents(acct.cash),
+                           to_cents(self._pending(s, "deposit", account_id=acct.id)),
+                           to_cents(self._pending(s, "withdrawal", account_id=acct.id)))
 
     def import_events(self, rows: Sequence[Mapping[str, str]], prices: Mapping[str, Decimal], *,
                       where: str = "import") -> tuple[int, int]:
@@ -547,8 +560,8 @@ class Ledger:
         created = existing = 0
         with self.tx() as s:
             accounts: dict[str, Account] = {}
-            free: dict[str, Decimal] = {}           # broker -> house cash not promised to deposits
-            room: dict[int, Decimal] = {}           # account -> what withdrawals may still take
+            free: dict[str, HouseCash] = {}         # broker -> its house's cash and what deposits promised
+            room: dict[int, AccountRoom] = {}       # account -> what withdrawals may still take
             seen: set[str] = set()
             for n, row in enumerate(rows, start=2):
                 at = f"{where}:{n}"
@@ -580,27 +593,21 @@ class Ledger:
                     self._check_open(acct)
                     if kind == "deposit":
                         if acct.broker not in free:
-                            house = self._house(s, acct.broker, lock=True)
-                            free[acct.broker] = (house.cash if house else ZERO) - \
-                                self._pending(s, "deposit", broker=acct.broker)
-                        if amount > free[acct.broker]:
-                            raise LedgerError(f"deposit of ${amount} into {name!r}: the house account of broker "
-                                              f"{acct.broker!r} has only ${max(free[acct.broker], ZERO)} unowned "
-                                              f"cash left")
-                        free[acct.broker] -= amount
+                            free[acct.broker] = self._house_cash(s, acct.broker)
+                        verdict = admit_deposit(to_cents(amount), name, free[acct.broker], in_batch=True)
+                        if not verdict:
+                            raise LedgerError(verdict.reason)
+                        free[acct.broker] = free[acct.broker].after(to_cents(amount))
                         if acct.id in room:           # else counted when room is first worked out
-                            room[acct.id] += amount
+                            room[acct.id] = room[acct.id].after_deposit(to_cents(amount))
                     elif kind == "withdrawal":
                         if acct.id not in room:       # pending events include the rows above
                             s.flush()
-                            room[acct.id] = self._value(s, acct, prices) + acct.cash \
-                                + self._pending(s, "deposit", account_id=acct.id) \
-                                - self._pending(s, "withdrawal", account_id=acct.id)
-                        left = room[acct.id]
-                        if amount > left:
-                            raise LedgerError(f"withdrawal of ${amount} from {name!r} is more than it holds "
-                                              f"(${max(left, ZERO)} after the rows above and pending events)")
-                        room[acct.id] -= amount
+                            room[acct.id] = self._room(s, acct, prices)
+                        verdict = admit_withdrawal(to_cents(amount), room[acct.id], in_batch=True)
+                        if not verdict:
+                            raise LedgerError(verdict.reason)
+                        room[acct.id] = room[acct.id].after_withdrawal(to_cents(amount))
                     elif path:
                         pie = self._policy_of(s, acct).pies[acct.pie]
                         if not isinstance(pie.find(path), Pie):
@@ -686,14 +693,13 @@ class Ledger:
 
     # --- values ---------------------------------------------------------------------------
 
-    def _value(self, s: Session, acct: Account, prices: Mapping[str, Decimal]) -> Decimal:
-        total = 0
-        for h in s.scalars(select(Holding).where(Holding.account_id == acct.id)):
-            if h.shares:
-                if h.symbol not in prices:
-                    raise LedgerError(f"no price for {h.symbol} (held by {acct.name!r})")
-                total += market_cents(h.shares * prices[h.symbol])
-        return Decimal(total).scaleb(-2)
+    def _value(self, s: Session, acct: Account, prices: Mapping[str, Decimal]) -> int:
+        """Cents the account's holdings are worth at `prices`."""
+        held = {h.path: (h.symbol, h.shares) for h in s.scalars(select(Holding).where(Holding.account_id == acct.id))}
+        try:
+            return sum(slice_values(held, prices).values())
+        except MissingPrice as e:
+            raise LedgerError(f"no price for {e.symbol} (held by {acct.name!r})") from None
 
     def values(self, name: str, prices: Mapping[str, Decimal]) -> dict[str, int]:
         """Cents per slice path at `prices` (what the planner takes as holdings)."""
