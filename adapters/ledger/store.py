@@ -389,11 +389,17 @@ class Ledger:
                 accts = [self._account(s, name)]
                 total = 1
             else:
-                q = select(Account).where(Account.is_house.is_(False))
+                # Counted and cut on the name index alone (an index-only scan: no table rows
+                # read to skip `offset` accounts): a house is named "house:<broker>" and no
+                # other account may be (add_account refuses it).
+                named = [Account.name.not_like("house:%")]
                 if search:
-                    q = q.where(Account.name.ilike(f"%{search.replace('%', '').replace('_', '')}%"))
-                total = s.scalar(select(func.count()).select_from(q.subquery()))
-                q = q.order_by(Account.name).offset(offset)
+                    named.append(Account.name.ilike(f"%{search.replace('%', '').replace('_', '')}%"))
+                total = s.scalar(select(func.count(Account.name)).where(*named))
+                q = select(Account).where(Account.is_house.is_(False), *named).order_by(Account.name)
+                if offset:
+                    q = q.where(Account.name >= select(Account.name).where(*named).order_by(Account.name)
+                                .offset(offset).limit(1).scalar_subquery())
                 accts = list(s.scalars(q.limit(limit) if limit else q))
             ids = [a.id for a in accts]
             held: dict[int, dict[str, tuple[str, Decimal]]] = {i: {} for i in ids}
@@ -548,11 +554,13 @@ class Ledger:
                            to_cents(self._pending(s, "withdrawal", account_id=acct.id)))
 
     def import_events(self, rows: Sequence[Mapping[str, str]], prices: Mapping[str, Decimal], *,
+                      broker_prices: Mapping[str, Mapping[str, Decimal]] | None = None,
                       where: str = "import") -> tuple[int, int]:
         """Record many events in one transaction: all of them or none. Each row has
         account, kind (deposit, withdrawal, rebalance), amount (not for rebalance), and
         optionally key and path; row numbers count from 1 for the first data row's line 2
-        (after the header). Every row is checked, in order, against the ledger and the rows
+        (after the header); withdrawals are valued at `prices`, or at their broker account's
+        in `broker_prices`. Every row is checked, in order, against the ledger and the rows
         before it (house cash for deposits, what the account holds for withdrawals); all
         mistakes are reported together, by line. A key already recorded for the same
         request is skipped. Returns (recorded, already recorded)."""
@@ -603,7 +611,7 @@ class Ledger:
                     elif kind == "withdrawal":
                         if acct.id not in room:       # pending events include the rows above
                             s.flush()
-                            room[acct.id] = self._room(s, acct, prices)
+                            room[acct.id] = self._room(s, acct, (broker_prices or {}).get(acct.broker, prices))
                         verdict = admit_withdrawal(to_cents(amount), room[acct.id], in_batch=True)
                         if not verdict:
                             raise LedgerError(verdict.reason)

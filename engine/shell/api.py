@@ -23,10 +23,10 @@ from pydantic import BaseModel, Field
 
 import rules as policy_lang
 from adapters.broker.port import BrokerError
-from adapters.ledger.access import ROLES, Access, Caller
+from adapters.ledger.access import ROLES, Caller
 from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, SettingsError
-from engine.shell.service import Service
+from engine.shell.service import AUDITED_REFUSALS, Service
 
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -96,7 +96,6 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
                limiter: Limiter | None = None) -> FastAPI:
     from engine.shell.wiring import open_broker, open_ledger
     led = ledger or open_ledger(settings)
-    access = Access(led)
     limits = limiter or Limiter()
     brokers: dict[str, Any] = {}
 
@@ -110,6 +109,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return brokers["b"].latest_prices(symbols)
 
     service = Service(settings, led, prices)
+    access = service.access
     # No open /docs (Swagger UI loads its code from a CDN) and the OpenAPI document needs a
     # token like everything else but /health.
     app = FastAPI(title="pies", version="1", description=__doc__, docs_url=None, redoc_url=None, openapi_url=None,
@@ -171,12 +171,9 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
 
     def audited(who: Caller, action: str, args: dict[str, Any], fn: Callable[[], Any]) -> Any:
         try:
-            result = fn()
-        except (LedgerError, SettingsError, BrokerError, policy_lang.PolicyError) as e:
-            access.audit(who, action, args, f"refused: {str(e).splitlines()[0]}")
+            return service.audited(who, action, args, fn)
+        except AUDITED_REFUSALS as e:
             raise failure(e) from None
-        access.audit(who, action, args, "ok")
-        return result
 
     def read(fn: Callable[[], Any]) -> Any:
         try:
@@ -193,8 +190,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     @app.get("/health", tags=["read"])
     def health() -> dict[str, str]:
         """Alive, and the ledger answers. The only route without a token."""
-        led.pending_counts([])
-        return {"status": "ok"}
+        return service.health()
 
     @app.get("/api/v1/accounts", tags=["read"])
     def accounts(who: Viewer, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, size: Annotated[int, Query(ge=0, le=1000)] = 50,
@@ -241,7 +237,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
                 from adapters.ledger.store import parse_amount
                 parse_amount(body.amount or "", body.kind)
             except LedgerError as e:
-                access.audit(who, f"record {body.kind}", body.model_dump(), f"refused: {e}")
+                service.refused(who, f"record {body.kind}", body.model_dump(), e)
                 raise Problem(422, "invalid request", str(e), field="amount") from None
         doc = audited(who, f"record {body.kind}", {**body.model_dump(), "idempotency_key": idempotency_key},
                       lambda: service.record(body.kind, body.account, body.amount, path=body.path,
@@ -293,23 +289,22 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
 
     @app.get("/api/v1/tokens", tags=["admin"])
     def tokens(who: Admin) -> dict[str, Any]:
-        return {"tokens": access.list()}
+        return service.tokens()
 
     @app.post("/api/v1/tokens", tags=["admin"], status_code=201)
     def token_create(body: TokenIn, who: Admin) -> dict[str, Any]:
         """The token's text is in this response and nowhere else, ever."""
         token = audited(who, "create token", {"name": body.name, "role": body.role},
-                        lambda: access.create(body.name, body.role))
+                        lambda: service.create_token(body.name, body.role))
         return {"name": body.name, "role": body.role, "token": token}
 
     @app.delete("/api/v1/tokens/{name}", tags=["admin"])
     def token_revoke(name: str, who: Admin) -> dict[str, Any]:
-        audited(who, "revoke token", {"name": name}, lambda: access.revoke(name))
-        return {"name": name, "revoked": True}
+        return audited(who, "revoke token", {"name": name}, lambda: service.revoke_token(name))
 
     @app.get("/api/v1/audit", tags=["admin"])
     def audit(who: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-        return {"audit": access.audit_log(limit)}
+        return service.audit_log(limit)
 
     @app.get("/metrics", tags=["read"], response_class=PlainTextResponse)
     def metrics(who: Viewer) -> PlainTextResponse:

@@ -11,13 +11,17 @@ from decimal import Decimal
 from typing import Any, Callable
 
 import rules as policy_lang
+from adapters.broker.port import BrokerError
+from adapters.ledger.access import Access
 from adapters.ledger.store import AccountRows, Ledger, LedgerError, parse_amount
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
 from engine.core.money import dollar_text, fmt
 from rules.model import Pie
 
 Prices = Callable[[list[str]], dict[str, Decimal]]
+# What a refused write is (a user's or the broker's): audited as "refused: ...".
+AUDITED_REFUSALS = (LedgerError, SettingsError, BrokerError, policy_lang.PolicyError)
 
 
 def event_json(e) -> dict[str, Any]:
@@ -34,6 +38,7 @@ class Service:
         self.ledger = ledger
         self.live_prices = live_prices
         self._brokers: dict[str, Any] = {}        # adapters of the other broker accounts, opened when asked
+        self.access = Access(ledger)
 
     # --- prices ---------------------------------------------------------------------------
 
@@ -114,6 +119,11 @@ class Service:
             {"day": d.isoformat(), "window": w, "slice": p, "symbol": sym, "shares": str(q), "cash": str(-a)}
             for d, w, p, sym, q, a in trades]}
 
+    def health(self) -> dict[str, str]:
+        """Alive, and the ledger answers (one small query)."""
+        self.ledger.pending_counts([])
+        return {"status": "ok"}
+
     def windows(self, limit: int = 30) -> dict[str, Any]:
         return {"windows": self.ledger.windows(limit)}
 
@@ -172,6 +182,19 @@ class Service:
         except WindowPaused as e:
             raise LedgerError(f"window paused, the broker is not answering: {e}; run it again to resume") from None
         return {**self.ledger.window_of(b.name, when, w.name), "already_closed": False}
+
+    def ensure_house(self, broker, name: str) -> None:
+        """The house of broker account `name` (adapter `broker`), made once from what it holds."""
+        from engine.shell.wiring import ensure_house
+        ensure_house(self.ledger, broker, name)
+
+    def run_window_on(self, broker, name: str, day, window: str, **options) -> dict[str, Any]:
+        """Run a window on a broker adapter the caller made (the demo's own simulated broker
+        account, which the settings do not name), with the default broker's options."""
+        from engine.shell.window import WindowRunner
+        from engine.shell.wiring import window_options
+        self.ensure_house(broker, name)
+        return WindowRunner(self.ledger, broker, name, window_options(self.settings, **options)).run(day, window)
 
     def status(self) -> dict[str, Any]:
         """The next window of each broker account, pending events per account, and each
@@ -255,3 +278,102 @@ class Service:
     def cancel(self, event_id: int) -> dict[str, Any]:
         e = self.ledger.cancel(event_id)
         return {"event": e.id, "status": e.status}
+
+
+    def import_events(self, rows: list[dict[str, str]], *, where: str = "import") -> dict[str, Any]:
+        """Record the events of a CSV file's rows in one transaction (all or none); each
+        withdrawal is checked at its account's own broker account's prices."""
+        names = sorted({(r.get("account") or "").strip() for r in rows if (r.get("kind") or "").strip() == "withdrawal"})
+        held: dict[str, set[str]] = {}
+        for n in names:
+            try:
+                acct = self.ledger.account(n)
+            except LedgerError:
+                continue                          # the import reports it, by line
+            held.setdefault(acct.broker, set()).update(sym for sym, q in self.ledger.holdings(n).values() if q)
+        prices = {b: self.valuation(sorted(syms), broker=b) for b, syms in sorted(held.items())}
+        created, existing = self.ledger.import_events(rows, {}, broker_prices=prices, where=where)
+        return {"file": where, "recorded": created, "already_recorded": existing}
+
+    # --- accounts -------------------------------------------------------------------------------
+
+    def add_account(self, name: str, pie: str, policy_file: str, *, rules: str, broker: str | None = None) -> dict[str, Any]:
+        """Open an account on `pie` of the policy file; the first account of a broker
+        account makes its house (the only time this asks the broker)."""
+        from engine.shell.wiring import ensure_house, open_broker
+        b = broker or self.settings.broker_name
+        if self.ledger.house(b) is None:
+            ensure_house(self.ledger, open_broker(self.settings, self.settings.broker_named(b).name), b)
+        self.ledger.add_account(name, pie, policy_file, rules=rules, broker=b)
+        return {"account": name, "pie": pie, "file": policy_file, "rules": rules, "broker": b}
+
+    def move_account(self, name: str, pie: str, policy_file: str | None = None,
+                     rules: str | None = None) -> dict[str, Any]:
+        return {"account": name, "pie": pie, "queued": self.ledger.move_account(name, pie, policy_file, rules)}
+
+    def close_account(self, name: str) -> dict[str, Any]:
+        return {"account": name, "event": self.ledger.close_account(name).event_id}
+
+    # --- policy versions ------------------------------------------------------------------------
+
+    def policy_history(self, pie: str | None = None) -> dict[str, Any]:
+        """Policy versions, oldest first, with their applies and followers (with `pie`: only
+        versions that have it, and whether it changed from the file's version before)."""
+        from engine.core.policy_change import target_diff
+        rows, previous = [], {}
+        for v, applies, followers in self.ledger.versions():
+            pies = policy_lang.compile_text(v.text, v.file).pies
+            if pie and pie not in pies:
+                continue
+            before = previous.get(v.file)
+            changed = bool(target_diff(before.get(pie) if before else None, pies.get(pie))) if pie else None
+            previous[v.file] = pies
+            rows.append({"version": v.id, "file": v.file, "sha256": v.sha256, "loaded_at": v.loaded_at.isoformat(),
+                         "applied": [{"at": a.applied_at.isoformat(), "source": a.source, "accounts": a.accounts,
+                                      "liquidations": a.liquidations} for a in applies],
+                         "followers": followers, **({"pie_changed": changed} if pie else {})})
+        return {"versions": rows}
+
+    def policy_version(self, version_id: int) -> dict[str, Any]:
+        v = self.ledger.version(version_id)
+        return {"version": v.id, "file": v.file, "sha256": v.sha256, "loaded_at": v.loaded_at.isoformat(),
+                "text": v.text}
+
+    def policy_diff(self, v1: int, v2: int) -> dict[str, Any]:
+        """The target changes from version v1 to v2, pie by pie."""
+        from engine.core.policy_change import target_diff
+        a, b = self.ledger.version(v1), self.ledger.version(v2)
+        pa, pb = policy_lang.compile_text(a.text, a.file).pies, policy_lang.compile_text(b.text, b.file).pies
+        diffs = [(name, target_diff(pa.get(name), pb.get(name))) for name in sorted(set(pa) | set(pb))]
+        return {"from": v1, "to": v2, "pies": [{"pie": n, "changes": [c.to_json() for c in d]} for n, d in diffs if d]}
+
+    # --- access: tokens and the audit -----------------------------------------------------------
+
+    def create_token(self, name: str, role: str) -> str:
+        """The token's text: shown once, kept only as a hash."""
+        return self.access.create(name, role)
+
+    def tokens(self) -> dict[str, Any]:
+        return {"tokens": self.access.list()}
+
+    def revoke_token(self, name: str) -> dict[str, Any]:
+        self.access.revoke(name)
+        return {"name": name, "revoked": True}
+
+    def audit_log(self, limit: int = 100) -> dict[str, Any]:
+        return {"audit": self.access.audit_log(limit)}
+
+    def audited(self, who, action: str, args: dict[str, Any], fn: Callable[[], Any]) -> Any:
+        """Run a write for `who` (an API or console caller) and record it in the audit log:
+        "ok", or "refused: <the first line of why>" before the error goes on to the caller."""
+        try:
+            result = fn()
+        except AUDITED_REFUSALS as e:
+            self.refused(who, action, args, e)
+            raise
+        self.access.audit(who, action, args, "ok")
+        return result
+
+    def refused(self, who, action: str, args: dict[str, Any], error: Exception) -> None:
+        """Record in the audit log that a write was refused, and the first line of why."""
+        self.access.audit(who, action, args, f"refused: {str(error).splitlines()[0]}")

@@ -236,11 +236,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return who
         args = {"account": name, "kind": kind, "amount": amount or None}
         try:
-            doc = service.record(kind, name, amount or None)
+            doc = service.audited(who, f"record {kind}", args, lambda: service.record(kind, name, amount or None))
         except (LedgerError, BrokerError) as e:
-            access.audit(who, f"record {kind}", args, f"refused: {e}")
             return back(name, str(e), True)
-        access.audit(who, f"record {kind}", args, "ok")
         return back(name, f"{kind} #{doc['event']} recorded" + (f": {doc['amount_text']}" if doc["amount_text"]
                                                                 else "") + " (pending until the next window)")
 
@@ -250,11 +248,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
         if isinstance(who, Response):
             return who
         try:
-            service.cancel(event_id)
+            service.audited(who, "cancel", {"event": event_id}, lambda: service.cancel(event_id))
         except LedgerError as e:
-            access.audit(who, "cancel", {"event": event_id}, f"refused: {e}")
             return back(account, str(e), True)
-        access.audit(who, "cancel", {"event": event_id}, "ok")
         return back(account, f"event #{event_id} canceled")
 
     @app.get("/console/windows", include_in_schema=False)
