@@ -1,8 +1,10 @@
-"""The service layer: what the CLI and the HTTP API both call. Typed commands (record a
-deposit, a withdrawal, a dividend, a rebalance; cancel; apply a policy) and queries
-(accounts, an account, its history, windows, status, plans), each returning the JSON-ready
-dict both front ends print or send, so the two can never disagree. No SQL here: the
-ledger (adapters/ledger) does that; amounts go out as strings.
+"""The service layer: the one door the CLI, the HTTP API, the console and the daemon call
+for every command (record an event, cancel it, open, move or close an account, import a
+file, run a window, tokens) and query (accounts, an account, its history, windows, status,
+plans, policy versions, the audit log), each returning the JSON-ready dict the front ends
+print or send, so they can never disagree. Writes made for a caller of the API or the
+console are audited here (`audited`). No SQL here: the ledger (adapters/ledger) does that;
+amounts go out as strings.
 """
 
 from __future__ import annotations
