@@ -18,11 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator
 
+from engine.core.errors import Refused
+
 DEFAULTS = Path(__file__).with_name("defaults.toml")
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]     # relative paths in the defaults start here
 
 
-class SettingsError(ValueError):
+class SettingsError(Refused):
     """A settings file or variable is wrong; the message names it."""
 
 

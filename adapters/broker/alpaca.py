@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 import structlog
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from alpaca.common.exceptions import APIError
 from alpaca.data.enums import DataFeed
 from alpaca.data.historical import StockHistoricalDataClient
@@ -127,19 +128,28 @@ class AlpacaBroker:
 
     # --- the retry policy -----------------------------------------------------------------
 
+    def _retrying(self, event: str, **ctx: Any) -> Retrying:
+        """Up to `retries` more tries on RetryLater, `backoff` * 2^n seconds apart with jitter
+        (x0.5 to x1.5); anything else, or RetryLater on the last try, is raised as it is."""
+        exponential = wait_exponential(multiplier=self.config.backoff)
+
+        def wait(rs: RetryCallState) -> float:
+            return exponential(rs) * (0.5 + self._rng.random())
+
+        def warn(rs: RetryCallState) -> None:
+            log.warning(event, **ctx, attempt=rs.attempt_number, wait=round(rs.next_action.sleep, 2),
+                        reason=str(rs.outcome.exception()))
+        return Retrying(stop=stop_after_attempt(self.config.retries + 1), wait=wait,
+                        retry=retry_if_exception_type(RetryLater), sleep=self._sleep, before_sleep=warn, reraise=True)
+
     def _read(self, fn: Callable[[], T], **ctx: Any) -> T:
         """A read: retried on RetryLater with exponential backoff and jitter, bounded."""
-        for attempt in range(self.config.retries + 1):
+        def once() -> T:
             try:
                 return fn()
-            except Exception as e:  # noqa: BLE001 - translated below
-                err = translate(e, **ctx)
-                if not isinstance(err, RetryLater) or attempt == self.config.retries:
-                    raise err from None
-                delay = self.config.backoff * 2 ** attempt
-                log.warning("alpaca retry", attempt=attempt + 1, wait=round(delay, 2), reason=str(err))
-                self._sleep(delay * (0.5 + self._rng.random()))
-        raise AssertionError("unreachable")  # pragma: no cover
+            except Exception as e:  # noqa: BLE001 - translated
+                raise translate(e, **ctx) from None
+        return self._retrying("alpaca retry")(once)
 
     # --- clock, calendar, assets, prices --------------------------------------------------
 
@@ -188,28 +198,24 @@ class AlpacaBroker:
             notional=None if order.notional is None else float(order.notional),
             qty=None if order.qty is None else float(order.qty))
         ctx = {"symbol": order.symbol, "client_order_id": order.client_order_id}
-        for attempt in range(self.config.retries + 1):
-            try:
-                placed = self.trading.submit_order(req)
+        for attempt in self._retrying("order retry", **ctx):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    # The order may have gone through before the failure: look before re-sending.
+                    try:
+                        return self._with_note(self.order(order.client_order_id), note)
+                    except (OrderNotFound, RetryLater):
+                        pass
+                try:
+                    placed = self.trading.submit_order(req)
+                except Exception as e:  # noqa: BLE001 - translated below
+                    err = translate(e, **ctx)
+                    if isinstance(err, OrderRejected) and "client_order_id must be unique" in str(err):
+                        return self._with_note(self.order(order.client_order_id), note)
+                    raise err from None
                 log.info("order submitted", **ctx, side=order.side, notional=str(order.notional or ""),
                          qty=str(order.qty or ""))
                 return _order_state(placed, note)
-            except Exception as e:  # noqa: BLE001 - translated below
-                err = translate(e, **ctx)
-                if isinstance(err, OrderRejected) and "client_order_id must be unique" in str(err):
-                    return self._with_note(self.order(order.client_order_id), note)
-                if not isinstance(err, RetryLater) or attempt == self.config.retries:
-                    raise err from None
-                # The order may have gone through before the failure: look before re-sending.
-                try:
-                    return self._with_note(self.order(order.client_order_id), note)
-                except OrderNotFound:
-                    pass
-                except RetryLater:
-                    pass
-                delay = self.config.backoff * 2 ** attempt
-                log.warning("order retry", **ctx, attempt=attempt + 1, reason=str(err))
-                self._sleep(delay * (0.5 + self._rng.random()))
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod

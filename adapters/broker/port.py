@@ -8,23 +8,23 @@ are grouped by what the caller must do (the freqtrade habit): `RetryLater`, `Ord
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Protocol, Sequence, runtime_checkable
 
-CENT = Decimal("0.01")
-QTY = Decimal("0.000000001")          # shares: 9 decimals
+from engine.core import errors
+# The values that cross the port live in the core (the ledger stores them too, and must not
+# import a broker adapter to do so); their old names here stay.
+from engine.core.orders import (CENT, MAX_CLIENT_ORDER_ID, QTY, TERMINAL, CashActivity, OrderRequest,  # noqa: F401
+                                OrderState, client_order_id)
+
 MIN_NOTIONAL = Decimal("1")           # Alpaca's smallest fractional/notional order
-TERMINAL = frozenset({"filled", "canceled", "expired", "rejected", "done_for_day"})
-MAX_CLIENT_ORDER_ID = 128             # Alpaca's limit
 
 
 # --- errors, by what the caller must do ---------------------------------------------------
 
-class BrokerError(Exception):
+class BrokerError(errors.BrokerUnavailable):
     """Base of every broker failure. The message is safe to log (no secrets)."""
 
 
@@ -42,7 +42,7 @@ class OrderRejected(BrokerError):
         self.symbol = symbol
 
 
-class StopTrading(BrokerError):
+class StopTrading(BrokerError, errors.StopTrading):
     """A person must act: bad credentials, live trading not allowed, account blocked."""
 
 
@@ -75,58 +75,6 @@ class Asset:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderRequest:
-    """A market day order for a notional amount or a share quantity (exactly one)."""
-
-    client_order_id: str
-    symbol: str
-    side: str                           # "buy" | "sell"
-    notional: Decimal | None = None     # dollars, whole cents
-    qty: Decimal | None = None          # shares, up to 9 decimals
-
-    def __post_init__(self) -> None:
-        if self.side not in ("buy", "sell"):
-            raise ValueError(f"side must be buy or sell, not {self.side!r}")
-        if (self.notional is None) == (self.qty is None):
-            raise ValueError("an order has a notional or a quantity, not both and not neither")
-        if self.notional is not None and (self.notional <= 0 or self.notional != self.notional.quantize(CENT)):
-            raise ValueError(f"notional {self.notional} must be positive whole cents")
-        if self.qty is not None and (self.qty <= 0 or self.qty != self.qty.quantize(QTY)):
-            raise ValueError(f"qty {self.qty} must be positive with at most 9 decimals")
-        if not self.client_order_id or len(self.client_order_id) > MAX_CLIENT_ORDER_ID:
-            raise ValueError(f"client order id must be 1-{MAX_CLIENT_ORDER_ID} characters")
-
-
-@dataclass(frozen=True, slots=True)
-class OrderState:
-    """What the broker says about an order (a report: broker truth, past tense)."""
-
-    client_order_id: str
-    broker_id: str
-    symbol: str
-    side: str
-    status: str                         # new, accepted, partially_filled, filled, canceled, ...
-    notional: Decimal | None
-    qty: Decimal | None
-    filled_qty: Decimal
-    filled_avg_price: Decimal | None
-    note: str = ""                      # e.g. "not fractionable: 3 whole shares, $12.34 left as cash"
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def filled_notional(self) -> Decimal:
-        """Dollars that changed hands, to the cent (what the account pays or receives)."""
-        if not self.filled_qty or self.filled_avg_price is None:
-            return Decimal("0.00")
-        if self.status == "filled" and self.notional is not None:
-            return self.notional.quantize(CENT)      # a filled notional order moves its notional
-        return (self.filled_qty * self.filled_avg_price).quantize(CENT)
-
-
-@dataclass(frozen=True, slots=True)
 class Position:
     symbol: str
     qty: Decimal
@@ -138,17 +86,6 @@ class Balance:
     cash: Decimal
     buying_power: Decimal
     equity: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class CashActivity:
-    """A cash movement the broker made on its own, e.g. a dividend."""
-
-    id: str
-    kind: str                           # "dividend" | ...
-    day: date
-    symbol: str | None
-    amount: Decimal                     # positive: cash came in
 
 
 # --- the port -----------------------------------------------------------------------------
@@ -190,21 +127,6 @@ class Broker(Protocol):
 
 
 # --- shared rules of both adapters --------------------------------------------------------
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
-
-
-def client_order_id(window: str, symbol: str, side: str) -> str:
-    """Stable across restarts: the same window, symbol and side give the same id.
-
-    Readable when short ("w42-AAPL-buy"); hashed to stay within the broker's limit when not.
-    """
-    raw = f"{_UNSAFE.sub('_', window)}-{_UNSAFE.sub('_', symbol)}-{side}"
-    if len(raw) <= MAX_CLIENT_ORDER_ID:
-        return raw
-    digest = hashlib.sha256(raw.encode()).hexdigest()[:32]
-    return f"{raw[:MAX_CLIENT_ORDER_ID - 33]}~{digest}"
-
 
 def check_minimum(order: OrderRequest) -> None:
     """Notional orders below the broker's $1 minimum are never sent (the engine defers them)."""

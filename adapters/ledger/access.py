@@ -6,34 +6,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
+from engine.core.errors import NotFound
+from engine.core.roles import ROLES, Caller, rank  # noqa: F401 (their old home)
+
 from .schema import ApiToken, AuditEntry, aware, utcnow
 from .store import Ledger, LedgerError
 
-ROLES = ("viewer", "operator", "analyst", "admin")
 PREFIX = "pies_"
-
-
-def rank(role: str) -> int:
-    """viewer < operator < analyst < admin: each role may do what the ones before may."""
-    return ROLES.index(role)
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    role: str
-
-    def may(self, role: str) -> bool:
-        return rank(self.role) >= rank(role)
 
 
 class Access:
@@ -58,7 +45,7 @@ class Access:
         with self.ledger.tx() as s:
             t = s.scalars(select(ApiToken).where(ApiToken.name == name)).first()
             if t is None:
-                raise LedgerError(f"no token named {name!r}")
+                raise NotFound(f"no token named {name!r}")
             if t.revoked_at is None:
                 t.revoked_at = utcnow()
             t.name = f"{t.name}#revoked-{t.id}"    # the name can be given to a new token

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from .store import Ledger, LedgerError
+from engine.core.errors import Conflict
+
+from .store import Ledger
 
 def _key(database: str, schema: str) -> int:
     """The advisory lock's number for this ledger (a database and schema): 31+31 bits."""
@@ -38,7 +40,7 @@ class DaemonLock:
         self._k = 0
 
     def acquire(self) -> None:
-        """Take the lock or raise LedgerError naming the daemon that holds it."""
+        """Take the lock or raise Conflict naming the daemon that holds it."""
         if self.ledger.engine.dialect.name == "sqlite":
             self._acquire_file()
         else:
@@ -60,7 +62,7 @@ class DaemonLock:
             "and l.database = (select oid from pg_database where datname = current_database())"),
             {"lo": self._k & 0xFFFFFFFF, "hi": self._k >> 32}).scalar()
         conn.close()
-        raise LedgerError(f"another daemon already runs on this ledger ({holder or 'holder unknown'}); "
+        raise Conflict(f"another daemon already runs on this ledger ({holder or 'holder unknown'}); "
                           f"stop it first")
 
     def _lock_path(self) -> Path:
@@ -77,7 +79,7 @@ class DaemonLock:
             f.seek(0)
             holder = f.read().strip() or "holder unknown"
             f.close()
-            raise LedgerError(f"another daemon already runs on this ledger ({holder}); stop it first") from None
+            raise Conflict(f"another daemon already runs on this ledger ({holder}); stop it first") from None
         f.seek(0)
         f.truncate()
         f.write(_me() + "\n")

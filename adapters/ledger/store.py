@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import rules as policy_lang
 from engine.core.admission import AccountRoom, HouseCash, admit_deposit, admit_withdrawal
 from engine.core.drift import MissingPrice, slice_values
+from engine.core.errors import NotFound, Refused
 from engine.core.money import MoneyError, parse_dollars, to_cents
 from engine.core.policy_change import ChangePlan, Follower, live_paths, plan_change
 from engine.core.window.conservation import discrepancies
@@ -31,14 +32,14 @@ from rules.model import Pie, Policy
 
 from . import migrate
 from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, aware
+from .window_reports import full_report
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation", "close")
 
 
-class LedgerError(ValueError):
-    """A user's mistake: the message is the one line they see. Nothing was written."""
+LedgerError = Refused        # its old name: a user's mistake, one line, nothing written (engine/core/errors.py)
 
 
 def parse_amount(text: str | Decimal, what: str = "amount") -> Decimal:
@@ -246,7 +247,7 @@ class Ledger:
         with self.tx() as s:
             v = s.get(PolicyVersion, version_id)
             if v is None:
-                raise LedgerError(f"no policy version {version_id}")
+                raise NotFound(f"no policy version {version_id}")
             return v
 
     def _latest_version(self, s: Session, path: str) -> PolicyVersion | None:
@@ -368,7 +369,7 @@ class Ledger:
         if acct is None:
             known = s.scalars(select(Account.name).where(Account.is_house.is_(False)).order_by(Account.name)).all()
             hint = f" (accounts: {', '.join(known[:10])})" if known else " (there are no accounts yet)"
-            raise LedgerError(f"no account named {name!r}{hint}")
+            raise NotFound(f"no account named {name!r}{hint}")
         return acct
 
     def accounts(self, broker: str | None = None) -> list[Account]:
@@ -452,8 +453,16 @@ class Ledger:
         with self.tx() as s:
             w = s.get(Window, window_id)
             if w is None:
-                raise LedgerError(f"no window {window_id}")
+                raise NotFound(f"no window {window_id}")
             return _window_json(s, w, page, size)
+
+    def step_timings(self, window_id: int) -> dict[str, float]:
+        """Seconds each step of a window took, read from its stored summary alone (never its
+        accounts' lines: /metrics reads this at every scrape)."""
+        from .schema import Window
+        with self.tx() as s:
+            report = s.scalar(select(Window.report).where(Window.id == window_id))
+            return dict((report or {}).get("timings", {}))
 
     def window_of(self, broker: str, day, name: str) -> dict | None:
         from .schema import Window
@@ -471,7 +480,7 @@ class Ledger:
         with self.tx() as s:
             acct = s.scalars(select(Account).where(Account.name == name)).first()
             if acct is None:
-                raise LedgerError(f"no account named {name!r}")
+                raise NotFound(f"no account named {name!r}")
             return {h.path: (h.symbol, h.shares) for h in s.scalars(select(Holding).where(Holding.account_id == acct.id))}
 
     # --- events ---------------------------------------------------------------------------
@@ -483,9 +492,13 @@ class Ledger:
 
     def _record(self, name: str, kind: str, key: str | None, check, amount: Decimal | None = None,
                 path: str | None = None) -> Recorded:
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt   # only commands that record
         key = key or f"{kind}:{uuid.uuid4()}"
-        for attempt in (1, 2):
-            try:
+        # Another writer may record the same key between our look and our insert: the
+        # second try finds its event.
+        for attempt in Retrying(stop=stop_after_attempt(2), retry=retry_if_exception_type(IntegrityError),
+                                reraise=True):
+            with attempt:
                 with self.tx() as s:
                     existing = s.scalars(select(Event).where(Event.key == key)).first()
                     if existing is not None:
@@ -497,10 +510,6 @@ class Ledger:
                     s.add(ev)
                     s.flush()
                     return Recorded(ev.id, True)
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-                # Another writer recorded the same key between our look and our insert.
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _same(self, s: Session, ev: Event, name: str, kind: str, amount, path) -> Recorded:
@@ -648,7 +657,7 @@ class Ledger:
         with self.tx() as s:
             ev = s.get(Event, event_id, with_for_update=True)
             if ev is None:
-                raise LedgerError(f"no event {event_id}")
+                raise NotFound(f"no event {event_id}")
             if ev.status != "pending":
                 raise LedgerError(f"event {event_id} is {ev.status}; only a pending event can be canceled")
             ev.status = "canceled"
@@ -725,7 +734,6 @@ class Ledger:
 
 
 def _window_json(s: Session, w, page: int | None = None, size: int = 100) -> dict:
-    from .window_repo import full_report
     return {"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name, "step": w.step,
             "closed_at": w.closed_at.isoformat() if w.closed_at else None, "report": full_report(s, w, page, size)}
 

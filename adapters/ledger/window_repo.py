@@ -1,5 +1,7 @@
-"""The trading window's SQL, in one place: each step's inputs loaded as the window core's
-frozen types, and its decisions saved, inside one transaction per step.
+"""The trading window's SQL: each step's inputs loaded as the window core's frozen types,
+and its decisions saved, inside one transaction per step. (A window's report read back is
+window_reports.py; the conservation sums are store.holdings_and_cash, which the ledger's
+own invariant check shares.) Rows in, rows out: what to write is the core's to decide.
 
 The window runner (engine/shell/window.py) opens a step with `WindowRepository.step`,
 which yields a `StepTx`; when the block ends without an error the step is recorded on the
@@ -21,13 +23,13 @@ from sqlalchemy import func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 import rules as policy_lang
-from adapters.broker.port import CashActivity, OrderRequest, OrderState, client_order_id
+from engine.core.orders import CashActivity, OrderRequest, OrderState, client_order_id
 from engine.core.admission import HouseCash
 from engine.core.window.collect import DividendSplit, DueDeposit
 from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause, EventOutcome, FillReport, Holding,
                                       Intent,
                                       Kind, Move, OrderPlan, Phase, WindowEvent)
-from engine.core.window.report import AccountLine, EventLine, OrderLine, TradeLine, account_reports
+from engine.core.window.report import OrderLine
 from engine.core.window.settlement import Settlement
 from rules.library import find_rules
 from rules.model import Policy, RuleSet, Security
@@ -36,17 +38,10 @@ from . import bulk
 from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
     Window, WindowAccount, WindowShard, aware, utcnow
 from .store import Ledger, holdings_and_cash
+from .window_reports import _only, cents, dollars, full_report, report_accounts  # noqa: F401 (their old home)
 
 ZERO = Decimal(0)
 CHUNK = 5_000
-
-
-def cents(d: Decimal) -> int:
-    return int(d.scaleb(2))
-
-
-def dollars(c: int) -> Decimal:
-    return Decimal(c).scaleb(-2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,60 +227,6 @@ def held_symbols(s: Session, broker: str) -> set[str]:
         .where(HoldingRow.symbol == sym, Account.broker == broker).limit(1)).first()}
 
 
-def report_accounts(s: Session, wid: int, page: int | None = None, size: int = 100) -> list[dict]:
-    """A window's report lines per account, in account order, read from the ledger's window
-    tables: all of them, or page `page` (from 1) of `size` accounts."""
-    q = select(WindowAccount.account_id, Account.name, WindowAccount.status, WindowAccount.reason,
-               WindowAccount.cash_after, WindowAccount.withdrawn, WindowAccount.advance) \
-        .join(Account, WindowAccount.account_id == Account.id) \
-        .where(WindowAccount.window_id == wid).order_by(WindowAccount.account_id)
-    if page is not None:
-        q = q.offset((page - 1) * size).limit(size)
-    lines = [AccountLine(aid, name, status == "planned", reason, None if cash is None else cents(cash),
-                         None if withdrawn is None else cents(withdrawn), None if advance is None else cents(advance))
-             for aid, name, status, reason, cash, withdrawn, advance in bulk.fetch(s, q)]
-    ids = None if page is None else [x.account_id for x in lines]
-    events: dict[int, list[EventLine]] = defaultdict(list)
-    for i, aid, kind, amount, path, status, reason in bulk.fetch(s, select(
-            Event.id, Event.account_id, Event.kind, Event.amount, Event.path, Event.status, Event.reason)
-            .where(Event.window_id == wid, *_only(s, Event.account_id, ids)).order_by(Event.id)):
-        events[aid].append(EventLine(i, kind, amount, path, status, reason))
-    trades: dict[int, list[TradeLine]] = defaultdict(list)
-    for aid, path, shares, amount in bulk.fetch(s, select(
-            Allocation.account_id, Allocation.path, Allocation.shares, Allocation.amount)
-            .where(Allocation.window_id == wid, *_only(s, Allocation.account_id, ids))
-            .order_by(Allocation.path, Allocation.id)):
-        trades[aid].append(TradeLine(path, shares, amount))
-    deferred: dict[int, list] = defaultdict(list)
-    for aid, path, planned, amount in bulk.fetch(s, select(
-            IntentRow.account_id, IntentRow.path, IntentRow.planned, IntentRow.amount)
-            .where(IntentRow.window_id == wid, IntentRow.planned != IntentRow.amount,
-                   *_only(s, IntentRow.account_id, ids))
-            .order_by(IntentRow.symbol, IntentRow.id)):
-        deferred[aid].append((path, planned - amount))
-    return [a.to_json() for a in account_reports(lines, events, trades, deferred)]
-
-
-def _only(s: Session, column, ids: Sequence[int] | None) -> tuple:
-    """No condition when `ids` is None, else `column` among `ids`."""
-    return () if ids is None else (bulk.id_in(s, column, ids),)
-
-
-def full_report(s: Session, w: Window, page: int | None = None, size: int = 100) -> dict | None:
-    """A window's stored report with its accounts' lines (a closed window's, read from the
-    tables; windows closed before migration 0007 kept them in the document): all of them,
-    or one page of `size` accounts (`page` and `size` are then in the report)."""
-    if w.report is None or w.closed_at is None:
-        return w.report
-    stored = w.report.get("accounts")
-    if page is None:
-        return w.report if stored is not None else {**w.report, "accounts": report_accounts(s, w.id)}
-    if stored is not None:
-        return {"account_count": len(stored), **w.report, "accounts": stored[(page - 1) * size:page * size],
-                "page": page, "size": size}
-    return {**w.report, "accounts": report_accounts(s, w.id, page, size), "page": page, "size": size}
-
-
 def preview(repo: WindowRepository, names: Sequence[str] | None = None) -> tuple[list[AccountState], dict]:
     """What the next window would plan right now: accounts with pending events (or the
     named ones) as the window would load them, and their current holdings by (account,
@@ -371,6 +312,11 @@ class StepTx:
 
     def recorded(self, keys: Sequence[str]) -> set[str]:
         return set(self.s.scalars(select(Event.key).where(Event.key.in_(list(keys))))) if keys else set()
+
+    def add_house_cash(self, amount: int) -> None:
+        """Add `amount` cents (the core's figure) to the house's cash; the caller locked its row."""
+        house = self.house()
+        house.cash += dollars(amount)
 
     def house_cash(self, house: Account) -> HouseCash:
         """The house's cash and the pending deposits promised out of it."""
@@ -523,20 +469,24 @@ class StepTx:
         if note:
             o.note = note
 
-    def record_state(self, st: OrderState) -> None:
-        """The broker's word on an order, and the part of its fill not stored yet."""
+    def fills_of(self, client_order_id: str) -> list[FillReport]:
+        """The fill parts stored for an order, in order."""
+        return [FillReport(q, cents(a), p) for q, a, p in self.s.execute(
+            select(Fill.qty, Fill.amount, Fill.price).join(Order, Fill.order_id == Order.id)
+            .where(Order.client_order_id == client_order_id).order_by(Fill.seq))]
+
+    def record_state(self, st: OrderState, part: FillReport | None) -> None:
+        """The broker's word on an order, and `part`, the part of its fill not stored yet
+        (engine.core.window.allocation.new_fill), as the order's next fill."""
         o = self.s.scalars(select(Order).where(Order.client_order_id == st.client_order_id)).one()
         o.broker_id, o.status = st.broker_id, st.status
         o.filled_qty, o.filled_avg_price = st.filled_qty, st.filled_avg_price
         if st.note:
             o.note = st.note
-        got = list(self.s.execute(select(Fill.qty, Fill.amount).where(Fill.order_id == o.id)))
-        qty = sum((q for q, _ in got), ZERO)
-        amount = sum((a for _, a in got), ZERO)
-        if st.filled_qty > qty:
-            dq, da = st.filled_qty - qty, st.filled_notional - amount
-            price = st.filled_avg_price if not got else (da / dq).quantize(Decimal("0.000000001"))
-            self.s.add(Fill(order_id=o.id, seq=len(got) + 1, qty=dq, price=price or ZERO, amount=da))
+        if part is not None:
+            seq = self.s.scalar(select(func.count()).select_from(Fill).where(Fill.order_id == o.id))
+            self.s.add(Fill(order_id=o.id, seq=seq + 1, qty=part.qty, price=part.price,
+                            amount=dollars(part.cents)))
             self.s.flush()
 
     def drop_orders(self, phase: Phase, symbols: Sequence[str]) -> None:
@@ -549,30 +499,26 @@ class StepTx:
 
     # --- allocate -----------------------------------------------------------------------
 
-    def phase_of_symbols(self) -> dict[str, Phase]:
-        """Each intent symbol's phase: its order's; with no order it crossed in full, in the
-        sell phase, or in the buy phase when scaling re-netted its buy order away."""
-        orders = {o.plan.symbol: o.plan.phase for o in self.orders() if o.status != "dropped"}
-        dropped = {o.plan.symbol for o in self.orders(statuses=("dropped",))}
-        symbols = self.s.scalars(select(IntentRow.symbol).where(IntentRow.window_id == self.wid).distinct())
-        return {sym: orders.get(sym, Phase.BUY if sym in dropped else Phase.SELL) for sym in sorted(symbols)}
+    def intent_symbols(self) -> list[str]:
+        """The symbols of the window's intents, sorted."""
+        return sorted(self.s.scalars(select(IntentRow.symbol).where(IntentRow.window_id == self.wid).distinct()))
 
     def save_moves(self, moves: Sequence[Move], order_ids: Mapping[str, int],
+                   after: Mapping[tuple[int, str], tuple[str, Decimal]],
                    held: Mapping[tuple[int, str], Decimal]) -> None:
+        """The moves as allocation rows, and the holdings `after` them (the core's
+        allocation.shares_after) as holding rows: a slice whose shares did not change is
+        left alone, one without a row gets one, one that ends at zero loses its row (`held`
+        says which rows exist)."""
         bulk.insert_rows(self.s, Allocation.__table__,
                          ("window_id", "order_id", "account_id", "path", "symbol", "shares", "amount"),
                          ((self.wid, order_ids.get(m.symbol), m.account_id, m.path, m.symbol, m.shares,
                            dollars(m.cents)) for m in moves))
-        deltas: dict[tuple[int, str], list] = {}
-        for m in moves:
-            d = deltas.setdefault((m.account_id, m.path), [m.symbol, ZERO])
-            d[1] += m.shares
         ups, ins, dels = [], [], []
-        for (aid, path), (symbol, d) in sorted(deltas.items()):
-            if not d:
-                continue
+        for (aid, path), (symbol, new) in sorted(after.items()):
             old = held.get((aid, path))
-            new = (old or ZERO) + d
+            if new == (old or ZERO):
+                continue
             if old is None:
                 ins.append((aid, path, symbol, new))
             elif new:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+from .errors import Refused
+
 CENT = Decimal("0.01")
 MAX_CENTS = 1_000_000_000 * 100        # a billion dollars: more is a typo, not a deposit
 # 123, 123.45, 1,234.56 (thousands only in groups of three), an optional leading $.
 _AMOUNT = re.compile(r"\$?(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<frac>[0-9]{1,2}))?")
 
 
-class MoneyError(ValueError):
+class MoneyError(Refused):
     """An amount a user gave is not a valid amount of money."""
 
 

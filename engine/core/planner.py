@@ -18,12 +18,13 @@ from rules.model import Pie, RuleSet
 
 from . import allocate
 from .actions import Algorithm, algorithm
+from .errors import Refused
 from .events import Deposit, Dividend, Event, Rebalance, TargetChange, Withdrawal
 from .money import fmt
 from .portfolio import Node, Portfolio, portfolio
 
 
-class PlanError(ValueError):
+class PlanError(Refused):
     """The events cannot be planned as given (a user's mistake, said in one line).
 
     `refs` names the events at fault when known, so a caller can set them aside and plan

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,11 +22,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 import rules as policy_lang
-from adapters.broker.port import BrokerError
-from adapters.ledger.access import ROLES, Caller
-from adapters.ledger.store import Ledger, LedgerError
-from config.settings import Settings, SettingsError
+from config.settings import Settings
+from engine.core.errors import BrokerUnavailable, PiesError
+from engine.core.roles import ROLES, Caller
 from engine.shell.service import AUDITED_REFUSALS, Service
+
+if TYPE_CHECKING:
+    from adapters.ledger.store import Ledger
 
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -91,7 +93,7 @@ class TokenIn(BaseModel):
     role: Literal["viewer", "operator", "analyst", "admin"]
 
 
-def create_app(settings: Settings, *, ledger: Ledger | None = None,
+def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
                live_prices: Callable[[list[str]], dict[str, Decimal]] | None = None,
                limiter: Limiter | None = None) -> FastAPI:
     from engine.shell.wiring import open_broker, open_ledger
@@ -132,13 +134,13 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
         return problem(422, "invalid request", detail, request.url.path, errors)
 
     def failure(e: Exception, field: str | None = None) -> Problem:
-        text = str(e)
-        if isinstance(e, LedgerError) and text.startswith(("no account named", "no window", "no event",
-                                                            "no token named", "no policy version")):
-            return Problem(404, "not found", text, field=field)
-        if isinstance(e, BrokerError):
-            return Problem(503, "broker unavailable", text)
-        return Problem(422, "refused", text, field=field)
+        """The error's class chooses the status (engine/core/errors.py); a policy that does
+        not compile is refused input too."""
+        if isinstance(e, BrokerUnavailable):
+            return Problem(e.status, e.title, str(e))
+        if isinstance(e, PiesError):
+            return Problem(e.status, e.title, str(e), field=field)
+        return Problem(422, "refused", str(e), field=field)
 
     # --- who is calling ---------------------------------------------------------------------
 
@@ -178,7 +180,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
     def read(fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except (LedgerError, SettingsError, BrokerError) as e:
+        except PiesError as e:
             raise failure(e) from None
 
     # --- routes -----------------------------------------------------------------------------
@@ -234,9 +236,9 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             raise Problem(422, "invalid request", f"a {body.kind} needs an amount", field="amount")
         if body.kind != "rebalance":
             try:
-                from adapters.ledger.store import parse_amount
-                parse_amount(body.amount or "", body.kind)
-            except LedgerError as e:
+                from engine.core.money import parse_dollars          # the parser the ledger's parse_amount uses
+                parse_dollars(body.amount or "", what=body.kind)
+            except PiesError as e:
                 service.refused(who, f"record {body.kind}", body.model_dump(), e)
                 raise Problem(422, "invalid request", str(e), field="amount") from None
         doc = audited(who, f"record {body.kind}", {**body.model_dump(), "idempotency_key": idempotency_key},
@@ -265,7 +267,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             return led.plan_policy(path, text, prices).to_json()
         except policy_lang.PolicyError as e:
             raise Problem(422, "the policy does not compile", e.render(), field="file") from None
-        except (LedgerError, BrokerError) as e:
+        except PiesError as e:
             raise failure(e, "file") from None
 
     @app.post("/api/v1/policies/apply", tags=["policies"])
@@ -286,6 +288,17 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None,
             version, queued = led.apply_policy(path, text, source=f"api:{who.name}")
             return {"file": path, "version": version.id, "sha256": version.sha256, "queued": queued}
         return audited(who, "apply policy", {"file": path, "sha256": sha}, apply)
+
+    from engine.shell.backtest.api import BacktestIn, InputError, run_request_elsewhere
+
+    @app.post("/api/v1/backtests", tags=["policies"])
+    async def backtests(body: BacktestIn, who: Analyst) -> dict[str, Any]:
+        """Backtest pies of a policy text over uploaded prices (docs/backtest.md): bounded in
+        size, run in a worker process while the server goes on serving; writes nothing."""
+        try:
+            return await run_request_elsewhere(body)
+        except InputError as e:
+            raise Problem(422, "the backtest cannot run", str(e)) from None
 
     @app.get("/api/v1/tokens", tags=["admin"])
     def tokens(who: Admin) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 account, watches policy files.
 
 APScheduler 3 runs one cron job per window and broker account (weekdays, in the window's
-time zone), with misfire grace until the window's cut-off and coalescing, its job state in
-the ledger database; the broker accounts' windows run side by side, and one that fails
+time zone), with misfire grace until the window's cut-off and coalescing, its jobs in
+memory (made from the settings at each start; a missed window is caught up); the broker accounts' windows run side by side, and one that fails
 (bad keys, an outage) is reported and does not stop the others. A daemon that starts after
 a window's time but before its cut-off runs the window at once. SIGTERM finishes the
 current window step and exits; SIGHUP (or `pies reload`) reloads the policy files. At start
@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 import structlog
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
@@ -32,11 +31,12 @@ from adapters.ledger.daemon_lock import DaemonLock
 from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, Window
 from engine.core.money import fmt
+from engine.shell.schedule import grace_seconds, upcoming_windows, window_due
 from engine.shell.window import Interrupted, WindowPaused, WindowRunner
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
 log = structlog.get_logger("pies.daemon")
-_CURRENT: "Daemon | None" = None      # APScheduler stores jobs by reference to module functions
+_CURRENT: "Daemon | None" = None      # the running daemon, which the scheduler's jobs call
 
 
 def run_window_job(name: str, broker: str | None = None) -> None:
@@ -53,68 +53,6 @@ def heartbeat_job() -> None:
 def watch_job() -> None:
     if _CURRENT is not None:
         _CURRENT.reload_if_changed()
-
-
-@dataclass(frozen=True)
-class Due:
-    run: bool
-    reason: str
-
-
-def window_due(w: Window, now: datetime, trading_day: bool) -> Due:
-    """Should window `w` run now? Between its time and its cut-off on a trading day."""
-    local = now.astimezone(ZoneInfo(w.timezone))
-    if not trading_day:
-        return Due(False, f"the market is closed on {local.date()}")
-    if local.time() < w.at:
-        return Due(False, f"before {w.at:%H:%M}")
-    if local.time() >= w.cutoff:
-        return Due(False, f"after the {w.cutoff:%H:%M} cut-off")
-    return Due(True, "due")
-
-
-def next_window(w: Window, now: datetime, market_day: Callable[[date], object | None],
-                closed: Callable[[date], bool] = lambda d: False) -> datetime | None:
-    """When window `w` next runs: today's time (or now, when it is due and not closed yet),
-    else its time on the next market day; None if no market day within two weeks."""
-    tz = ZoneInfo(w.timezone)
-    local = now.astimezone(tz)
-    for k in range(15):
-        day = local.date() + timedelta(days=k)
-        if market_day(day) is None or closed(day):
-            continue
-        if k == 0:
-            if local.time() >= w.cutoff:
-                continue
-            return max(datetime.combine(day, w.at, tz), local)
-        return datetime.combine(day, w.at, tz)
-    return None
-
-
-def upcoming_windows(settings: Settings, now: datetime, calendar: Callable[[str], Callable[[date], object | None]],
-                     windows: list[dict]) -> list[dict]:
-    """Per broker account, its upcoming windows soonest first (today's skipped once closed,
-    from `windows`, the ledger's list), or the error its calendar gave."""
-    closed = {(w["broker"], w["day"], w["name"]) for w in windows if w["step"] == "closed"}
-    out = []
-    for b in settings.brokers:
-        try:
-            cal = calendar(b.name)
-        except BrokerError as e:
-            out.append({"broker": b.name, "next": [], "error": str(e)})
-            continue
-        nxt = [(w, next_window(w, now, cal, lambda d, w=w: (b.name, d.isoformat(), w.name) in closed))
-               for w in settings.windows]
-        out.append({"broker": b.name, "error": None, "next": sorted(
-            ({"window": w.name, "at": t.isoformat(), "timezone": w.timezone} for w, t in nxt if t),
-            key=lambda x: x["at"])})
-    return out
-
-
-def grace_seconds(w: Window) -> int:
-    start = datetime.combine(date(2000, 1, 3), w.at)
-    end = datetime.combine(date(2000, 1, 3), w.cutoff)
-    return max(1, int((end - start).total_seconds()))
 
 
 class Daemon:
@@ -188,19 +126,7 @@ class Daemon:
         self.open()
         _CURRENT = self
         assert self.ledger is not None
-        sched = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=self.ledger.engine,
-                                                                             tablename="scheduler_jobs")},
-                                    job_defaults={"coalesce": True, "max_instances": 1})
-        for w in self.settings.windows:
-            for k, b in enumerate(self.settings.brokers):
-                job = f"window:{w.name}" if k == 0 else f"window:{w.name}@{b.name}"
-                sched.add_job(run_window_job, CronTrigger(day_of_week="mon-fri", hour=w.at.hour, minute=w.at.minute,
-                                                          timezone=ZoneInfo(w.timezone)),
-                              args=[w.name, b.name], id=job, name=f"window {w.name} of {b.name}",
-                              replace_existing=True, misfire_grace_time=grace_seconds(w))
-        sched.add_job(heartbeat_job, "interval", seconds=60, id="heartbeat", replace_existing=True)
-        sched.add_job(watch_job, "interval", seconds=5, id="watch-policies", replace_existing=True)
-        self.scheduler = sched
+        self.scheduler = sched = self.schedule()
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         signal.signal(signal.SIGHUP, lambda *_: self._mtimes.clear())   # the watch job reloads them all
@@ -232,6 +158,26 @@ class Daemon:
             log.info("pies daemon stopped")
         return 0
 
+    def schedule(self) -> BackgroundScheduler:
+        """The scheduler with every job, not started yet."""
+        # Jobs live in memory: the settings define them at every start, and a window missed
+        # while the daemon was down is run by catch_up at start (the ledger says whether it
+        # closed), not by a job store's memory of it (docs/window.md, "The daemon's schedule").
+        # A run that starts late still runs within its misfire grace (until the cut-off);
+        # runs missed together coalesce into one.
+        sched = BackgroundScheduler(jobstores={"default": MemoryJobStore()},
+                                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+        for w in self.settings.windows:
+            for k, b in enumerate(self.settings.brokers):
+                job = f"window:{w.name}" if k == 0 else f"window:{w.name}@{b.name}"
+                sched.add_job(run_window_job, CronTrigger(day_of_week="mon-fri", hour=w.at.hour, minute=w.at.minute,
+                                                          timezone=ZoneInfo(w.timezone)),
+                              args=[w.name, b.name], id=job, name=f"window {w.name} of {b.name}",
+                              misfire_grace_time=grace_seconds(w))
+        sched.add_job(heartbeat_job, "interval", seconds=60, id="heartbeat")
+        sched.add_job(watch_job, "interval", seconds=5, id="watch-policies")
+        return sched
+
     def _serve_api(self):
         """The HTTP API and console in a thread of the daemon ([api] enabled = true)."""
         import uvicorn
@@ -254,7 +200,7 @@ class Daemon:
         if due.run:
             log.info("catching up a window", window_name=w.name, broker=broker, day=today.isoformat())
             self.run_window(w.name, broker)
-        elif due.reason.startswith(("after", "the market is closed")):
+        elif due.final:
             log.info("today's window does not run", window_name=w.name, broker=broker, day=today.isoformat(),
                      reason=due.reason)
 

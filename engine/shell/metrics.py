@@ -30,7 +30,7 @@ def render(ledger: Ledger) -> str:
             seen.add(b)
             orders.labels(b).set(w["orders"])
             problems.labels(b).set(w["problems"])
-            for name, seconds in (ledger.window(w["id"])["report"] or {}).get("timings", {}).items():
+            for name, seconds in ledger.step_timings(w["id"]).items():
                 step.labels(b, name).set(seconds)
     for b, closed_at in ledger.last_good_windows().items():
         good.labels(b).set(closed_at.timestamp())

@@ -13,12 +13,13 @@ from typing import Mapping
 from rich.table import Table
 
 from engine.core import events as ev
+from engine.core.errors import Refused
 from engine.core.money import MoneyError, fmt, market_cents, to_cents
 from engine.core.planner import Plan
 from rules.model import Pie
 
 
-class InputError(ValueError):
+class InputError(Refused):
     """Bad input to preview; the message is the one line the user sees."""
 
 

@@ -13,17 +13,17 @@ from decimal import Decimal
 from typing import Any, Callable
 
 import rules as policy_lang
-from adapters.broker.port import BrokerError
 from adapters.ledger.access import Access
 from adapters.ledger.store import AccountRows, Ledger, LedgerError, parse_amount
-from config.settings import Settings, SettingsError
+from config.settings import Settings
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
+from engine.core.errors import BrokerUnavailable, NotFound, PiesError
 from engine.core.money import dollar_text, fmt
 from rules.model import Pie
 
 Prices = Callable[[list[str]], dict[str, Decimal]]
 # What a refused write is (a user's or the broker's): audited as "refused: ...".
-AUDITED_REFUSALS = (LedgerError, SettingsError, BrokerError, policy_lang.PolicyError)
+AUDITED_REFUSALS = (PiesError, policy_lang.PolicyError)
 
 
 def event_json(e) -> dict[str, Any]:
@@ -40,7 +40,7 @@ class Service:
         self.ledger = ledger
         self.live_prices = live_prices
         self._brokers: dict[str, Any] = {}        # adapters of the other broker accounts, opened when asked
-        self.access = Access(ledger)
+        self.access = Access(ledger)         # tokens and the audit log, for the API and the console
 
     # --- prices ---------------------------------------------------------------------------
 
@@ -136,13 +136,13 @@ class Service:
     def _window_setting(self, name: str | None):
         ws = self.settings.windows
         if not ws:
-            raise LedgerError("no windows in the settings ([[windows]])")
+            raise NotFound("no windows in the settings ([[windows]])")
         if name is None:
             return ws[0]
         for w in ws:
             if w.name == name:
                 return w
-        raise LedgerError(f"no window named {name!r} in the settings (windows: {', '.join(w.name for w in ws)})")
+        raise NotFound(f"no window named {name!r} in the settings (windows: {', '.join(w.name for w in ws)})")
 
     def window_on(self, *, name: str | None = None, broker: str | None = None, day=None) -> dict[str, Any]:
         """A window by its day (default: today in its time zone) and name."""
@@ -151,7 +151,7 @@ class Service:
         when = day or clock.today(w.timezone)
         found = self.ledger.window_of(broker or self.settings.broker_name, when, w.name)
         if found is None:
-            raise LedgerError(f"no window {w.name!r} on {when}")
+            raise NotFound(f"no window {w.name!r} on {when}")
         return found
 
     def run_window(self, *, name: str | None = None, broker: str | None = None, day=None, replay: bool = False,
@@ -182,7 +182,7 @@ class Service:
         try:
             WindowRunner(self.ledger, broker_, b.name, window_options(self.settings, b.name)).run(when, w.name)
         except WindowPaused as e:
-            raise LedgerError(f"window paused, the broker is not answering: {e}; run it again to resume") from None
+            raise BrokerUnavailable(f"window paused: {e}; run it again to resume") from None
         return {**self.ledger.window_of(b.name, when, w.name), "already_closed": False}
 
     def ensure_house(self, broker, name: str) -> None:
@@ -202,7 +202,7 @@ class Service:
         """The next window of each broker account, pending events per account, and each
         broker account's last window."""
         from engine.shell import clock
-        from engine.shell.daemon import upcoming_windows
+        from engine.shell.schedule import upcoming_windows
         from engine.shell.wiring import open_broker
         now = clock.now()
         pending = self.ledger.pending_counts()

@@ -20,9 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 import rules as policy_lang
-from adapters.broker.port import BrokerError
-from adapters.ledger.access import Access, Caller
-from adapters.ledger.store import LedgerError
+from engine.core.roles import Caller
+from engine.core.errors import BrokerUnavailable, PiesError
 
 HERE = Path(__file__).parent
 COOKIE = "pies_session"
@@ -120,7 +119,7 @@ def pie_chart(slices: list[dict[str, Any]], size: int = 260) -> str:
     return "".join(parts) + legend
 
 
-def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions | None = None) -> None:
+def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = None) -> None:
     pages = Jinja2Templates(directory=str(HERE / "templates"))
     store = sessions or Sessions()
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -195,8 +194,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
         total_cash = sum((Decimal(a["cash"]) for a in accounts["accounts"]), Decimal(0))
         try:
             status, plan = service.status(), service.plan()
-        except BrokerError as e:
-            status, plan = {"brokers": [{"broker": settings.broker_name, "next": [], "error": str(e)}]}, {"orders": []}
+        except BrokerUnavailable as e:
+            status = {"brokers": [{"broker": settings.broker_name, "next": [], "error": e.console()}]}
+            plan = {"orders": []}
         windows = service.windows(1)["windows"]
         return render(request, "dashboard.html", "Dashboard", {
             "accounts": accounts, "total_value": f"{total_value:,.2f}", "total_cash": f"{total_cash:,.2f}",
@@ -216,9 +216,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return to_login()
         try:
             a = service.account(name)
-        except LedgerError as e:
-            return render(request, "windows.html", "Not found", {"windows": [], "message": str(e), "bad": True},
-                          status=404)
+        except PiesError as e:
+            return render(request, "windows.html", e.title.capitalize(), {"windows": [], "message": e.console(),
+                                                                          "bad": True}, status=e.status)
         return render(request, "account.html", name, {"a": a, "h": service.history(name),
                                                       "chart": pie_chart(a["slices"]), "message": message,
                                                       "bad": bool(bad)})
@@ -237,8 +237,8 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
         args = {"account": name, "kind": kind, "amount": amount or None}
         try:
             doc = service.audited(who, f"record {kind}", args, lambda: service.record(kind, name, amount or None))
-        except (LedgerError, BrokerError) as e:
-            return back(name, str(e), True)
+        except PiesError as e:
+            return back(name, e.console(), True)
         return back(name, f"{kind} #{doc['event']} recorded" + (f": {doc['amount_text']}" if doc["amount_text"]
                                                                 else "") + " (pending until the next window)")
 
@@ -249,8 +249,8 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return who
         try:
             service.audited(who, "cancel", {"event": event_id}, lambda: service.cancel(event_id))
-        except LedgerError as e:
-            return back(account, str(e), True)
+        except PiesError as e:
+            return back(account, e.console(), True)
         return back(account, f"event #{event_id} canceled")
 
     @app.get("/console/windows", include_in_schema=False)
@@ -265,9 +265,9 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
             return to_login()
         try:
             w = service.window(window_id, min(max(page, 1), 1_000_000), 100)   # a page of accounts at a time
-        except LedgerError as e:
-            return render(request, "windows.html", "Not found", {"windows": [], "message": str(e), "bad": True},
-                          status=404)
+        except PiesError as e:
+            return render(request, "windows.html", e.title.capitalize(), {"windows": [], "message": e.console(),
+                                                                          "bad": True}, status=e.status)
         return render(request, "window.html", f"Window {window_id}", {"w": w})
 
     def plans() -> list[dict[str, Any]]:
@@ -278,9 +278,13 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
                 out.append({"file": f, "plan": led.plan_policy(f, text, service.live_prices).to_json()})
             except policy_lang.PolicyError as e:
                 out.append({"file": f, "error": e.render()})
-            except (LedgerError, BrokerError) as e:
-                out.append({"file": f, "error": str(e)})
+            except PiesError as e:
+                out.append({"file": f, "error": e.console()})
         return out
+
+    from engine.shell.backtest.api import mount_console_page
+    mount_console_page(app, render=render, signed_in=signed_in, checked=checked, to_login=to_login,
+                       policy_files=settings.policy_files)
 
     @app.get("/console/policies", include_in_schema=False)
     def policies_page(request: Request, message: str = "", bad: int = 0) -> Response:
@@ -305,7 +309,7 @@ def mount_console(app: FastAPI, *, access: Access, service, sessions: Sessions |
                 version, queued = led.apply_policy(file, text, source=f"console:{who.name}")
                 access.audit(who, "apply policy", {"file": file, "sha256": sha256}, "ok")
                 msg, bad = f"Applied version {version.id}; queued {len(queued)} event(s).", 0
-            except (LedgerError, policy_lang.PolicyError) as e:
+            except (PiesError, policy_lang.PolicyError) as e:
                 access.audit(who, "apply policy", {"file": file, "sha256": sha256}, f"refused: {e}")
                 msg, bad = str(e), 1
         return RedirectResponse("/console/policies?" + urlencode({"message": msg, "bad": bad}), status_code=303)

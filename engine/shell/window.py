@@ -21,13 +21,14 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import structlog
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from adapters.broker.port import Broker, OrderRejected, OrderState, RetryLater
 from adapters.ledger.store import Ledger
 from adapters.ledger.schema import utcnow
 from adapters.ledger.window_repo import WindowInfo, WindowRepository, cents, dollars
 from engine.core.admission import HouseCash
-from engine.core.window.allocation import allocate_symbol
+from engine.core.window.allocation import allocate_symbol, new_fill, phase_of_symbols, shares_after
 from engine.core.window.collect import Recurring, recurring_due, split_dividend
 from engine.core.window.conservation import discrepancies
 from engine.core.window.model import Kind, Outcome, Phase
@@ -35,7 +36,7 @@ from engine.core.window.netting import net_symbols
 from engine.core.window.planning import plan_account
 from engine.core.window.report import window_report
 from engine.core.window.scaling import scale_buys
-from engine.core.window.settlement import settle
+from engine.core.window.settlement import house_own_trades, settle
 
 __all__ = ["STEPS", "Interrupted", "Recurring", "WindowOptions", "WindowPaused", "WindowRunner"]
 
@@ -76,6 +77,12 @@ def _since(w: WindowInfo, day: date) -> datetime:
     earlier of `day` and the window's opening (ids make repeats harmless)."""
     start = min(day, w.opened_at.astimezone(NY).date()) - timedelta(days=1)
     return datetime.combine(start, time(0), NY)
+
+
+def record_state(tx, st: OrderState) -> None:
+    """The broker's word on an order, with the part of its fill the ledger lacks (the core decides it)."""
+    tx.record_state(st, new_fill(tx.fills_of(st.client_order_id), st.filled_qty, cents(st.filled_notional),
+                                 st.filled_avg_price))
 
 
 _LEDGERS: dict[tuple[str, str], WindowRepository] = {}
@@ -126,7 +133,7 @@ def allocate_shard(job: tuple, repo: WindowRepository | None = None) -> int:
             o = orders.get(sym)
             moves.extend(allocate_symbol(sym, by_symbol[sym], o.plan if o else None, o.fills if o else (),
                                          prices[sym], held, house.id))
-        tx.save_moves(moves, {sym: o.id for sym, o in orders.items()}, held)
+        tx.save_moves(moves, {sym: o.id for sym, o in orders.items()}, shares_after(held, moves), held)
         tx.mark_shard(step, shard)
         _crash_hook(f"shard:{step}:{shard}")
     return len(moves)
@@ -154,10 +161,11 @@ def settle_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple
                     remaining=tx.holdings_of(set(closing.values())), prices=tx.prices())
         closed = sorted(closing[o.event_id] for o in st.outcomes if o.event_id in closing and o.outcome == Outcome.DONE)
         tx.save_settlement(st, lines, day, closed)
-        house = tx.house(lock=True)
+        tx.house(lock=True)
         if st.sweeps:
-            tx.save_moves(st.sweeps, {}, tx.all_held({m.account_id for m in st.sweeps}))
-        house.cash += dollars(st.house_cash)          # house_cash=0 above: this is the shard's part
+            held = tx.all_held({m.account_id for m in st.sweeps})
+            tx.save_moves(st.sweeps, {}, shares_after(held, st.sweeps), held)
+        tx.add_house_cash(st.house_cash)              # house_cash=0 above: this is the shard's part
         tx.mark_shard("closed", shard)
         _crash_hook(f"shard:closed:{shard}")
     return [(a.account_id, a.advance) for a in st.accounts if a.advance]
@@ -252,15 +260,16 @@ class WindowRunner:
         self._pool = None
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
-        for attempt in range(self.opt.retries + 1):
-            try:
-                return fn()
-            except RetryLater as e:
-                if attempt == self.opt.retries:
-                    raise WindowPaused(f"{what}: {e}") from None
-                log.warning("broker busy", what=what, attempt=attempt + 1, reason=str(e))
-                self.sleep(min(30.0, 0.5 * 2 ** attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """A broker call, retried on RetryLater (`retries` times, backing off 0.5 s, 1 s, 2 s...
+        up to 30 s); still busy after that, the window pauses where it is."""
+        def busy(rs: RetryCallState) -> None:
+            log.warning("broker busy", what=what, attempt=rs.attempt_number, reason=str(rs.outcome.exception()))
+        try:
+            return Retrying(stop=stop_after_attempt(self.opt.retries + 1),
+                            wait=wait_exponential(multiplier=0.5, max=30), retry=retry_if_exception_type(RetryLater),
+                            sleep=self.sleep, before_sleep=busy, reraise=True)(fn)
+        except RetryLater as e:
+            raise WindowPaused(f"{what}: {e}") from None
 
     # --- collect, price, plan, net -----------------------------------------------------------
 
@@ -357,7 +366,7 @@ class WindowRunner:
             olog.info("order placed", side=req.side, notional=str(req.notional or ""), qty=str(req.qty or ""),
                       status=state.status)
             with self.repo.step(w.id) as tx:
-                tx.record_state(state)
+                record_state(tx, state)
         with self.repo.step(w.id, f"{phase.value}s_submitted"):
             pass
 
@@ -374,7 +383,7 @@ class WindowRunner:
             states = self._call("settle", lambda: self.broker.wait(live, wait))
             with self.repo.step(w.id) as tx:
                 for coid in sorted(states):
-                    tx.record_state(states[coid])
+                    record_state(tx, states[coid])
             if all(st.terminal for st in states.values()) or _time.monotonic() >= deadline:
                 break
             if self.stop.is_set():
@@ -386,7 +395,7 @@ class WindowRunner:
                             filled_qty=str(states[coid].filled_qty))
         with self.repo.step(w.id, f"{phase.value}s_settled") as tx:
             for coid in sorted(states):
-                tx.record_state(states[coid])
+                record_state(tx, states[coid])
 
     def _sells_submitted(self, w: WindowInfo) -> None:
         self._submit(w, Phase.SELL)
@@ -406,7 +415,9 @@ class WindowRunner:
         """Allocation over shards of whole symbols, each one transaction that records itself
         (a resumed step redoes only the shards that did not commit), run like planning's."""
         with self.repo.step(w.id) as tx:
-            mine = [sym for sym, ph in tx.phase_of_symbols().items() if ph == phase]
+            phases = phase_of_symbols(tx.intent_symbols(),
+                                      ((o.plan.symbol, o.plan.phase, o.status) for o in tx.orders()))
+            mine = [sym for sym, ph in phases.items() if ph == phase]
             groups = symbol_groups(tx.intent_counts(mine), self._per_group)
         url = self.repo.ledger.url
         self._map(allocate_shard, [(url, self.name, w.id, done, k, g) for k, g in enumerate(groups)])
@@ -459,7 +470,7 @@ class WindowRunner:
                                          for k, part in enumerate(ids[i:i + size] for i in range(0, len(ids), size))])
         with self.repo.step(w.id, "closed") as tx:
             house = tx.house(lock=True)
-            house.cash -= dollars(spent.get(house.id, 0))      # what the house bought or sold itself
+            tx.add_house_cash(house_own_trades(spent, house.id))
             # Dividends the broker paid after collect are in its cash but not yet in the
             # ledger: the next window collects them. Compare without them, and say so.
             uncollected = sum((a.amount for a in tx.unrecorded_dividends(arrived)), Decimal(0))

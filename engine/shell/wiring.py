@@ -14,6 +14,16 @@ def open_ledger(settings: Settings, *, upgrade: bool = True) -> Ledger:
     return Ledger(settings.database_url, upgrade=upgrade)
 
 
+def upgrade_ledger(settings: Settings) -> tuple[str | None, str]:
+    """Bring the ledger's schema to the newest version: (before, after)."""
+    from adapters.ledger import migrate
+    led = open_ledger(settings, upgrade=False)
+    try:
+        return migrate.upgrade(led.engine)
+    finally:
+        led.dispose()
+
+
 def open_broker(settings: Settings, name: str | None = None) -> Broker:
     """The adapter of a broker account (the first in the settings unless named). Each
     adapter is imported only here, when used: alpaca-py costs a second to import."""

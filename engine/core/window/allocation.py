@@ -4,11 +4,11 @@ symbol, split back across the slices that asked, with the house taking the resid
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from engine.core import fills
 
-from .model import ZERO, FillReport, Intent, Move, OrderPlan
+from .model import ZERO, FillReport, Intent, Move, OrderPlan, Phase
 from .netting import wants
 
 
@@ -40,6 +40,29 @@ def allocate_symbol(symbol: str, intents: Sequence[Intent], order: OrderPlan | N
     if sp.house_shares or sp.house_cents:
         moves.append(Move(house_id, symbol, symbol, sp.house_shares, -sp.house_cents))
     return tuple(moves)
+
+
+def new_fill(stored: Sequence[FillReport], filled_qty: Decimal, filled_cents: int,
+             avg_price: Decimal | None) -> FillReport | None:
+    """The part of a broker's cumulative fill (`filled_qty` shares for `filled_cents`, at
+    `avg_price` on average) that `stored` does not hold yet, or None. The first part keeps
+    the broker's average price; a later part's price is its own cents over its shares."""
+    qty = sum((f.qty for f in stored), ZERO)
+    if filled_qty <= qty:
+        return None
+    shares, cents = filled_qty - qty, filled_cents - sum(f.cents for f in stored)
+    price = avg_price if not stored else (Decimal(cents).scaleb(-2) / shares).quantize(fills.NANO)
+    return FillReport(shares, cents, price or ZERO)
+
+
+def phase_of_symbols(symbols: Iterable[str], orders: Iterable[tuple[str, Phase, str]]) -> dict[str, Phase]:
+    """Each intent symbol's phase, from the window's orders (symbol, phase, status): its
+    order's; with no order it crossed in full, in the sell phase, or in the buy phase when
+    scaling re-netted its buy order away (the order is dropped)."""
+    orders = list(orders)
+    live = {sym: phase for sym, phase, status in orders if status != "dropped"}
+    dropped = {sym for sym, _, status in orders if status == "dropped"}
+    return {sym: live.get(sym, Phase.BUY if sym in dropped else Phase.SELL) for sym in sorted(set(symbols))}
 
 
 def shares_after(held: Mapping[tuple[int, str], Decimal], moves: Sequence[Move]) -> dict[tuple[int, str], tuple[str, Decimal]]:

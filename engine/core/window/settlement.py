@@ -28,6 +28,12 @@ class Settlement:
     sweeps: tuple[Move, ...] = ()               # dust of closed accounts, to the house (no cash)
 
 
+def house_own_trades(spent: Mapping[int, int], house_id: int) -> int:
+    """The house's cash change from its own trades in a window (residue shares it took or
+    gave, crossed shares nobody asked for): what it received less what it paid."""
+    return -spent.get(house_id, 0)
+
+
 def settle(lines: Sequence[CashLine], events: Sequence[WindowEvent], spent: Mapping[int, int], *,
            house_id: int, house_cash: int, liquidating: Mapping[int, tuple[int, str]],
            held_after: Mapping[tuple[int, str], Decimal],
@@ -41,7 +47,7 @@ def settle(lines: Sequence[CashLine], events: Sequence[WindowEvent], spent: Mapp
     `sweeps`); else it is retried next window. Deposits come out of the house's cash,
     withdrawals go back to it; an account never ends below zero: if it would (its sells
     filled short after it already crossed buys), the house advances the difference."""
-    house = house_cash - spent.get(house_id, 0)
+    house = house_cash + house_own_trades(spent, house_id)
     by_account: dict[int, list[WindowEvent]] = {}
     for e in sorted(events, key=lambda e: e.id):
         by_account.setdefault(e.account_id, []).append(e)

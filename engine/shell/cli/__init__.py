@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from engine.shell.backtest import backtest
 from engine.shell.cli import accounts, admin, events, language, policy, windows
 
 
@@ -32,5 +33,6 @@ for command in (
     policy.policy,
     windows.window, windows.windows_list, windows.status,
     admin.serve, admin.token, admin.audit, admin.settings_cmd, admin.db, admin.daemon, admin.reload, admin.demo,
+    backtest,                    # its own module: engine/shell/backtest/ (the runner loads when it runs)
 ):
     main.add_command(command)

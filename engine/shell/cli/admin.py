@@ -12,8 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 import rules
-from adapters.broker.port import BrokerError
-from adapters.ledger.store import Ledger, LedgerError
+from engine.core.errors import PiesError
 from engine.shell.cli.accounts import account_show
 from engine.shell.cli.policy import print_plan
 from engine.shell.cli.shared import ledger_of, print_json, service_of, settings_of
@@ -125,10 +124,9 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Bring the ledger's schema to the newest version."""
-    from adapters.ledger import migrate
+    from engine.shell.wiring import upgrade_ledger
     s = settings_of(ctx)
-    led = Ledger(s.database_url, upgrade=False)
-    before, after = migrate.upgrade(led.engine)
+    before, after = upgrade_ledger(s)
     out.print(f"ledger at {s.describe()['database_url']}: schema {before or 'empty'} -> {after}")
 
 
@@ -145,10 +143,8 @@ def daemon(ctx: click.Context) -> None:
     logs.configure(alerts=alerter)
     try:
         code = Daemon(s).serve()
-    except BrokerError as e:
-        raise UserError(f"broker: {e}") from None
-    except LedgerError as e:
-        raise UserError(str(e)) from None
+    except PiesError as e:
+        raise UserError.of(e) from None
     finally:
         if alerter is not None:
             alerter.close()              # what is queued goes out before the process ends
@@ -162,8 +158,8 @@ def reload(ctx: click.Context) -> None:
     from engine.shell.daemon import reload_running
     try:
         pid = reload_running(settings_of(ctx))
-    except LedgerError as e:
-        raise UserError(str(e)) from None
+    except PiesError as e:
+        raise UserError.of(e) from None
     out.print(f"asked daemon {pid} to reload its policies")
 
 

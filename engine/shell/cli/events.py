@@ -11,7 +11,7 @@ from decimal import Decimal
 import click
 from rich.table import Table
 
-from adapters.ledger.store import parse_amount
+from engine.core.money import parse_dollars
 from engine.shell.cli.shared import ledger_of, print_json, service_of
 from engine.shell.console import UserError, out
 
@@ -23,7 +23,7 @@ def _event_command(kind: str):
     @click.pass_context
     def cmd(ctx: click.Context, name: str, amount: str, key: str | None) -> None:
         with ledger_of(ctx) as led:
-            parse_amount(amount, kind)          # refused before anything else is asked
+            parse_dollars(amount, what=kind)    # refused before anything else is asked
             doc = service_of(ctx, led).record(kind, name, amount, key=key)
         word = "recorded" if doc["created"] else "already recorded"
         out.print(f"{kind} #{doc['event']} {word}: {name} {doc['amount_text']} (pending until the next window)")

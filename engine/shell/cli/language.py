@@ -158,4 +158,3 @@ def preview(policy_file: str, pie_name: str, holdings_file: str, event_texts: tu
         out.print(f"  [yellow]deferred[/yellow] {d.side} {d.symbol} ${money(d.cents)}: {d.reason}")
     out.print(f"  cash ${money(result.cash_before)} -> ${money(result.cash_after)}"
               + (f"  [red]withdrawal short by ${money(result.shortfall)}[/red]" if result.shortfall else ""))
-

@@ -7,17 +7,19 @@ import json
 import sys
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import click
 
 import rules
-from adapters.broker.port import BrokerError
-from adapters.ledger.store import Ledger, LedgerError
 from config.settings import Settings, SettingsError
 from config.settings import load as load_settings
+from engine.core.errors import PiesError
 from engine.shell.console import UserError, print_policy_error
 from engine.shell.wiring import open_broker, open_ledger
+
+if TYPE_CHECKING:
+    from adapters.ledger.store import Ledger
 
 
 def print_json(doc) -> None:
@@ -36,8 +38,9 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 @contextmanager
-def ledger_of(ctx: click.Context) -> Iterator[Ledger]:
-    """The ledger, with user mistakes turned into one line and exit 2."""
+def ledger_of(ctx: click.Context) -> Iterator["Ledger"]:
+    """The ledger, with user mistakes turned into one line and their class's exit code
+    (engine/core/errors.py)."""
     try:
         led = open_ledger(settings_of(ctx))
     except Exception as e:  # noqa: BLE001 - a database that cannot be opened is the operator's to fix
@@ -45,10 +48,8 @@ def ledger_of(ctx: click.Context) -> Iterator[Ledger]:
                         f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
     try:
         yield led
-    except (LedgerError, SettingsError) as e:
-        raise UserError(str(e)) from None
-    except BrokerError as e:
-        raise UserError(f"broker: {e}") from None
+    except PiesError as e:
+        raise UserError.of(e) from None
     except rules.PolicyError as e:
         print_policy_error(e)
         raise SystemExit(1) from None
@@ -60,7 +61,7 @@ def prices_of(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
     return open_broker(settings_of(ctx)).latest_prices(symbols) if symbols else {}
 
 
-def service_of(ctx: click.Context, led: Ledger):
+def service_of(ctx: click.Context, led: "Ledger"):
     """The service layer over this ledger: what the HTTP API calls too."""
     from engine.shell.service import Service
     return Service(settings_of(ctx), led, lambda symbols: prices_of(ctx, symbols))
