@@ -15,11 +15,13 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, select, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.core.admission import AccountRoom, HouseCash, admit_deposit, admit_withdrawal
+from engine.core.drift import MissingPrice, slice_values
 from engine.core.errors import Conflict, NotFound, Refused, Unavailable
 from engine.core.money import MAX_CENTS, MoneyError, cents, dollars, fmt, parse_dollars
 from engine.core.names import InvalidName, check_name
@@ -101,6 +103,16 @@ def database_trouble(e: BaseException, url: str) -> Exception:
         return LedgerError(f"cannot write the ledger at {where}: {first} (is its directory read-only?)")
     return LedgerUnavailable(f"the ledger's database at {where} is unavailable: {first}; "
                              f"nothing was lost, run the command again once it is back")
+
+
+@dataclass(frozen=True)
+class AccountRows:
+    """Accounts with what valuing them needs, read in one transaction."""
+    total: int                                               # how many match (all pages)
+    accounts: list[Account]
+    holdings: dict[int, dict[str, tuple[str, Decimal]]]      # account id -> path -> (symbol, shares)
+    pending: dict[int, int]                                  # account id -> pending events
+    policies: dict[int, tuple[str, str]]                     # version id -> (file, text)
 
 
 @dataclass(frozen=True)
@@ -322,15 +334,54 @@ class Ledger:
                 q = q.where(Account.broker == broker)
             return list(s.scalars(q))
 
-    def account_page(self, search: str = "", offset: int = 0, limit: int | None = None) -> tuple[int, list[Account]]:
-        """(how many match, the page of them by name): counted and cut by the database."""
+    def account_rows(self, *, name: str | None = None, search: str = "", offset: int = 0,
+                     limit: int | None = None) -> AccountRows:
+        """One account by `name`, or the accounts whose name contains `search` by name (the
+        page from `offset`, `limit` of them), with what valuing them needs: their holdings,
+        pending event counts and policy versions' texts. One transaction, a few queries
+        whatever the number of accounts: counted and cut by the database."""
         with self.tx() as s:
-            q = select(Account).where(Account.is_house.is_(False))
-            if search:
-                q = q.where(Account.name.ilike(f"%{search.replace('%', '').replace('_', '')}%"))
-            total = s.scalar(select(func.count()).select_from(q.subquery()))
-            q = q.order_by(Account.name).offset(offset)
-            return total, list(s.scalars(q.limit(limit) if limit else q))
+            if name is not None:
+                accts = [self._account(s, name)]
+                total = 1
+            else:
+                # Counted and cut on the name index alone (an index-only scan: no table rows
+                # read to skip `offset` accounts): a house is named "house:<broker>" and no
+                # other account may be (add_account refuses it).
+                named = [Account.name.not_like("house:%")]
+                if search:
+                    named.append(Account.name.ilike(f"%{search.replace('%', '').replace('_', '')}%"))
+                total = s.scalar(select(func.count(Account.name)).where(*named))
+                q = select(Account).where(Account.is_house.is_(False), *named).order_by(Account.name)
+                if offset:
+                    q = q.where(Account.name >= select(Account.name).where(*named).order_by(Account.name)
+                                .offset(offset).limit(1).scalar_subquery())
+                accts = list(s.scalars(q.limit(limit) if limit else q))
+            ids = [a.id for a in accts]
+            held: dict[int, dict[str, tuple[str, Decimal]]] = {i: {} for i in ids}
+            pending: dict[int, int] = {}
+            texts: dict[int, tuple[str, str]] = {}
+            if ids:
+                every = limit is None and name is None                   # no list of ids to send
+                for aid, path, sym, shares in s.execute(select(Holding.account_id, Holding.path, Holding.symbol,
+                                                               Holding.shares)
+                                                        .where(true() if every else Holding.account_id.in_(ids))):
+                    if aid in held:
+                        held[aid][path] = (sym, shares)
+                pending = {aid: n for aid, n in s.execute(
+                    select(Event.account_id, func.count())
+                    .where(Event.status == "pending", true() if every else Event.account_id.in_(ids))
+                    .group_by(Event.account_id)) if aid in held}
+                versions = sorted({a.policy_version_id for a in accts if a.policy_version_id is not None})
+                texts = {vid: (f, t) for vid, f, t in s.execute(
+                    select(PolicyVersion.id, PolicyVersion.file, PolicyVersion.text)
+                    .where(PolicyVersion.id.in_(versions)))}
+            return AccountRows(total, accts, held, pending, texts)
+
+    def account(self, name: str) -> Account:
+        """One account by name (not a house), or LedgerError naming some that exist."""
+        with self.tx() as s:
+            return self._account(s, name)
 
     def pending_counts(self, names: Sequence[str] | None = None) -> dict[str, int]:
         with self.tx() as s:
@@ -439,11 +490,9 @@ class Ledger:
         amt = parse_amount(amount, "deposit")
 
         def check(s: Session, acct: Account) -> None:
-            house = self._house(s, acct.broker, lock=True)
-            free = (house.cash if house else ZERO) - self._pending(s, "deposit", broker=acct.broker)
-            if amt > free:
-                raise LedgerError(f"deposit of ${amt} into {name!r}: the house account of broker "
-                                  f"{acct.broker!r} has only ${max(free, ZERO)} unowned cash")
+            verdict = admit_deposit(cents(amt), name, self._house_cash(s, acct.broker))
+            if not verdict:
+                raise LedgerError(verdict.reason)
         return self._record(name, "deposit", key, check, amount=amt)
 
     def withdraw(self, name: str, amount: str | Decimal, prices: Mapping[str, Decimal],
@@ -451,21 +500,32 @@ class Ledger:
         amt = parse_amount(amount, "withdrawal")
 
         def check(s: Session, acct: Account) -> None:
-            value = self._value(s, acct, prices)
-            room = value + acct.cash + self._pending(s, "deposit", account_id=acct.id) \
-                - self._pending(s, "withdrawal", account_id=acct.id)
-            if amt > room:
-                raise LedgerError(f"withdrawal of ${amt} from {name!r} is more than it holds "
-                                  f"(${max(room, ZERO)} after pending events)")
+            verdict = admit_withdrawal(cents(amt), self._room(s, acct, prices))
+            if not verdict:
+                raise LedgerError(verdict.reason)
         return self._record(name, "withdrawal", key, check, amount=amt)
+
+    def _house_cash(self, s: Session, broker: str) -> HouseCash:
+        """The house's cash and the pending deposits promised out of it (the house row locked)."""
+        house = self._house(s, broker, lock=True)
+        return HouseCash(broker, cents(house.cash) if house else 0,
+                         cents(self._pending(s, "deposit", broker=broker)))
+
+    def _room(self, s: Session, acct: Account, prices: Mapping[str, Decimal]) -> AccountRoom:
+        """What the account holds at `prices`, and its pending deposits and withdrawals."""
+        return AccountRoom(acct.name, self._value(s, acct, prices), cents(acct.cash),
+                           cents(self._pending(s, "deposit", account_id=acct.id)),
+                           cents(self._pending(s, "withdrawal", account_id=acct.id)))
 
     def import_events(self, rows: Sequence[Mapping[str, str]], prices: Mapping[str, Decimal], *,
                       check_rebalance: Callable[[Account, PolicyVersion, str], None],
+                      broker_prices: Mapping[str, Mapping[str, Decimal]] | None = None,
                       where: str = "import") -> tuple[int, int]:
         """Record many events in one transaction: all of them or none. Each row has
         account, kind (deposit, withdrawal, rebalance), amount (not for rebalance), and
         optionally key and path; row numbers count from 1 for the first data row's line 2
-        (after the header). Every row is checked, in order, against the ledger and the rows
+        (after the header); withdrawals are valued at `prices`, or at their broker account's
+        in `broker_prices`. Every row is checked, in order, against the ledger and the rows
         before it (house cash for deposits, what the account holds for withdrawals); all
         mistakes are reported together, by line. A key already recorded for the same
         request is skipped. `check_rebalance` refuses a rebalance path that is not a pie of
@@ -475,8 +535,8 @@ class Ledger:
         created = existing = 0
         with self.tx() as s:
             accounts: dict[str, Account] = {}
-            free: dict[str, Decimal] = {}           # broker -> house cash not promised to deposits
-            room: dict[int, Decimal] = {}           # account -> what withdrawals may still take
+            free: dict[str, HouseCash] = {}         # broker -> its house's cash and what deposits promised
+            room: dict[int, AccountRoom] = {}       # account -> what withdrawals may still take
             seen: set[str] = set()
             for n, row in enumerate(rows, start=2):
                 at = f"{where}:{n}"
@@ -510,27 +570,21 @@ class Ledger:
                     self._check_open(acct)
                     if kind == "deposit":
                         if acct.broker not in free:
-                            house = self._house(s, acct.broker, lock=True)
-                            free[acct.broker] = (house.cash if house else ZERO) - \
-                                self._pending(s, "deposit", broker=acct.broker)
-                        if amount > free[acct.broker]:
-                            raise LedgerError(f"deposit of ${amount} into {name!r}: the house account of broker "
-                                              f"{acct.broker!r} has only ${max(free[acct.broker], ZERO)} unowned "
-                                              f"cash left")
-                        free[acct.broker] -= amount
+                            free[acct.broker] = self._house_cash(s, acct.broker)
+                        verdict = admit_deposit(cents(amount), name, free[acct.broker], in_batch=True)
+                        if not verdict:
+                            raise LedgerError(verdict.reason)
+                        free[acct.broker] = free[acct.broker].after(cents(amount))
                         if acct.id in room:           # else counted when room is first worked out
-                            room[acct.id] += amount
+                            room[acct.id] = room[acct.id].after_deposit(cents(amount))
                     elif kind == "withdrawal":
                         if acct.id not in room:       # pending events include the rows above
                             s.flush()
-                            room[acct.id] = self._value(s, acct, prices) + acct.cash \
-                                + self._pending(s, "deposit", account_id=acct.id) \
-                                - self._pending(s, "withdrawal", account_id=acct.id)
-                        left = room[acct.id]
-                        if amount > left:
-                            raise LedgerError(f"withdrawal of ${amount} from {name!r} is more than it holds "
-                                              f"(${max(left, ZERO)} after the rows above and pending events)")
-                        room[acct.id] -= amount
+                            room[acct.id] = self._room(s, acct, (broker_prices or {}).get(acct.broker, prices))
+                        verdict = admit_withdrawal(cents(amount), room[acct.id], in_batch=True)
+                        if not verdict:
+                            raise LedgerError(verdict.reason)
+                        room[acct.id] = room[acct.id].after_withdrawal(cents(amount))
                     elif path:
                         check_rebalance(acct, s.get(PolicyVersion, acct.policy_version_id), path)
                     s.add(Event(account_id=acct.id, key=key or f"{kind}:{uuid.uuid4()}", kind=kind, amount=amount,
@@ -630,24 +684,20 @@ class Ledger:
 
     # --- values ---------------------------------------------------------------------------
 
-    def _value(self, s: Session, acct: Account, prices: Mapping[str, Decimal]) -> Decimal:
-        total = 0
-        for h in s.scalars(select(Holding).where(Holding.account_id == acct.id)):
-            if h.shares:
-                if h.symbol not in prices:
-                    raise LedgerError(f"no price for {h.symbol} (held by {acct.name!r})")
-                total += cents(h.shares * prices[h.symbol], ROUND_HALF_EVEN)
-        return dollars(total)
+    def _value(self, s: Session, acct: Account, prices: Mapping[str, Decimal]) -> int:
+        """Cents the account's holdings are worth at `prices`."""
+        held = {h.path: (h.symbol, h.shares) for h in s.scalars(select(Holding).where(Holding.account_id == acct.id))}
+        try:
+            return sum(slice_values(held, prices).values())
+        except MissingPrice as e:
+            raise LedgerError(f"no price for {e.symbol} (held by {acct.name!r})") from None
 
     def values(self, name: str, prices: Mapping[str, Decimal]) -> dict[str, int]:
         """Cents per slice path at `prices` (what the planner takes as holdings)."""
-        out: dict[str, int] = {}
-        for path, (sym, shares) in self.holdings(name).items():
-            if shares:
-                if sym not in prices:
-                    raise LedgerError(f"no price for {sym} (held by {name!r})")
-                out[path] = cents(shares * prices[sym], ROUND_HALF_EVEN)
-        return out
+        try:
+            return slice_values(self.holdings(name), prices)
+        except MissingPrice as e:
+            raise LedgerError(f"no price for {e.symbol} (held by {name!r})") from None
 
     def symbols(self, broker: str | None = None) -> list[str]:
         with self.tx() as s:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.money import cents, dollars
 from engine.core.orders import CashActivity, OrderRequest, OrderState, client_order_id
+from engine.core.admission import HouseCash
 from engine.core.window.collect import DividendSplit, DueDeposit
 from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause, EventOutcome, FillReport, Holding,
                                       Intent,
@@ -322,11 +323,12 @@ class StepTx:
         house = self.house()
         house.cash += dollars(amount)
 
-    def house_free_cents(self, house: Account) -> int:
+    def house_cash(self, house: Account) -> HouseCash:
+        """The house's cash and the pending deposits promised out of it."""
         pending = self.s.scalars(select(Event.amount).join(Account, Event.account_id == Account.id)
                                  .where(Event.kind == "deposit", Event.status == "pending",
                                         Account.broker == self.broker))
-        return cents(house.cash - sum((a for a in pending if a is not None), ZERO))
+        return HouseCash(self.broker, cents(house.cash), cents(sum((a for a in pending if a is not None), ZERO)))
 
     def record_due(self, due: Sequence[DueDeposit]) -> None:
         for d in due:

@@ -27,7 +27,7 @@ from engine.core.money import parse_dollars
 from engine.core.roles import ROLES, Caller
 from engine.shell.guards import MAX_FAILURES, WINDOW, Limiter  # noqa: F401 - re-exported for callers and tests
 from engine.shell.guards import AccessLog, BodyLimit, client_address, networks, scheme
-from engine.shell.service import NotAPolicyFile, Service, StalePlan
+from engine.shell.service import AUDITED_REFUSALS, NotAPolicyFile, Service, StalePlan
 
 if TYPE_CHECKING:
     from adapters.ledger.store import Ledger
@@ -252,12 +252,9 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
 
     def audited(who: Caller, action: str, args: dict[str, Any], fn: Callable[[], Any]) -> Any:
         try:
-            result = fn()
-        except (PiesError, policy_lang.PolicyError) as e:
-            access.audit(who, action, args, f"refused: {str(e).splitlines()[0]}")
+            return service.audited(who, action, args, fn)
+        except AUDITED_REFUSALS as e:
             raise failure(e) from None
-        access.audit(who, action, args, "ok")
-        return result
 
     def read(fn: Callable[[], Any]) -> Any:
         try:
@@ -274,8 +271,7 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     @app.get("/health", tags=["read"])
     def health() -> dict[str, str]:
         """Alive, and the ledger answers. The only route without a token."""
-        led.pending_counts([])
-        return {"status": "ok"}
+        return service.health()
 
     @app.get("/api/v1/accounts", tags=["read"])
     def accounts(who: Viewer, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, size: Annotated[int, Query(ge=0, le=1000)] = 50,
@@ -328,7 +324,7 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
             try:
                 cents = parse_dollars(body.amount or "", what=body.kind)
             except PiesError as e:
-                access.audit(who, f"record {body.kind}", body.model_dump(), f"refused: {e}")
+                service.refused(who, f"record {body.kind}", body.model_dump(), e)
                 raise Problem(422, "invalid request", str(e), field="amount") from None
         doc = audited(who, f"record {body.kind}", {**body.model_dump(), "idempotency_key": idempotency_key},
                       lambda: service.record(body.kind, body.account, cents, path=body.path,
@@ -427,23 +423,22 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
 
     @app.get("/api/v1/tokens", tags=["admin"])
     def tokens(who: Admin) -> dict[str, Any]:
-        return {"tokens": access.list()}
+        return service.tokens()
 
     @app.post("/api/v1/tokens", tags=["admin"], status_code=201)
     def token_create(body: TokenIn, who: Admin) -> dict[str, Any]:
         """The token's text is in this response and nowhere else, ever."""
         token = audited(who, "create token", {"name": body.name, "role": body.role},
-                        lambda: access.create(body.name, body.role))
+                        lambda: service.create_token(body.name, body.role))
         return {"name": body.name, "role": body.role, "token": token}
 
     @app.delete("/api/v1/tokens/{name}", tags=["admin"])
     def token_revoke(name: str, who: Admin) -> dict[str, Any]:
-        audited(who, "revoke token", {"name": name}, lambda: access.revoke(name))
-        return {"name": name, "revoked": True}
+        return audited(who, "revoke token", {"name": name}, lambda: service.revoke_token(name))
 
     @app.get("/api/v1/audit", tags=["admin"])
     def audit(who: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-        return {"audit": access.audit_log(limit)}
+        return service.audit_log(limit)
 
     @app.get("/metrics", tags=["read"], response_class=PlainTextResponse)
     def metrics(who: Viewer) -> PlainTextResponse:

@@ -1,8 +1,10 @@
-"""The service layer: what the CLI and the HTTP API both call. Typed commands (record a
-deposit, a withdrawal, a dividend, a rebalance; cancel; apply a policy) and queries
-(accounts, an account, its history, windows, status, plans), each returning the JSON-ready
-dict both front ends print or send, so the two can never disagree. No SQL here: the
-ledger (adapters/ledger) does that; amounts go out as strings.
+"""The service layer: the one door the CLI, the HTTP API, the console and the daemon call
+for every command (record an event, cancel it, open, move or close an account, import a
+file, run a window, tokens) and query (accounts, an account, its history, windows, status,
+plans, policy versions, the audit log), each returning the JSON-ready dict the front ends
+print or send, so they can never disagree. Writes made for a caller of the API or the
+console are audited here (`audited`). No SQL here: the ledger (adapters/ledger) does that;
+amounts go out as strings.
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
+import rules as policy_lang
 from adapters.ledger.access import Access
-from adapters.ledger.store import Ledger, LedgerError
+from adapters.ledger.store import AccountRows, Ledger, LedgerError, parse_amount
 from config.settings import Settings
-from engine.core.errors import BrokerUnavailable, Conflict, NotFound
-from engine.core.drift import max_drift_bp, slice_rows
+from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
+from engine.core.errors import BrokerUnavailable, Conflict, NotFound, PiesError
 from engine.core.money import dollars, fmt
 from engine.shell import policies
+from rules.model import Pie
 
 Prices = Callable[[list[str]], dict[str, Decimal]]
+# What a refused write is (a user's or the broker's): audited as "refused: ...".
+AUDITED_REFUSALS = (PiesError, policy_lang.PolicyError)
 
 
 def event_json(e) -> dict[str, Any]:
@@ -43,16 +49,49 @@ class Service:
         self.settings = settings
         self.ledger = ledger
         self.live_prices = live_prices
+        self._brokers: dict[str, Any] = {}        # adapters of the other broker accounts, opened when asked
         self.access = Access(ledger)         # tokens and the audit log, for the API and the console
 
-    # --- prices -----------------------------------------------------------------------------
+    # --- prices ---------------------------------------------------------------------------
+
+    def _live(self, symbols: list[str], broker: str | None) -> dict[str, Decimal]:
+        """The broker's latest prices: the broker account's own when the settings name it
+        (the default one through `live_prices`, which tests and the API may replace)."""
+        if not symbols:
+            return {}
+        name = broker or self.settings.broker_name
+        if name == self.settings.broker_name or name not in {b.name for b in self.settings.brokers}:
+            return self.live_prices(symbols)
+        if name not in self._brokers:
+            from engine.shell.wiring import open_broker
+            self._brokers[name] = open_broker(self.settings, name)
+        return self._brokers[name].latest_prices(symbols)
 
     def valuation(self, symbols: list[str], live: bool = False, broker: str | None = None) -> dict[str, Decimal]:
         """The broker account's last window's prices (no broker call) unless `live`; the
         broker's for symbols no window priced yet."""
         prices = {} if live else self.ledger.last_prices(broker or self.settings.broker_name)
         missing = [sym for sym in symbols if sym not in prices]
-        return {**prices, **self.live_prices(missing)} if missing else prices
+        return {**prices, **self._live(missing, broker)} if missing else prices
+
+    def _valued(self, rows: AccountRows, live: bool) -> list[tuple[Any, Pie, dict, dict[str, int]]]:
+        """(account, its pie, path -> (symbol, shares), cents per path) of each account, each
+        valued at its own broker account's prices: the one valuation path of every list,
+        page and account view. Each policy version is compiled once (policies.COMPILER), and each
+        broker account's prices are read once."""
+        compiled = {vid: policies.COMPILER.policy(text, file) for vid, (file, text) in rows.policies.items()}
+        symbols: dict[str, set[str]] = {}
+        for a in rows.accounts:
+            symbols.setdefault(a.broker, set()).update(sym for sym, q in rows.holdings[a.id].values() if q)
+        prices = {b: self.valuation(sorted(syms), live, b) for b, syms in sorted(symbols.items())}
+        out = []
+        for a in rows.accounts:
+            try:
+                values = slice_values(rows.holdings[a.id], prices[a.broker])
+            except MissingPrice as e:
+                raise LedgerError(f"no price for {e.symbol} (held by {a.name!r})") from None
+            out.append((a, compiled[a.policy_version_id].pies[a.pie], rows.holdings[a.id], values))
+        return out
 
     # --- queries ------------------------------------------------------------------------------
 
@@ -61,24 +100,17 @@ class Service:
         pending events; the selection and counting are done by the database."""
         if page < 1 or size < 0 or size > 1000:
             raise LedgerError("page starts at 1 and size is 0 (all) to 1000")
-        total, accts = self.ledger.account_page(search, (page - 1) * size if size else 0, size or None)
-        pending = self.ledger.pending_counts([a.name for a in accts])
-        prices = self.valuation(self.ledger.symbols(), live)
+        found = self.ledger.account_rows(search=search, offset=(page - 1) * size if size else 0, limit=size or None)
         rows = []
-        for a in accts:
-            _, pie, _ = policies.policy_of(self.ledger, a.name)
-            values = self.ledger.values(a.name, prices)
+        for a, pie, _, values in self._valued(found, live):
             d = max_drift_bp(slice_rows(pie, values))
             rows.append({"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status,
                          "value": fmt(sum(values.values())), "cash": str(a.cash),
-                         "max_drift": None if d is None else f"{fmt(d)}%", "pending": pending.get(a.name, 0)})
-        return {"accounts": rows, "total": total, "page": page, "size": size}
+                         "max_drift": None if d is None else f"{fmt(d)}%", "pending": found.pending.get(a.id, 0)})
+        return {"accounts": rows, "total": found.total, "page": page, "size": size}
 
     def account(self, name: str, *, live: bool = False) -> dict[str, Any]:
-        acct, pie, _ = policies.policy_of(self.ledger, name)
-        held = self.ledger.holdings(name)
-        values = self.ledger.values(name, self.valuation(sorted({sym for sym, q in held.values() if q}), live,
-                                                         acct.broker))
+        [(acct, pie, held, values)] = self._valued(self.ledger.account_rows(name=name), live)
         pending = [e for e, _ in self.ledger.events(name, status="pending")]
         rows = slice_rows(pie, values)
         outside = sorted(set(values) - {r.path for r in rows})
@@ -106,6 +138,11 @@ class Service:
         total, rows = self.ledger.pending_page((page - 1) * size, size)
         return {"events": [{**event_json(e), "account": name} for e, name in rows], "total": total, "page": page,
                 "size": size}
+
+    def health(self) -> dict[str, str]:
+        """Alive, and the ledger answers (one small query)."""
+        self.ledger.pending_counts([])
+        return {"status": "ok"}
 
     def windows(self, limit: int = 30) -> dict[str, Any]:
         return {"windows": self.ledger.windows(limit)}
@@ -190,6 +227,19 @@ class Service:
             raise
         return WindowStart(self, runner, lock, when, w.name, b.name, info.id)
 
+    def ensure_house(self, broker, name: str) -> None:
+        """The house of broker account `name` (adapter `broker`), made once from what it holds."""
+        from engine.shell.wiring import ensure_house
+        ensure_house(self.ledger, broker, name)
+
+    def run_window_on(self, broker, name: str, day, window: str, **options) -> dict[str, Any]:
+        """Run a window on a broker adapter the caller made (the demo's own simulated broker
+        account, which the settings do not name), with the default broker's options."""
+        from engine.shell.window import WindowRunner
+        from engine.shell.wiring import window_options
+        self.ensure_house(broker, name)
+        return WindowRunner(self.ledger, broker, name, window_options(self.settings, **options)).run(day, window)
+
     def status(self) -> dict[str, Any]:
         """The next window of each broker account, pending events per account, and each
         broker account's last window."""
@@ -263,10 +313,9 @@ class Service:
             if kind == "deposit":
                 rec = self.ledger.deposit(name, parsed, key=key)
             elif kind == "withdrawal":
-                acct = next((a for a in self.ledger.accounts() if a.name == name), None)
-                symbols = sorted({sym for sym, q in self.ledger.holdings(name).values() if q}) if acct else []
-                rec = self.ledger.withdraw(name, parsed, self.valuation(symbols, broker=acct.broker if acct else None),
-                                           key=key)
+                acct = self.ledger.account(name)
+                symbols = sorted({sym for sym, q in self.ledger.holdings(name).values() if q})
+                rec = self.ledger.withdraw(name, parsed, self.valuation(symbols, broker=acct.broker), key=key)
             else:
                 # No key, a new event every time: two dividends of one amount are two dividends.
                 rec = self.ledger.dividend(name, parsed, key=key, most=Decimal(self.settings.max_dividend_cents).scaleb(-2))
@@ -335,13 +384,114 @@ class Service:
             applied = policies.apply(self.ledger, path, text, source=source)
         except Exception as e:
             if caller is not None:
-                self.access.audit(caller, "apply policy", args,
-                                  f"refused: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+                self.refused(caller, "apply policy", args, e)
             raise
         if caller is not None:
             self.access.audit(caller, "apply policy", args, "ok")
         return {"file": path, "version": applied.version.id, "sha256": applied.version.sha256,
                 "queued": applied.queued, "accounts": applied.accounts, "liquidations": applied.liquidations}
+
+
+    def import_events(self, rows: list[dict[str, str]], *, where: str = "import") -> dict[str, Any]:
+        """Record the events of a CSV file's rows in one transaction (all or none); each
+        withdrawal is checked at its account's own broker account's prices."""
+        names = sorted({(r.get("account") or "").strip() for r in rows if (r.get("kind") or "").strip() == "withdrawal"})
+        held: dict[str, set[str]] = {}
+        for n in names:
+            try:
+                acct = self.ledger.account(n)
+            except LedgerError:
+                continue                          # the import reports it, by line
+            held.setdefault(acct.broker, set()).update(sym for sym, q in self.ledger.holdings(n).values() if q)
+        prices = {b: self.valuation(sorted(syms), broker=b) for b, syms in sorted(held.items())}
+        created, existing = self.ledger.import_events(rows, {}, check_rebalance=policies.rebalance_check(),
+                                                      broker_prices=prices, where=where)
+        return {"file": where, "recorded": created, "already_recorded": existing}
+
+    # --- accounts -------------------------------------------------------------------------------
+
+    def add_account(self, name: str, pie: str, policy_file: str, *, rules: str, broker: str | None = None) -> dict[str, Any]:
+        """Open an account on `pie` of the policy file; the first account of a broker
+        account makes its house (the only time this asks the broker)."""
+        from engine.shell.wiring import ensure_house, open_broker
+        b = broker or self.settings.broker_name
+        if self.ledger.house(b) is None:
+            ensure_house(self.ledger, open_broker(self.settings, self.settings.broker_named(b).name), b)
+        policies.add_account(self.ledger, name, pie, policy_file, rules=rules, broker=b)
+        return {"account": name, "pie": pie, "file": policy_file, "rules": rules, "broker": b}
+
+    def move_account(self, name: str, pie: str, policy_file: str | None = None,
+                     rules: str | None = None) -> dict[str, Any]:
+        return {"account": name, "pie": pie, "queued": policies.move_account(self.ledger, name, pie, policy_file, rules)}
+
+    def close_account(self, name: str) -> dict[str, Any]:
+        return {"account": name, "event": self.ledger.close_account(name).event_id}
+
+    # --- policy versions ------------------------------------------------------------------------
+
+    def policy_history(self, pie: str | None = None) -> dict[str, Any]:
+        """Policy versions, oldest first, with their applies and followers (with `pie`: only
+        versions that have it, and whether it changed from the file's version before)."""
+        from engine.core.policy_change import target_diff
+        rows, previous = [], {}
+        for v, applies, followers in self.ledger.versions():
+            pies = policies.COMPILER.version(v).pies
+            if pie and pie not in pies:
+                continue
+            before = previous.get(v.file)
+            changed = bool(target_diff(before.get(pie) if before else None, pies.get(pie))) if pie else None
+            previous[v.file] = pies
+            rows.append({"version": v.id, "file": v.file, "sha256": v.sha256, "loaded_at": v.loaded_at.isoformat(),
+                         "applied": [{"at": a.applied_at.isoformat(), "source": a.source, "accounts": a.accounts,
+                                      "liquidations": a.liquidations} for a in applies],
+                         "followers": followers, **({"pie_changed": changed} if pie else {})})
+        return {"versions": rows}
+
+    def policy_version(self, version_id: int) -> dict[str, Any]:
+        v = self.ledger.version(version_id)
+        return {"version": v.id, "file": v.file, "sha256": v.sha256, "loaded_at": v.loaded_at.isoformat(),
+                "text": v.text}
+
+    def policy_diff(self, v1: int, v2: int) -> dict[str, Any]:
+        """The target changes from version v1 to v2, pie by pie."""
+        from engine.core.policy_change import target_diff
+        a, b = self.ledger.version(v1), self.ledger.version(v2)
+        pa, pb = policies.COMPILER.version(a).pies, policies.COMPILER.version(b).pies
+        diffs = [(name, target_diff(pa.get(name), pb.get(name))) for name in sorted(set(pa) | set(pb))]
+        return {"from": v1, "to": v2, "pies": [{"pie": n, "changes": [c.to_json() for c in d]} for n, d in diffs if d]}
+
+    # --- access: tokens and the audit -----------------------------------------------------------
+
+    def create_token(self, name: str, role: str) -> str:
+        """The token's text: shown once, kept only as a hash."""
+        return self.access.create(name, role)
+
+    def tokens(self) -> dict[str, Any]:
+        return {"tokens": self.access.list()}
+
+    def revoke_token(self, name: str) -> dict[str, Any]:
+        self.access.revoke(name)
+        return {"name": name, "revoked": True}
+
+    def audit_log(self, limit: int = 100) -> dict[str, Any]:
+        return {"audit": self.access.audit_log(limit)}
+
+    def audited(self, who, action: str, args: dict[str, Any], fn: Callable[[], Any]) -> Any:
+        """Run a write for `who` (an API or console caller) and record it in the audit log:
+        "ok", or "refused: <the first line of why>" before the error goes on to the caller."""
+        try:
+            result = fn()
+        except AUDITED_REFUSALS as e:
+            self.refused(who, action, args, e)
+            raise
+        self.access.audit(who, action, args, "ok")
+        return result
+
+    def refused(self, who, action: str, args: dict[str, Any], error: Exception) -> None:
+        """Record in the audit log that a write was refused, and the first line of why."""
+        self.access.audit(who, action, args,
+                          f"refused: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+
 
 class WindowStart:
     """A window ready to run: its broker account's window lock held, its row opened."""

@@ -327,12 +327,10 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
             access.audit(who, f"record {kind[:20]}", args, "refused: too long")
             return back(name, "No such kind of event.", True)
         try:
-            parsed = None if kind == "rebalance" else parse_dollars(amount, what=kind)
-            doc = service.record(kind, name, parsed)
+            doc = service.audited(who, f"record {kind}", args, lambda: service.record(
+                kind, name, None if kind == "rebalance" else parse_dollars(amount, what=kind)))
         except PiesError as e:
-            access.audit(who, f"record {kind}", args, f"refused: {e}")
             return back(name, e.console(), True)
-        access.audit(who, f"record {kind}", args, "ok")
         return back(name, f"{kind} #{doc['event']} recorded" + (f": {doc['amount_text']}" if doc["amount_text"]
                                                                 else "") + " (pending until the next window)")
 
@@ -342,11 +340,9 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
         if isinstance(who, Response):
             return who
         try:
-            service.cancel(event_id)
+            service.audited(who, "cancel", {"event": event_id}, lambda: service.cancel(event_id))
         except PiesError as e:
-            access.audit(who, "cancel", {"event": event_id}, f"refused: {e}")
             return back(account, e.console(), True)
-        access.audit(who, "cancel", {"event": event_id}, "ok")
         return back(account, f"event #{event_id} canceled")
 
     @app.get("/console/windows", include_in_schema=False)

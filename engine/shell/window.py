@@ -28,6 +28,7 @@ from adapters.ledger.locks import WindowLock
 from adapters.ledger.store import Ledger, LedgerUnavailable
 from adapters.ledger.schema import utcnow
 from adapters.ledger.window_repo import WindowInfo, WindowRepository
+from engine.core.admission import HouseCash
 from engine.core.money import cents, dollars
 from engine.core.window.allocation import allocate_symbol, new_fill, phase_of_symbols, shares_after
 from engine.core.window.collect import Recurring, recurring_due, split_dividend
@@ -335,9 +336,10 @@ class WindowRunner:
             unknown: list[str] = []
             if self.opt.recurring:
                 ids = tx.account_ids()
-                candidates, unknown = recurring_due(self.opt.recurring, w.trading_date, ids, (), 0)
+                candidates, unknown = recurring_due(self.opt.recurring, w.trading_date, ids, (),
+                                                    HouseCash(self.name, 0, 0))
                 due, _ = recurring_due(self.opt.recurring, w.trading_date, ids,
-                                       tx.recorded([d.key for d in candidates]), tx.house_free_cents(house))
+                                       tx.recorded([d.key for d in candidates]), tx.house_cash(house))
                 tx.record_due(due)
             tx.take_pending(w.opened_at)
         for name in unknown:

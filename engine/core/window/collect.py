@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Collection, Mapping, Sequence
 
+from engine.core.admission import HouseCash, admit_deposit
 from engine.core.allocate import apportion
 from engine.core.money import cents
 
@@ -65,13 +66,12 @@ class DueDeposit:
 
 
 def recurring_due(recurring: Sequence[Recurring], today: date, account_ids: Mapping[str, int],
-                  recorded: Collection[str], house_free_cents: int) -> tuple[tuple[DueDeposit, ...], tuple[str, ...]]:
+                  recorded: Collection[str], house: HouseCash) -> tuple[tuple[DueDeposit, ...], tuple[str, ...]]:
     """The recurring deposits due today that are not recorded yet (their key names the
     period, so each is recorded once), funded in settings order while the house's unowned
-    cash lasts. Also returns the names of unknown accounts."""
+    cash lasts (admitted as a recorded deposit is). Also returns the names of unknown accounts."""
     out: list[DueDeposit] = []
     unknown: list[str] = []
-    free = house_free_cents
     for r in recurring:
         aid = account_ids.get(r.account)
         if aid is None:
@@ -84,8 +84,8 @@ def recurring_due(recurring: Sequence[Recurring], today: date, account_ids: Mapp
         if key in recorded:
             continue
         due = cents(r.amount)                # the settings parsed it: whole cents
-        funded = free >= due
+        funded = admit_deposit(due, r.account, house, in_batch=True).admitted
         if funded:
-            free -= due
+            house = house.after(due)
         out.append(DueDeposit(aid, key, due, funded))
     return tuple(out), tuple(unknown)

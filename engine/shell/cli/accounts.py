@@ -11,8 +11,6 @@ from rich.tree import Tree
 import rules
 from engine.shell.cli.shared import ledger_of, print_json, service_of, settings_of
 from engine.shell.console import UserError, out
-from engine.shell.wiring import ensure_house, open_broker
-from engine.shell import policies
 
 
 @click.group(invoke_without_command=True)
@@ -38,11 +36,8 @@ def account_add(ctx: click.Context, name: str, pie: str, policy_file: str | None
     if not file:
         raise UserError("no --policy given and no policy files in the settings")
     with ledger_of(ctx) as led:
-        broker = broker_name or s.broker_name
-        if led.house(broker) is None:      # only the first account of a broker account asks the broker
-            ensure_house(led, open_broker(s, s.broker_named(broker).name), broker)
-        policies.add_account(led, name, pie, file, rules=rules_name, broker=broker)
-    out.print(f"account {name!r} follows {pie!r} of {file} with rules {rules_name!r} on {broker!r}")
+        doc = service_of(ctx, led).add_account(name, pie, file, rules=rules_name, broker=broker_name)
+    out.print(f"account {name!r} follows {pie!r} of {file} with rules {rules_name!r} on {doc['broker']!r}")
 
 
 @account.command("move")
@@ -55,7 +50,7 @@ def account_move(ctx: click.Context, name: str, pie: str, policy_file: str | Non
     """Move an account to another pie or rule set: held slices the new pie lacks are
     liquidated into it at the next window; the rest waits for a cash event or rebalance."""
     with ledger_of(ctx) as led:
-        queued = policies.move_account(led, name, pie, policy_file, rules_name)
+        queued = service_of(ctx, led).move_account(name, pie, policy_file, rules_name)["queued"]
     out.print(f"account {name!r} follows {pie!r}" + ("" if queued else " (nothing changes)"))
     for q in queued:
         out.print(f"  queued {q}")
@@ -67,8 +62,8 @@ def account_move(ctx: click.Context, name: str, pie: str, policy_file: str | Non
 def account_close(ctx: click.Context, name: str) -> None:
     """Close an account: the next window sells everything and withdraws all its cash."""
     with ledger_of(ctx) as led:
-        rec = led.close_account(name)
-    out.print(f"account {name!r} is closing (event #{rec.event_id}): the next window sells everything and "
+        doc = service_of(ctx, led).close_account(name)
+    out.print(f"account {name!r} is closing (event #{doc['event']}): the next window sells everything and "
               f"withdraws its cash; `pies plan {name}` shows what it will trade")
 
 

@@ -17,7 +17,6 @@ from engine.shell.cli.accounts import account_show
 from engine.shell.cli.policy import print_plan
 from engine.shell.cli.shared import QUIET, compact_logs, ledger_of, print_json, service_of, settings_of
 from engine.shell.console import UserError, err, out
-from engine.shell.wiring import ensure_house, window_options
 from engine.shell import policies
 
 
@@ -46,7 +45,7 @@ def token() -> None:
 def token_create(ctx: click.Context, name: str, role: str) -> None:
     """Make a token; it is printed this once and never stored."""
     with ledger_of(ctx) as led:
-        text = service_of(ctx, led).access.create(name, role)
+        text = service_of(ctx, led).create_token(name, role)
     err.print(Text(f"token {name!r} ({role}); it is shown once, store it now:", style="bold"))
     click.echo(text)
 
@@ -57,7 +56,7 @@ def token_create(ctx: click.Context, name: str, role: str) -> None:
 def token_list(ctx: click.Context, as_json: bool) -> None:
     """Tokens: name, role, the first characters, created, last used, revoked."""
     with ledger_of(ctx) as led:
-        rows = service_of(ctx, led).access.list()
+        rows = service_of(ctx, led).tokens()["tokens"]
     if as_json:
         print_json({"tokens": rows})
         return
@@ -76,7 +75,7 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
 def token_revoke(ctx: click.Context, name: str) -> None:
     """Revoke a token at once."""
     with ledger_of(ctx) as led:
-        service_of(ctx, led).access.revoke(name)
+        service_of(ctx, led).revoke_token(name)
     out.print(f"token {name!r} revoked")
 
 
@@ -98,7 +97,7 @@ def token_role(ctx: click.Context, name: str, role: str) -> None:
 def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Writes made through the API and the console, newest first."""
     with ledger_of(ctx) as led:
-        rows = service_of(ctx, led).access.audit_log(limit)
+        rows = service_of(ctx, led).audit_log(limit)["audit"]
     if as_json:
         print_json({"audit": rows})
         return
@@ -206,7 +205,6 @@ def demo(ctx: click.Context, quiet: bool) -> None:
     from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
     from engine.shell import clock
     from engine.shell.report import print_report
-    from engine.shell.window import WindowRunner
     s = settings_of(ctx)
     compact_logs(ctx, quiet)
     home = s.data_dir / "demo"
@@ -227,25 +225,25 @@ def demo(ctx: click.Context, quiet: bool) -> None:
               "MSFT": "421.10", "NVDA": "139.60"}
     tuesday = {**monday, "VTI": "297.95", "NVDA": "151.20", "AAPL": "221.35"}
     with ledger_of(ctx) as led:
+        svc = service_of(ctx, led)
         broker = broker_on(monday, "prices-day1.csv")
-        ensure_house(led, broker, "demo")
-        known = {a.name for a in led.accounts()}
-        for name, pie, amount in (("demo-alice", "Growth", "10000"), ("demo-bob", "Blend", "2500.55"),
-                                  ("demo-carol", "Tech", "1000")):
+        svc.ensure_house(broker, "demo")
+        known = {a["account"] for a in svc.accounts(search="demo-")["accounts"]}
+        for name, pie, amount in (("demo-alice", "Growth", 1_000_000), ("demo-bob", "Blend", 250_055),
+                                  ("demo-carol", "Tech", 100_000)):
             if name not in known:
-                policies.add_account(led, name, pie, policy_file, broker="demo")
-            led.deposit(name, amount, key=f"demo:{name}:{day1}")
+                svc.add_account(name, pie, str(policy_file), rules=rules.DEFAULT_RULES, broker="demo")
+            svc.record("deposit", name, amount, key=f"demo:{name}:{day1}")
         out.print(Text(f"ledger {s.describe()['database_url']}; demo broker account in {home}", style="bold"))
         out.print(Text(f"day 1 ({day1}): first deposits", style="bold"))
-        print_report(out, WindowRunner(led, broker, "demo", window_options(s, settle_timeout=5))
-                     .run(day1, "demo"))
+        print_report(out, svc.run_window_on(broker, "demo", day1, "demo", settle_timeout=5))
         # Day 2: prices moved; bob withdraws, alice deposits and rebalances, and the Tech
         # pie drops NVDA, so carol's NVDA is sold and its proceeds buy the rest of Tech.
         broker = broker_on(tuesday, "prices-day2.csv")
         prices = {k: Decimal(v) for k, v in tuesday.items()}
-        led.withdraw("demo-bob", "400", prices, key=f"demo:bob-out:{day2}")
-        led.deposit("demo-alice", "1000", key=f"demo:alice-in:{day2}")
-        policies.rebalance(led, "demo-alice", key=f"demo:alice-rebalance:{day2}")
+        svc.record("withdrawal", "demo-bob", 40_000, key=f"demo:bob-out:{day2}")
+        svc.record("deposit", "demo-alice", 100_000, key=f"demo:alice-in:{day2}")
+        svc.record("rebalance", "demo-alice", key=f"demo:alice-rebalance:{day2}")
         text = example.replace("    NVDA\n", "")
         plan = policies.plan(led, policy_file, text, lambda symbols: {k: prices[k] for k in symbols})
         out.print(Text(f"day 2 ({day2}): a withdrawal, a rebalance, and a policy change", style="bold"))
@@ -253,8 +251,7 @@ def demo(ctx: click.Context, quiet: bool) -> None:
         if plan.changed:
             policy_file.write_text(text, encoding="utf-8")
             policies.apply(led, policy_file, text, source="demo")
-        print_report(out, WindowRunner(led, broker, "demo", window_options(s, settle_timeout=5))
-                     .run(day2, "demo"))
+        print_report(out, svc.run_window_on(broker, "demo", day2, "demo", settle_timeout=5))
     for name in ("demo-alice", "demo-bob", "demo-carol"):
         ctx.invoke(account_show, name=name)
     out.print(Text("next: pies accounts · pies history demo-carol · pies plan demo-alice · "

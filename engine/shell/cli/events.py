@@ -6,13 +6,14 @@ written."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import click
 from rich.table import Table
 
 from engine.core.money import MoneyError, parse_dollars
 from engine.shell.cli.shared import ledger_of, print_json, service_of
 from engine.shell.console import UserError, out
-from engine.shell import policies
 
 
 def _event_command(kind: str):
@@ -67,12 +68,9 @@ def import_events(ctx: click.Context, file: str) -> None:
     except (UnicodeDecodeError, csv.Error) as e:
         raise UserError(f"{file}: not a UTF-8 CSV file: {e}") from None
     with ledger_of(ctx) as led:
-        names = {(r.get("account") or "").strip() for r in rows if (r.get("kind") or "").strip() == "withdrawal"}
-        symbols = sorted({sym for n in names if n in {a.name for a in led.accounts()}
-                          for sym, q in led.holdings(n).values() if q})
-        created, existing = led.import_events(rows, service_of(ctx, led).valuation(symbols),
-                                              check_rebalance=policies.rebalance_check(), where=file)
-    out.print(f"{file}: {created} event(s) recorded, {existing} already recorded (pending until the next window)")
+        doc = service_of(ctx, led).import_events(rows, where=file)
+    out.print(f"{file}: {doc['recorded']} event(s) recorded, {doc['already_recorded']} already recorded "
+              f"(pending until the next window)")
 
 
 @import_group.command("accounts")
@@ -97,9 +95,9 @@ def import_accounts(ctx: click.Context, file: str) -> None:
 def rebalance(ctx: click.Context, name: str, path: str, key: str | None) -> None:
     """Request a rebalance of the whole portfolio, or of the nested pie at PATH."""
     with ledger_of(ctx) as led:
-        rec = policies.rebalance(led, name, path, key=key)
-    out.print(f"rebalance #{rec.event_id} of {name}{' ' + path if path else ''} "
-              f"{'recorded' if rec.created else 'already recorded'}")
+        doc = service_of(ctx, led).record("rebalance", name, path=path, key=key)
+    out.print(f"rebalance #{doc['event']} of {name}{' ' + path if path else ''} "
+              f"{'recorded' if doc['created'] else 'already recorded'}")
 
 
 @click.command()
@@ -108,7 +106,7 @@ def rebalance(ctx: click.Context, name: str, path: str, key: str | None) -> None
 def cancel(ctx: click.Context, event_id: int) -> None:
     """Cancel a pending event."""
     with ledger_of(ctx) as led:
-        led.cancel(event_id)
+        service_of(ctx, led).cancel(event_id)
     out.print(f"event #{event_id} canceled")
 
 
@@ -119,22 +117,22 @@ def cancel(ctx: click.Context, event_id: int) -> None:
 def history(ctx: click.Context, name: str, as_json: bool) -> None:
     """An account's events, oldest first."""
     with ledger_of(ctx) as led:
-        if as_json:
-            print_json(service_of(ctx, led).history(name))
-            return
-        events = led.events(name)
-        trades = led.trades(name)
+        doc = service_of(ctx, led).history(name)
+    if as_json:
+        print_json(doc)
+        return
     table = Table(title=f"{name}: history", title_justify="left")
     for col in ("#", "when (UTC)", "event", "amount", "slice", "status", "reason"):
         table.add_column(col)
-    for e, _ in events:
-        table.add_row(str(e.id), f"{e.created_at:%Y-%m-%d %H:%M}", e.kind, str(e.amount or ""), e.path or "",
-                      e.status, e.reason or "")
+    for e in doc["events"]:
+        table.add_row(str(e["id"]), e["recorded_at"][:16].replace("T", " "), e["kind"], e["amount"] or "",
+                      e["path"] or "", e["status"], e["reason"] or "")
     out.print(table)
-    if trades:
+    if doc["trades"]:
         t = Table(title=f"{name}: trades", title_justify="left")
         for col in ("day", "window", "slice", "symbol", "shares", "cash"):
             t.add_column(col, justify="right" if col in ("shares", "cash") else "left")
-        for day, wname, path, symbol, shares, amount in trades:
-            t.add_row(day.isoformat(), wname, path, symbol, f"{shares:+}", f"{-amount:+}")
+        for x in doc["trades"]:
+            t.add_row(x["day"], x["window"], x["slice"], x["symbol"], f"{Decimal(x['shares']):+}",
+                      f"{Decimal(x['cash']):+}")
         out.print(t)

@@ -15,9 +15,9 @@ import click
 
 import rules
 from engine.core.money import fmt
-from engine.core.policy_change import ChangePlan, target_diff
+from engine.core.policy_change import ChangePlan
 from engine.shell import policies
-from engine.shell.cli.shared import ledger_of, prices_of, print_json
+from engine.shell.cli.shared import ledger_of, prices_of, print_json, service_of
 from engine.shell.console import UserError, err, out, print_policy_error
 
 
@@ -152,19 +152,7 @@ def policy_history(ctx: click.Context, pie: str | None, as_json: bool) -> None:
     """Policy versions, oldest first, with when each was applied and who follows it
     (with PIE: only versions that have it, marking those where it changed)."""
     with ledger_of(ctx) as led:
-        versions = led.versions()
-    rows, previous = [], {}
-    for v, applies, followers in versions:
-        pies = policies.COMPILER.version(v).pies
-        if pie and pie not in pies:
-            continue
-        before = previous.get(v.file)
-        changed = bool(target_diff(before.get(pie) if before else None, pies.get(pie))) if pie else None
-        previous[v.file] = pies
-        rows.append({"version": v.id, "file": v.file, "sha256": v.sha256, "loaded_at": v.loaded_at.isoformat(),
-                     "applied": [{"at": a.applied_at.isoformat(), "source": a.source, "accounts": a.accounts,
-                                  "liquidations": a.liquidations} for a in applies],
-                     "followers": followers, **({"pie_changed": changed} if pie else {})})
+        rows = service_of(ctx, led).policy_history(pie)["versions"]
     if as_json:
         print_json({"versions": rows})
         return
@@ -185,9 +173,10 @@ def policy_history(ctx: click.Context, pie: str | None, as_json: bool) -> None:
 def policy_show(ctx: click.Context, version: int) -> None:
     """Print a version's text exactly as it was applied."""
     with ledger_of(ctx) as led:
-        v = led.version(version)
-    err.print(f"# version {v.id} of {v.file}, sha {v.sha256[:12]}, loaded {v.loaded_at:%Y-%m-%d %H:%M}")
-    sys.stdout.write(v.text if v.text.endswith("\n") else v.text + "\n")
+        v = service_of(ctx, led).policy_version(version)
+    err.print(f"# version {v['version']} of {v['file']}, sha {v['sha256'][:12]}, loaded "
+              f"{v['loaded_at'][:16].replace('T', ' ')}")
+    sys.stdout.write(v["text"] if v["text"].endswith("\n") else v["text"] + "\n")
 
 
 @policy.command("diff")
@@ -198,19 +187,15 @@ def policy_show(ctx: click.Context, version: int) -> None:
 def policy_diff(ctx: click.Context, v1: int, v2: int, as_json: bool) -> None:
     """The target changes from version V1 to V2, pie by pie."""
     with ledger_of(ctx) as led:
-        a, b = led.version(v1), led.version(v2)
-    pa, pb = policies.COMPILER.version(a).pies, policies.COMPILER.version(b).pies
-    diffs = [(name, target_diff(pa.get(name), pb.get(name))) for name in sorted(set(pa) | set(pb))]
-    diffs = [(n, d) for n, d in diffs if d]
+        doc = service_of(ctx, led).policy_diff(v1, v2)
     if as_json:
-        print_json({"from": v1, "to": v2, "pies": [
-            {"pie": n, "changes": [c.to_json() for c in d]} for n, d in diffs]})
+        print_json(doc)
         return
+    diffs = doc["pies"]
     if not diffs:
         out.print(f"versions {v1} and {v2} have the same targets")
-    for name, d in diffs:
-        out.print(f'pie "{name}"')
-        for c in d:
-            old = "-" if c.old_bp is None else f"{fmt(c.old_bp)}%"
-            new = "-" if c.new_bp is None else f"{fmt(c.new_bp)}%"
-            out.print(f"  {c.change:<8} {c.path + ('/' if c.is_pie else ''):<28} {old:>8} -> {new}")
+    for p in diffs:
+        out.print(f'pie "{p["pie"]}"')
+        for c in p["changes"]:
+            out.print(f"  {c['change']:<8} {c['slice'] + ('/' if c['pie'] else ''):<28} {c['old'] or '-':>8} -> "
+                      f"{c['new'] or '-'}")

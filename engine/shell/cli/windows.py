@@ -102,7 +102,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 def windows_list(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Trading windows, newest first: broker account, day, name, step, orders, problems."""
     with ledger_of(ctx) as led:
-        rows = led.windows(limit)
+        rows = service_of(ctx, led).windows(limit)["windows"]
     if as_json:
         print_json({"windows": rows})
         return
