@@ -31,6 +31,7 @@ import rules as policy_lang
 from adapters.ledger import policy_repo as repo
 from adapters.ledger.schema import PolicyVersion
 from adapters.ledger.store import Ledger, LedgerError
+from engine.core.errors import Refused
 from engine.core.policy_change import ChangePlan, Follower, plan_change, retargets
 from rules.model import Pie, Policy, RuleSet, Security
 
@@ -42,7 +43,10 @@ Prices = Callable[[list[str]], Mapping[str, Decimal]]
 def resolve(path: str | os.PathLike) -> str:
     """The identity of a policy file: its absolute path with `~`, `..` and symlinks
     resolved (relative paths start at the working directory: resolve at the door)."""
-    return os.path.realpath(os.path.expanduser(os.fspath(path)))
+    try:
+        return os.path.realpath(os.path.expanduser(os.fspath(path)))
+    except ValueError:                       # an embedded NUL: no file can have that name
+        raise Refused(f"{str(path)[:100]!r} is not a file name") from None
 
 
 def sha_of(text: str) -> str:

@@ -10,8 +10,9 @@ ROOT = Path(__file__).resolve().parents[2]
 FRONT_ENDS = sorted((ROOT / "engine" / "shell" / "cli").glob("*.py")) + [ROOT / "engine/shell/api.py",
                                                                         ROOT / "engine/shell/web.py"]
 # Still direct: policy plan and apply (moving into the service with the one liquidation
-# decision), the schema upgrade of `pies db upgrade`, and closing the ledger a command opened.
-ALLOWED = {"plan_policy", "apply_policy", "engine", "dispose"}
+# decision), the schema upgrade of `pies db upgrade`, closing the ledger a command opened, and
+# whether opening it created it (`pies db init` and the first write say where).
+ALLOWED = {"plan_policy", "apply_policy", "engine", "dispose", "created"}
 
 
 def test_front_ends_call_the_ledger_and_the_audit_only_through_the_service():
