@@ -37,7 +37,7 @@ from alpaca.common.enums import Sort
 from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import GetCalendarRequest, GetOrdersRequest, MarketOrderRequest
 
-from .port import (Asset, Balance, CashActivity, Clock, MarketDay, OrderNotFound, OrderRejected, OrderRequest,
+from .port import (Asset, Balance, CashActivity, CorporateAction, Clock, MarketDay, OrderNotFound, OrderRejected, OrderRequest,
                    OrderState, Position, RetryLater, StopTrading, check_minimum, whole_shares)
 
 NY = ZoneInfo("America/New_York")
@@ -280,6 +280,10 @@ class AlpacaBroker:
         a = self._read(self.trading.get_account)
         return Balance(_dec(a.cash) or Decimal("0"), _dec(a.buying_power) or Decimal("0"),
                        _dec(a.equity) or Decimal("0"))
+
+    def corporate_actions(self, symbols: Sequence[str], start: date, end: date) -> list[CorporateAction]:
+        """None yet (the corporate-actions issue fills this in)."""
+        return []
 
     def cash_activities(self, since: datetime) -> list[CashActivity]:
         """Dividends since `since` (paper accounts have none; the endpoint answers all the same)."""

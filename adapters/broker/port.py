@@ -14,6 +14,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Protocol, Sequence, runtime_checkable
 
 from engine.core import errors
+from engine.core.corporate_actions import ActionKind, CorporateAction  # noqa: F401
 # The values that cross the port live in the core (the ledger stores them too, and must not
 # import a broker adapter to do so); their old names here stay.
 from engine.core.orders import (CENT, MAX_CLIENT_ORDER_ID, QTY, TERMINAL, CashActivity, OrderRequest,  # noqa: F401
@@ -124,6 +125,10 @@ class Broker(Protocol):
     def balance(self) -> Balance: ...
 
     def cash_activities(self, since: datetime) -> list[CashActivity]: ...
+
+    def corporate_actions(self, symbols: Sequence[str], start: date, end: date) -> list[CorporateAction]:
+        """The actions on `symbols` that take effect from `start` to `end` (both included),
+        in effective-date then id order."""
 
 
 # --- shared rules of both adapters --------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from .calendar import Exchange, Weekdays
-from .port import (CENT, QTY, Asset, Balance, BrokerError, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
+from .port import (CENT, QTY, Asset, CorporateAction, Balance, BrokerError, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
                    OrderRequest, OrderState, Position, RetryLater, check_minimum, whole_shares)
 
 NY = ZoneInfo("America/New_York")
@@ -369,6 +369,10 @@ class SimulatedBroker:
             cash = Decimal(self._state["cash"])
             equity = cash + sum((p.market_value for p in self.positions().values()), Decimal("0"))
             return Balance(cash, cash, equity)
+
+    def corporate_actions(self, symbols: Sequence[str], start: date, end: date) -> list[CorporateAction]:
+        """None yet (the corporate-actions issue fills this in)."""
+        return []
 
     def cash_activities(self, since: datetime) -> list[CashActivity]:
         with self._lock:
