@@ -1,0 +1,355 @@
+"""What a corporate action does to a broker account's ledger: the pure decision
+(docs/corporate-actions.md).
+
+Given one action and the book of one broker account (every holding row of the symbols it
+touches, the house's included; the lots of those symbols; the ids applied already), return
+the book after it and the moves that got it there. The broker's side follows one rule
+(`broker_after`): its position becomes `floor9(qty * new_rate / old_rate)` and its cash
+grows by `floor_cent(qty * cash_rate)`. Each slice's new shares are rounded down to 9
+decimals and each account's cash down to the cent; the house takes what is left, so that
+accounts + house equal the broker exactly and nobody goes negative (a sum of floors is
+never more than the floor of the sum).
+
+An action already in `applied` changes nothing: applying twice (a resumed window) is
+applying once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_DOWN, Decimal
+from typing import Iterable, Mapping, Sequence
+
+from .corporate_actions import ActionKind, CorporateAction
+from .lots import Lot
+
+QTY = Decimal("0.000000001")
+ZERO = Decimal(0)
+NANO = 10 ** 9
+
+# The kinds that move holdings here; a cash dividend is a dividend event, and a rights
+# distribution is not handled (a window holding its symbol stops).
+APPLIED_KINDS = frozenset(ActionKind) - {ActionKind.CASH_DIVIDEND, ActionKind.RIGHTS_DISTRIBUTION}
+
+
+class ActionError(ValueError):
+    """An action that cannot be applied as given (a kind not handled, a bad rate)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """One holding row: a slice of an account (or the house's row of a symbol, path = symbol)."""
+
+    account_id: int
+    path: str
+    symbol: str
+    shares: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """What the ledger knows of one broker account, as far as the actions at hand touch it."""
+
+    house_id: int
+    holdings: tuple[Held, ...]
+    cash: Mapping[int, int] = field(default_factory=dict)     # cents by account, the house's included
+    lots: tuple[Lot, ...] = ()
+    applied: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The moves of one action: every holding row it touched as it is after (shares 0: the
+    row goes), cash credited per account (cents, the house's included), cash per slice for
+    the planner to invest in the slice's parent pie, the slices of new symbols that arrived
+    beside a source slice (liquidated at the next window unless the policy names them), and
+    the lots as they are after (shares 0: closed; id 0: a new lot)."""
+
+    action: CorporateAction
+    holdings: tuple[Held, ...]
+    cash: tuple[tuple[int, int], ...]
+    proceeds: tuple[tuple[int, str, int], ...]
+    arrived: tuple[tuple[int, str], ...]
+    lots: tuple[Lot, ...]
+    accounts: tuple[int, ...]                   # every account touched, the house's excluded
+
+    @property
+    def empty(self) -> bool:
+        return not self.holdings and not self.cash
+
+
+def floor9(x: Decimal) -> Decimal:
+    return x.quantize(QTY, rounding=ROUND_DOWN)
+
+
+def arriving(a: CorporateAction, shares: Decimal) -> Decimal:
+    """Shares that arrive for `shares` held (of `new_symbol`, or of `symbol` when None),
+    rounded down to 9 decimals. Multiplied before dividing: 3 x 1 / 3 is 1 exactly."""
+    return floor9(shares * a.new_rate / a.old_rate)
+
+
+def check(a: CorporateAction) -> None:
+    """Refuse what cannot be applied: a kind not handled, a zero or negative rate."""
+    if a.kind not in APPLIED_KINDS:
+        raise ActionError(f"{a.id}: {a.kind.value} is not applied to holdings")
+    if a.old_rate <= 0:
+        raise ActionError(f"{a.id}: old_rate must be positive, not {a.old_rate}")
+    if a.new_rate < 0 or a.cash_rate < 0:
+        raise ActionError(f"{a.id}: rates cannot be negative")
+    if _moves_shares(a) and a.new_rate <= 0:
+        raise ActionError(f"{a.id}: new_rate must be positive, not {a.new_rate}")
+    if a.kind == ActionKind.NAME_CHANGE and not a.new_symbol:
+        raise ActionError(f"{a.id}: a name change needs its new symbol")
+
+
+def _moves_shares(a: CorporateAction) -> bool:
+    return a.kind in (ActionKind.FORWARD_SPLIT, ActionKind.REVERSE_SPLIT, ActionKind.STOCK_DIVIDEND,
+                      ActionKind.SPIN_OFF, ActionKind.STOCK_MERGER, ActionKind.STOCK_AND_CASH_MERGER,
+                      ActionKind.UNIT_SPLIT)
+
+
+def _target(a: CorporateAction) -> str | None:
+    """The symbol shares arrive in, or None when no shares arrive."""
+    if a.kind == ActionKind.NAME_CHANGE:
+        return a.new_symbol
+    if not _moves_shares(a):
+        return None
+    return a.new_symbol or a.symbol
+
+
+def _source_stays(a: CorporateAction) -> bool:
+    """Does the holding of `symbol` survive (as it was, or split in place)?"""
+    if a.new_symbol is None and _moves_shares(a):
+        return True                    # a split or stock dividend: the same symbol, new count
+    return a.source_keeps
+
+
+def broker_after(a: CorporateAction, positions: Mapping[str, Decimal], cash_cents: int) -> tuple[dict[str, Decimal], int]:
+    """The broker's positions and cash (cents) after the action, by the one rule above."""
+    qty = positions.get(a.symbol, ZERO)
+    out = dict(positions)
+    if qty <= 0:
+        return out, cash_cents
+    target = _target(a)
+    if a.kind == ActionKind.NAME_CHANGE:
+        out.pop(a.symbol)
+        out[target] = out.get(target, ZERO) + qty
+    elif target is not None:
+        arrive = arriving(a, qty)
+        if target == a.symbol:
+            out[a.symbol] = arrive
+        else:
+            if not _source_stays(a):
+                out.pop(a.symbol)
+            out[target] = out.get(target, ZERO) + arrive
+    elif not _source_stays(a):
+        out.pop(a.symbol)
+    cash = cash_cents + _cents_down(qty * a.cash_rate)
+    return {s: q for s, q in out.items() if q}, cash
+
+
+def _cents_down(x: Decimal) -> int:
+    return int((x * 100).to_integral_value(rounding=ROUND_DOWN))
+
+
+def split_units(total: int, weights: Sequence[Decimal]) -> list[int]:
+    """`total` whole units over `weights` (non-negative), pro rata, rounded down, the rest
+    one by one to the largest remainders (ties: the earlier weight)."""
+    whole = sum(weights, ZERO)
+    if total <= 0 or whole <= 0:
+        return [0] * len(weights)
+    exact = [Decimal(total) * w / whole for w in weights]
+    out = [int(x) for x in exact]                      # down: weights are not negative
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - out[i]), i))
+    for i in order[:total - sum(out)]:
+        out[i] += 1
+    return out
+
+
+def parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def beside(path: str, symbol: str) -> str:
+    """The path of a new symbol's shares beside the slice at `path`, in its parent pie."""
+    p = parent(path)
+    return f"{p}/{symbol}" if p else symbol
+
+
+def apply_action(book: Book, a: CorporateAction) -> tuple[Book, Applied]:
+    """The book after `a`, and the moves. Already applied: the same book, no moves."""
+    if a.id in book.applied:
+        return book, Applied(a, (), (), (), (), (), ())
+    check(a)
+    house = book.house_id
+    rows = {(h.account_id, h.path): h for h in book.holdings}
+    source = sorted((h for h in book.holdings if h.symbol == a.symbol and h.shares > 0),
+                    key=lambda h: (h.account_id, h.path))
+    if any(h.shares < 0 for h in book.holdings):
+        raise ActionError(f"{a.id}: a holding of {a.symbol} is negative")
+    mine = [h for h in source if h.account_id != house]
+    total = sum((h.shares for h in source), ZERO)
+    touched: dict[tuple[int, str], Held] = {}
+
+    def put(h: Held) -> None:
+        touched[(h.account_id, h.path)] = h
+        rows[(h.account_id, h.path)] = h
+
+    def add(aid: int, path: str, symbol: str, shares: Decimal) -> str:
+        """Add shares to the row at path (a row there of another symbol: a path beside it)."""
+        at = path
+        while (r := rows.get((aid, at))) is not None and r.symbol != symbol and r.shares:
+            at = f"{at}~"
+        old = rows.get((aid, at))
+        put(Held(aid, at, symbol, (old.shares if old and old.symbol == symbol else ZERO) + shares))
+        return at
+
+    arrived: list[tuple[int, str]] = []
+    target = _target(a)
+    stays = _source_stays(a)
+    new_by_account: dict[int, Decimal] = {}
+    if a.kind == ActionKind.NAME_CHANGE:
+        for h in source:
+            if h.account_id == house:
+                put(Held(house, h.path, h.symbol, ZERO))
+                add(house, target, target, h.shares)
+            else:
+                put(Held(h.account_id, h.path, target, h.shares))
+                new_by_account[h.account_id] = new_by_account.get(h.account_id, ZERO) + h.shares
+    elif target is not None:
+        arrive_total = arriving(a, total)
+        given = ZERO
+        for h in mine:
+            n = arriving(a, h.shares)
+            given += n
+            new_by_account[h.account_id] = new_by_account.get(h.account_id, ZERO) + n
+            if target == a.symbol:
+                put(Held(h.account_id, h.path, h.symbol, n))
+            else:
+                if not stays:
+                    put(Held(h.account_id, h.path, h.symbol, ZERO))
+                if n:
+                    arrived.append((h.account_id, add(h.account_id, beside(h.path, target), target, n)))
+        residue = arrive_total - given
+        if target == a.symbol:
+            put(Held(house, a.symbol, a.symbol, residue))
+        else:
+            if not stays and (house, a.symbol) in rows:
+                put(Held(house, a.symbol, a.symbol, ZERO))
+            if residue:
+                add(house, target, target, residue)
+    elif not stays:
+        for h in source:
+            put(Held(h.account_id, h.path, h.symbol, ZERO))
+
+    # Cash at the rate: each account's rounded down to the cent, split over its slices for
+    # the planner; the house takes the residue cents.
+    cash_moves: list[tuple[int, int]] = []
+    proceeds: list[tuple[int, str, int]] = []
+    if a.cash_rate > 0 and total > 0:
+        broker_cash = _cents_down(total * a.cash_rate)
+        by_account: dict[int, list[Held]] = {}
+        for h in mine:
+            by_account.setdefault(h.account_id, []).append(h)
+        paid = 0
+        for aid in sorted(by_account):
+            slices = by_account[aid]
+            c = _cents_down(sum((h.shares for h in slices), ZERO) * a.cash_rate)
+            paid += c
+            if c:
+                cash_moves.append((aid, c))
+                for h, part in zip(slices, split_units(c, [h.shares for h in slices])):
+                    if part:
+                        proceeds.append((aid, h.path, part))
+        if broker_cash - paid:
+            cash_moves.append((house, broker_cash - paid))
+    cash = dict(book.cash)
+    for aid, c in cash_moves:
+        cash[aid] = cash.get(aid, 0) + c
+
+    changed, added = _move_lots(a, book.lots, new_by_account, target, stays)
+    lots = [changed[i] for i in sorted(changed)] + added
+    all_lots = tuple(changed.get(i, l) for i, l in enumerate(book.lots)) + tuple(added)
+    holdings = tuple(sorted((h for h in rows.values() if h.shares), key=lambda h: (h.account_id, h.path)))
+    after = Book(house, holdings, cash, all_lots, book.applied | {a.id})
+    accounts = tuple(sorted({aid for aid, _ in touched if aid != house} | {aid for aid, _ in cash_moves if aid != house}))
+    moved = tuple(sorted(touched.values(), key=lambda h: (h.account_id, h.path)))
+    return after, Applied(a, moved, tuple(sorted(cash_moves)), tuple(proceeds), tuple(sorted(set(arrived))),
+                          tuple(lots), accounts)
+
+
+def _move_lots(a: CorporateAction, lots: Sequence[Lot], new_by_account: Mapping[int, Decimal],
+               target: str | None, stays: bool) -> tuple[dict[int, Lot], list[Lot]]:
+    """Lots after the action: those that changed (by their place in `lots`) and new ones
+    (id 0). The total basis of an account's lots never changes: a split divides the
+    per-share basis by the ratio; a rename or a stock merger carries the basis to the new
+    symbol; a spin-off's or unit split's new shares start at no basis, the source keeping
+    its own; a cash merger, a redemption or a removal closes the lots (shares 0, basis kept
+    on the closed lot for the books to realize). Holding periods are kept."""
+    changed: dict[int, Lot] = {}
+    added: list[Lot] = []
+    by_account: dict[int, list[int]] = {}
+    for i in sorted(range(len(lots)), key=lambda i: (lots[i].account_id, lots[i].acquired, lots[i].id, i)):
+        l = lots[i]
+        if l.symbol == a.symbol and l.shares > 0:
+            by_account.setdefault(l.account_id, []).append(i)
+    for aid in sorted(by_account):
+        mine = by_account[aid]
+        units = int(new_by_account.get(aid, ZERO) * NANO)
+        parts = split_units(units, [lots[i].shares for i in mine])
+        if a.kind == ActionKind.NAME_CHANGE or (target is not None and (target == a.symbol or not stays)):
+            for i, p in zip(mine, parts):
+                changed[i] = replace(lots[i], symbol=target, shares=Decimal(p).scaleb(-9))
+        elif target is not None:         # a spin-off, a unit split's distribution: new lots beside
+            added.extend(Lot(0, aid, target, lots[i].bought, lots[i].acquired, Decimal(p).scaleb(-9), 0)
+                         for i, p in zip(mine, parts) if p)
+        else:                           # cash merger, redemption, worthless removal: closed
+            for i in mine:
+                changed[i] = replace(lots[i], shares=ZERO)
+    return changed, added
+
+
+def apply_all(book: Book, actions: Iterable[CorporateAction]) -> tuple[Book, list[Applied]]:
+    """Every action in effective-date then id order, each once."""
+    done: list[Applied] = []
+    for a in sorted(actions, key=lambda a: (a.effective, a.id)):
+        if a.id in book.applied:
+            continue
+        book, moved = apply_action(book, a)
+        done.append(moved)
+    return book, done
+
+
+def describe(a: CorporateAction) -> str:
+    """One line for an account's history and the window report."""
+    k = a.kind
+    if k == ActionKind.NAME_CHANGE:
+        return f"{a.symbol} was renamed {a.new_symbol} on {a.effective}"
+    if k in (ActionKind.FORWARD_SPLIT, ActionKind.REVERSE_SPLIT):
+        return f"{a.symbol} split {_num(a.new_rate)}-for-{_num(a.old_rate)} on {a.effective}"
+    if k == ActionKind.STOCK_DIVIDEND:
+        return f"{a.symbol} paid a stock dividend of {_num(a.new_rate - a.old_rate)} per share on {a.effective}"
+    if k == ActionKind.CASH_MERGER:
+        return f"{a.symbol} was acquired for ${_num(a.cash_rate)} a share on {a.effective}"
+    if k in (ActionKind.STOCK_MERGER, ActionKind.STOCK_AND_CASH_MERGER):
+        cash = f" and ${_num(a.cash_rate)}" if a.cash_rate else ""
+        return f"{a.symbol} merged into {a.new_symbol}: {_num(a.new_rate)} for {_num(a.old_rate)}{cash} on {a.effective}"
+    if k == ActionKind.SPIN_OFF:
+        return f"{a.symbol} spun off {a.new_symbol}: {_num(a.new_rate)} for {_num(a.old_rate)} on {a.effective}"
+    if k == ActionKind.UNIT_SPLIT:
+        return f"{a.symbol} units split into {a.new_symbol}: {_num(a.new_rate)} for {_num(a.old_rate)} on {a.effective}"
+    if k == ActionKind.REDEMPTION:
+        return f"{a.symbol} was redeemed at ${_num(a.cash_rate)} a share on {a.effective}"
+    if k == ActionKind.WORTHLESS_REMOVAL:
+        return f"{a.symbol} was removed as worthless on {a.effective}"
+    return f"{a.symbol}: {k.value} on {a.effective}"
+
+
+def _num(d: Decimal) -> str:
+    s = format(d.normalize(), "f")
+    return s
+
+
+def gone_symbol(a: CorporateAction) -> bool:
+    """Is `a.symbol` gone after the action (renamed, merged, redeemed, removed)?"""
+    return a.kind in APPLIED_KINDS and not _source_stays(a)
