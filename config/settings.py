@@ -77,6 +77,7 @@ class SimulatedSection(_Section):
     dividends: dict[str, Decimal] = {}
     fill_delay: float = 0.0             # seconds before an order fills (a slow market, for drills)
     journal_file: str = ""              # a line per order placed (tests count submissions)
+    corporate_actions_file: str = ""    # Alpaca's corporate-actions body; applied on their days
 
     @field_validator("starting_cash", mode="before")
     @classmethod
@@ -509,7 +510,7 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
             [x for x in user.get("brokers", []) if isinstance(x, dict)]:
         sim = b.get("simulated")
         if isinstance(sim, dict):
-            for k in ("state_file", "prices_file"):
+            for k in ("state_file", "prices_file", "corporate_actions_file"):
                 if isinstance(sim.get(k), str):
                     sim[k] = _resolve(sim[k], user_dir)
     raw = _merge(defaults, user)

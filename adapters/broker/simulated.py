@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
+from engine.core.corporate_actions import ActionKind
+from engine.core.corporate_moves import APPLIED_KINDS, broker_after
+
+from .action_file import read_actions
 from .calendar import Exchange, Weekdays
 from .port import (CENT, QTY, Asset, CorporateAction, Balance, BrokerError, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
                    OrderRequest, OrderState, Position, RetryLater, check_minimum, whole_shares)
@@ -54,6 +58,7 @@ class SimulatedConfig:
     dividends: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> per share
     dividend_day: int = 15                          # paid the first trading day on/after this day
     journal_file: Path | None = None                # each order placed, one line (tests count submissions)
+    corporate_actions_file: Path | None = None      # Alpaca's GET /v1/corporate-actions body (action_file.py)
 
 
 class SimulatedBroker:
@@ -66,6 +71,8 @@ class SimulatedBroker:
         self._sleep = sleep
         self._lock = threading.RLock()
         self._fixed_prices = _read_prices(self.config.prices_file) if self.config.prices_file else {}
+        # Read (and checked) before anything trades: a malformed file stops here.
+        self._actions = read_actions(self.config.corporate_actions_file) if self.config.corporate_actions_file else []
         self._walk: dict[tuple[str, date], Decimal] = {}
         self._walked: dict[str, date] = {}
         self._transient = self.config.transient_errors
@@ -155,8 +162,25 @@ class SimulatedBroker:
     # --- prices and assets ----------------------------------------------------------------
 
     def _price(self, symbol: str, day: date) -> Decimal:
+        """A quoted price: from the prices file as written (quoted prices: after a split, the
+        file says the post-split price), else the random walk adjusted for the actions that
+        took effect by `day` (a split divides it by the ratio; a renamed symbol continues
+        its old name's walk)."""
         if symbol in self._fixed_prices:
             return self._fixed_prices[symbol]
+        walked, factor = symbol, Decimal(1)
+        for a in reversed(self._actions):              # latest first: follow a rename back
+            if a.effective > day:
+                continue
+            if a.kind == ActionKind.NAME_CHANGE and a.new_symbol == walked:
+                walked = a.symbol
+            elif a.symbol == walked and a.new_symbol is None and a.kind in (
+                    ActionKind.FORWARD_SPLIT, ActionKind.REVERSE_SPLIT, ActionKind.STOCK_DIVIDEND):
+                factor = factor * a.old_rate / a.new_rate
+        base = self._walk_price(walked, day)
+        return base if factor == 1 else max(CENT, (base * factor).quantize(CENT))
+
+    def _walk_price(self, symbol: str, day: date) -> Decimal:
         # A seeded random walk: the same seed, symbol and day always give the same price.
         d = day
         while not self.market_day(d) and d > WALK_START:
@@ -166,7 +190,7 @@ class SimulatedBroker:
             return Decimal(rng.randint(2000, 50000)).scaleb(-2)
         key = (symbol, d)
         if key not in self._walk:
-            prev = self._price(symbol, d - timedelta(days=1))
+            prev = self._walk_price(symbol, d - timedelta(days=1))
             step = random.Random(f"{self.config.seed}:{symbol}:{d.isoformat()}").randint(-200, 200)
             self._walk[key] = max(Decimal("1.00"), (prev * (10_000 + step) / 10_000).quantize(CENT))
         return self._walk[key]
@@ -175,11 +199,12 @@ class SimulatedBroker:
         self._fault()
         today = self._now().astimezone(NY).date()
         for s in symbols:   # extend each walk day by day in order (no deep recursion)
-            d = self._walked.get(s, WALK_START)
-            while d < today:
-                d += timedelta(days=1)
-                self._price(s, d)
-            self._walked[s] = max(d, self._walked.get(s, WALK_START))
+            for w in {s} | {a.symbol for a in self._actions if a.new_symbol == s}:
+                d = self._walked.get(w, WALK_START)
+                while d < today:
+                    d += timedelta(days=1)
+                    self._walk_price(w, d)
+                self._walked[w] = max(d, self._walked.get(w, WALK_START))
         return {s: self._price(s, today) for s in symbols}
 
     def assets(self, symbols: Sequence[str]) -> dict[str, Asset]:
@@ -197,6 +222,8 @@ class SimulatedBroker:
             existing = self._state["orders"].get(order.client_order_id)
             if existing is not None:
                 return _state(existing)
+            if self._apply_actions():
+                self._save()
             cfg = self.config
             s = order.symbol
             if s in cfg.reject or s in cfg.not_tradable:
@@ -234,10 +261,31 @@ class SimulatedBroker:
                 raise RetryLater("simulated timeout after the order was placed")
             return _state(rec)
 
-    def _settle(self) -> None:
-        """Fill what is due, expire partial fills at the close, pay dividends."""
-        now = self._now()
+    def _apply_actions(self) -> bool:
+        """Apply to the positions and cash each action of the file whose day has come (by
+        the broker's clock, PIES_NOW), once each, in effective-date then id order."""
+        if not self._actions:
+            return False
+        today = self._now().astimezone(NY).date()
+        done = self._state.setdefault("actions_applied", [])
         changed = False
+        for a in self._actions:
+            if a.effective > today or a.id in done or a.kind not in APPLIED_KINDS:
+                continue
+            positions = {s: Decimal(q) for s, q in self._state["positions"].items()}
+            cash = int(Decimal(self._state["cash"]).scaleb(2))
+            positions, cash = broker_after(a, positions, cash)
+            self._state["positions"] = {s: str(q) for s, q in sorted(positions.items())}
+            self._state["cash"] = str(Decimal(cash).scaleb(-2))
+            done.append(a.id)
+            changed = True
+        return changed
+
+    def _settle(self) -> None:
+        """Apply the actions that took effect, fill what is due, expire partial fills at the
+        close, pay dividends."""
+        now = self._now()
+        changed = self._apply_actions()
         cfg = self.config
         for rec in self._state["orders"].values():
             if rec["status"] == "partially_filled":
@@ -371,8 +419,11 @@ class SimulatedBroker:
             return Balance(cash, cash, equity)
 
     def corporate_actions(self, symbols: Sequence[str], start: date, end: date) -> list[CorporateAction]:
-        """None yet (the corporate-actions issue fills this in)."""
-        return []
+        """The file's actions on `symbols` taking effect from `start` to `end`, in
+        effective-date then id order."""
+        self._fault()
+        wanted = set(symbols)
+        return [a for a in self._actions if a.symbol in wanted and start <= a.effective <= end]
 
     def cash_activities(self, since: datetime) -> list[CashActivity]:
         with self._lock:

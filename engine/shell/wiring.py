@@ -51,6 +51,8 @@ def open_broker(settings: Settings, name: str | None = None) -> Broker:
         dividends={s: Decimal(str(v)) for s, v in dict(sim.get("dividends", {})).items()},
         fill_delay=float(sim.get("fill_delay", 0.0)),
         journal_file=Path(sim["journal_file"]).expanduser() if sim.get("journal_file") else None,
+        corporate_actions_file=Path(sim["corporate_actions_file"]).expanduser()
+        if sim.get("corporate_actions_file") else None,
     ))
 
 
