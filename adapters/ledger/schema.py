@@ -219,3 +219,25 @@ class WindowShard(Base):
     window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), primary_key=True)
     step: Mapped[str] = mapped_column(String(20), primary_key=True)
     shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class CorporateActionRow(Base):
+    """A corporate action this broker account's ledger applied, once (keyed by the source's
+    id). Rates are the source's exact decimals as text. Renames here are the aliases an old
+    symbol in a policy keeps working through (docs/corporate-actions.md)."""
+
+    __tablename__ = "corporate_actions"
+    broker: Mapped[str] = mapped_column(String(100), primary_key=True)
+    action_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    symbol: Mapped[str] = mapped_column(String(20))
+    new_symbol: Mapped[str | None] = mapped_column(String(20))
+    effective: Mapped[date] = mapped_column(Date)
+    old_rate: Mapped[str] = mapped_column(String(50))
+    new_rate: Mapped[str] = mapped_column(String(50))
+    cash_rate: Mapped[str] = mapped_column(String(50))
+    source_keeps: Mapped[bool] = mapped_column(Boolean)
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"), index=False)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    summary: Mapped[dict | None] = mapped_column(JSON)
+    __table_args__ = (Index("ix_corporate_actions_window", "window_id"),)

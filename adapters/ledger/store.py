@@ -32,7 +32,8 @@ from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, aware
 from .window_reports import full_report
 
 ZERO = Decimal("0")
-EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation", "close")
+EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation", "close",
+               "corporate_action")
 
 
 LedgerError = Refused        # its old name: a user's mistake, one line, nothing written (engine/core/errors.py)

@@ -12,6 +12,7 @@ touches every planned account. What a step changes that an operator could change
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from sqlalchemy import func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
+from engine.core.action_policy import SymbolChanges, stale_names, symbol_changes, without_gone
+from engine.core.corporate_actions import ActionKind, CorporateAction
+from engine.core.corporate_moves import Applied, Book, Held, describe
 from engine.core.money import cents, dollars
 from engine.core.orders import CashActivity, OrderRequest, OrderState, client_order_id
 from engine.core.admission import HouseCash
@@ -33,8 +37,8 @@ from engine.core.window.report import OrderLine
 from engine.core.window.settlement import Settlement
 
 from . import bulk
-from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
-    Window, WindowAccount, WindowShard, aware, utcnow
+from .schema import Account, Allocation, CorporateActionRow, Event, Fill, Holding as HoldingRow, Intent as IntentRow, \
+    Order, PolicyVersion, Window, WindowAccount, WindowShard, aware, utcnow
 from .store import Ledger, holdings_and_cash
 from .window_reports import _only, full_report, report_accounts  # noqa: F401 (their old home)
 
@@ -82,6 +86,7 @@ class WindowRepository:
         self._policies: dict[int, object] = {}
         self.house_id: int | None = None          # a broker account's house never changes
         self._rules: dict[tuple[int, str], object] = {}
+        self._pies: dict[tuple, object] = {}
 
     def open(self, day: date, name: str) -> tuple[WindowInfo, bool]:
         """The window of this broker account, day and name: found, or created (True)."""
@@ -133,6 +138,21 @@ class WindowRepository:
                 raise RuntimeError("this window repository was made without the service layer's policy compiler")
             self._policies[version_id] = self.compiler.version(s.get(PolicyVersion, version_id))
         return self._policies[version_id]
+
+    def changes(self, s: Session) -> SymbolChanges:
+        """The renames and gone symbols of the corporate actions this broker account applied."""
+        return symbol_changes(applied_actions(s, self.broker))
+
+    def pie(self, s: Session, version_id: int, name: str, changes: SymbolChanges):
+        """A pie as the window plans it: slices of gone symbols excluded (kept per version,
+        pie and changes)."""
+        pie = self.policy(s, version_id).pies[name]
+        if not changes.gone:
+            return pie
+        key = (version_id, name, changes.key())
+        if key not in self._pies:
+            self._pies[key] = without_gone(pie, changes)
+        return self._pies[key]
 
     def ruleset(self, s: Session, version_id: int, name: str):
         key = (version_id, name)
@@ -191,9 +211,22 @@ def accounts_to_plan(s: Session, repo: WindowRepository, broker: str, events_whe
         with_events[aid].append(WindowEvent(i, aid, Kind(kind), None if amount is None else cents(amount), path))
     chosen = [r for r in bulk.fetch(s, q.order_by(Account.id)) if ids is None or r[0] in chosen_ids]
     held = load_holdings(s, [r[0] for r in chosen]) if with_holdings else {}
-    return [AccountState(aid, name, cents(cash), repo.policy(s, version).pies[pie], repo.ruleset(s, version, rules),
-                         tuple(held.get(aid, ())), tuple(with_events.get(aid, ())), last_rebalanced)
+    changes = repo.changes(s)
+    aliases = tuple(sorted((old, new) for old, (new, _) in changes.renamed.items()))
+    return [AccountState(aid, name, cents(cash), repo.pie(s, version, pie, changes), repo.ruleset(s, version, rules),
+                         tuple(held.get(aid, ())), tuple(with_events.get(aid, ())), last_rebalanced, aliases)
             for aid, name, cash, version, pie, rules, last_rebalanced in chosen]
+
+
+def _action(r: CorporateActionRow) -> CorporateAction:
+    return CorporateAction(r.action_id, ActionKind(r.kind), r.symbol, r.effective, r.new_symbol, Decimal(r.old_rate),
+                           Decimal(r.new_rate), Decimal(r.cash_rate), r.source_keeps)
+
+
+def applied_actions(s: Session, broker: str) -> list[CorporateAction]:
+    """The corporate actions this broker account's ledger applied, in effective-date then id order."""
+    return [_action(r) for r in s.scalars(select(CorporateActionRow).where(CorporateActionRow.broker == broker)
+                                          .order_by(CorporateActionRow.effective, CorporateActionRow.action_id))]
 
 
 def plan_ids(s: Session, repo: WindowRepository, broker: str, events_where) -> list[int]:
@@ -242,6 +275,12 @@ def preview(repo: WindowRepository, names: Sequence[str] | None = None) -> tuple
         states = accounts_to_plan(s, repo, repo.broker, pending, names=names)
         held = {(a.id, h.path): h.shares for a in states for h in a.holdings}
         return states, held
+
+
+def _key(prefix: str, action_id: str, account_id: int, path: str) -> str:
+    """An event's idempotency key for an action's part in an account (a long path hashed)."""
+    tail = hashlib.sha256(path.encode()).hexdigest()[:16] if path else "-"
+    return f"{prefix}:{action_id}:{account_id}:{tail}"
 
 
 class StepTx:
@@ -352,6 +391,116 @@ class StepTx:
                               .execution_options(synchronize_session=False))
         return done.rowcount
 
+    # --- corporate actions --------------------------------------------------------------------
+
+    def held_symbols(self) -> list[str]:
+        return sorted(held_symbols(self.s, self.broker))
+
+    def applied_ids(self, ids: Iterable[str]) -> set[str]:
+        wanted = sorted(set(ids))
+        return set(self.s.scalars(select(CorporateActionRow.action_id).where(
+            CorporateActionRow.broker == self.broker, CorporateActionRow.action_id.in_(wanted)))) if wanted else set()
+
+    def applied_actions(self) -> list[CorporateAction]:
+        return applied_actions(self.s, self.broker)
+
+    def actions_of_window(self) -> list[dict]:
+        return [dict(r.summary or {}) for r in self.s.scalars(
+            select(CorporateActionRow).where(CorporateActionRow.window_id == self.wid)
+            .order_by(CorporateActionRow.effective, CorporateActionRow.action_id))]
+
+    def action_book(self, symbols: Iterable[str]) -> Book:
+        """The holding rows of `symbols` under this broker account (the house's included),
+        locked: what a corporate action on them needs."""
+        wanted = sorted(set(symbols))
+        house = self.house(lock=True)
+        rows = self.s.execute(select(HoldingRow.account_id, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares)
+                              .join(Account, HoldingRow.account_id == Account.id)
+                              .where(Account.broker == self.broker, HoldingRow.symbol.in_(wanted))
+                              .order_by(HoldingRow.account_id, HoldingRow.path).with_for_update(of=HoldingRow))
+        return Book(house.id, tuple(Held(aid, path, sym, shares) for aid, path, sym, shares in rows))
+
+    def paths_of(self, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], str]:
+        """The symbol each of these (account, path) rows holds now, for rows that exist."""
+        out = {}
+        for aid, path in sorted(set(pairs)):
+            row = self.s.get(HoldingRow, (aid, path))
+            if row is not None:
+                out[(aid, path)] = row.symbol
+        return out
+
+    def save_action(self, moved: Applied, names: Mapping[int, str]) -> dict:
+        """Persist one applied action: its holdings, the accounts' and the house's cash, an
+        event in every affected account's history (the cash a slice got carries its path:
+        the planner invests it in the parent pie), a liquidation for every slice of a new
+        symbol that arrived, and the action's row (once: the primary key). Returns the
+        summary kept for the report."""
+        a = moved.action
+        for h in moved.holdings:
+            row = self.s.get(HoldingRow, (h.account_id, h.path))
+            if not h.shares:
+                if row is not None:
+                    self.s.delete(row)
+            elif row is None:
+                self.s.add(HoldingRow(account_id=h.account_id, path=h.path, symbol=h.symbol, shares=h.shares))
+            else:
+                row.symbol, row.shares = h.symbol, h.shares
+        self.s.flush()
+        for aid, c in moved.cash:
+            self.s.execute(update(Account).where(Account.id == aid).values(cash=Account.cash + dollars(c))
+                           .execution_options(synchronize_session=False))
+        text_ = describe(a)
+        paid = dict(moved.cash)
+        house_id = self.house().id
+        rows = []
+        for aid in moved.accounts:
+            mine = [(path, c) for x, path, c in moved.proceeds if x == aid]
+            for path, c in mine:
+                rows.append({"account_id": aid, "key": _key("ca", a.id, aid, path), "kind": "corporate_action",
+                             "amount": dollars(c), "path": path, "status": "planned", "window_id": self.wid,
+                             "reason": text_, "created_at": utcnow()})
+            if not mine:
+                rows.append({"account_id": aid, "key": _key("ca", a.id, aid, ""), "kind": "corporate_action",
+                             "amount": None, "path": None, "status": "planned", "window_id": self.wid,
+                             "reason": text_, "created_at": utcnow()})
+        for aid, path in moved.arrived:
+            if aid != house_id:
+                rows.append({"account_id": aid, "key": _key("ca-liq", a.id, aid, path), "kind": "liquidation",
+                             "amount": None, "path": path, "status": "planned", "window_id": self.wid,
+                             "reason": f"{text_}: {path} arrived; sold into its parent pie unless the policy "
+                                       f"names it", "created_at": utcnow()})
+        if rows:
+            self.s.execute(insert(Event), rows)
+        house_shares = {h.symbol: str(h.shares) for h in moved.holdings if h.account_id == house_id}
+        summary = {"id": a.id, "kind": a.kind.value, "symbol": a.symbol, "new_symbol": a.new_symbol,
+                   "effective": a.effective.isoformat(), "description": text_,
+                   "accounts": [names.get(aid, str(aid)) for aid in moved.accounts][:100],
+                   "account_count": len(moved.accounts),
+                   "cash": str(dollars(sum(c for aid, c in moved.cash if aid != house_id))),
+                   "house_cash": str(dollars(paid.get(house_id, 0))), "house_shares": house_shares,
+                   "liquidating": len([1 for aid, _ in moved.arrived if aid != house_id])}
+        self.s.add(CorporateActionRow(broker=self.broker, action_id=a.id, kind=a.kind.value, symbol=a.symbol,
+                                      new_symbol=a.new_symbol, effective=a.effective, old_rate=str(a.old_rate),
+                                      new_rate=str(a.new_rate), cash_rate=str(a.cash_rate),
+                                      source_keeps=a.source_keeps, window_id=self.wid, summary=summary))
+        self.s.flush()
+        return summary
+
+    def stale_names(self) -> list[str]:
+        """Warnings for the slices of followed pies that name a renamed or gone symbol."""
+        changes = self.repo.changes(self.s)
+        if not changes:
+            return []
+        pies = [self.repo.policy(self.s, v).pies[pie] for v, pie in self.s.execute(
+            select(Account.policy_version_id, Account.pie).where(_live(self.broker)).distinct()
+            .order_by(Account.policy_version_id, Account.pie))]
+        return stale_names(pies, changes)
+
+    def account_names(self, ids: Iterable[int]) -> dict[int, str]:
+        wanted = sorted(set(ids))
+        return {i: n for i, n in self.s.execute(select(Account.id, Account.name).where(Account.id.in_(wanted)))} \
+            if wanted else {}
+
     # --- price and plan ---------------------------------------------------------------------
 
     def accounts_to_plan(self, *, with_holdings: bool = True, ids: Sequence[int] | None = None) -> list[AccountState]:
@@ -378,9 +527,12 @@ class StepTx:
         """The securities of every pie an account of this broker account follows, and every
         symbol one of its accounts holds (the house included)."""
         symbols: set[str] = set()
+        changes = self.repo.changes(self.s)
         for v, pie in self.s.execute(select(Account.policy_version_id, Account.pie)
                                      .where(_live(self.broker)).distinct()):
             symbols.update(self.repo.compiler.symbols(self.repo.policy(self.s, v).pies[pie]))
+        # A renamed symbol the policy still names is priced under its new name; a gone one not at all.
+        symbols = {changes.current(sym) for sym in symbols} - set(changes.gone)
         return sorted(symbols | held_symbols(self.s, self.broker))
 
     def save_prices(self, prices: Mapping[str, Decimal]) -> None:

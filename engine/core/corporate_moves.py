@@ -353,3 +353,47 @@ def _num(d: Decimal) -> str:
 def gone_symbol(a: CorporateAction) -> bool:
     """Is `a.symbol` gone after the action (renamed, merged, redeemed, removed)?"""
     return a.kind in APPLIED_KINDS and not _source_stays(a)
+
+
+def _whole_ratio(big: Decimal, small: Decimal) -> int | None:
+    """`big / small` when it is a whole number of 2 or more (to a millionth), else None."""
+    if small <= 0 or big <= small:
+        return None
+    r = big / small
+    n = int(r.to_integral_value())
+    return n if n >= 2 and abs(r - n) <= r * Decimal("0.000001") else None
+
+
+def suspects(owned: Mapping[str, Decimal], positions: Mapping[str, Decimal],
+             listed: Sequence[CorporateAction], applied: Sequence[CorporateAction]) -> list[str]:
+    """Before anything trades: the symbols where the ledger and the broker disagree in a
+    way a corporate action explains, each with the action suspected. `listed`: what the
+    source reported for the days since the last window; `applied`: what the ledger applied
+    (ever). A disagreement nothing here explains is left to reconciliation."""
+    out: list[str] = []
+    applied_ids = {a.id for a in applied}
+    touching: dict[str, list[CorporateAction]] = {}
+    for a in sorted({a.id: a for a in (*listed, *applied)}.values(), key=lambda a: (a.effective, a.id)):
+        if a.kind == ActionKind.CASH_DIVIDEND:
+            continue
+        for sym in {a.symbol, a.new_symbol} - {None}:
+            touching.setdefault(sym, []).append(a)
+    only_broker = sorted(s for s in positions if positions[s] > 0 and owned.get(s, ZERO) == 0)
+    for sym in sorted(set(owned) | set(positions)):
+        mine, theirs = owned.get(sym, ZERO), positions.get(sym, ZERO)
+        if mine == theirs:
+            continue
+        figures = f"the ledger holds {mine} shares, the broker reports {theirs}"
+        related = [a for a in touching.get(sym, ()) if a.id in applied_ids or a in listed]
+        if related:
+            a = related[-1]
+            state = "the ledger applied it" if a.id in applied_ids else "the ledger has not applied it"
+            out.append(f"{sym}: {figures}; suspected: {a.kind.value} {a.id} ({describe(a)}), {state}")
+        elif (n := _whole_ratio(theirs, mine)) is not None:
+            out.append(f"{sym}: {figures}; suspected: a {n}-for-1 split the ledger has not heard of")
+        elif (n := _whole_ratio(mine, theirs)) is not None:
+            out.append(f"{sym}: {figures}; suspected: a 1-for-{n} reverse split the ledger has not heard of")
+        elif mine > 0 and theirs == 0 and only_broker:
+            out.append(f"{sym}: {figures}; suspected: a rename or merger into {', '.join(only_broker)} "
+                       f"the ledger has not heard of")
+    return out

@@ -38,5 +38,16 @@ class TargetChange:
     ref: str | None = None
 
 
-Event = Union[Deposit, Dividend, Withdrawal, Rebalance, TargetChange]
+@dataclass(frozen=True, slots=True)
+class Proceeds:
+    """Cash already in the account from a corporate action on the slice at `path` (a cash
+    merger, a redemption): invested like a liquidation's proceeds, in the slice's parent
+    pie (or the whole portfolio, by the `on removal` rule)."""
+
+    cents: int
+    path: str
+    ref: str | None = None
+
+
+Event = Union[Deposit, Dividend, Withdrawal, Rebalance, TargetChange, Proceeds]
 CashEvent = (Deposit, Dividend, Withdrawal)

@@ -19,7 +19,7 @@ from rules.model import Pie, RuleSet
 from . import allocate
 from .actions import Algorithm, algorithm
 from .errors import Refused
-from .events import Deposit, Dividend, Event, Rebalance, TargetChange, Withdrawal
+from .events import Deposit, Dividend, Event, Proceeds, Rebalance, TargetChange, Withdrawal
 from .money import fmt
 from .portfolio import Node, Portfolio, portfolio
 
@@ -226,7 +226,7 @@ def _algorithms(rules: RuleSet) -> _Algorithms:
     return hit[1]
 
 
-def _check_amount(ev: Deposit | Dividend | Withdrawal) -> int:
+def _check_amount(ev: Deposit | Dividend | Withdrawal | Proceeds) -> int:
     if type(ev.cents) is not int or ev.cents <= 0:
         kind = type(ev).__name__.lower()
         raise PlanError(f"a {kind} must be a positive amount, not {ev.cents!r} cents",
@@ -277,11 +277,23 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
     buy = algos.deposit
     buy_split = buy.split or allocate.fill_underweight_first   # liquidation proceeds are always bought
 
-    # 1. Liquidations: slices removed or set to 0% are sold, proceeds bought in their parent pie.
+    # 1. Liquidations: slices removed or set to 0% are sold, proceeds bought in their parent
+    # pie; so is the cash a corporate action paid for a slice (already in the account's cash,
+    # taken from it in the order recorded, never more than there is).
     proceeds: dict[str, int] = {}
     for path, c in orphans.items():
         dest = pf.surviving_ancestor(path).path
         proceeds[dest] = proceeds.get(dest, 0) + c
+    from_cash = 0
+    action_refs: list[str | None] = []
+    for ev in events:
+        if type(ev) is Proceeds:
+            c = min(_check_amount(ev), cash - from_cash)
+            if c > 0:
+                dest = pf.surviving_ancestor(ev.path).path
+                proceeds[dest] = proceeds.get(dest, 0) + c
+                from_cash += c
+                action_refs.append(ev.ref)
     for i in pf.zero_leaves:
         if vals[i]:
             dest = pf.surviving_ancestor(pf.paths[i]).path
@@ -291,7 +303,7 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
         to_portfolio = rules.removal.param("proceeds-to") == "portfolio"
         for dest in sorted(proceeds):
             w.deposit(pf.root if to_portfolio else pf.pies[dest], proceeds[dest], buy_split)
-        record("liquidation", (), {p: -c for p, c in orphans.items()})
+        record("liquidation", action_refs, {p: -c for p, c in orphans.items()})
 
     # 2. Cash events, netted into one flow.
     dep = div = out = 0
@@ -307,7 +319,7 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
         else:
             continue
         refs.append(ev.ref)
-    net = cash + dep + div - out
+    net = cash - from_cash + dep + div - out
     free = 0
     if net < 0:
         need = -net

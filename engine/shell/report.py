@@ -57,6 +57,11 @@ def print_report(out: Console, report: dict[str, Any]) -> None:
             notes.append(f"[red]house advanced ${a['house_advance']}[/red]")
         accts.add_row(a["account"], events, trades, a["cash"], "\n".join(notes))
     out.print(accts)
+    for x in report.get("corporate_actions", []):
+        out.print(Text(f"corporate action {x['id']}: {x['description']}: {x['account_count']} accounts"
+                       + (f", ${x['cash']} paid to them" if x.get("cash") not in (None, "0", "0.00") else "")
+                       + (f", {x['liquidating']} new slices sold into their parent pies" if x.get("liquidating") else ""),
+                       style="cyan"))
     for r in report.get("retried", []):
         out.print(Text(f"pending again: {r['account']} {r['path']}: {r['reason']}", style="yellow"))
     for e in (e for a in report.get("accounts", []) for e in a.get("events", [])

@@ -29,6 +29,9 @@ from adapters.ledger.store import Ledger, LedgerUnavailable
 from adapters.ledger.schema import utcnow
 from adapters.ledger.window_repo import WindowInfo, WindowRepository
 from engine.core.admission import HouseCash
+from engine.core.corporate_actions import ActionKind, CorporateAction
+from engine.core.corporate_moves import APPLIED_KINDS, apply_action, suspects
+from engine.core.errors import StopTrading
 from engine.core.money import cents, dollars
 from engine.core.window.allocation import allocate_symbol, new_fill, phase_of_symbols, shares_after
 from engine.core.window.collect import Recurring, recurring_due, split_dividend
@@ -45,6 +48,7 @@ __all__ = ["STEPS", "Interrupted", "Recurring", "WindowOptions", "WindowPaused",
 
 log = structlog.get_logger("pies.window")
 NY = ZoneInfo("America/New_York")
+MAX_ACTION_CHAIN = 5          # a rename of a rename of ...: the symbols asked for again at most this often
 STEPS = ("opened", "collected", "priced", "planned", "netted", "sells_submitted", "sells_settled",
          "sells_allocated", "scaled", "buys_submitted", "buys_settled", "allocated", "closed")
 
@@ -323,7 +327,56 @@ class WindowRunner:
 
     # --- collect, price, plan, net -----------------------------------------------------------
 
+    def _corporate_actions(self, w: WindowInfo) -> None:
+        """Before anything is planned: the broker's corporate actions on held symbols since
+        the last window, each applied once (keyed by its id) to every account of the broker
+        account in one transaction, with an event in each affected account's history. Then
+        the ledger is compared with the broker's positions: a disagreement that an action
+        explains (the broker applied one the ledger has not heard of, or the reverse)
+        stops the window before trading, naming the symbol and the action, and nothing of
+        the transaction stays."""
+        with self.repo.step(w.id) as tx:
+            last = tx.last_trading_date()
+            held = set(tx.held_symbols())
+        start = min(last or w.trading_date, w.trading_date)
+        found: dict[str, CorporateAction] = {}
+        asked: set[str] = set()
+        for _ in range(MAX_ACTION_CHAIN):
+            new = sorted(held - asked)
+            if not new:
+                break
+            asked.update(new)
+            for a in self._call("corporate actions",
+                                lambda: self.broker.corporate_actions(new, start, w.trading_date)):
+                found.setdefault(a.id, a)
+                if a.new_symbol:
+                    held.add(a.new_symbol)
+        listed = sorted((a for a in found.values() if a.effective <= w.trading_date), key=lambda a: (a.effective, a.id))
+        positions = self._call("positions", self.broker.positions)
+        summaries: list[dict] = []
+        with self.repo.step(w.id) as tx:
+            done = tx.applied_ids(a.id for a in listed)
+            owned_before = set(tx.held_symbols())
+            stop = [f"{a.symbol}: {a.kind.value} {a.id} is not handled by pies; the window stops before trading"
+                    for a in listed if a.kind == ActionKind.RIGHTS_DISTRIBUTION and a.symbol in owned_before]
+            for a in listed:
+                if a.id in done or a.kind not in APPLIED_KINDS:
+                    continue
+                _, moved = apply_action(tx.action_book({a.symbol} | ({a.new_symbol} if a.new_symbol else set())), a)
+                summaries.append(tx.save_action(moved, tx.account_names(moved.accounts)))
+            owned = tx.conservation_inputs()[0]
+            stop += suspects(owned, {k: p.qty for k, p in positions.items()}, listed, tx.applied_actions())
+            if stop:
+                raise StopTrading(f"window {w.id} stops before trading: " + "; ".join(stop))
+            stale = tx.stale_names()
+        for x in summaries:
+            log.warning("corporate action applied", window=w.id, action=x["id"], kind=x["kind"], symbol=x["symbol"],
+                        description=x["description"], accounts=x["account_count"])
+        for line in stale:
+            log.warning("policy names a changed symbol", window=w.id, warning=line)
+
     def _collected(self, w: WindowInfo) -> None:
+        self._corporate_actions(w)
         with self.repo.step(w.id) as tx:
             last = tx.last_trading_date()
         activities = self._call("dividends",
@@ -530,7 +583,8 @@ class WindowRunner:
                                      balance.cash - uncollected, negative, negative_cash)
             report = window_report(w.id, self.name, w.trading_date.isoformat(), w.name, tx.account_count(),
                                    tx.retried_events(), tx.report_orders(), problems, uncollected)
-            tx.window.report = {**(tx.window.report or {}), **report.to_json()}
+            tx.window.report = {**(tx.window.report or {}), **report.to_json(),
+                                "corporate_actions": tx.actions_of_window()}
             tx.window.closed_at = utcnow()
         for account_id, advance in (n for shard in notes for n in shard):
             log.error("house advance", window=w.id, account_id=account_id, amount=str(dollars(advance)))

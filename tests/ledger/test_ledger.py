@@ -46,8 +46,8 @@ def hold(led: Ledger, name: str, path: str, shares: str) -> None:
 
 def test_migrations_reach_head_and_run_once(db_url):
     led = Ledger(db_url)
-    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0008"
-    assert migrate.upgrade(led.engine) == ("0008", "0008")
+    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0010"
+    assert migrate.upgrade(led.engine) == ("0010", "0010")
 
 
 def test_fills_written_before_0003_become_part_one_of_their_order(db_url):

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     TARGET_CHANGE = "target_change"
     LIQUIDATION = "liquidation"
     CLOSE = "close"                      # sell everything, withdraw all cash, then the account is closed
+    CORPORATE_ACTION = "corporate_action"  # applied before planning; its cash (if any) invested in the parent pie
 
 
 class Outcome(StrEnum):
@@ -82,6 +83,7 @@ class AccountState:
     holdings: tuple[Holding, ...]
     events: tuple[WindowEvent, ...] = ()
     last_rebalanced: date | None = None
+    aliases: tuple[tuple[str, str], ...] = ()   # renamed symbols: (the policy's, the current)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ def _engine_event(e: WindowEvent) -> ev.Event | None:
         return ev.Rebalance(e.path or "", ref)
     if e.kind == Kind.TARGET_CHANGE:
         return ev.TargetChange(ref)
+    if e.kind == Kind.CORPORATE_ACTION and e.cents:
+        return ev.Proceeds(e.cents, e.path or "", ref)
     return None       # a liquidation needs no engine event: the planner sells what the pie dropped
 
 
@@ -89,6 +91,8 @@ def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) ->
                 continue                 # broker cash that arrived: credited at settlement
             if e.kind == Kind.LIQUIDATION:
                 decided.append(EventOutcome(e.id, Outcome.RETRY, Cause.ACCOUNT_REFUSED, refusal))
+            elif e.kind == Kind.CORPORATE_ACTION:     # applied already; its cash stays cash
+                decided.append(EventOutcome(e.id, Outcome.DONE, Cause.CREDITED_AS_CASH, refusal))
             else:
                 decided.append(EventOutcome(e.id, Outcome.REJECTED, Cause.ACCOUNT_REFUSED, refusal))
         return AccountPlan(a.id, False, refusal, a.cash, 0, div, 0, False, (), tuple(decided), ())
@@ -103,7 +107,8 @@ def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) ->
         for path in st.trades:
             refs.setdefault(path, set()).update(int(r) for r in st.refs)
     held = {h.path: h for h in a.holdings}
-    trades = tuple(SliceTrade(path, held[path].symbol if path in held else path.rsplit("/", 1)[-1], c,
+    alias = dict(a.aliases)
+    trades = tuple(SliceTrade(path, held[path].symbol if path in held else _current(path.rsplit("/", 1)[-1], alias), c,
                               c < 0 and p.holdings_after.get(path, 0) == 0, tuple(sorted(refs.get(path, ()))))
                    for path, c in sorted(p.trades.items()))
     selling_all = {t.path for t in trades if t.sell_all}
@@ -121,6 +126,12 @@ def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) ->
         return AccountPlan(a.id, True, None, a.cash, 0, 0, 0, False, (), (), ())
     return AccountPlan(a.id, True, None, a.cash, dep, div, wd, whole, trades,
                        tuple(sorted(decided, key=lambda o: o.event_id)), tuple(liquidating))
+
+
+def _current(symbol: str, alias: Mapping[str, str]) -> str:
+    """A slice the account does not hold yet trades in its symbol's current name (a renamed
+    symbol the policy still names keeps working)."""
+    return alias.get(symbol, symbol)
 
 
 def _close(a: AccountState, events: list[WindowEvent], values: dict[str, int]) -> AccountPlan:
