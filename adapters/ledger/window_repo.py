@@ -223,10 +223,14 @@ def _action(r: CorporateActionRow) -> CorporateAction:
                            Decimal(r.new_rate), Decimal(r.cash_rate), r.source_keeps)
 
 
-def applied_actions(s: Session, broker: str) -> list[CorporateAction]:
-    """The corporate actions this broker account's ledger applied, in effective-date then id order."""
-    return [_action(r) for r in s.scalars(select(CorporateActionRow).where(CorporateActionRow.broker == broker)
-                                          .order_by(CorporateActionRow.effective, CorporateActionRow.action_id))]
+def applied_actions(s: Session, broker: str | None) -> list[CorporateAction]:
+    """The corporate actions a broker account's ledger applied (every broker account's when
+    None, each action once), in effective-date then id order."""
+    q = select(CorporateActionRow).order_by(CorporateActionRow.effective, CorporateActionRow.action_id,
+                                            CorporateActionRow.broker)
+    if broker is not None:
+        q = q.where(CorporateActionRow.broker == broker)
+    return list({r.action_id: _action(r) for r in s.scalars(q)}.values())
 
 
 def plan_ids(s: Session, repo: WindowRepository, broker: str, events_where) -> list[int]:
@@ -558,8 +562,18 @@ class StepTx:
     def save_outcomes(self, outcomes: Sequence[EventOutcome]) -> None:
         """Events' outcomes. A retried one is pending again (it keeps this window's id until
         the next window takes it, so this window's report still lists it)."""
+        # A corporate action's event keeps its description when its outcome says nothing more.
+        silent = sorted(o.event_id for o in outcomes if o.reason is None)
+        described: set[int] = set()
+        for k in range(0, len(silent), CHUNK):
+            described.update(self.s.scalars(select(Event.id).where(bulk.id_in(self.s, Event.id, silent[k:k + CHUNK]),
+                                                                   Event.kind == Kind.CORPORATE_ACTION.value)))
         bulk.update_rows(self.s, Event.__table__, ("id",), ("status", "reason", "cause"),
-                         ((o.event_id, o.outcome.status, o.reason, o.cause and o.cause.value) for o in outcomes))
+                         ((o.event_id, o.outcome.status, o.reason, o.cause and o.cause.value) for o in outcomes
+                          if o.event_id not in described))
+        bulk.update_rows(self.s, Event.__table__, ("id",), ("status", "cause"),
+                         ((o.event_id, o.outcome.status, o.cause and o.cause.value) for o in outcomes
+                          if o.event_id in described))
 
     # --- net, submit, settle ----------------------------------------------------------------
 

@@ -388,7 +388,9 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:
         """What applying the file's current text would do; writes nothing."""
         try:
-            return service.plan_policy(body.file).to_json()
+            plan = service.plan_policy(body.file).to_json()
+            warnings = service.policy_warnings(body.file)
+            return {**plan, "warnings": warnings} if warnings else plan
         except NotAPolicyFile as e:
             raise Problem(422, "invalid request", str(e), field="file") from None
         except policy_lang.PolicyError as e:

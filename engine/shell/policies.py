@@ -31,6 +31,8 @@ import rules as policy_lang
 from adapters.ledger import policy_repo as repo
 from adapters.ledger.schema import PolicyVersion
 from adapters.ledger.store import Ledger, LedgerError
+from adapters.ledger.window_repo import applied_actions
+from engine.core.action_policy import stale_names as stale_slices, symbol_changes
 from engine.core.errors import Refused
 from engine.core.policy_change import ChangePlan, Follower, plan_change, retargets
 from rules.model import Pie, Policy, RuleSet, Security
@@ -388,3 +390,17 @@ def apply_file(ledger: Ledger, path: str | os.PathLike, *, source: str = "cli",
     """Apply a policy file's current text (see `apply`)."""
     file, text = read(path)
     return apply(ledger, file, text, source=source, compiler=compiler)
+
+
+def stale_names(ledger: Ledger, path: str | os.PathLike, text: str | None = None,
+                compiler: Compiler = COMPILER) -> list[str]:
+    """Warnings for the slices of a policy file that name a symbol a corporate action
+    renamed or removed (the ledger's record of applied actions, every broker account's):
+    `growth.pie:7: SQ was renamed XYZ on 2026-03-05; the policy still says SQ`."""
+    path = resolve(path)
+    if text is None:
+        _, text = read(path)
+    policy = compiler.policy(text, path)
+    with ledger.read() as s:
+        actions = applied_actions(s, None)
+    return stale_slices(policy.pies, symbol_changes(actions)) if actions else []

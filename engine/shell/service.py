@@ -370,6 +370,11 @@ class Service:
         path, text = policies.read(self.policy_file(file))
         return policies.plan(self.ledger, path, text, self.live_prices)
 
+    def policy_warnings(self, file: str, text: str | None = None) -> list[str]:
+        """Slices of a policy file that name a symbol a corporate action renamed or removed,
+        with the file and line to edit."""
+        return policies.stale_names(self.ledger, file, text)
+
     def apply_policy(self, file: str, sha256: str, *, caller=None, source: str) -> dict[str, Any]:
         """Apply a settings policy file, only if its text is still the one whose plan was
         approved (`sha256`, StalePlan otherwise). The outcome is audited under `caller`

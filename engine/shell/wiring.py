@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from adapters.broker.port import Broker
 from adapters.ledger.store import Ledger
 from config.settings import Settings
+from engine.shell import clock
 
 
 def open_ledger(settings: Settings, *, upgrade: bool = True, create: bool = True) -> Ledger:
@@ -53,7 +55,19 @@ def open_broker(settings: Settings, name: str | None = None) -> Broker:
         journal_file=Path(sim["journal_file"]).expanduser() if sim.get("journal_file") else None,
         corporate_actions_file=Path(sim["corporate_actions_file"]).expanduser()
         if sim.get("corporate_actions_file") else None,
-    ))
+    ), now=broker_clock())
+
+
+def broker_clock():
+    """The simulated broker's clock: PIES_NOW when it is pinned, running on from there (an
+    order's fill delay still passes), so that a rehearsal of March applies March's
+    corporate actions and prices on their days; the real clock otherwise."""
+    import os
+    import time
+    if not os.environ.get("PIES_NOW"):
+        return None
+    start, t0 = clock.now(), time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - t0)
 
 
 def ensure_house(ledger: Ledger, broker: Broker, name: str) -> None:

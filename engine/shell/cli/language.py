@@ -15,7 +15,7 @@ from rich.tree import Tree
 import rules
 from rules.model import FULL, Pie, Security
 
-from engine.shell.cli.shared import print_json
+from engine.shell.cli.shared import policy_warnings, print_json
 from engine.shell.console import UserError, err, out
 from engine.shell.console import print_policy_error as _print_policy_error
 
@@ -31,8 +31,10 @@ def _load_policy(path: str) -> rules.Policy:
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON.")
-def check(files: tuple[str, ...], as_json: bool) -> None:
-    """Compile policy files; exit 1 listing every error if any does not compile."""
+@click.pass_context
+def check(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
+    """Compile policy files; exit 1 listing every error if any does not compile. Warns
+    about symbols a corporate action renamed or removed (when the ledger exists)."""
     problems: list[rules.Diagnostic] = []
     warnings: list[str] = []
     for f in files:
@@ -43,6 +45,7 @@ def check(files: tuple[str, ...], as_json: bool) -> None:
             problems.extend(e.diagnostics)
             continue
         warnings.extend(rules.warnings(text, f))
+        warnings.extend(policy_warnings(ctx, f, text))
         if not as_json:
             out.print(f"[green]ok[/green]  {f}: {len(policy.pies)} pies, {len(policy.rules)} rule sets")
     if as_json:

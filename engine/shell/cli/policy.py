@@ -85,9 +85,16 @@ def policy() -> None:
     """Policy changes: plan, apply, and the versions in the ledger."""
 
 
-def plans(ctx: click.Context, texts: list[tuple[str, str]]) -> list[ChangePlan]:
+def plans(ctx: click.Context, texts: list[tuple[str, str]], warnings: list[str] | None = None) -> list[ChangePlan]:
+    """The plans of the texts; `warnings` gets the slices that name a symbol a corporate
+    action renamed or removed."""
     with ledger_of(ctx) as led:
-        return [policies.plan(led, path, text, lambda symbols: prices_of(ctx, symbols)) for path, text in texts]
+        out = [policies.plan(led, path, text, lambda symbols: prices_of(ctx, symbols)) for path, text in texts]
+        service = service_of(ctx, led)
+        found = [w for path, text in texts for w in service.policy_warnings(path, text)]
+    if warnings is not None:
+        warnings.extend(found)
+    return out
 
 
 @policy.command("plan")
@@ -97,12 +104,16 @@ def plans(ctx: click.Context, texts: list[tuple[str, str]]) -> list[ChangePlan]:
 def policy_plan(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
     """What applying FILES would do, writing nothing: target diffs, liquidations with
     amounts at current prices, totals. Exit 0: nothing would trade; 1: it would; 2: errors."""
-    result = plans(ctx, _read(files, 2))
+    warnings: list[str] = []
+    result = plans(ctx, _read(files, 2), warnings)
     if as_json:
-        print_json({"plans": [p.to_json() for p in result], "trades": any(p.trades for p in result)})
+        doc = {"plans": [p.to_json() for p in result], "trades": any(p.trades for p in result)}
+        print_json({**doc, "warnings": warnings} if warnings else doc)
     else:
         for p in result:
             print_plan(p)
+        for w in warnings:
+            err.print(w, style="yellow", markup=False, soft_wrap=True)
     if any(p.trades for p in result):
         raise SystemExit(1)
 

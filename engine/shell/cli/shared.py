@@ -79,6 +79,22 @@ def ledger_of(ctx: click.Context) -> Iterator["Ledger"]:
         led.dispose()
 
 
+def policy_warnings(ctx: click.Context, path: str, text: str) -> list[str]:
+    """The corporate-action warnings of a policy text (a renamed or removed symbol it still
+    names), when the settings name a ledger that exists; none otherwise (`pies check` works
+    without a ledger and never creates one)."""
+    try:
+        led = open_ledger(settings_of(ctx), upgrade=False, create=False)
+    except Exception:  # noqa: BLE001 - no ledger (or none reachable): nothing to warn about
+        return []
+    try:
+        return service_of(ctx, led).policy_warnings(path, text)
+    except Exception:  # noqa: BLE001 - an older schema, a database gone: the check itself still stands
+        return []
+    finally:
+        led.dispose()
+
+
 def prices_of(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
     return open_broker(settings_of(ctx)).latest_prices(symbols) if symbols else {}
 
