@@ -353,6 +353,7 @@ class WindowRunner:
                     held.add(a.new_symbol)
         listed = sorted((a for a in found.values() if a.effective <= w.trading_date), key=lambda a: (a.effective, a.id))
         positions = self._call("positions", self.broker.positions)
+        self.crash("actions:read")
         summaries: list[dict] = []
         with self.repo.step(w.id) as tx:
             done = tx.applied_ids(a.id for a in listed)
@@ -364,11 +365,13 @@ class WindowRunner:
                     continue
                 _, moved = apply_action(tx.action_book({a.symbol} | ({a.new_symbol} if a.new_symbol else set())), a)
                 summaries.append(tx.save_action(moved, tx.account_names(moved.accounts)))
+                self.crash("actions:applying")          # killed here: none of the transaction stays
             owned = tx.conservation_inputs()[0]
             stop += suspects(owned, {k: p.qty for k, p in positions.items()}, listed, tx.applied_actions())
             if stop:
                 raise StopTrading(f"window {w.id} stops before trading: " + "; ".join(stop))
             stale = tx.stale_names()
+        self.crash("actions:applied")
         for x in summaries:
             log.warning("corporate action applied", window=w.id, action=x["id"], kind=x["kind"], symbol=x["symbol"],
                         description=x["description"], accounts=x["account_count"])
