@@ -210,7 +210,10 @@ def test_the_demo_shows_two_days_with_a_withdrawal_a_rebalance_and_a_liquidation
     assert text.count("ledger agrees with the broker") == 2
     assert "- NVDA" in text and "withdrawal $400.00" in text and "rebalance" in text
     assert "sell NVDA" in text and "next: pies accounts" in text
+    assert "corporate action demo-vti-split-2026-11-24: VTI split 2-for-1 on 2026-11-24" in text
     led = Ledger(f"sqlite:///{tmp_path / 'data' / 'pies.db'}")
+    history = [(e.kind, e.reason) for e, _ in led.events("demo-alice")]
+    assert ("corporate_action", "VTI split 2-for-1 on 2026-11-24") in history
     carol = {p for p, (_, q) in led.holdings("demo-carol").items() if q}
     assert carol == {"AAPL", "MSFT"}                              # NVDA liquidated into the rest of Tech
     assert all(e.status == "done" for e, _ in led.events())

@@ -201,7 +201,9 @@ def demo(ctx: click.Context, quiet: bool) -> None:
     """Two days of three example accounts on their own simulated broker account ("demo"):
     first deposits; then a withdrawal, a rebalance after prices moved, and a policy change
     that liquidates a slice. A first look, on the embedded defaults."""
-    from datetime import timedelta
+    import json
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
     from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
     from engine.shell import clock
     from engine.shell.report import print_report
@@ -214,19 +216,28 @@ def demo(ctx: click.Context, quiet: bool) -> None:
     if not policy_file.exists():
         policy_file.write_text(example, encoding="utf-8")
 
-    def broker_on(prices: dict[str, str], name: str) -> SimulatedBroker:
-        (home / name).write_text("".join(f"{k},{v}\n" for k, v in prices.items()))
-        return SimulatedBroker(SimulatedConfig(state_file=home / "broker.json", prices_file=home / name))
-
     day2 = clock.today()
     day1 = day2 - timedelta(days=1)
-    # Prices of the magnitude these funds and shares trade at.
+    # VTI splits 2-for-1 overnight: the broker doubles the position on day 2 (its clock is
+    # the demo's day), the window applies the split to every account before planning.
+    actions = home / "corporate-actions.json"
+    actions.write_text(json.dumps({"corporate_actions": {"forward_splits": [
+        {"id": f"demo-vti-split-{day2}", "symbol": "VTI", "cusip": "922908769", "new_rate": 2, "old_rate": 1,
+         "process_date": day2.isoformat(), "ex_date": day2.isoformat()}]}, "next_page_token": None}, indent=1))
+
+    def broker_on(prices: dict[str, str], name: str, day) -> SimulatedBroker:
+        (home / name).write_text("".join(f"{k},{v}\n" for k, v in prices.items()))
+        return SimulatedBroker(SimulatedConfig(state_file=home / "broker.json", prices_file=home / name,
+                                               corporate_actions_file=actions),
+                               now=lambda: datetime.combine(day, time(10, 0), ZoneInfo("America/New_York")))
+
+    # Prices of the magnitude these funds and shares trade at (VTI quoted after its split on day 2).
     monday = {"VTI": "289.40", "VXUS": "64.12", "BND": "72.35", "TIP": "109.80", "AAPL": "228.50",
               "MSFT": "421.10", "NVDA": "139.60"}
-    tuesday = {**monday, "VTI": "297.95", "NVDA": "151.20", "AAPL": "221.35"}
+    tuesday = {**monday, "VTI": "148.98", "NVDA": "151.20", "AAPL": "221.35"}
     with ledger_of(ctx) as led:
         svc = service_of(ctx, led)
-        broker = broker_on(monday, "prices-day1.csv")
+        broker = broker_on(monday, "prices-day1.csv", day1)
         svc.ensure_house(broker, "demo")
         known = {a["account"] for a in svc.accounts(search="demo-")["accounts"]}
         for name, pie, amount in (("demo-alice", "Growth", 1_000_000), ("demo-bob", "Blend", 250_055),
@@ -239,14 +250,15 @@ def demo(ctx: click.Context, quiet: bool) -> None:
         print_report(out, svc.run_window_on(broker, "demo", day1, "demo", settle_timeout=5))
         # Day 2: prices moved; bob withdraws, alice deposits and rebalances, and the Tech
         # pie drops NVDA, so carol's NVDA is sold and its proceeds buy the rest of Tech.
-        broker = broker_on(tuesday, "prices-day2.csv")
+        broker = broker_on(tuesday, "prices-day2.csv", day2)
         prices = {k: Decimal(v) for k, v in tuesday.items()}
         svc.record("withdrawal", "demo-bob", 40_000, key=f"demo:bob-out:{day2}")
         svc.record("deposit", "demo-alice", 100_000, key=f"demo:alice-in:{day2}")
         svc.record("rebalance", "demo-alice", key=f"demo:alice-rebalance:{day2}")
         text = example.replace("    NVDA\n", "")
         plan = policies.plan(led, policy_file, text, lambda symbols: {k: prices[k] for k in symbols})
-        out.print(Text(f"day 2 ({day2}): a withdrawal, a rebalance, and a policy change", style="bold"))
+        out.print(Text(f"day 2 ({day2}): VTI split 2-for-1 overnight; a withdrawal, a rebalance, and a policy "
+                       f"change", style="bold"))
         print_plan(plan)
         if plan.changed:
             policy_file.write_text(text, encoding="utf-8")
