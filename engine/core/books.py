@@ -157,20 +157,24 @@ def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequ
                 if washed != r:
                     b.realized[r.id] = washed
                     b.changed_realized.add(r.id)
+        sales: list[tuple[Realized, set[int]]] = []
         for t in sorted(ts, key=lambda t: t.account_id):
             if t.shares >= 0:
                 continue
-            held = [lot for lot in b.lots.values() if lot.id > 0 and lot.account_id == t.account_id
-                    and lot.symbol == sym and lot.shares > 0]
+            held = [lot for lot in b.lots.values() if lot.account_id == t.account_id and lot.symbol == sym
+                    and lot.shares > 0]
             c: Consumption = consume(held, -t.shares, max(-t.cents, 0), day,
                                      methods.get(t.account_id, LotMethod.TAX_MIN))
             for lot in c.lots:
                 b.put(lot)
             sold_here = {lot.id for lot in c.lots}
-            for row in c.realized:
-                if row.basis > row.proceeds:
-                    row = b.wash(row, b.candidates(mine, sym, day, sold_here))
-                b.new_realized.append(row)
+            sales.extend((row, sold_here) for row in c.realized)
+        # Every sale has consumed its lots before any loss is washed, so the lots a wash
+        # splits are never consumed in the same window (a new lot has no id to name yet).
+        for row, sold_here in sales:
+            if row.basis > row.proceeds:
+                row = b.wash(row, b.candidates(mine, sym, day, sold_here))
+            b.new_realized.append(row)
     return Booking(tuple(replace(b.lots[k], id=0) for k in b.new_keys),
                    tuple(b.lots[k] for k in sorted(b.changed)),
                    tuple(b.new_realized),
