@@ -95,6 +95,7 @@ class RuleSet:
     invest_minimum_cents: int = 0
     drift_threshold_bp: int | None = None      # `when drift > X% rebalance`
     every: str | None = None                   # `every month rebalance`
+    lot_method: str = "tax-min"                # `lots tax-min|fifo|lifo|hifo` (engine.core.lots.LotMethod)
     source: Source | None = field(default=None, compare=False, repr=False)
 
     def action(self, event: str) -> Action:

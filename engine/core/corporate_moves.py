@@ -299,7 +299,11 @@ def _move_lots(a: CorporateAction, lots: Sequence[Lot], new_by_account: Mapping[
         parts = split_units(units, [lots[i].shares for i in mine])
         if a.kind == ActionKind.NAME_CHANGE or (target is not None and (target == a.symbol or not stays)):
             for i, p in zip(mine, parts):
-                changed[i] = replace(lots[i], symbol=target, shares=Decimal(p).scaleb(-9))
+                l = lots[i]
+                shares = Decimal(p).scaleb(-9)
+                # Shares already a wash sale's replacement scale with the lot, never past it.
+                replaced = l.replaced if a.kind == ActionKind.NAME_CHANGE else min(shares, arriving(a, l.replaced))
+                changed[i] = replace(l, symbol=target, shares=shares, replaced=replaced)
         elif target is not None:         # a spin-off, a unit split's distribution: new lots beside
             added.extend(Lot(0, aid, target, lots[i].bought, lots[i].acquired, Decimal(p).scaleb(-9), 0)
                          for i, p in zip(mine, parts) if p)

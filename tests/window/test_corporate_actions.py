@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
+from adapters.ledger.books_repo import BooksRepository
 from adapters.ledger.schema import Account, CorporateActionRow, Event
 from adapters.ledger.store import Ledger, check_invariants
 from engine.core import events as ev
@@ -85,10 +86,27 @@ class World:
         assert report["problems"] == [], report["problems"]
         assert check_invariants(self.led, "main", {s: p.qty for s, p in b.positions().items()},
                                 b.balance().cash) == []
+        assert lots_match_holdings(self.led) == []
         return report
 
     def prices(self, day: date) -> dict[str, Decimal]:
         return {s: Decimal(p) for s, p in QUOTES[day].items()}
+
+
+def lots_match_holdings(led: Ledger) -> list[str]:
+    """Per account and symbol (the house aside), the open lots hold what the slices hold."""
+    from adapters.ledger.schema import Holding, LotRow
+    with led.read() as s:
+        house = set(s.scalars(select(Account.id).where(Account.is_house.is_(True))))
+        held: dict = {}
+        for h in s.scalars(select(Holding)):
+            if h.account_id not in house and h.shares:
+                held[(h.account_id, h.symbol)] = held.get((h.account_id, h.symbol), 0) + h.shares
+        lots: dict = {}
+        for x in s.scalars(select(LotRow).where(LotRow.closed.is_(False))):
+            lots[(x.account_id, x.symbol)] = lots.get((x.account_id, x.symbol), 0) + x.shares
+    return [f"{k}: lots {lots.get(k, 0)}, holdings {held.get(k, 0)}" for k in sorted(set(held) | set(lots))
+            if lots.get(k, 0) != held.get(k, 0)]
 
 
 @pytest.fixture
@@ -116,6 +134,13 @@ def expected_deposit(led: Ledger, name: str, cents: int, prices: dict, day: date
 def test_splits_rename_cash_merger_and_spin_off_through_the_window(world):
     led = world.led
     before = {n: shares(led, n) for n in NAMES}
+    ids = {a.name: a.id for a in led.accounts() if a.name in NAMES}
+    books = BooksRepository(led)
+
+    def lots(n: str, sym: str):
+        mine = [l for l in books.lots([ids[n]]) if l.symbol == sym and l.shares]
+        return sum((l.shares for l in mine), Decimal(0)), sum(l.basis for l in mine), sorted(l.acquired for l in mine)
+    lots_before = {n: lots(n, "VTI") for n in NAMES}
     # What a $500 deposit buys for ca0, valued before the split at the old prices.
     without_split = expected_deposit(led, "ca0", 50_000, world.prices(DAYS[0]), DAYS[1])
     led.deposit("ca0", "500.00", key="after-split")
@@ -129,6 +154,9 @@ def test_splits_rename_cash_merger_and_spin_off_through_the_window(world):
         if n != "ca0":
             assert now["VTI"][1] == vti * 2
             assert now["BND"][1] == (bnd / 10).quantize(Decimal("0.000000001"), rounding="ROUND_DOWN")
+        if n != "ca0":    # a split moves lots: shares as held, total basis and holding periods kept
+            assert lots(n, "VTI") == (now["VTI"][1], lots_before[n][1], lots_before[n][2])
+            assert lots(n, "BND")[0] == now["BND"][1]
     ca0 = next(a for a in r["accounts"] if a["account"] == "ca0")
     bought = {t["slice"]: int(Decimal(t["amount"]) * 100) for t in ca0["trades"]}
     assert bought == {p: c for p, c in without_split.items() if c}
@@ -142,6 +170,7 @@ def test_splits_rename_cash_merger_and_spin_off_through_the_window(world):
     r = world.run(DAYS[2])
     assert [x["id"] for x in r["corporate_actions"]] == ["nc-sq"]
     for n in NAMES:
+        assert lots(n, "SQ")[0] == 0 and lots(n, "XYZ")[0] == shares(led, n)["SQ"][1]
         assert sq[n][0] == "SQ"
         if n != "ca1":
             assert shares(led, n)["SQ"] == ("XYZ", sq[n][1])     # the slice keeps its path and its shares
