@@ -38,7 +38,7 @@ from engine.core.window.settlement import Settlement
 
 from . import books_repo, bulk
 from .schema import Account, Allocation, CorporateActionRow, Event, Fill, Holding as HoldingRow, Intent as IntentRow, \
-    LotRow, Order, PolicyVersion, Window, WindowAccount, WindowShard, aware, utcnow
+    LotRow, Order, PolicyVersion, RealizedRow, Window, WindowAccount, WindowShard, aware, utcnow
 from .store import Ledger, holdings_and_cash
 from .window_reports import _only, full_report, report_accounts  # noqa: F401 (their old home)
 
@@ -462,6 +462,10 @@ class StepTx:
                                   acquired=lot.acquired, shares=lot.shares, basis=dollars(lot.basis),
                                   wash_adjustment=dollars(lot.wash_adjustment), replaced=lot.replaced,
                                   window_id=self.wid, closed=not lot.shares))
+        for r in moved.realized:
+            self.s.add(RealizedRow(account_id=r.account_id, lot_id=r.lot_id, symbol=r.symbol, acquired=r.acquired,
+                                   sold=r.sold, shares=r.shares, proceeds=dollars(r.proceeds), basis=dollars(r.basis),
+                                   window_id=self.wid))
         for aid, c in moved.cash:
             self.s.execute(update(Account).where(Account.id == aid).values(cash=Account.cash + dollars(c))
                            .execution_options(synchronize_session=False))

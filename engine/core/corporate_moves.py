@@ -21,7 +21,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Iterable, Mapping, Sequence
 
 from .corporate_actions import ActionKind, CorporateAction
-from .lots import Lot
+from .lots import Lot, Realized
 
 QTY = Decimal("0.000000001")
 ZERO = Decimal(0)
@@ -72,6 +72,7 @@ class Applied:
     arrived: tuple[tuple[int, str], ...]
     lots: tuple[Lot, ...]
     accounts: tuple[int, ...]                   # every account touched, the house's excluded
+    realized: tuple[Realized, ...] = ()         # closed lots' sales at the action's cash (id 0: new rows)
 
     @property
     def empty(self) -> bool:
@@ -269,13 +270,14 @@ def apply_action(book: Book, a: CorporateAction) -> tuple[Book, Applied]:
 
     changed, added = _move_lots(a, book.lots, new_by_account, target, stays)
     lots = [changed[i] for i in sorted(changed)] + added
+    realized = _realized(a, book.lots, changed, dict(cash_moves), house)
     all_lots = tuple(changed.get(i, l) for i, l in enumerate(book.lots)) + tuple(added)
     holdings = tuple(sorted((h for h in rows.values() if h.shares), key=lambda h: (h.account_id, h.path)))
     after = Book(house, holdings, cash, all_lots, book.applied | {a.id})
     accounts = tuple(sorted({aid for aid, _ in touched if aid != house} | {aid for aid, _ in cash_moves if aid != house}))
     moved = tuple(sorted(touched.values(), key=lambda h: (h.account_id, h.path)))
     return after, Applied(a, moved, tuple(sorted(cash_moves)), tuple(proceeds), tuple(sorted(set(arrived))),
-                          tuple(lots), accounts)
+                          tuple(lots), accounts, realized)
 
 
 def _move_lots(a: CorporateAction, lots: Sequence[Lot], new_by_account: Mapping[int, Decimal],
@@ -311,6 +313,24 @@ def _move_lots(a: CorporateAction, lots: Sequence[Lot], new_by_account: Mapping[
             for i in mine:
                 changed[i] = replace(lots[i], shares=ZERO)
     return changed, added
+
+
+def _realized(a: CorporateAction, lots: Sequence[Lot], changed: Mapping[int, Lot], cash: Mapping[int, int],
+              house: int) -> tuple[Realized, ...]:
+    """A cash merger, redemption or worthless removal sells the lots it closes on its day:
+    each account's cash (rounded down already) split over its closed lots by shares; a
+    removal realizes the whole basis as a loss."""
+    closed = [i for i in sorted(changed) if changed[i].shares == 0 and lots[i].shares > 0]
+    by_account: dict[int, list[int]] = {}
+    for i in closed:
+        by_account.setdefault(lots[i].account_id, []).append(i)
+    out: list[Realized] = []
+    for aid in sorted(by_account):
+        mine = sorted(by_account[aid], key=lambda i: (lots[i].acquired, lots[i].id, i))
+        parts = split_units(cash.get(aid, 0) if aid != house else 0, [lots[i].shares for i in mine])
+        out.extend(Realized(0, aid, lots[i].id, lots[i].symbol, lots[i].acquired, a.effective, lots[i].shares,
+                            c, lots[i].basis) for i, c in zip(mine, parts))
+    return tuple(out)
 
 
 def apply_all(book: Book, actions: Iterable[CorporateAction]) -> tuple[Book, list[Applied]]:

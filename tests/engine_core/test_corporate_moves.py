@@ -112,6 +112,11 @@ def test_any_sequence_of_actions_keeps_the_ledger_equal_to_the_broker(data):
         # Per account, the cash it got is its shares at the rate, rounded down.
         for aid, c in moved.cash:
             assert c > 0
+        # Closed lots are sold at the action's cash: their proceeds are what the accounts got.
+        closing = {r.account_id: 0 for r in moved.realized}
+        for r in moved.realized:
+            closing[r.account_id] += r.proceeds
+        assert all(closing[aid] == dict(moved.cash).get(aid, 0) for aid in closing)
         # Applied again (a resumed window): nothing changes.
         again, moved2 = apply_action(book, a)
         assert again == book and moved2.empty

@@ -200,6 +200,9 @@ def test_splits_rename_cash_merger_and_spin_off_through_the_window(world):
         assert value_before[n] - int(ccc[n] * 4000) + paid - value_after in range(-2, 3), n
         cash = next(a.cash for a in led.accounts() if a.name == n)
         assert abs(cash - cash_before[n]) <= Decimal("0.05")
+        sold = [x for x in books.realized([ids[n]]) if x.symbol == "CCC" and x.sold == DAYS[3]]
+        assert sum(x.proceeds for x in sold) == paid and sum(x.shares for x in sold) == ccc[n]
+        assert lots(n, "CCC")[0] == 0
     # CCC is never bought again: a deposit goes to the other slices.
     led.deposit("ca2", "400.00", key="after-merger")
 
