@@ -200,3 +200,21 @@ def test_a_split_divides_the_per_share_basis_and_keeps_the_holding_period():
 def test_an_action_that_cannot_be_applied_is_refused(bad, words):
     with pytest.raises(ActionError, match=words):
         apply_action(Book(HOUSE, (Held(1, "A", "A", Decimal(1)),), {}), bad)
+
+
+def test_suspects_name_the_symbol_and_the_action_before_anything_trades():
+    from engine.core.corporate_moves import suspects
+    split = CorporateAction("s1", ActionKind.FORWARD_SPLIT, "VTI", D0, old_rate=Decimal(1), new_rate=Decimal(2))
+    # The ledger applied it, the broker did not.
+    got = suspects({"VTI": Decimal("20")}, {"VTI": Decimal("10")}, [split], [split])
+    assert got == ["VTI: the ledger holds 20 shares, the broker reports 10; suspected: forward_split s1 "
+                   "(VTI split 2-for-1 on 2026-03-02), the ledger applied it"]
+    # The broker split without telling: a whole-number ratio.
+    assert suspects({"BND": Decimal("3")}, {"BND": Decimal("0.3")}, [], []) == [
+        "BND: the ledger holds 3 shares, the broker reports 0.3; suspected: a 1-for-10 reverse split the ledger "
+        "has not heard of"]
+    # A rename nobody reported: the old symbol gone, an unknown one held.
+    assert "a rename or merger into XYZ" in suspects({"SQ": Decimal(2)}, {"XYZ": Decimal(2)}, [], [])[0]
+    # Agreement, or a disagreement no action explains, is left to reconciliation.
+    assert suspects({"VTI": Decimal(1)}, {"VTI": Decimal(1)}, [split], []) == []
+    assert suspects({"VTI": Decimal("1.5")}, {"VTI": Decimal("1.2")}, [], []) == []
