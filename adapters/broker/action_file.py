@@ -26,6 +26,7 @@ from engine.core.errors import Refused
 SYMBOL = re.compile(r"[A-Z][A-Z0-9]*([.\-][A-Z0-9]+)*")
 MAX_SYMBOL = 20
 MAX_ENTRIES = 10_000
+MAX_ID = 80                 # the ledger keys an action by its id (100 characters, a unit split adds "/alternate")
 MAX_BYTES = 10 * 1024 * 1024
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -78,8 +79,8 @@ class _Entry:
         v = self.raw.get("id")
         if v is None:
             return f"{kind}-{index}"
-        if not isinstance(v, str) or not v or len(v) > 100 or not v.isprintable():
-            raise self.fail("id", f"must be text of 1-100 printable characters, not {_shown(v)}")
+        if not isinstance(v, str) or not v or len(v) > MAX_ID or not v.isprintable():
+            raise self.fail("id", f"must be text of 1-{MAX_ID} printable characters, not {_shown(v)}")
         return v
 
 
