@@ -327,6 +327,8 @@ class Daemon:
             self._mtimes[f] = Path(f).stat().st_mtime
             path, text = policies.read(f)          # one file, one policy: by its resolved path
             plan = policies.plan(self.ledger, path, text, self.broker.latest_prices)
+            for warning in policies.stale_names(self.ledger, path, text):
+                log.warning("policy names a changed symbol", file=path, warning=warning)
             if not plan.changed:
                 return
             why = self._needs_approval(plan)
