@@ -373,3 +373,22 @@ def test_piped_logs_keep_the_traceback_as_a_field(capsys):
         structlog.get_logger("t").exception("window failed")
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["event"] == "window failed" and "Traceback" in line["exception"] and "boom" in line["exception"]
+
+
+def test_the_daemon_warns_when_a_policy_names_a_renamed_symbol(tmp_path):
+    from datetime import date
+    from adapters.ledger.schema import CorporateActionRow
+    env = make_world(tmp_path)
+    d = Daemon(load(env=env))
+    d.open()
+    with d.ledger.tx() as s:
+        s.add(CorporateActionRow(broker="main", action_id="nc-nvda", kind="name_change", symbol="NVDA",
+                                 new_symbol="NVDX", effective=date(2026, 6, 9), old_rate="1", new_rate="1",
+                                 cash_rate="0", source_keeps=False))
+    policy = tmp_path / "policy.pie"
+    policy.write_text('pie "Tech" equal {\n  AAPL\n  MSFT\n  NVDA\n}\n')
+    with capture_logs() as logs:
+        d.reload_policies()
+    warned = [x["warning"] for x in logs if x["event"] == "policy names a changed symbol"]
+    assert warned == [f"{policy}:4: NVDA was renamed NVDX on 2026-06-09; the policy still says NVDA"]
+    d.ledger.dispose()
