@@ -372,8 +372,9 @@ class Service:
 
     def policy_warnings(self, file: str, text: str | None = None) -> list[str]:
         """Slices of a policy file that name a symbol a corporate action renamed or removed,
-        with the file and line to edit."""
-        return policies.stale_names(self.ledger, file, text)
+        with the file and line to edit. Without `text`, `file` is one of the settings' policy
+        files (as `plan_policy` takes it) and its current text is read."""
+        return policies.stale_names(self.ledger, file if text is not None else self.policy_file(file), text)
 
     def apply_policy(self, file: str, sha256: str, *, caller=None, source: str) -> dict[str, Any]:
         """Apply a settings policy file, only if its text is still the one whose plan was
