@@ -134,9 +134,10 @@ def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequ
          methods: Mapping[int, LotMethod], owners: Mapping[int, str]) -> Booking:
     """The books of one window's trades on `day` for a set of whole owners.
 
-    `lots`: the open lots of every account of those owners in the traded symbols;
-    `realized`: their rows sold in the 30 days before `day` (older ones cannot be washed
-    by a buy now); `methods`: each selling account's lot method (tax-min when absent);
+    `lots`: the open lots of every selling account in the symbols it sells, and those of
+    every account of the owners bought in the 30 days before `day` in the symbols sold
+    (more may be given; they are left alone); `realized`: their rows sold in the 30 days
+    before `day` in the symbols bought (older ones cannot be washed by a buy now); `methods`: each selling account's lot method (tax-min when absent);
     `owners`: every account's owner (itself when absent).
 
     Per owner and symbol: this window's buys open lots; then earlier losses still
