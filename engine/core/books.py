@@ -14,10 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from typing import Iterable, Mapping, Sequence
 
-from .lots import Consumption, Lot, LotMethod, Realized, consume, half_even, part_of
+from .lots import Consumption, Lot, LotMethod, Realized, consume, divide_half_even, nano, part_of
 
 WASH_DAYS = 30
 ZERO = Decimal(0)
@@ -114,7 +113,7 @@ class _Books:
                 continue
             take = min(free, need)
             washed = row.washed + take
-            total = half_even(Fraction(loss) * Fraction(washed) / Fraction(row.shares))
+            total = divide_half_even(loss * nano(washed), nano(row.shares))
             inc = total - row.wash_sale_disallowed
             row = replace(row, washed=washed, wash_sale_disallowed=total)
             if take == c.shares:

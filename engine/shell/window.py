@@ -554,6 +554,7 @@ class WindowRunner:
         notes = self._map(settle_shard, [(url, self.name, w.id, w.trading_date, k, part,
                                           {a: spent[a] for a in part if a in spent})
                                          for k, part in enumerate(ids[i:i + size] for i in range(0, len(ids), size))])
+        self.crash("settled")
         self._book(w)
         with self.repo.step(w.id, "closed") as tx:
             house = tx.house(lock=True)
