@@ -137,9 +137,9 @@ def accounts_of_owners(s: Session, owners: Sequence[str]) -> dict[int, str]:
         part = wanted[k:k + CHUNK]
         # Two index lookups (owner, then name) rather than one OR the planner scans for.
         out.update({aid: who for aid, who in s.execute(select(Account.id, Account.owner).where(
-            Account.is_house.is_(False), Account.owner.in_(part)))})
+            Account.is_house.is_(False), bulk.text_in(s, Account.owner, part)))})
         out.update({aid: name for aid, name in s.execute(select(Account.id, Account.name).where(
-            Account.is_house.is_(False), Account.name.in_(part), Account.owner.is_(None)))})
+            Account.is_house.is_(False), bulk.text_in(s, Account.name, part), Account.owner.is_(None)))})
     return out
 
 
