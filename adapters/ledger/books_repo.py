@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from engine.core.books import WASH_DAYS, Booking
@@ -31,6 +31,13 @@ _REALIZED = (RealizedRow.id, RealizedRow.account_id, RealizedRow.lot_id, Realize
              RealizedRow.wash_sale_disallowed, RealizedRow.washed)
 
 
+_BY_PAIRS = text("""
+    SELECT l.id, l.account_id, l.symbol, l.bought, l.acquired, l.shares, l.basis, l.wash_adjustment, l.replaced
+    FROM unnest(CAST(:a AS integer[]), CAST(:s AS varchar[])) AS p(a, s)
+    JOIN lots l ON l.account_id = p.a AND l.symbol = p.s
+    WHERE NOT l.closed""")
+
+
 def _lot(r) -> Lot:
     i, aid, sym, bought, acquired, shares, basis, wash, replaced = r
     return Lot(i, aid, sym, bought, acquired, shares, cents(basis), cents(wash), replaced)
@@ -46,8 +53,10 @@ def owner_expr():
     return func.coalesce(Account.owner, Account.name)
 
 
-def load_lots(s: Session, account_ids: Iterable[int], symbols: Iterable[str] | None = None) -> list[Lot]:
-    """Open lots of these accounts (only of `symbols` when given), by account, symbol and id."""
+def load_lots(s: Session, account_ids: Iterable[int], symbols: Iterable[str] | None = None, *,
+              bought_since: date | None = None) -> list[Lot]:
+    """Open lots of these accounts (only of `symbols`, only bought on or after
+    `bought_since`, when given), by account, symbol and id."""
     ids = sorted(set(account_ids))
     wanted = None if symbols is None else sorted(set(symbols))
     out: list[Lot] = []
@@ -55,6 +64,8 @@ def load_lots(s: Session, account_ids: Iterable[int], symbols: Iterable[str] | N
         q = select(*_LOT).where(bulk.id_in(s, LotRow.account_id, ids[k:k + CHUNK]), LotRow.closed.is_(False))
         if wanted is not None:
             q = q.where(LotRow.symbol.in_(wanted))
+        if bought_since is not None:
+            q = q.where(LotRow.bought >= bought_since)
         out.extend(_lot(r) for r in bulk.fetch(s, q.order_by(LotRow.account_id, LotRow.symbol, LotRow.id)))
     return out
 
@@ -75,6 +86,32 @@ def load_realized(s: Session, account_ids: Iterable[int], *, year: int | None = 
             q = q.where(RealizedRow.symbol.in_(sorted(set(symbols))))
         out.extend(_realized(r) for r in bulk.fetch(s, q))
     return sorted(out, key=lambda r: (r.sold, r.id))
+
+
+def lots_for_sales(s: Session, sales: Iterable[tuple[int, str]], owners_accounts: Iterable[int],
+                   day: date) -> list[Lot]:
+    """The open lots a window's sales on `day` need: every lot of each selling (account,
+    symbol), and the lots the owners' accounts bought in the 30 days before in the symbols
+    sold (replacements). A buyer's older lots are not read: a buy opens a lot and needs none."""
+    sales = set(sales)
+    if not sales:
+        return []
+    symbols = {sym for _, sym in sales}
+    if bulk.on_postgres(s):
+        # The pairs as two arrays joined to the lots by index (a row-value IN over the pairs
+        # is planned as a scan of the whole table).
+        pairs = sorted(sales)
+        found = {}
+        for k in range(0, len(pairs), CHUNK):
+            part = pairs[k:k + CHUNK]
+            for r in s.execute(_BY_PAIRS, {"a": [a for a, _ in part], "s": [sym for _, sym in part]}):
+                found[r[0]] = _lot(r)
+    else:       # by the sellers' ids and the symbols sold, the pairs kept here
+        found = {x.id: x for x in load_lots(s, {aid for aid, _ in sales}, symbols)
+                 if (x.account_id, x.symbol) in sales}
+    for x in load_lots(s, owners_accounts, symbols, bought_since=day - timedelta(days=WASH_DAYS)):
+        found.setdefault(x.id, x)
+    return [found[i] for i in sorted(found)]
 
 
 def washable(s: Session, account_ids: Iterable[int], day: date, symbols: Iterable[str]) -> list[Realized]:
@@ -98,10 +135,11 @@ def accounts_of_owners(s: Session, owners: Sequence[str]) -> dict[int, str]:
     wanted = sorted(set(owners))
     for k in range(0, len(wanted), CHUNK):
         part = wanted[k:k + CHUNK]
-        q = select(Account.id, owner_expr()).where(Account.is_house.is_(False),
-                                                   or_(Account.owner.in_(part),
-                                                       and_(Account.owner.is_(None), Account.name.in_(part))))
-        out.update({aid: who for aid, who in s.execute(q)})
+        # Two index lookups (owner, then name) rather than one OR the planner scans for.
+        out.update({aid: who for aid, who in s.execute(select(Account.id, Account.owner).where(
+            Account.is_house.is_(False), bulk.text_in(s, Account.owner, part)))})
+        out.update({aid: name for aid, name in s.execute(select(Account.id, Account.name).where(
+            Account.is_house.is_(False), bulk.text_in(s, Account.name, part), Account.owner.is_(None)))})
     return out
 
 
