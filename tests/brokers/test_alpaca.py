@@ -32,10 +32,17 @@ def test_requests_have_a_timeout_and_alpaca_py_retries_are_off():
 
 
 def test_orders_go_out_as_notional_market_day_with_the_client_id():
+    # The amount leaves as the exact decimal string, never through a float.
     with cassette("contract_notional_buy_fills"):
         alpaca().submit(OrderRequest("w1-AAPL-buy", "AAPL", "buy", notional=Decimal("500.00")))
-    assert posts() == [{"symbol": "AAPL", "notional": 500.0, "side": "buy", "type": "market",
+    assert posts() == [{"symbol": "AAPL", "notional": "500.00", "side": "buy", "type": "market",
                     "time_in_force": "day", "client_order_id": "w1-AAPL-buy"}]
+
+
+def test_a_quantity_leaves_as_its_exact_nine_decimals():
+    with cassette("contract_quantity_sell_of_a_whole_position"):
+        alpaca().submit(OrderRequest("w3-AAPL-sell", "AAPL", "sell", qty=Decimal("0.123456789")))
+    assert [(p["qty"], "notional" in p) for p in posts()] == [("0.123456789", False)]
 
 
 def test_429_plain_text_then_json_then_success():

@@ -23,6 +23,9 @@ HERE = Path(__file__).resolve().parent
 TRADING = "https://paper-api.alpaca.markets/v2"
 DATA = "https://data.alpaca.markets/v2"
 DAY = "2026-11-24"
+ASSETS = f"{TRADING}/assets?asset_class=us_equity"
+# One poll of `wait`: every order since a second before the earliest it waits for.
+LIST = f"{TRADING}/orders?status=all&after={DAY}T14:34:59.090000%2B00:00&limit=500&direction=asc"
 
 
 def load(examples: Path, name: str):
@@ -76,6 +79,12 @@ def main(examples: Path) -> None:
                  id=str(uuid.uuid5(uuid.NAMESPACE_URL, "asset:" + symbol)), name=f"{symbol} (test)")
         return a
 
+    # The day's asset list (GET /v2/assets, read once a day): one inactive symbol and one
+    # that is active but not tradable, beside the ones the scenarios trade.
+    universe = [asset("AAPL"), asset("VTI"), asset("MSFT"), asset("BRK.B", fractionable=False),
+                dict(asset("OLDCO"), status="inactive", tradable=False),
+                dict(asset("HALTD"), tradable=False)]
+
     def trades(prices: dict) -> dict:
         t = trades_t["trades"]["AAPL"]
         return {"trades": {s: dict(t, p=p) for s, p in prices.items()}}
@@ -98,43 +107,41 @@ def main(examples: Path) -> None:
     write("contract_prices_and_assets", [
         interaction("GET", f"{DATA}/stocks/trades/latest?symbols=AAPL%2CVTI&feed=iex", 200,
                     trades({"AAPL": 172.78, "VTI": 301.12})),
-        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
-        interaction("GET", f"{TRADING}/assets/VTI", 200, asset("VTI")),
+        interaction("GET", ASSETS, 200, universe),
     ])
     coid = "w1-AAPL-buy"
     write("contract_notional_buy_fills", [
-        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("GET", ASSETS, 200, universe),
         interaction("POST", f"{TRADING}/orders", 200, order(coid, "AAPL", "buy", "accepted", notional="500")),
-        interaction("GET", by_id(coid), 200, order(coid, "AAPL", "buy", "new", notional="500")),
-        interaction("GET", by_id(coid), 200, order(coid, "AAPL", "buy", "filled", notional="500",
-                                                   filled_qty="2.893853455", price="172.78")),
+        interaction("GET", LIST, 200, [order(coid, "AAPL", "buy", "new", notional="500")]),
+        interaction("GET", LIST, 200, [order(coid, "AAPL", "buy", "filled", notional="500",
+                                             filled_qty="2.893853455", price="172.78")]),
     ])
     write("contract_duplicate_client_order_id_is_one_order", [
-        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("GET", ASSETS, 200, universe),
         interaction("POST", f"{TRADING}/orders", 200, order("w2-AAPL-buy", "AAPL", "buy", "accepted", notional="25")),
         interaction("POST", f"{TRADING}/orders", 422, {"code": 40010001, "message": "client_order_id must be unique"}),
         interaction("GET", by_id("w2-AAPL-buy"), 200, order("w2-AAPL-buy", "AAPL", "buy", "filled", notional="25",
                                                             filled_qty="0.144692672", price="172.78")),
     ])
     write("contract_insufficient_buying_power_is_rejected", [
-        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("GET", ASSETS, 200, universe),
         interaction("POST", f"{TRADING}/orders", 403, errors["insufficient buying power"]),
     ])
     pos = copy.deepcopy(positions_t)
     write("contract_quantity_sell_of_a_whole_position", [
         interaction("GET", f"{TRADING}/positions", 200, pos),
-        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("GET", ASSETS, 200, universe),
         interaction("POST", f"{TRADING}/orders", 200, order("w3-AAPL-sell", "AAPL", "sell", "accepted", qty="5")),
-        interaction("GET", by_id("w3-AAPL-sell"), 200, order("w3-AAPL-sell", "AAPL", "sell", "filled", qty="5",
-                                                             filled_qty="5", price="120.0")),
+        interaction("GET", LIST, 200, [order("w3-AAPL-sell", "AAPL", "sell", "filled", qty="5",
+                                             filled_qty="5", price="120.0")]),
     ])
     write("contract_notional_sell", [
-        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("GET", ASSETS, 200, universe),
         interaction("POST", f"{TRADING}/orders", 200, order("w4-AAPL-sell", "AAPL", "sell", "accepted",
                                                             notional="100")),
-        interaction("GET", by_id("w4-AAPL-sell"), 200, order("w4-AAPL-sell", "AAPL", "sell", "filled",
-                                                             notional="100", filled_qty="0.833333333",
-                                                             price="120.0")),
+        interaction("GET", LIST, 200, [order("w4-AAPL-sell", "AAPL", "sell", "filled", notional="100",
+                                             filled_qty="0.833333333", price="120.0")]),
     ])
     write("contract_unknown_order_is_not_found", [
         interaction("GET", by_id("nope"), 404, {"code": 40410000, "message": "order not found"}),
@@ -144,7 +151,7 @@ def main(examples: Path) -> None:
         interaction("GET", f"{TRADING}/account", 200, account_t),
     ])
     write("contract_not_fractionable_trades_whole_shares", [
-        interaction("GET", f"{TRADING}/assets/BRK.B", 200, asset("BRK.B", fractionable=False)),
+        interaction("GET", ASSETS, 200, universe),
         interaction("GET", f"{DATA}/stocks/trades/latest?symbols=BRK.B&feed=iex", 200, trades({"BRK.B": 480.5})),
         interaction("POST", f"{TRADING}/orders", 200, order("w5-BRK.B-buy", "BRK.B", "buy", "accepted", qty="2")),
     ])
@@ -156,14 +163,14 @@ def main(examples: Path) -> None:
         interaction("GET", f"{TRADING}/account", 200, account_t),
     ])
     write("rate_limited_submit_looks_up_before_resending", [
-        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("GET", ASSETS, 200, universe),
         interaction("POST", f"{TRADING}/orders", 429, "Too Many Requests"),
         interaction("GET", by_id("w6-AAPL-buy"), 404, {"code": 40410000, "message": "order not found"}),
         interaction("POST", f"{TRADING}/orders", 200, order("w6-AAPL-buy", "AAPL", "buy", "accepted",
                                                             notional="50")),
     ])
     write("timeout_after_submit_finds_the_order", [
-        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("GET", ASSETS, 200, universe),
         interaction("POST", f"{TRADING}/orders", 504, "Gateway Timeout"),
         interaction("GET", by_id("w7-AAPL-buy"), 200, order("w7-AAPL-buy", "AAPL", "buy", "accepted",
                                                             notional="50")),
@@ -175,13 +182,13 @@ def main(examples: Path) -> None:
         interaction("GET", f"{TRADING}/account", 401, {"code": 40110000, "message": "request is not authorized"}),
     ])
     write("partial_fill_then_expired", [
-        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("GET", ASSETS, 200, universe),
         interaction("POST", f"{TRADING}/orders", 200, order("w8-AAPL-buy", "AAPL", "buy", "accepted",
                                                             notional="1000")),
-        interaction("GET", by_id("w8-AAPL-buy"), 200, order("w8-AAPL-buy", "AAPL", "buy", "partially_filled",
-                                                            notional="1000", filled_qty="2.5", price="172.78")),
-        interaction("GET", by_id("w8-AAPL-buy"), 200, order("w8-AAPL-buy", "AAPL", "buy", "expired",
-                                                            notional="1000", filled_qty="2.5", price="172.78")),
+        interaction("GET", LIST, 200, [order("w8-AAPL-buy", "AAPL", "buy", "partially_filled",
+                                             notional="1000", filled_qty="2.5", price="172.78")]),
+        interaction("GET", LIST, 200, [order("w8-AAPL-buy", "AAPL", "buy", "expired",
+                                             notional="1000", filled_qty="2.5", price="172.78")]),
     ])
     write("cancel_a_partial_fill", [
         interaction("GET", by_id("w9-AAPL-buy"), 200, order("w9-AAPL-buy", "AAPL", "buy", "partially_filled",
@@ -222,14 +229,14 @@ def main(examples: Path) -> None:
         interaction("GET", f"{TRADING}/account/activities/DIV", 200, []),
         interaction("GET", f"{DATA}/stocks/trades/latest?symbols=AAPL%2CMSFT&feed=iex", 200,
                     trades({"AAPL": 172.78, "MSFT": 415.00})),
-        interaction("GET", f"{TRADING}/assets/AAPL", 200, asset("AAPL")),
+        interaction("GET", ASSETS, 200, universe),
         interaction("POST", f"{TRADING}/orders", 200, order(aapl, "AAPL", "buy", "accepted", notional="750.25")),
-        interaction("GET", f"{TRADING}/assets/MSFT", 200, asset("MSFT")),
         interaction("POST", f"{TRADING}/orders", 200, order(msft, "MSFT", "buy", "accepted", notional="750.25")),
-        interaction("GET", by_id(aapl), 200, order(aapl, "AAPL", "buy", "filled", notional="750.25",
-                                                   filled_qty="4.342227109", price="172.78")),
-        interaction("GET", by_id(msft), 200, order(msft, "MSFT", "buy", "filled", notional="750.25",
-                                                   filled_qty="1.807831325", price="415.00")),
+        # one poll for both orders (a list call, not one per order)
+        interaction("GET", LIST, 200, [order(aapl, "AAPL", "buy", "filled", notional="750.25",
+                                             filled_qty="4.342227109", price="172.78"),
+                                       order(msft, "MSFT", "buy", "filled", notional="750.25",
+                                             filled_qty="1.807831325", price="415.00")]),
         interaction("GET", f"{TRADING}/positions", 200, held),
         interaction("GET", f"{TRADING}/account", 200, dict(account_t, cash="8499.5")),
         # at close: dividends paid during the window are told apart from a cash discrepancy
