@@ -32,9 +32,9 @@ def load(examples: Path, name: str):
     return json.loads((examples / name).read_text())
 
 
-def interaction(method: str, uri: str, status: int, body, request_body=None) -> dict:
+def interaction(method: str, uri: str, status: int, body, request_body=None, json_text: bool = False) -> dict:
     text = body if isinstance(body, str) else json.dumps(body)
-    ctype = "text/plain" if isinstance(body, str) else "application/json"
+    ctype = "text/plain" if isinstance(body, str) and not json_text else "application/json"
     return {
         "request": {"method": method, "uri": uri, "headers": {},
                     "body": None if request_body is None else json.dumps(request_body)},
@@ -241,6 +241,113 @@ def main(examples: Path) -> None:
         interaction("GET", f"{TRADING}/account", 200, dict(account_t, cash="8499.5")),
         # at close: dividends paid during the window are told apart from a cash discrepancy
         interaction("GET", f"{TRADING}/account/activities/DIV", 200, []),
+    ])
+
+    corporate_actions()
+
+
+# --- corporate actions (GET /v1/corporate-actions on the data API) ---------------------------
+# alpaca-shared has no corporate-actions body; these entries are alpaca-py's own test body
+# (tests/data/test_corporate_actions.py at alpacahq/alpaca-py bd1fa9e), one of each of the
+# 13 kinds, with these changes: a second forward split whose rate has more digits than a
+# float keeps (RATE_20), and the cash dividend left where it is (the adapter skips it).
+CA = "https://data.alpaca.markets/v1/corporate-actions"
+RATE_20 = "1.0000000000000000001"      # a float would make this 1.0
+CA_BODY = {
+    "reverse_splits": [{"id": "a7932b15-f816-4f83-921e-998b524487b0", "ex_date": "2023-08-24", "new_rate": 1,
+                        "old_rate": 50, "new_cusip": "NEWCUSIP1", "old_cusip": "OLDCUSIP1",
+                        "process_date": "2023-08-24", "record_date": "2023-08-24", "symbol": "MNTS"}],
+    "forward_splits": [{"cusip": "CUSIP1", "id": "a7932b15-f816-4f83-921e-998b524487b1",
+                        "due_bill_redemption_date": "2023-08-23", "ex_date": "2023-08-22", "new_rate": 2,
+                        "old_rate": 1, "payable_date": "2023-08-21", "process_date": "2023-08-22",
+                        "record_date": "2023-08-14", "symbol": "SRE"},
+                       {"cusip": "CUSIP9", "id": "a7932b15-f816-4f83-921e-998b524487d0", "ex_date": "2023-08-23",
+                        "new_rate": "__RATE_20__", "old_rate": 1, "process_date": "2023-08-23", "symbol": "EXACT"}],
+    "unit_splits": [{"id": "a7932b15-f816-4f83-921e-998b524487b2", "alternate_cusip": "ALTCUSIP1",
+                     "alternate_rate": 0.3333, "alternate_symbol": "LVROW", "effective_date": "2023-03-01",
+                     "new_cusip": "NEWCUSIP1", "new_rate": 1, "new_symbol": "LVRO", "old_cusip": "OLDCUSIP1",
+                     "old_rate": 1, "old_symbol": "TPBAU", "process_date": "2023-03-01"}],
+    "stock_dividends": [{"cusip": "CUSIP1", "id": "a7932b15-f816-4f83-921e-998b524487b3", "ex_date": "2023-05-19",
+                         "payable_date": "2023-05-05", "process_date": "2023-05-19", "rate": 0.05,
+                         "record_date": "2023-05-22", "symbol": "MSBC"}],
+    "cash_dividends": [{"cusip": "CUSIP1", "id": "a7932b15-f816-4f83-921e-998b524487b4", "ex_date": "2023-05-04",
+                        "foreign": False, "payable_date": "2023-05-19", "process_date": "2023-05-19",
+                        "rate": 0.125, "record_date": "2023-05-05", "special": False, "symbol": "FCF"}],
+    "spin_offs": [{"id": "a7932b15-f816-4f83-921e-998b524487b5", "ex_date": "2023-08-15", "new_cusip": "NEWCUSIP1",
+                   "new_rate": 1, "new_symbol": "SRM", "process_date": "2023-08-15", "record_date": "2023-08-15",
+                   "source_cusip": "SOURCECUSIP1", "source_rate": 19.35, "source_symbol": "JUPW"}],
+    "cash_mergers": [{"id": "a7932b15-f816-4f83-921e-998b524487b6", "acquiree_symbol": "GLOP",
+                      "acquiree_cusip": "ACQUIREECUSIP1", "effective_date": "2023-07-17",
+                      "payable_date": "2023-07-17", "process_date": "2023-07-17", "rate": 5.37}],
+    "stock_mergers": [{"id": "a7932b15-f816-4f83-921e-998b524487b7", "acquiree_cusip": "ACQUIREECUSIP1",
+                       "acquiree_rate": 1, "acquiree_symbol": "LSI", "acquirer_cusip": "ACQUIRERCUSIP1",
+                       "acquirer_rate": 0.895, "acquirer_symbol": "EXR", "effective_date": "2023-07-20",
+                       "payable_date": "2023-07-20", "process_date": "2023-07-20"}],
+    "stock_and_cash_mergers": [{"id": "a7932b15-f816-4f83-921e-998b524487b8", "acquiree_cusip": "ACQUIREECUSIP1",
+                                "acquiree_rate": 1, "acquiree_symbol": "MLVF", "acquirer_cusip": "ACQUIRERCUSIP1",
+                                "acquirer_rate": 0.7733, "acquirer_symbol": "FRBA", "cash_rate": 7.8,
+                                "effective_date": "2023-07-18", "payable_date": "2023-07-18",
+                                "process_date": "2023-07-18"}],
+    "redemptions": [{"id": "a7932b15-f816-4f83-921e-998b524487b9", "payable_date": "2023-06-13",
+                     "process_date": "2023-06-13", "cusip": "CUSIP1", "rate": 0.141134, "symbol": "ORPHY"}],
+    "name_changes": [{"id": "a7932b15-f816-4f83-921e-998b524487c0", "new_cusip": "NEWCUSIP1", "new_symbol": "VFS",
+                      "old_cusip": "OLDCUSIP1", "old_symbol": "BSAQ", "process_date": "2023-08-15"}],
+    "worthless_removals": [{"id": "a7932b15-f816-4f83-921e-998b524487c1", "cusip": "CUSIP1", "symbol": "ATNXQ",
+                            "process_date": "2023-10-11"}],
+    "rights_distributions": [{"id": "a7932b15-f816-4f83-921e-998b524487c2", "source_cusip": "SOURCECUSIP1",
+                              "source_symbol": "IFN", "new_cusip": "NEWCUSIP1", "new_symbol": "IFN.RTWI", "rate": 1,
+                              "ex_date": "2024-04-17", "record_date": "2024-04-18", "payable_date": "2024-04-19",
+                              "process_date": "2024-04-19", "expiration_date": "2024-05-14"}],
+}
+CA_SYMBOLS = ["ATNXQ", "BSAQ", "EXACT", "FCF", "GLOP", "IFN", "JUPW", "LSI", "MLVF", "MNTS", "MSBC", "ORPHY",
+              "SRE", "TPBAU"]
+TOKEN = "MDA3Q1ZSMDIwfDIwMjQtMDItMTV8NjBiZjkxYzItMDc0Ni00ZDliLThjOWUtYTgwYmIzMDhmZDkx"
+
+
+def ca_uri(symbols: list[str], start: str, end: str, token: str | None = None) -> str:
+    from urllib.parse import urlencode
+    q = {"symbols": ",".join(symbols), "start": start, "end": end, "sort": "asc", "limit": 1000}
+    if token:
+        q["page_token"] = token
+    return f"{CA}?{urlencode(q)}"
+
+
+def ca_body(actions: dict, token: str | None) -> str:
+    return json.dumps({"corporate_actions": actions, "next_page_token": token}).replace('"__RATE_20__"', RATE_20)
+
+
+def corporate_actions() -> None:
+    # Asked for 2023-01-01..2024-12-31: the adapter asks Alpaca 10 days further each way.
+    first = {k: v for k, v in CA_BODY.items() if k not in ("name_changes", "worthless_removals",
+                                                           "rights_distributions")}
+    second = {k: CA_BODY[k] for k in ("name_changes", "worthless_removals", "rights_distributions")}
+    write("corporate_actions_every_kind", [
+        interaction("GET", ca_uri(CA_SYMBOLS, "2022-12-22", "2025-01-10"), 200, ca_body(first, TOKEN),
+                    json_text=True),
+        interaction("GET", ca_uri(CA_SYMBOLS, "2022-12-22", "2025-01-10", TOKEN), 200, ca_body(second, None),
+                    json_text=True),
+    ])
+    # A window from 2023-08-16 to 2023-08-22: Alpaca answers what its process dates match;
+    # the adapter keeps what takes effect in the range (SRE's ex-date 08-22, not MNTS's 08-24).
+    near = {"forward_splits": CA_BODY["forward_splits"][:1], "reverse_splits": CA_BODY["reverse_splits"],
+            "name_changes": CA_BODY["name_changes"]}
+    write("corporate_actions_effective_days", [
+        interaction("GET", ca_uri(["BSAQ", "MNTS", "SRE"], "2023-08-06", "2023-09-01"), 200, ca_body(near, None),
+                    json_text=True),
+    ])
+    # A kind this adapter does not know, on a held symbol.
+    odd = {"warrant_exercises": [{"id": "0b1e0000-0000-4000-8000-00000000dead", "symbol": "SRE",
+                                  "process_date": "2023-08-22", "rate": 1}],
+           "forward_splits": CA_BODY["forward_splits"][:1]}
+    write("corporate_actions_unknown_kind", [
+        interaction("GET", ca_uri(["SRE"], "2023-08-06", "2023-09-01"), 200, ca_body(odd, None), json_text=True),
+    ])
+    # Many symbols: one request per chunk of symbols (ACTION_CHUNK = 1 in the test).
+    write("corporate_actions_chunks", [
+        interaction("GET", ca_uri(["MNTS"], "2023-08-06", "2023-09-03"), 200,
+                    ca_body({"reverse_splits": CA_BODY["reverse_splits"]}, None), json_text=True),
+        interaction("GET", ca_uri(["SRE"], "2023-08-06", "2023-09-03"), 200,
+                    ca_body({"forward_splits": CA_BODY["forward_splits"][:1]}, None), json_text=True),
     ])
 
 
