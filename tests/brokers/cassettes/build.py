@@ -216,6 +216,50 @@ def main(examples: Path) -> None:
                     200, page2),
     ])
 
+    # --- Alpaca's order statuses, read in one list call per poll ----------------------------
+    # The adapter did not place these (a resumed window): it lists from the start of the day
+    # before. First poll: each status once; the open ones end at the second poll.
+    since = f"{TRADING}/orders?status=all&after=2026-11-23T00:00:00-05:00&limit=500&direction=asc"
+    replacement_coid = "9b4d1f0e-7c1a-4d8e-9a57-6c0f1a2b3c4d"      # Alpaca names a replacement itself
+    repl_id = str(uuid.uuid5(uuid.NAMESPACE_URL, replacement_coid))
+    replaced = dict(order("s-REPL-buy", "MSFT", "buy", "replaced", notional="100"), replaced_by=repl_id,
+                    replaced_at=f"{DAY}T14:35:02Z")
+    replacement = dict(order(replacement_coid, "MSFT", "buy", "filled", notional="100", filled_qty="0.240963855",
+                             price="415.00"), replaces=replaced["id"])
+    first_poll = [
+        order("s-ACC-buy", "AAPL", "buy", "accepted", notional="100"),
+        order("s-PNEW-buy", "VTI", "buy", "pending_new", notional="100"),
+        order("s-PART-buy", "AAPL", "buy", "partially_filled", notional="1000", filled_qty="2.5", price="172.78"),
+        order("s-DFD-buy", "VTI", "buy", "done_for_day", notional="1000", filled_qty="1", price="301.12"),
+        order("s-EXP-sell", "AAPL", "sell", "expired", qty="3", filled_qty="1.5", price="172.78"),
+        order("s-CXL-buy", "VTI", "buy", "canceled", notional="50"),
+        order("s-REJ-buy", "AAPL", "buy", "rejected", notional="50"),
+        replaced, replacement,
+    ]
+    second_poll = [
+        order("s-ACC-buy", "AAPL", "buy", "filled", notional="100", filled_qty="0.578770691", price="172.78"),
+        order("s-PNEW-buy", "VTI", "buy", "new", notional="100"),
+        order("s-PART-buy", "AAPL", "buy", "filled", notional="1000", filled_qty="5.787706910", price="172.78"),
+    ]
+    third_poll = [order("s-PNEW-buy", "VTI", "buy", "filled", notional="100", filled_qty="0.332093517",
+                        price="301.12")]
+    write("statuses_in_one_poll", [
+        interaction("GET", since, 200, first_poll),
+        # now the adapter knows when they were placed: from a second before the earliest
+        interaction("GET", LIST, 200, second_poll),
+        interaction("GET", LIST, 200, third_poll),
+    ])
+    # One order looked up alone: its replacement is not in a list, so it is fetched by id.
+    write("replaced_order_followed", [
+        interaction("GET", by_id("s-REPL-buy"), 200, replaced),
+        interaction("GET", f"{TRADING}/orders/{repl_id}", 200, replacement),
+    ])
+    # The asset list, read once a day.
+    write("assets_once_a_day", [
+        interaction("GET", ASSETS, 200, universe),
+        interaction("GET", ASSETS, 200, [a for a in universe if a["symbol"] != "VTI"]),
+    ])
+
     # --- one whole trading window through the Alpaca adapter ------------------------------
     aapl, msft = "pies-20261124-open-w1-AAPL-buy", "pies-20261124-open-w1-MSFT-buy"
     held = []
