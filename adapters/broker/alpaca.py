@@ -297,7 +297,7 @@ class AlpacaBroker:
             chain.append((listed or {}).get(nxt) or self._by_id(nxt))
         if len(chain) > 1:
             log.warning("order replaced at the broker", client_order_id=o.client_order_id,
-                        replaced_by=[str(x.id) for x in chain[1:]], status=_order_status(chain[-1]))
+                        replaced_by=[str(x.id) for x in chain[1:]], status=_order_status(chain[-1]), alert=True)
         self._seen(o)
         return follow_replacements([_order_state(x) for x in chain])
 
@@ -397,17 +397,18 @@ class AlpacaBroker:
             try:
                 parsed = alpaca_actions.parse(body or {})
             except alpaca_actions.BodyError as e:
-                log.error("corporate action unreadable", reason=str(e))
+                log.error("corporate action unreadable", reason=str(e), alert=True)
                 raise StopTrading(f"Alpaca corporate actions: {e}") from None
             out.extend(a for a in parsed.actions if a.symbol in wanted and start <= a.effective <= end)
             unknown.extend(u for u in parsed.unknown if set(u.symbols) & set(wanted))
         for a in out:
             if a.kind == alpaca_actions.ActionKind.RIGHTS_DISTRIBUTION:
                 log.error("corporate action not handled", id=a.id, kind=a.kind.value, symbol=a.symbol,
-                          new_symbol=a.new_symbol, effective=a.effective.isoformat())
+                          new_symbol=a.new_symbol, effective=a.effective.isoformat(), alert=True)
         if unknown:
             for u in unknown:
-                log.error("corporate action of an unknown kind", id=u.id, kind=u.kind, symbols=list(u.symbols))
+                log.error("corporate action of an unknown kind", id=u.id, kind=u.kind, symbols=list(u.symbols),
+                          alert=True)
             names = "; ".join(f"{u.kind} {u.id} ({', '.join(u.symbols)})" for u in unknown)
             raise StopTrading(f"Alpaca reports corporate actions pies does not handle: {names}")
         unique = {a.id: a for a in out}          # the chunks never overlap; ids make sure

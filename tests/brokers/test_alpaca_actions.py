@@ -56,7 +56,8 @@ def test_every_kind_is_read_with_its_effective_day_and_exact_rates_over_all_page
     ]
     assert not any(a.kind == K.CASH_DIVIDEND for a in got)          # FCF's cash comes as a DIV activity
     alerts = [x for x in logs if x["event"] == "corporate action not handled"]
-    assert {(x["log_level"], x["id"]) for x in alerts} == {("error", f"{u}c2"), ("error", f"{u}b2:alternate")}
+    assert {(x["log_level"], x["alert"], x["id"]) for x in alerts} == {("error", True, f"{u}c2"),
+                                                                      ("error", True, f"{u}b2:alternate")}
     # The query: the held symbols, 10 days beyond each end (Alpaca filters on process_date).
     url = SENT[0][1]
     assert "start=2022-12-22" in url and "end=2025-01-10" in url and "symbols=ATNXQ%2CBSAQ" in url
@@ -88,7 +89,7 @@ def test_a_kind_pies_does_not_know_stops_trading_naming_it():
     with cassette("corporate_actions_unknown_kind"), capture_logs() as logs:
         with pytest.raises(StopTrading, match="warrant_exercises 0b1e0000-0000-4000-8000-00000000dead \\(SRE\\)"):
             alpaca().corporate_actions(["SRE"], date(2023, 8, 16), date(2023, 8, 22))
-    assert any(x["event"] == "corporate action of an unknown kind" and x["log_level"] == "error"
+    assert any(x["event"] == "corporate action of an unknown kind" and x["log_level"] == "error" and x["alert"]
                and x["id"] == "0b1e0000-0000-4000-8000-00000000dead" for x in logs)
 
 
