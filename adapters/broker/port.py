@@ -135,7 +135,9 @@ class Broker(Protocol):
 
     def corporate_actions(self, symbols: Sequence[str], start: date, end: date) -> list[CorporateAction]:
         """The actions on `symbols` that take effect from `start` to `end` (both included),
-        in effective-date then id order."""
+        in effective-date then id order. One pies does not apply comes back as
+        RIGHTS_DISTRIBUTION (the window stops if it holds the symbol); one the adapter cannot
+        even express raises StopTrading naming it (docs/brokers.md)."""
 
 
 # --- shared rules of both adapters --------------------------------------------------------
