@@ -83,6 +83,8 @@ def test_the_cli_shows_the_comparison_holds_the_window_and_accepts(world):
     cli("deposit", "bob", "100")
     held = cli("window", "run", code=4)
     assert "waits for an operator" in held.output and "BND" in held.output and "Traceback" not in held.output
+    shown = cli("window", "show").output
+    assert "at step 'opened'" in shown and "held before planning" in shown and "BND" in shown
     refused = cli("reconcile", "accept", "--reason", " ", code=2)
     assert "reason" in refused.output
     r = cli("reconcile", "accept", "--reason", "sold by hand at the broker, proceeds kept there")
