@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from adapters.broker.port import OrderRequest
 from adapters.ledger.schema import Event, Window
@@ -113,8 +114,11 @@ def test_an_unexplained_break_above_the_tolerance_holds_the_window_until_accepte
     aaa = held_qty(w, "AAA")
     tamper(w, AAA=str(aaa + D("0.5")))
     broker = Wrapped(w.broker)
-    with pytest.raises(WindowHeld) as held:
+    with capture_logs() as logs, pytest.raises(WindowHeld) as held:
         w.run(DAY2, broker)
+    alerts = [x for x in logs if x.get("alert")]
+    assert [(x["event"], x["symbol"], x["difference"]) for x in alerts] == \
+        [("trading waits: ledger and broker disagree", "AAA", "0.500000000")]
     assert isinstance(held.value, StopTrading) and "AAA" in str(held.value) and "pies reconcile" in str(held.value)
     assert "submit" not in broker.calls and "latest_prices" not in broker.calls
     with w.led.tx() as s:
@@ -212,3 +216,43 @@ def test_a_crash_around_the_check_resumes_to_the_same_end(tmp_path, db_url, wher
     w.run(DAY2)
     assert _state(w.led) == _state(ref.led)
     assert w.broker.calls == ref.broker.calls
+
+
+def test_the_daemon_logs_a_held_window_lives_on_and_runs_it_once_accepted(tmp_path, monkeypatch):
+    import json as _json
+    from datetime import datetime, time as _time
+    from zoneinfo import ZoneInfo
+    from engine.shell import policies
+    from engine.shell.daemon import Daemon
+    from engine.shell.wiring import ensure_house, open_broker
+    from test_daemon import make_world
+    ny = ZoneInfo("America/New_York")
+    env = make_world(tmp_path)
+    monkeypatch.setenv("PIES_NOW", "2026-11-24T15:00:00+00:00")
+    s = load(env=env)
+    led = Ledger(s.database_url)
+    broker = open_broker(s)
+    ensure_house(led, broker, "main")
+    policies.add_account(led, "a", "Tech", tmp_path / "policy.pie")
+    led.deposit("a", "300")
+    from engine.shell.window import WindowOptions, WindowRunner
+    WindowRunner(led, broker, "main", WindowOptions(settle_timeout=1)).run(date(2026, 11, 23))
+    state = s.data_dir / "simulated-broker.json"
+    doc = _json.loads(state.read_text())
+    doc["positions"]["MSFT"] = str(D(doc["positions"]["MSFT"]) + 3)
+    state.write_text(_json.dumps(doc))
+    led.deposit("a", "100", key="later")
+    led.dispose()
+    d = Daemon(s, now=lambda: datetime.combine(date(2026, 11, 24), _time(10, 0), ny))
+    try:
+        d.open()
+        with capture_logs() as logs:
+            assert d.run_window("open") is None                    # held, and the daemon goes on
+        waits = [x for x in logs if x["event"] == "window waits for an operator"]
+        assert waits and waits[0]["alert"] is True and "MSFT" in waits[0]["reason"]
+        Service(s, d.ledger, lambda syms: {}).accept_breaks("3 MSFT moved in by hand", caller=Caller("ops", "operator"))
+        report = d.run_window("open")
+        assert report is not None and report["orders"]            # it traded the deposit
+    finally:
+        d.lock.release()
+        d.ledger.dispose()
