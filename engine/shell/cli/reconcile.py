@@ -66,7 +66,11 @@ def print_broker(b: dict) -> None:
 def accept(ctx: click.Context, reason: str, broker_name: str | None, as_json: bool) -> None:
     """Accept the unexplained breaks as they are now: the next window goes on past them
     while each stays the same (a changed difference waits again). Audited."""
-    who = Caller(f"cli:{getpass.getuser()}", "operator")
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):          # no name for this uid (a container): still audited as the CLI
+        user = "unknown"
+    who = Caller(f"cli:{user}", "operator")
     with ledger_of(ctx) as led:
         doc = service_of(ctx, led).accept_breaks(reason, caller=who, broker=broker_name)
     if as_json:
