@@ -129,7 +129,8 @@ class PolicyIn(BaseModel):
 
 
 class AcceptIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=500, description="What was checked and why the broker's figures are right")
+    reason: str = Field(min_length=1, max_length=500,
+                        description="What was checked and why the broker's figures are right")
     broker: str | None = Field(default=None, max_length=100, description="Default: the first broker account")
 
 

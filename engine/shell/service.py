@@ -516,7 +516,8 @@ class Service:
                 try:
                     doc.update(self._reconcile(name).to_json())
                 except BrokerError as e:
-                    doc["error"] = f"the broker does not answer: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                    why = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    doc["error"] = f"the broker does not answer: {why}"
             doc["accepted"] = Reconciliations(self.ledger).log(name, 20)
             out.append(doc)
         return {"brokers": out, "waits": any(d["waits"] for d in out)}

@@ -386,7 +386,6 @@ class WindowRunner:
             log.warning("ledger and broker differ", window=w.id, symbol=x.symbol, difference=str(x.difference),
                         cause=x.cause.value if x.cause else None, detail=x.detail)
 
-
     def _collected(self, w: WindowInfo) -> None:
         with self.repo.step(w.id) as tx:
             last = tx.last_trading_date()
