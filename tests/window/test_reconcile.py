@@ -256,3 +256,13 @@ def test_the_daemon_logs_a_held_window_lives_on_and_runs_it_once_accepted(tmp_pa
     finally:
         d.lock.release()
         d.ledger.dispose()
+
+
+def test_an_agreeing_window_costs_the_check_two_broker_calls(tmp_path, db_url):
+    w = funded(tmp_path, db_url)
+    broker = Wrapped(w.broker)
+    report = w.run(DAY2, broker)
+    assert broker.calls[:3] == ["positions", "balance", "cash_activities"]     # then collect's own call
+    assert "orders_since" not in broker.calls and "corporate_actions" not in broker.calls
+    assert before(report) == {"agrees": True, "waits": False, "breaks": []}
+    assert report["reconciliation"]["after"]["agrees"] is True
