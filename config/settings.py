@@ -104,6 +104,14 @@ class AlpacaSection(_Section):
     timeout: float = 10.0
     trading_url: str = ""          # empty: Alpaca's paper (or live) trading API
     data_url: str = ""             # empty: Alpaca's market data API
+    requests_per_minute: int = 190     # every request of the account; Alpaca allows 200
+
+    @field_validator("requests_per_minute", mode="before")
+    @classmethod
+    def _rate(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 200:
+            raise ValueError(f"must be a whole number from 1 to 200 (Alpaca's limit), not {v!r}")
+        return v
 
 
 class SettleSection(_Section):

@@ -461,8 +461,23 @@ class WindowRunner:
             found = self._call("reconcile", lambda: self.broker.orders_since(_since(w, w.trading_date)))
             known = {st.client_order_id: st for st in found}
             log.info("reconciled with the broker", window=w.id, phase=phase.value, orders=len(found))
+        to_send = sorted({o.plan.symbol for o in todo if o.client_order_id not in known})
+        # The day's asset list: a symbol that is inactive or not tradable is not ordered.
+        assets = self._call("assets", lambda: self.broker.assets(to_send)) if to_send else {}
+        if to_send:
+            seconds = self.broker.request_seconds(len(to_send))
+            log.info("submitting orders", window=w.id, phase=phase.value, orders=len(to_send),
+                     **({"paced_minutes": round(seconds / 60, 1)} if seconds else {}))
         for o in todo:
             self._still_mine(w)
+            asset = assets.get(o.plan.symbol)
+            if asset is not None and not asset.tradable and o.client_order_id not in known:
+                why = f"{o.plan.symbol} is not ordered: {asset.note or 'not tradable at the broker'}"
+                log.warning("order skipped", window=w.id, symbol=o.plan.symbol, client_order_id=o.client_order_id,
+                            reason=why)
+                with self.repo.step(w.id) as tx:
+                    tx.mark(o.id, "skipped", why)
+                continue
             with self.repo.step(w.id) as tx:
                 tx.mark(o.id, "submitted")        # persisted before the broker hears of it
             self.crash("submit:before-call")

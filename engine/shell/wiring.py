@@ -34,7 +34,8 @@ def open_broker(settings: Settings, name: str | None = None) -> Broker:
         return AlpacaBroker(AlpacaConfig(key_env=a["key_env"], secret_env=a["secret_env"], paper=bool(a["paper"]),
                                          allow_live=bool(a["allow_live"]), feed=a["feed"],
                                          timeout=float(a["timeout"]), url_override=a["trading_url"] or None,
-                                         data_url_override=a["data_url"] or None))
+                                         data_url_override=a["data_url"] or None,
+                                         requests_per_minute=int(a["requests_per_minute"])))
     from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
     sim = b.simulated
     default_state = "simulated-broker.json" if b is settings.brokers[0] else f"simulated-broker-{b.name}.json"
