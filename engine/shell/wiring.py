@@ -81,9 +81,11 @@ def ensure_house(ledger: Ledger, broker: Broker, name: str) -> None:
 
 def window_options(settings: Settings, broker: str | None = None, **overrides):
     """The window runner's options for a broker account (the first unless named)."""
+    from engine.core.reconcile import Tolerance
     from engine.shell.window import Recurring, WindowOptions
     b = settings.broker_named(broker) if broker else settings.broker
     return WindowOptions(**{"min_order_cents": b.min_order_cents, "poll_interval": b.poll_seconds,
                             "recurring": tuple(Recurring(**r) for r in settings.recurring),
                             "workers": settings.workers, "shard_size": settings.shard_size,
-                            "cluster": settings.cluster, **overrides})
+                            "cluster": settings.cluster,
+                            "tolerance": Tolerance(settings.reconcile_shares, settings.reconcile_cents), **overrides})

@@ -1,6 +1,7 @@
 """One whole trading window through the Alpaca adapter, replayed from a cassette: two
 accounts' deposits become two notional buys, filled, allocated, and the ledger agrees
-with the positions and cash Alpaca reports."""
+with the positions and cash Alpaca reports. (The cassette begins with the positions and
+account the window's reconciliation reads before collecting: none, and the house's $10,000.)"""
 
 from __future__ import annotations
 

@@ -270,6 +270,13 @@ def main(examples: Path) -> None:
                  current_price=price, asset_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "asset:" + sym)))
         held.append(p)
     write("window_one_day", [
+        # before collecting: the window's reconciliation compares the ledger (the house's
+        # $10,000, nothing held) with the broker's positions and cash
+        interaction("GET", f"{TRADING}/positions", 200, []),
+        interaction("GET", f"{TRADING}/account", 200, dict(account_t, cash="10000")),
+        # then the corporate actions' check before planning reads the positions again
+        # (nothing held: no actions asked for)
+        interaction("GET", f"{TRADING}/positions", 200, []),
         interaction("GET", f"{TRADING}/account/activities/DIV", 200, []),
         interaction("GET", f"{DATA}/stocks/trades/latest?symbols=AAPL%2CMSFT&feed=iex", 200,
                     trades({"AAPL": 172.78, "MSFT": 415.00})),
