@@ -471,11 +471,12 @@ class SimulatedBroker:
             return Balance(cash, cash, equity)
 
     def corporate_actions(self, symbols: Sequence[str], start: date, end: date) -> list[CorporateAction]:
-        """The file's actions on `symbols` taking effect from `start` to `end`, in
-        effective-date then id order."""
+        """The file's actions on `symbols` (their source or the symbol shares arrive in)
+        taking effect from `start` to `end`, in effective-date then id order."""
         self._fault()
         wanted = set(symbols)
-        return [a for a in self._actions if a.symbol in wanted and start <= a.effective <= end]
+        return [a for a in self._actions if (a.symbol in wanted or a.new_symbol in wanted)
+                and start <= a.effective <= end]
 
     def cash_activities(self, since: datetime) -> list[CashActivity]:
         with self._lock:

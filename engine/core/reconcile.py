@@ -128,6 +128,9 @@ def _signed_cash(o: OrderState) -> Decimal:
     return -o.filled_notional if o.side == "buy" else o.filled_notional
 
 
+GONE = frozenset({ActionKind.CASH_MERGER, ActionKind.REDEMPTION, ActionKind.WORTHLESS_REMOVAL})
+
+
 def _rate(a: CorporateAction) -> Decimal:
     return a.new_rate / a.old_rate
 
@@ -163,6 +166,10 @@ def _share_candidates(symbol: str, total: Decimal, broker: Decimal, held: Mappin
                 # The other way round: the ledger applied it and the broker has not (yet).
                 out.append((broker - _after(a, broker), Cause.ACTION,
                             f"the ledger applied {_describe(a)}; the broker has not"))
+        elif a.symbol == symbol and not a.new_symbol and not a.source_keeps and a.kind in GONE:
+            # A cash merger, a redemption, a removal: the holding goes (its cash is the cash line's).
+            out.append((-total, Cause.ACTION, f"the broker removed {symbol} by {_describe(a)}; the ledger has not"))
+            out.append((broker, Cause.ACTION, f"the ledger removed {symbol} by {_describe(a)}; the broker has not"))
         elif a.symbol == symbol and a.new_symbol and not a.source_keeps:
             out.append((-total, Cause.ACTION, f"the broker moved {symbol} by {_describe(a)}; the ledger has not"))
             out.append((broker, Cause.ACTION, f"the ledger moved {symbol} by {_describe(a)}; the broker has not"))

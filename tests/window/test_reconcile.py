@@ -262,7 +262,9 @@ def test_an_agreeing_window_costs_the_check_two_broker_calls(tmp_path, db_url):
     w = funded(tmp_path, db_url)
     broker = Wrapped(w.broker)
     report = w.run(DAY2, broker)
-    assert broker.calls[:3] == ["positions", "balance", "cash_activities"]     # then collect's own call
-    assert "orders_since" not in broker.calls and "corporate_actions" not in broker.calls
+    # the check's two calls; then the corporate-action step (the actions on held symbols and
+    # the positions it checks them against, docs/corporate-actions.md); then collect's own call
+    assert broker.calls[:5] == ["positions", "balance", "corporate_actions", "positions", "cash_activities"]
+    assert "orders_since" not in broker.calls and broker.calls.count("corporate_actions") == 1
     assert before(report) == {"agrees": True, "waits": False, "breaks": []}
     assert report["reconciliation"]["after"]["agrees"] is True
