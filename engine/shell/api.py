@@ -14,7 +14,7 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
-import structlog
+from engine.shell import logs
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -32,7 +32,7 @@ from engine.shell.service import AUDITED_REFUSALS, NotAPolicyFile, Service, Stal
 if TYPE_CHECKING:
     from adapters.ledger.store import Ledger
 
-log = structlog.get_logger("pies.api")
+log = logs.logger("pies.api")
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 

@@ -20,7 +20,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-import structlog
+from engine.shell import logs
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from adapters.broker.port import Broker, OrderRejected, OrderState, RetryLater
@@ -43,7 +43,7 @@ from engine.shell.policies import COMPILER
 
 __all__ = ["STEPS", "Interrupted", "Recurring", "WindowOptions", "WindowPaused", "WindowRunner"]
 
-log = structlog.get_logger("pies.window")
+log = logs.logger("pies.window")
 NY = ZoneInfo("America/New_York")
 STEPS = ("opened", "collected", "priced", "planned", "netted", "sells_submitted", "sells_settled",
          "sells_allocated", "scaled", "buys_submitted", "buys_settled", "allocated", "closed")

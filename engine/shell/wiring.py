@@ -30,6 +30,8 @@ def open_broker(settings: Settings, name: str | None = None) -> Broker:
     b = settings.broker_named(name) if name else settings.broker
     if b.kind == "alpaca":
         from adapters.broker.alpaca import AlpacaBroker, AlpacaConfig
+        from engine.shell import logs
+        logs.ensure_configured()               # the adapter logs; never to stdout, where --json goes
         a = b.alpaca
         return AlpacaBroker(AlpacaConfig(key_env=a["key_env"], secret_env=a["secret_env"], paper=bool(a["paper"]),
                                          allow_live=bool(a["allow_live"]), feed=a["feed"],

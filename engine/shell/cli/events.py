@@ -9,8 +9,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import click
-from rich.table import Table
-
 from engine.core.money import MoneyError, parse_dollars
 from engine.shell.cli.shared import ledger_of, print_json, service_of
 from engine.shell.console import UserError, out
@@ -121,6 +119,7 @@ def history(ctx: click.Context, name: str, as_json: bool) -> None:
     if as_json:
         print_json(doc)
         return
+    from rich.table import Table
     table = Table(title=f"{name}: history", title_justify="left")
     for col in ("#", "when (UTC)", "event", "amount", "slice", "status", "reason"):
         table.add_column(col)
