@@ -7,9 +7,10 @@
 The ledger is bench/window.py's (accounts on 20-slice, 2-level pies of one policy version,
 already invested, a third with a pending event), streamed in (COPY on PostgreSQL) and not
 timed, plus one closed window whose prices value the accounts. Times GET
-/api/v1/accounts?page=..&size=100 (FastAPI's TestClient: the whole request, token check
-included) at the first, middle and last page and with a search, and prints the median and
-the slowest of 5 requests each.
+/api/v1/accounts?size=100 (FastAPI's TestClient: the whole request, token check included)
+at the first page, the middle and last pages by cursor (`after=`, how a client pages on),
+the same two by `page=` (an offset, kept for old clients), and with a search, and prints
+the median and the slowest of 5 requests each.
 """
 
 from __future__ import annotations
@@ -101,14 +102,18 @@ def run(db: str, n: int, keep: str | None = None) -> None:
             client = TestClient(create_app(settings, ledger=led, live_prices=live, limiter=Limiter()))
             headers = {"Authorization": f"Bearer {token}"}
             last = (n + SIZE - 1) // SIZE
+            names = sorted(f"a{i}" for i in range(n))          # bench/window.py's names, in the index's order
             rows = []
-            for label, query in (("first page", f"page=1&size={SIZE}"),
-                                 ("middle page", f"page={last // 2}&size={SIZE}"),
-                                 ("last page", f"page={last}&size={SIZE}"),
-                                 ("search a12", f"page=1&size={SIZE}&search=a12")):
+            for label, query in (("first page", f"size={SIZE}"),
+                                 ("middle page (after=)", f"size={SIZE}&after={names[(last // 2 - 1) * SIZE - 1]}"),
+                                 ("last page (after=)", f"size={SIZE}&after={names[(last - 1) * SIZE - 1]}"),
+                                 ("middle page (page=)", f"page={last // 2}&size={SIZE}"),
+                                 ("last page (page=)", f"page={last}&size={SIZE}"),
+                                 ("search a12", f"size={SIZE}&search=a12")):
                 med, worst, doc = timed(client, headers, query)
                 assert doc["total"] >= len(doc["accounts"]) > 0 and not asked
                 rows.append(f"{label} {med * 1000:.0f} ms (max {worst * 1000:.0f})")
+            rows.append(f"total {doc['total']:,} ({'exact' if doc['total_exact'] else 'estimate'})")
             led.dispose()
         finally:
             if schema and not keep:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import create_engine, event, func, select, true
+from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -109,6 +110,7 @@ def database_trouble(e: BaseException, url: str) -> Exception:
 class AccountRows:
     """Accounts with what valuing them needs, read in one transaction."""
     total: int                                               # how many match (all pages)
+    total_exact: bool                                        # False: `total` is an estimate (see count_accounts)
     accounts: list[Account]
     holdings: dict[int, dict[str, tuple[str, Decimal]]]      # account id -> path -> (symbol, shares)
     pending: dict[int, int]                                  # account id -> pending events
@@ -335,28 +337,36 @@ class Ledger:
             return list(s.scalars(q))
 
     def account_rows(self, *, name: str | None = None, search: str = "", offset: int = 0,
-                     limit: int | None = None) -> AccountRows:
-        """One account by `name`, or the accounts whose name contains `search` by name (the
-        page from `offset`, `limit` of them), with what valuing them needs: their holdings,
-        pending event counts and policy versions' texts. One transaction, a few queries
-        whatever the number of accounts: counted and cut by the database."""
+                     limit: int | None = None, after: str | None = None) -> AccountRows:
+        """One account by `name`, or the accounts whose name contains `search` by name (those
+        named after `after`, the cursor of the page before, or the page from `offset`;
+        `limit` of them), with what valuing them needs: their holdings, pending event counts
+        and policy versions' texts. One transaction, a few queries whatever the number of
+        accounts: counted (count_accounts) and cut by the database. `after` costs the same at
+        any depth; `offset` reads the names it skips."""
         with self.tx() as s:
+            exact = True
             if name is not None:
                 accts = [self._account(s, name)]
                 total = 1
             else:
-                # Counted and cut on the name index alone (an index-only scan: no table rows
-                # read to skip `offset` accounts): a house is named "house:<broker>" and no
-                # other account may be (add_account refuses it).
+                # Cut on the name index alone (an index-only scan: no table rows read to
+                # skip `offset` accounts): a house is named "house:<broker>" and no other
+                # account may be (add_account refuses it).
                 named = [Account.name.not_like("house:%")]
                 if search:
                     named.append(Account.name.ilike(f"%{search.replace('%', '').replace('_', '')}%"))
-                total = s.scalar(select(func.count(Account.name)).where(*named))
                 q = select(Account).where(Account.is_house.is_(False), *named).order_by(Account.name)
-                if offset:
+                if after is not None:
+                    q = q.where(Account.name > after)
+                elif offset:
                     q = q.where(Account.name >= select(Account.name).where(*named).order_by(Account.name)
                                 .offset(offset).limit(1).scalar_subquery())
                 accts = list(s.scalars(q.limit(limit) if limit else q))
+                if limit is None and after is None and not offset:
+                    total = len(accts)                      # all of them were read: counted already
+                else:
+                    total, exact = self._count_accounts(s, named, search=bool(search))
             ids = [a.id for a in accts]
             held: dict[int, dict[str, tuple[str, Decimal]]] = {i: {} for i in ids}
             pending: dict[int, int] = {}
@@ -376,7 +386,28 @@ class Ledger:
                 texts = {vid: (f, t) for vid, f, t in s.execute(
                     select(PolicyVersion.id, PolicyVersion.file, PolicyVersion.text)
                     .where(PolicyVersion.id.in_(versions)))}
-            return AccountRows(total, accts, held, pending, texts)
+            return AccountRows(total, exact, accts, held, pending, texts)
+
+    COUNTED_UP_TO = 10_000      # more matching accounts than this: an estimate, not a count
+
+    @classmethod
+    def _count_accounts(cls, s: Session, named: list, *, search: bool) -> tuple[int, bool]:
+        """(how many accounts match, exact?). Up to COUNTED_UP_TO they are counted; past
+        it counting would read every name at every page, so: without a search, the
+        database's own estimate of the table's rows (PostgreSQL's planner statistics; on
+        SQLite the highest account id, accounts being never deleted; the few houses
+        included); with a search, COUNTED_UP_TO + 1, meaning "more than COUNTED_UP_TO"."""
+        seen = s.scalar(select(func.count()).select_from(
+            select(Account.name).where(*named).limit(cls.COUNTED_UP_TO + 1).subquery()))
+        if seen <= cls.COUNTED_UP_TO:
+            return seen, True
+        if search:
+            return seen, False
+        if s.get_bind().dialect.name == "postgresql":
+            rows = s.scalar(sql("select reltuples::bigint from pg_class where oid = 'accounts'::regclass"))
+        else:
+            rows = s.scalar(select(func.max(Account.id)))
+        return max(int(rows or 0), seen), False
 
     def account(self, name: str) -> Account:
         """One account by name (not a house), or LedgerError naming some that exist."""

@@ -9,6 +9,7 @@ amounts go out as strings.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
@@ -95,19 +96,28 @@ class Service:
 
     # --- queries ------------------------------------------------------------------------------
 
-    def accounts(self, *, page: int = 1, size: int = 0, search: str = "", live: bool = False) -> dict[str, Any]:
-        """Accounts by name (a page of them when `size`), with value, cash, largest drift and
-        pending events; the selection and counting are done by the database."""
+    def accounts(self, *, page: int = 1, size: int = 0, search: str = "", live: bool = False,
+                 after: str | None = None) -> dict[str, Any]:
+        """Accounts by name (a page of them when `size`: the accounts named after `after`,
+        the `next` of the page before, or else page `page`), with value, cash, largest drift
+        and pending events; the selection and counting are done by the database. `total`
+        is counted up to 10,000 matches and estimated past that (`total_exact` says which);
+        `next` is the cursor of the following page (None on the last)."""
         if page < 1 or size < 0 or size > 1000:
             raise LedgerError("page starts at 1 and size is 0 (all) to 1000")
-        found = self.ledger.account_rows(search=search, offset=(page - 1) * size if size else 0, limit=size or None)
+        found = self.ledger.account_rows(search=search, offset=(page - 1) * size if size and after is None else 0,
+                                         limit=size + 1 if size else None, after=after)     # one more: is there a next?
+        more = bool(size) and len(found.accounts) > size
+        if more:
+            found = replace(found, accounts=found.accounts[:size])
         rows = []
         for a, pie, _, values in self._valued(found, live):
             d = max_drift_bp(slice_rows(pie, values))
             rows.append({"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status,
                          "value": fmt(sum(values.values())), "cash": str(a.cash),
                          "max_drift": None if d is None else f"{fmt(d)}%", "pending": found.pending.get(a.id, 0)})
-        return {"accounts": rows, "total": found.total, "page": page, "size": size}
+        return {"accounts": rows, "total": found.total, "total_exact": found.total_exact, "page": page, "size": size,
+                "after": after, "next": found.accounts[-1].name if more else None}
 
     def account(self, name: str, *, live: bool = False) -> dict[str, Any]:
         [(acct, pie, held, values)] = self._valued(self.ledger.account_rows(name=name), live)

@@ -204,3 +204,21 @@ def test_two_concurrent_writers_never_lose_or_double_an_event(ledger, db_url):
     keys = sorted(e.key for e, _ in events)
     assert len(keys) == len(set(keys)) == 30 + 30 + 30
     assert sum(e.amount for e, _ in events) == Decimal("30") + Decimal("120")
+
+
+def test_accounts_page_on_by_cursor_and_count_exactly_up_to_a_limit_then_estimate(ledger, tmp_path, monkeypatch):
+    for name in ("bob", "carol", "dave"):
+        policies.add_account(ledger, name, "Core", tmp_path / "core.pie")
+    rows = ledger.account_rows(limit=2)
+    assert ([a.name for a in rows.accounts], rows.total, rows.total_exact) == (["alice", "bob"], 4, True)
+    after = ledger.account_rows(limit=2, after="bob")
+    assert [a.name for a in after.accounts] == ["carol", "dave"]
+    assert [a.name for a in ledger.account_rows(limit=2, offset=2).accounts] == ["carol", "dave"]  # the old way
+    assert ledger.account_rows(limit=2, after="dave").accounts == []
+    monkeypatch.setattr(Ledger, "COUNTED_UP_TO", 2)   # past the limit: an estimate, never less than what was seen
+    est = ledger.account_rows(limit=2)
+    assert not est.total_exact and est.total >= 3 and [a.name for a in est.accounts] == ["alice", "bob"]
+    searched = ledger.account_rows(limit=2, search="a")        # alice, carol, dave: "more than 2"
+    assert (searched.total, searched.total_exact) == (3, False)
+    everyone = ledger.account_rows()                          # all of them read: counted exactly
+    assert (everyone.total, everyone.total_exact) == (4, True)

@@ -129,11 +129,14 @@ def plan_next(ctx: click.Context, name: str | None, as_json: bool) -> None:
 @click.option("--page", default=1, show_default=True)
 @click.option("--size", default=0, help="Accounts per page (0: all).")
 @click.option("--search", default="", help="Only accounts whose name contains this.")
+@click.option("--after", default=None, metavar="NAME", help="The page after this account (the `next` of a page).")
 @click.pass_context
-def accounts(ctx: click.Context, live: bool, as_json: bool, page: int, size: int, search: str) -> None:
+def accounts(ctx: click.Context, live: bool, as_json: bool, page: int, size: int, search: str,
+             after: str | None) -> None:
     """Every account (or a page of them): value, cash, largest drift, pending events."""
-    doc = ask(ctx, lambda service: service.accounts(page=page, size=size, search=search, live=live))
-    print_rows(doc, "accounts", as_json, "accounts" + (f" (page {page}, {doc['total']} in all)" if size else ""), {
+    doc = ask(ctx, lambda service: service.accounts(page=page, size=size, search=search, live=live, after=after))
+    print_rows(doc, "accounts", as_json, "accounts" + (f" (page {page}, {'' if doc['total_exact'] else 'about '}{doc['total']} in all)"
+                                                  if size else ""), {
         "account": lambda a: a["account"], "pie": lambda a: a["pie"], "broker": lambda a: a["broker"],
         "value": lambda a: a["value"], "cash": lambda a: a["cash"], "max drift": lambda a: a["max_drift"] or "-",
         "pending": lambda a: a["pending"]}, right=("value", "cash", "max drift", "pending"))
