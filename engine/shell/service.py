@@ -20,7 +20,7 @@ from adapters.ledger.store import AccountRows, Ledger, LedgerError, parse_amount
 from config.settings import Settings
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
 from engine.core.errors import BrokerUnavailable, Conflict, NotFound, PiesError
-from engine.core.money import dollars, fmt
+from engine.core.money import MoneyError, dollars, fmt, parse_dollars
 from engine.shell import policies
 from rules.model import Pie
 
@@ -414,8 +414,19 @@ class Service:
                 continue                          # the import reports it, by line
             held.setdefault(acct.broker, set()).update(sym for sym, q in self.ledger.holdings(n).values() if q)
         prices = {b: self.valuation(sorted(syms), broker=b) for b, syms in sorted(held.items())}
-        created, existing = self.ledger.import_events(rows, {}, check_rebalance=policies.rebalance_check(),
-                                                      broker_prices=prices, where=where)
+        parsed, errors = [], []
+        for line, row in enumerate(rows, start=2):                # line 1 is the header
+            kind = (row.get("kind") or "").strip()
+            if row.get(None) or kind not in ("deposit", "withdrawal"):
+                parsed.append(row)                                # the ledger names what is wrong
+                continue
+            try:
+                parsed.append({**row, "amount": dollars(parse_dollars(row.get("amount") or "", what=kind))})
+            except MoneyError as e:
+                errors.append((line, f"{where}:{line}: {e}"))
+                parsed.append({**row, "amount": None})
+        created, existing = self.ledger.import_events(parsed, {}, check_rebalance=policies.rebalance_check(),
+                                                      broker_prices=prices, where=where, errors=errors)
         return {"file": where, "recorded": created, "already_recorded": existing}
 
     # --- accounts -------------------------------------------------------------------------------

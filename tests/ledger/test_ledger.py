@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 import rules
 from adapters.ledger import migrate
 from adapters.ledger.schema import Account, Event, Holding, PolicyVersion
-from adapters.ledger.store import Ledger, LedgerError, check_invariants
+from adapters.ledger.store import Ledger, LedgerError
+from adapters.ledger.window_repo import check_invariants
 from engine.shell import policies
 
 ROOT = Path(__file__).resolve().parents[2]
