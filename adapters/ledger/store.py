@@ -387,7 +387,7 @@ class Ledger:
                     .where(PolicyVersion.id.in_(versions)))}
             return AccountRows(total, exact, accts, held, pending, texts)
 
-    COUNTED_UP_TO = 10_000      # more matching accounts than this: an estimate, not a count
+    COUNTED_UP_TO = 1_000       # more matching accounts than this: an estimate, not a count
 
     @classmethod
     def _count_accounts(cls, s: Session, named: list, *, search: bool) -> tuple[int, bool]:

@@ -278,7 +278,7 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
                  search: Annotated[str, Query(max_length=100)] = "", live: bool = False,
                  after: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
         """A page of accounts by name. Page on with `after` (the previous page's `next`: as
-        fast at any depth) or `page`; `total` is exact up to 10,000 accounts and the
+        fast at any depth) or `page`; `total` is exact up to 1,000 accounts and the
         database's estimate past that (`total_exact`)."""
         return read(lambda: service.accounts(page=page, size=size, search=search, live=live, after=after))
 

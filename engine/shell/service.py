@@ -101,7 +101,7 @@ class Service:
         """Accounts by name (a page of them when `size`: the accounts named after `after`,
         the `next` of the page before, or else page `page`), with value, cash, largest drift
         and pending events; the selection and counting are done by the database. `total`
-        is counted up to 10,000 matches and estimated past that (`total_exact` says which);
+        is counted up to 1,000 matches and estimated past that (`total_exact` says which);
         `next` is the cursor of the following page (None on the last)."""
         if page < 1 or size < 0 or size > 1000:
             raise LedgerError("page starts at 1 and size is 0 (all) to 1000")

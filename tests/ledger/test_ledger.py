@@ -47,8 +47,8 @@ def hold(led: Ledger, name: str, path: str, shares: str) -> None:
 
 def test_migrations_reach_head_and_run_once(db_url):
     led = Ledger(db_url)
-    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0008"
-    assert migrate.upgrade(led.engine) == ("0008", "0008")
+    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0012"
+    assert migrate.upgrade(led.engine) == ("0012", "0012")
 
 
 def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
@@ -66,10 +66,29 @@ def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
         conn.execute(text("insert into orders (id, window_id, client_order_id, phase, symbol, side, notional, status) "
                           "values (1, 1, 'c1', 'buy', 'VTI', 'buy', 100, 'filled')"))
         conn.execute(text("insert into fills (id, order_id, qty, price, amount) values (7, 1, 0.4, 250, 100)"))
-    assert migrate.upgrade(eng) == ("0002", "0008")
+    assert migrate.upgrade(eng) == ("0002", "0012")
     with eng.connect() as conn:
         rows = conn.execute(text("select id, order_id, seq, qty, amount from fills")).all()
     assert [(r[0], r[1], r[2]) for r in rows] == [(7, 1, 1)] and Decimal(str(rows[0][3])) == Decimal("0.4")
+    eng.dispose()
+
+
+def test_an_old_ledgers_unused_scheduler_jobs_table_is_dropped(db_url):
+    """0012: APScheduler's old job store left a table outside the migrations; it goes."""
+    from alembic import command
+    from sqlalchemy import create_engine, inspect, text
+    eng = create_engine(db_url)
+    cfg = migrate._config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+    with eng.begin() as conn:
+        conn.execute(text("create table scheduler_jobs (id varchar(191) primary key, next_run_time float, "
+                          "job_state bytea)" if eng.dialect.name == "postgresql" else
+                          "create table scheduler_jobs (id varchar(191) primary key, next_run_time float, "
+                          "job_state blob)"))
+    assert migrate.upgrade(eng) == ("0008", migrate.HEAD)
+    assert not inspect(eng).has_table("scheduler_jobs") and inspect(eng).has_table("accounts")
     eng.dispose()
 
 
