@@ -59,7 +59,9 @@ def run(db: str, n: int, keep: str | None = None) -> None:
         schema, built = None, 0
         admin = create_engine(PG, isolation_level="AUTOCOMMIT")
         if db == "sqlite":
-            url = f"sqlite:///{workdir / 'bench.db'}"
+            path = Path(tempfile.gettempdir()) / f"pies-{keep}.db" if keep else workdir / "bench.db"
+            built = int(path.exists())
+            url = f"sqlite:///{path}"
         else:
             schema = keep or f"bench_{uuid.uuid4().hex[:8]}"
             with admin.connect() as c:
@@ -114,7 +116,7 @@ def run(db: str, n: int, keep: str | None = None) -> None:
                 assert doc["total"] >= len(doc["accounts"]) > 0 and not asked
                 rows.append(f"{label} {med * 1000:.0f} ms (max {worst * 1000:.0f})")
             first = client.get(f"/api/v1/accounts?size={SIZE}", headers=headers).json()
-            rows.append(f"total {first['total']:,} ({'exact' if first['total_exact'] else 'estimate'})")
+            rows.append(f"total {first['total']:,} ({'exact' if first.get('total_exact', True) else 'estimate'})")
             led.dispose()
         finally:
             if schema and not keep:
@@ -127,8 +129,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, action="append")
     ap.add_argument("--db", choices=["sqlite", "postgresql"], action="append")
-    ap.add_argument("--keep", metavar="SCHEMA", help="PostgreSQL: build the ledger in this schema once and keep it "
-                                                      "(later runs time it again without building it)")
+    ap.add_argument("--keep", metavar="NAME", help="build the ledger once and keep it (PostgreSQL: in this schema; "
+                                                    "SQLite: in $TMPDIR/pies-NAME.db); later runs time it again "
+                                                    "without building it")
     args = ap.parse_args()
     for db in args.db or ["postgresql"]:
         for n in args.n or [100_000]:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import rules as policy_lang
 from adapters.ledger.access import Access
-from adapters.ledger.store import AccountRows, Ledger, LedgerError, parse_amount
+from adapters.ledger.store import AccountRows, Ledger, LedgerError
 from config.settings import Settings
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
 from engine.core.errors import BrokerUnavailable, Conflict, NotFound, PiesError
