@@ -339,7 +339,6 @@ class Service:
         exists already as asked is left as it is. The first account of a broker account
         asks the broker for the house's holdings."""
         from config.settings import SettingsError
-        from engine.shell.wiring import ensure_house, open_broker
         errors, brokers = [], set()
         for i, r in enumerate(rows):
             b = (r.get("broker") or "").strip() or self.settings.broker_name
@@ -350,8 +349,7 @@ class Service:
         if errors:
             raise LedgerError("; ".join(errors[:20]))
         for b in sorted(brokers):
-            if self.ledger.house(b) is None:
-                ensure_house(self.ledger, open_broker(self.settings, b), b)
+            self._housed(b)
         done = policies.add_accounts(self.ledger, rows, label=label, broker=self.settings.broker_name,
                                         policy_file=self.settings.policy_files[0] if self.settings.policy_files else None)
         return {"accounts": [{"account": n, "created": c} for n, c in done],
@@ -434,12 +432,18 @@ class Service:
     def add_account(self, name: str, pie: str, policy_file: str, *, rules: str, broker: str | None = None) -> dict[str, Any]:
         """Open an account on `pie` of the policy file; the first account of a broker
         account makes its house (the only time this asks the broker)."""
-        from engine.shell.wiring import ensure_house, open_broker
-        b = broker or self.settings.broker_name
-        if self.ledger.house(b) is None:
-            ensure_house(self.ledger, open_broker(self.settings, self.settings.broker_named(b).name), b)
+        b = self._housed(broker or self.settings.broker_name)
         policies.add_account(self.ledger, name, pie, policy_file, rules=rules, broker=b)
         return {"account": name, "pie": pie, "file": policy_file, "rules": rules, "broker": b}
+
+    def _housed(self, broker: str) -> str:
+        """The broker account as the settings name it, its house made the first time an
+        account opens on it (the only time opening accounts asks the broker)."""
+        from engine.shell.wiring import ensure_house, open_broker
+        name = self.settings.broker_named(broker).name
+        if self.ledger.house(name) is None:
+            ensure_house(self.ledger, open_broker(self.settings, name), name)
+        return name
 
     def move_account(self, name: str, pie: str, policy_file: str | None = None,
                      rules: str | None = None) -> dict[str, Any]:
