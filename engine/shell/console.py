@@ -29,6 +29,11 @@ out = _Console(highlight=False, soft_wrap=True)   # lines stay whole in logs and
 err = _Console(stderr=True, highlight=False)
 
 
+def say(line: str) -> None:
+    """One plain line on stdout, exactly as written (never read as markup) and without rich."""
+    click.echo(line)
+
+
 class UserError(click.ClickException):
     """A mistake in what the user gave us: one line on stderr, exit 2 (or the exit code
     engine/core/errors.py gives the error's class: `UserError.of`)."""

@@ -437,9 +437,11 @@ class Service:
         return {"account": name, "pie": pie, "file": policy_file, "rules": rules, "broker": b}
 
     def _housed(self, broker: str) -> str:
-        """The broker account as the settings name it, its house made the first time an
-        account opens on it (the only time opening accounts asks the broker)."""
+        """The broker account, its house made the first time an account opens on it (the
+        only time opening accounts asks the broker, named as the settings name it)."""
         from engine.shell.wiring import ensure_house, open_broker
+        if self.ledger.house(broker) is not None:        # a house made otherwise (`pies demo`'s) too
+            return broker
         name = self.settings.broker_named(broker).name
         if self.ledger.house(name) is None:
             ensure_house(self.ledger, open_broker(self.settings, name), name)
