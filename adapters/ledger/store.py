@@ -377,10 +377,14 @@ class Ledger:
                                                         .where(true() if every else Holding.account_id.in_(ids))):
                     if aid in held:
                         held[aid][path] = (sym, shares)
+                # A page's accounts are found by their own index (their events, counted if
+                # pending), never through the status index: without statistics SQLite would
+                # walk every pending event of the ledger for them.
+                counted = select(Event.account_id, func.count().filter(Event.status == "pending")) \
+                    if not every else select(Event.account_id, func.count()).where(Event.status == "pending")
                 pending = {aid: n for aid, n in s.execute(
-                    select(Event.account_id, func.count())
-                    .where(Event.status == "pending", true() if every else Event.account_id.in_(ids))
-                    .group_by(Event.account_id)) if aid in held}
+                    counted.where(true() if every else Event.account_id.in_(ids)).group_by(Event.account_id))
+                    if aid in held and n}
                 versions = sorted({a.policy_version_id for a in accts if a.policy_version_id is not None})
                 texts = {vid: (f, t) for vid, f, t in s.execute(
                     select(PolicyVersion.id, PolicyVersion.file, PolicyVersion.text)
