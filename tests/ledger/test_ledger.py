@@ -51,15 +51,22 @@ def test_migrations_reach_head_and_run_once(db_url):
     assert migrate.upgrade(led.engine) == ("0012", "0012")
 
 
-def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
-    """0003 lets an order fill in several parts; a ledger from before keeps its fills."""
+def at_revision(db_url: str, revision: str):
+    """An engine on a new ledger migrated only up to `revision` (an old ledger)."""
     from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine
     eng = create_engine(db_url)
     cfg = migrate._config(eng)
     with eng.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
+        command.upgrade(cfg, revision)
+    return eng
+
+
+def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
+    """0003 lets an order fill in several parts; a ledger from before keeps its fills."""
+    from sqlalchemy import text
+    eng = at_revision(db_url, "0002")
     with eng.begin() as conn:
         conn.execute(text("insert into windows (id, broker, trading_date, name, step, opened_at) "
                           "values (1, 'main', '2026-11-24', 'open', 'closed', '2026-11-24 14:35:00')"))
@@ -75,13 +82,8 @@ def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
 
 def test_an_old_ledgers_unused_scheduler_jobs_table_is_dropped(db_url):
     """0012: APScheduler's old job store left a table outside the migrations; it goes."""
-    from alembic import command
-    from sqlalchemy import create_engine, inspect, text
-    eng = create_engine(db_url)
-    cfg = migrate._config(eng)
-    with eng.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
+    from sqlalchemy import inspect, text
+    eng = at_revision(db_url, "0008")
     with eng.begin() as conn:
         conn.execute(text("create table scheduler_jobs (id varchar(191) primary key, next_run_time float, "
                           "job_state bytea)" if eng.dialect.name == "postgresql" else
