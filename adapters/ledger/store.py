@@ -29,7 +29,6 @@ from engine.core.names import InvalidName, check_name
 
 from . import migrate, policy_repo
 from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, aware
-from .window_reports import full_report
 
 ZERO = Decimal("0")
 EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation", "close")
@@ -754,5 +753,6 @@ class Ledger:
 
 
 def _window_json(s: Session, w, page: int | None = None, size: int = 100) -> dict:
+    from .window_reports import full_report          # the window core's report types: only when one is read
     return {"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name, "step": w.step,
             "closed_at": w.closed_at.isoformat() if w.closed_at else None, "report": full_report(s, w, page, size)}

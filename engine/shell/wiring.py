@@ -5,9 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from adapters.broker.port import Broker
+from typing import TYPE_CHECKING
+
 from adapters.ledger.store import Ledger
 from config.settings import Settings
+
+if TYPE_CHECKING:                      # an annotation only: a command that opens no broker never imports it
+    from adapters.broker.port import Broker
 
 
 def open_ledger(settings: Settings, *, upgrade: bool = True, create: bool = True) -> Ledger:
