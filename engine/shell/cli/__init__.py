@@ -1,7 +1,8 @@
 """The `pies` command line: what analysts and operators type.
 
-One module per command group (language, accounts, events, policy, windows, admin); what they
-share (the settings, ledger and service of a command, and printing JSON) is in `shared`.
+One module per command group (language, accounts, events, policy, windows, reconcile,
+admin); what they share (the settings, ledger and service of a command, printing JSON and
+rows) is in `shared`.
 User mistakes end in one clear message and a non-zero exit, never a traceback: exit 2 for
 bad input (a policy that does not compile included; `check` and `fmt` say 1, their one
 failure), 3 a window with problems, 4 another process holds what the command needs (a
@@ -27,6 +28,7 @@ COMMANDS = {
     "cancel": ("events", "cancel"), "history": ("events", "history"), "import": ("events", "import_group"),
     "policy": ("policy", "policy"),
     "window": ("windows", "window"), "windows": ("windows", "windows_list"), "status": ("windows", "status"),
+    "reconcile": ("reconcile", "reconcile"),
     "serve": ("admin", "serve"), "token": ("admin", "token"), "audit": ("admin", "audit"),
     "settings": ("admin", "settings_cmd"), "db": ("admin", "db"), "daemon": ("admin", "daemon"),
     "reload": ("admin", "reload"), "demo": ("admin", "demo"),
@@ -49,6 +51,8 @@ def _module(name: str):
         from engine.shell.cli import windows as m
     elif name == "admin":
         from engine.shell.cli import admin as m
+    elif name == "reconcile":
+        from engine.shell.cli import reconcile as m
     else:
         from engine.shell import backtest as m
     return m

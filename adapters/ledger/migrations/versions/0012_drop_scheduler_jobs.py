@@ -7,14 +7,14 @@ migrations. Nothing reads it now; a ledger that has one loses it here, one that 
 it is left as it is.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0012'
-down_revision = '0008'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
