@@ -14,7 +14,7 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
-import structlog
+from engine.shell import logs
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -32,7 +32,7 @@ from engine.shell.service import AUDITED_REFUSALS, NotAPolicyFile, Service, Stal
 if TYPE_CHECKING:
     from adapters.ledger.store import Ledger
 
-log = structlog.get_logger("pies.api")
+log = logs.logger("pies.api")
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -285,8 +285,12 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
 
     @app.get("/api/v1/accounts", tags=["read"])
     def accounts(who: Viewer, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, size: Annotated[int, Query(ge=0, le=1000)] = 50,
-                 search: Annotated[str, Query(max_length=100)] = "", live: bool = False) -> dict[str, Any]:
-        return read(lambda: service.accounts(page=page, size=size, search=search, live=live))
+                 search: Annotated[str, Query(max_length=100)] = "", live: bool = False,
+                 after: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
+        """A page of accounts by name. Page on with `after` (the previous page's `next`: as
+        fast at any depth) or `page`; `total` is exact up to 1,000 accounts and the
+        database's estimate past that (`total_exact`)."""
+        return read(lambda: service.accounts(page=page, size=size, search=search, live=live, after=after))
 
     @app.get("/api/v1/accounts/{name}", tags=["read"])
     def account(name: str, who: Viewer, live: bool = False) -> dict[str, Any]:

@@ -9,17 +9,18 @@ amounts go out as strings.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 import rules as policy_lang
 from adapters.ledger.access import Access
-from adapters.ledger.store import AccountRows, Ledger, LedgerError, parse_amount
+from adapters.ledger.store import AccountRows, Ledger, LedgerError
 from config.settings import Settings
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
 from engine.core.errors import BrokerUnavailable, Conflict, NotFound, PiesError
-from engine.core.money import dollars, fmt
+from engine.core.money import MoneyError, dollars, fmt, parse_dollars
 from engine.shell import policies
 from rules.model import Pie
 
@@ -101,19 +102,28 @@ class Service:
 
     # --- queries ------------------------------------------------------------------------------
 
-    def accounts(self, *, page: int = 1, size: int = 0, search: str = "", live: bool = False) -> dict[str, Any]:
-        """Accounts by name (a page of them when `size`), with value, cash, largest drift and
-        pending events; the selection and counting are done by the database."""
+    def accounts(self, *, page: int = 1, size: int = 0, search: str = "", live: bool = False,
+                 after: str | None = None) -> dict[str, Any]:
+        """Accounts by name (a page of them when `size`: the accounts named after `after`,
+        the `next` of the page before, or else page `page`), with value, cash, largest drift
+        and pending events; the selection and counting are done by the database. `total`
+        is counted up to 1,000 matches and estimated past that (`total_exact` says which);
+        `next` is the cursor of the following page (None on the last)."""
         if page < 1 or size < 0 or size > 1000:
             raise LedgerError("page starts at 1 and size is 0 (all) to 1000")
-        found = self.ledger.account_rows(search=search, offset=(page - 1) * size if size else 0, limit=size or None)
+        found = self.ledger.account_rows(search=search, offset=(page - 1) * size if size and after is None else 0,
+                                         limit=size + 1 if size else None, after=after)     # one more: is there a next?
+        more = bool(size) and len(found.accounts) > size
+        if more:
+            found = replace(found, accounts=found.accounts[:size])
         rows = []
         for a, pie, _, values in self._valued(found, live):
             d = max_drift_bp(slice_rows(pie, values))
             rows.append({"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status,
                          "value": fmt(sum(values.values())), "cash": str(a.cash),
                          "max_drift": None if d is None else f"{fmt(d)}%", "pending": found.pending.get(a.id, 0)})
-        return {"accounts": rows, "total": found.total, "page": page, "size": size}
+        return {"accounts": rows, "total": found.total, "total_exact": found.total_exact, "page": page, "size": size,
+                "after": after, "next": found.accounts[-1].name if more else None}
 
     def account(self, name: str, *, live: bool = False) -> dict[str, Any]:
         [(acct, pie, held, values)] = self._valued(self.ledger.account_rows(name=name), live)
@@ -335,7 +345,6 @@ class Service:
         exists already as asked is left as it is. The first account of a broker account
         asks the broker for the house's holdings."""
         from config.settings import SettingsError
-        from engine.shell.wiring import ensure_house, open_broker
         errors, brokers = [], set()
         for i, r in enumerate(rows):
             b = (r.get("broker") or "").strip() or self.settings.broker_name
@@ -346,8 +355,7 @@ class Service:
         if errors:
             raise LedgerError("; ".join(errors[:20]))
         for b in sorted(brokers):
-            if self.ledger.house(b) is None:
-                ensure_house(self.ledger, open_broker(self.settings, b), b)
+            self._housed(b)
         done = policies.add_accounts(self.ledger, rows, label=label, broker=self.settings.broker_name,
                                         policy_file=self.settings.policy_files[0] if self.settings.policy_files else None)
         return {"accounts": [{"account": n, "created": c} for n, c in done],
@@ -410,8 +418,19 @@ class Service:
                 continue                          # the import reports it, by line
             held.setdefault(acct.broker, set()).update(sym for sym, q in self.ledger.holdings(n).values() if q)
         prices = {b: self.valuation(sorted(syms), broker=b) for b, syms in sorted(held.items())}
-        created, existing = self.ledger.import_events(rows, {}, check_rebalance=policies.rebalance_check(),
-                                                      broker_prices=prices, where=where)
+        parsed, errors = [], []
+        for line, row in enumerate(rows, start=2):                # line 1 is the header
+            kind = (row.get("kind") or "").strip()
+            if row.get(None) or kind not in ("deposit", "withdrawal"):
+                parsed.append(row)                                # the ledger names what is wrong
+                continue
+            try:
+                parsed.append({**row, "amount": dollars(parse_dollars(row.get("amount") or "", what=kind))})
+            except MoneyError as e:
+                errors.append((line, f"{where}:{line}: {e}"))
+                parsed.append({**row, "amount": None})
+        created, existing = self.ledger.import_events(parsed, {}, check_rebalance=policies.rebalance_check(),
+                                                      broker_prices=prices, where=where, errors=errors)
         return {"file": where, "recorded": created, "already_recorded": existing}
 
     # --- accounts -------------------------------------------------------------------------------
@@ -421,10 +440,7 @@ class Service:
         """Open an account on `pie` of the policy file, owned by `owner` for wash sales
         (default: itself); the first account of a broker account makes its house (the only
         time this asks the broker)."""
-        from engine.shell.wiring import ensure_house, open_broker
-        b = broker or self.settings.broker_name
-        if self.ledger.house(b) is None:
-            ensure_house(self.ledger, open_broker(self.settings, self.settings.broker_named(b).name), b)
+        b = self._housed(broker or self.settings.broker_name)
         acct = policies.add_account(self.ledger, name, pie, policy_file, rules=rules, broker=b, owner=owner)
         return {"account": name, "pie": pie, "file": policy_file, "rules": rules, "broker": b, "owner": acct.owner_id}
 
@@ -432,6 +448,17 @@ class Service:
         """Who owns the account for wash sales (docs/books.md): all of an owner's accounts
         count together. Refused while a window of its broker account is open."""
         return {"account": name, "owner": self.ledger.set_owner(name, owner)}
+
+    def _housed(self, broker: str) -> str:
+        """The broker account, its house made the first time an account opens on it (the
+        only time opening accounts asks the broker, named as the settings name it)."""
+        from engine.shell.wiring import ensure_house, open_broker
+        if self.ledger.house(broker) is not None:        # a house made otherwise (`pies demo`'s) too
+            return broker
+        name = self.settings.broker_named(broker).name
+        if self.ledger.house(name) is None:
+            ensure_house(self.ledger, open_broker(self.settings, name), name)
+        return name
 
     def move_account(self, name: str, pie: str, policy_file: str | None = None,
                      rules: str | None = None) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 import rules as policy_lang
-from engine.core.errors import BrokerUnavailable, PiesError
+from engine.core.errors import BrokerUnavailable, PiesError, Refused
 from engine.core.money import cents, fmt, parse_dollars
 from engine.core.roles import Caller
 from engine.shell.service import NotAPolicyFile, StalePlan
@@ -324,7 +324,7 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
             return who
         args = {"account": name, "kind": kind, "amount": amount or None}
         if len(kind) > 20:
-            access.audit(who, f"record {kind[:20]}", args, "refused: too long")
+            service.refused(who, f"record {kind[:20]}", args, Refused("too long"))    # audited as "refused: too long"
             return back(name, "No such kind of event.", True)
         try:
             doc = service.audited(who, f"record {kind}", args, lambda: service.record(

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
-import structlog
+from engine.shell import logs
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from adapters.broker.port import Broker, BrokerError, OrderRejected, OrderState, RetryLater
@@ -50,7 +50,7 @@ from engine.shell.reconcile import compare, summary
 
 __all__ = ["STEPS", "Interrupted", "Recurring", "WindowHeld", "WindowOptions", "WindowPaused", "WindowRunner"]
 
-log = structlog.get_logger("pies.window")
+log = logs.logger("pies.window")
 NY = ZoneInfo("America/New_York")
 # `reconciled`: the ledger compared with the broker before anything is collected or planned
 # (docs/reconciliation.md); an unexplained break above the tolerance holds the window there.
