@@ -33,6 +33,11 @@ def event_json(e) -> dict[str, Any]:
             "status": e.status, "reason": e.reason, "key": e.key, "recorded_at": e.created_at.isoformat()}
 
 
+def _ratio(x: float | None) -> float | None:
+    """A return as JSON gives it: a float to 8 places (None: not defined for the period)."""
+    return None if x is None else round(x, 8)
+
+
 class NotAPolicyFile(LedgerError):
     """A file the settings do not name was asked to be planned or applied over the network."""
 
@@ -294,6 +299,29 @@ class Service:
             for p in plans if p.worth_recording or name],
             "orders": [{"symbol": o.symbol, "side": o.side, "notional": None if o.notional is None else fmt(o.notional),
                         "qty": None if o.qty is None else str(o.qty)} for o in netting.orders]}
+
+    # --- the books: performance, lots, gains ----------------------------------------------------
+
+    def performance(self, name: str, start=None, end=None) -> dict[str, Any]:
+        """The account's time- and money-weighted return, value, flows, dividends, and
+        realized and unrealized gain over [start, end] (dates; open ends: its whole
+        history), from the ledger's window history (docs/performance.md). Writes nothing."""
+        from adapters.ledger.history import account_windows
+        from engine.core.performance import performance
+        _, windows = account_windows(self.ledger, name, end)
+        p = performance(windows, start, end)
+        return {"account": name, "from": p.start and p.start.isoformat(), "to": p.end and p.end.isoformat(),
+                "windows": len(p.points), "start_value": fmt(p.start_value), "end_value": fmt(p.end_value),
+                "cash": fmt(p.cash), "deposits": fmt(p.deposits), "withdrawals": fmt(p.withdrawals),
+                "net_flows": fmt(p.flows), "dividends": fmt(p.dividends),
+                "twr": _ratio(p.twr), "mwr": _ratio(p.mwr),
+                **self._gains_of(name, p, start, end),
+                "points": [{"day": x.day.isoformat(), "window": x.window_id, "value": fmt(x.value),
+                            "flow": fmt(x.flow), "dividends": fmt(x.dividends)} for x in p.points]}
+
+    def _gains_of(self, name: str, p, start, end) -> dict[str, Any]:
+        """Realized gains of the period and the unrealized gain at its end (the books)."""
+        return {}
 
     # --- commands -------------------------------------------------------------------------------
 

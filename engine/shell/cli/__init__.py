@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from engine.shell.backtest import backtest
-from engine.shell.cli import accounts, admin, events, language, policy, windows
+from engine.shell.cli import accounts, admin, books, events, language, policy, windows
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +33,7 @@ for command in (
     accounts.account, accounts.accounts, accounts.plan_next,
     events.deposit, events.withdraw, events.rebalance, events.cancel, events.history, events.import_group,
     policy.policy,
+    books.performance,
     windows.window, windows.windows_list, windows.status,
     admin.serve, admin.token, admin.audit, admin.settings_cmd, admin.db, admin.daemon, admin.reload, admin.demo,
     backtest,                    # its own module: engine/shell/backtest/ (the runner loads when it runs)
