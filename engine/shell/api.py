@@ -11,6 +11,7 @@ See docs/api.md.
 
 
 import threading
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
@@ -285,6 +286,13 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     @app.get("/api/v1/accounts/{name}/history", tags=["read"])
     def history(name: str, who: Viewer) -> dict[str, Any]:
         return read(lambda: service.history(name))
+
+    @app.get("/api/v1/accounts/{name}/performance", tags=["read"])
+    def account_performance(name: str, who: Viewer, start: Annotated[date | None, Query(alias="from")] = None,
+                            end: Annotated[date | None, Query(alias="to")] = None) -> dict[str, Any]:
+        """Time- and money-weighted return, value, flows, dividends, realized and unrealized
+        gain over [from, to] (docs/performance.md)."""
+        return read(lambda: service.performance(name, start, end))
 
     @app.get("/api/v1/windows", tags=["read"])
     def windows(who: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 30) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from html import escape
 from pathlib import Path
@@ -25,7 +25,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 import rules as policy_lang
-from engine.core.errors import BrokerUnavailable, PiesError
+from engine.core.errors import BrokerUnavailable, PiesError, Refused
 from engine.core.money import cents, fmt, parse_dollars
 from engine.core.roles import Caller
 from engine.shell.service import NotAPolicyFile, StalePlan
@@ -175,6 +175,11 @@ def grouped(value: Any) -> str:
     return sign + format(d, ",") if d.is_finite() else text
 
 
+def percent(x: float | None) -> str:
+    """A return as people read it: +1.23% (a dash when the period defines none)."""
+    return "-" if x is None else f"{x * 100:+.2f}%"
+
+
 def local_time(value: Any, zone: str = "UTC") -> Markup:
     """An ISO time as a <time> element reading in `zone` (the market's: the first window's
     time zone), e.g. "2026-11-24 10:00 EST"; the exact UTC instant in its title."""
@@ -307,6 +312,33 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
         return render(request, "account.html", name, {"a": a, "h": service.history(name),
                                                       "chart": pie_chart(a["slices"]), "message": message,
                                                       "bad": bool(bad)})
+
+    def refused_page(request: Request, e: PiesError) -> HTMLResponse:
+        return render(request, "windows.html", e.title.capitalize(), {"windows": [], "message": e.console(),
+                                                                      "bad": True}, status=e.status)
+
+    def day_param(text: str, what: str) -> date | None:
+        """A date a page was given (empty: none); a bad one is refused naming it."""
+        if not text:
+            return None
+        try:
+            if len(text) != 10:
+                raise ValueError(text)
+            return date.fromisoformat(text)
+        except ValueError:
+            raise Refused(f"{what} {text[:30]!r} is not a date like 2026-11-24") from None
+
+    @app.get("/console/accounts/{name}/performance", include_in_schema=False)
+    def performance_page(request: Request, name: str) -> Response:
+        if signed_in(request) is None:
+            return to_login()
+        start, end = request.query_params.get("from", ""), request.query_params.get("to", "")
+        try:
+            p = service.performance(name, day_param(start, "from"), day_param(end, "to"))
+        except PiesError as e:
+            return refused_page(request, e)
+        return render(request, "performance.html", f"{name}: performance",
+                      {"p": p, "start": start[:10], "end": end[:10], "pct": percent})
 
     def back(name: str, message: str, bad: bool = False) -> RedirectResponse:
         from urllib.parse import quote, urlencode
