@@ -394,7 +394,7 @@ class StepTx:
         bulk.insert_rows(self.s, WindowAccount.__table__,
                          ("window_id", "account_id", "status", "reason", "cash_before", "deposits", "dividends",
                           "withdrawals", "rebalanced"),
-                         ((self.wid, p.account_id, "planned" if p.planned else "rejected", p.reason,
+                         ((self.wid, p.account_id, "planned" if p.planned else "rejected", p.note,
                            dollars(p.cash_before), dollars(p.deposits), dollars(p.dividends), dollars(p.withdrawals),
                            p.rebalanced) for p in kept))
         bulk.insert_rows(self.s, IntentRow.__table__,
