@@ -493,6 +493,17 @@ class _RulesResolver:
                 return None
             fields["avoid_wash_sales"] = True
             return "avoid wash-sales"
+        if st.kind == "lots":
+            method = st.words[0]
+            if method.text not in vocab.LOT_METHODS:
+                c.error(method.src, f"'lots {method.text}': choose {vocab.one_of(list(vocab.LOT_METHODS))}")
+                return None
+            if len(st.words) > 1:
+                c.error(st.words[1].src, f"'lots {method.text}' takes one method; "
+                                         f"'{st.words[1].text}' is one word too many")
+                return None
+            fields["lot_method"] = method.text
+            return "lots"
         raise AssertionError(st.kind)
 
 

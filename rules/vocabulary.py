@@ -43,6 +43,7 @@ EVENT_ACTIONS: dict[str, tuple[str, ...]] = {
 
 # `every PERIOD rebalance`: how often a calendar trigger fires (checked at the window).
 PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+LOT_METHODS: tuple[str, ...] = ("tax-min", "fifo", "lifo", "hifo")      # engine.core.lots.LotMethod, in order
 
 # Trigger actions (`when drift > 5% rebalance`, `every month rebalance`).
 TRIGGER_ACTIONS: tuple[str, ...] = ("rebalance",)

@@ -53,6 +53,12 @@ class Account(Base):
     last_rebalanced: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     status: Mapped[str] = mapped_column(String(10), default="active")   # active | closing | closed
+    owner: Mapped[str | None] = mapped_column(String(100), index=True)  # wash sales span an owner; None: itself
+
+    @property
+    def owner_id(self) -> str:
+        """Who owns the account for wash sales (docs/books.md): its owner, by default itself."""
+        return self.owner or self.name
 
 
 class PolicyApply(Base):
@@ -219,3 +225,42 @@ class WindowShard(Base):
     window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), primary_key=True)
     step: Mapped[str] = mapped_column(String(20), primary_key=True)
     shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class LotRow(Base):
+    """A tax lot (engine.core.lots.Lot): shares of a symbol an account bought in one window.
+    `shares` and `basis` are what is still open (basis with its wash adjustment); a lot
+    whose shares are all sold is kept, closed, for the realized rows that name it."""
+
+    __tablename__ = "lots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    symbol: Mapped[str] = mapped_column(String(20))
+    bought: Mapped[date] = mapped_column(Date)
+    acquired: Mapped[date] = mapped_column(Date)
+    shares: Mapped[Decimal] = mapped_column(Shares)
+    basis: Mapped[Decimal] = mapped_column(Money)
+    wash_adjustment: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    replaced: Mapped[Decimal] = mapped_column(Shares, default=Decimal("0"))   # shares already a wash-sale replacement
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))    # the window that opened it
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_lots_account_closed", "account_id", "closed"),)
+
+
+class RealizedRow(Base):
+    """One consumed lot's part of a sale (engine.core.lots.Realized; a Form 8949 row)."""
+
+    __tablename__ = "realized"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"))
+    symbol: Mapped[str] = mapped_column(String(20))
+    acquired: Mapped[date] = mapped_column(Date)
+    sold: Mapped[date] = mapped_column(Date)
+    shares: Mapped[Decimal] = mapped_column(Shares)
+    proceeds: Mapped[Decimal] = mapped_column(Money)
+    basis: Mapped[Decimal] = mapped_column(Money)
+    wash_sale_disallowed: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    washed: Mapped[Decimal] = mapped_column(Shares, default=Decimal("0"))     # shares of the loss matched by replacements
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    __table_args__ = (Index("ix_realized_account_sold", "account_id", "sold"),)

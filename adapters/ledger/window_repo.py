@@ -32,7 +32,7 @@ from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause
 from engine.core.window.report import OrderLine
 from engine.core.window.settlement import Settlement
 
-from . import bulk
+from . import books_repo, bulk
 from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
     Window, WindowAccount, WindowShard, aware, utcnow
 from .store import Ledger, holdings_and_cash
@@ -624,3 +624,44 @@ class StepTx:
 
     def conservation_inputs(self) -> tuple[dict[str, Decimal], list, Decimal, list]:
         return holdings_and_cash(self.s, self.broker)
+
+    # --- the books (adapters/ledger/books_repo.py) ----------------------------------------
+
+    def trading_owners(self) -> list[str]:
+        """The owners of the accounts (the house's aside) with allocations in this window, sorted."""
+        return sorted(set(self.s.scalars(
+            select(books_repo.owner_expr()).select_from(Allocation).join(Account, Allocation.account_id == Account.id)
+            .where(Allocation.window_id == self.wid, Account.is_house.is_(False)).distinct())))
+
+    def owners_accounts(self, owners: Sequence[str]) -> dict[int, str]:
+        return books_repo.accounts_of_owners(self.s, owners)
+
+    def window_moves(self, account_ids: Iterable[int]) -> list[tuple[int, str, Decimal, int]]:
+        """(account, symbol, shares, cents) of this window's allocations to these accounts."""
+        ids = sorted(set(account_ids))
+        out = []
+        for k in range(0, len(ids), CHUNK):
+            out.extend((aid, sym, sh, cents(amount)) for aid, sym, sh, amount in bulk.fetch(self.s, select(
+                Allocation.account_id, Allocation.symbol, Allocation.shares, Allocation.amount)
+                .where(Allocation.window_id == self.wid, bulk.id_in(self.s, Allocation.account_id, ids[k:k + CHUNK]))))
+        return out
+
+    def lot_methods(self, account_ids: Iterable[int]) -> dict[int, str]:
+        """Each account's lot method, from its rule set (`lots ...`)."""
+        ids = sorted(set(account_ids))
+        out: dict[int, str] = {}
+        for k in range(0, len(ids), CHUNK):
+            for aid, version, rules in self.s.execute(select(Account.id, Account.policy_version_id, Account.rules)
+                                                      .where(bulk.id_in(self.s, Account.id, ids[k:k + CHUNK]))):
+                if version is not None:
+                    out[aid] = self.repo.ruleset(self.s, version, rules).lot_method
+        return out
+
+    def book_inputs(self, account_ids: Iterable[int], symbols: Iterable[str], day: date) -> tuple[list, list]:
+        """The open lots and the still washable realized rows of these accounts in `symbols`."""
+        symbols = sorted(set(symbols))
+        return (books_repo.load_lots(self.s, account_ids, symbols),
+                books_repo.washable(self.s, account_ids, day, symbols))
+
+    def save_booking(self, booking) -> None:
+        books_repo.save_booking(self.s, booking, self.wid)

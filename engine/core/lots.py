@@ -8,10 +8,12 @@ integer cents; `basis` includes any wash-sale adjustment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
+from typing import Sequence
 
 
 class LotMethod(StrEnum):
@@ -31,6 +33,7 @@ class Lot:
     shares: Decimal              # open shares
     basis: int                   # cents, wash adjustment included
     wash_adjustment: int = 0     # cents of disallowed loss added to the basis
+    replaced: Decimal = Decimal(0)   # shares already a wash sale's replacement (used once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,107 @@ class Realized:
     proceeds: int                # cents
     basis: int                   # cents
     wash_sale_disallowed: int = 0
+    washed: Decimal = Decimal(0)     # shares of the loss that replacements have matched
 
     @property
     def gain(self) -> int:
         return self.proceeds - self.basis + self.wash_sale_disallowed
+
+    @property
+    def term(self) -> str:
+        return "long" if is_long_term(self.acquired, self.sold) else "short"
+
+
+def is_long_term(acquired: date, sold: date) -> bool:
+    """Held more than one year: acquired 2025-03-10 is long-term when sold 2026-03-11 or
+    later (a 29 February acquisition's anniversary is 28 February)."""
+    try:
+        anniversary = acquired.replace(year=acquired.year + 1)
+    except ValueError:
+        anniversary = acquired.replace(year=acquired.year + 1, day=28)
+    return sold > anniversary
+
+
+# --- which lots a sale consumes -------------------------------------------------------------
+
+def half_even(value: Fraction) -> int:
+    """An exact fraction of cents to whole cents, half to even."""
+    q, r = divmod(value.numerator, value.denominator)
+    twice = 2 * r
+    if twice > value.denominator or (twice == value.denominator and q % 2):
+        q += 1
+    return q
+
+
+def part_of(cents: int, shares: Decimal, of: Decimal) -> int:
+    """`cents × shares / of`, half-even to the cent (what a part of a lot carries)."""
+    return cents if shares == of else half_even(Fraction(cents) * Fraction(shares) / Fraction(of))
+
+
+def _category(lot: Lot, gain: Fraction, sold: date) -> int:
+    """tax-min's six groups, in the order the issue gives them."""
+    long = is_long_term(lot.acquired, sold)
+    if gain < 0:
+        return 2 if long else 1
+    if gain == 0:
+        return 4 if long else 3
+    return 5 if long else 6
+
+
+def consumption_order(lots: Sequence[Lot], method: LotMethod, price: Fraction, sold: date) -> list[Lot]:
+    """The open lots in the order a sale at `price` per share on `sold` consumes them. Ties:
+    earlier acquired first, then lower lot id (every key below ends so)."""
+    def per_share(lot: Lot) -> Fraction:
+        return Fraction(lot.basis) / Fraction(lot.shares)
+
+    if method == LotMethod.FIFO:
+        key = lambda lot: (lot.acquired, lot.id)                                   # noqa: E731
+    elif method == LotMethod.LIFO:
+        key = lambda lot: (-lot.acquired.toordinal(), lot.id)                     # noqa: E731
+    elif method == LotMethod.HIFO:
+        key = lambda lot: (-per_share(lot), lot.acquired, lot.id)                 # noqa: E731
+    else:
+        def key(lot: Lot):
+            gain = price - per_share(lot)     # per share; ascending: largest loss, smallest gain first
+            return (_category(lot, gain, sold), gain, lot.acquired, lot.id)
+    return sorted((lot for lot in lots if lot.shares > 0), key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class Consumption:
+    realized: tuple[Realized, ...]     # one row per consumed lot, in consumption order (id 0: new)
+    lots: tuple[Lot, ...]              # the consumed lots after the sale (shares 0: closed)
+
+
+def consume(lots: Sequence[Lot], shares: Decimal, proceeds: int, sold: date,
+            method: LotMethod = LotMethod.TAX_MIN) -> Consumption:
+    """A sale of `shares` of one account's symbol for `proceeds` cents on `sold`: the lots
+    it consumes (`lots`: that account's open lots of that symbol), each giving up
+    `basis × sold / held` half-even (a whole lot all of it), and the proceeds split over
+    them by shares, the last lot taking the remainder. Shares beyond the lots' (which the
+    books never let happen) are sold without a lot, and their share of the proceeds with them."""
+    if shares <= 0:
+        return Consumption((), ())
+    price = Fraction(proceeds) / Fraction(shares)
+    left = shares
+    taken: list[tuple[Lot, Decimal]] = []
+    for lot in consumption_order(lots, method, price, sold):
+        if left <= 0:
+            break
+        take = min(lot.shares, left)
+        taken.append((lot, take))
+        left -= take
+    covered = shares - left
+    share_of = proceeds if left == 0 else part_of(proceeds, covered, shares)
+    realized, after = [], []
+    given = 0
+    for k, (lot, take) in enumerate(taken):
+        basis = part_of(lot.basis, take, lot.shares)
+        wash = part_of(lot.wash_adjustment, take, lot.shares)
+        got = share_of - given if k == len(taken) - 1 else half_even(Fraction(share_of) * Fraction(take) / Fraction(covered))
+        given += got
+        realized.append(Realized(0, lot.account_id, lot.id, lot.symbol, lot.acquired, sold, take, got, basis))
+        rest = lot.shares - take
+        after.append(replace(lot, shares=rest, basis=lot.basis - basis, wash_adjustment=lot.wash_adjustment - wash,
+                             replaced=min(lot.replaced, rest)))
+    return Consumption(tuple(realized), tuple(after))

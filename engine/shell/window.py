@@ -29,6 +29,8 @@ from adapters.ledger.store import Ledger, LedgerUnavailable
 from adapters.ledger.schema import utcnow
 from adapters.ledger.window_repo import WindowInfo, WindowRepository
 from engine.core.admission import HouseCash
+from engine.core.books import book, net_trades
+from engine.core.lots import LotMethod
 from engine.core.money import cents, dollars
 from engine.core.window.allocation import allocate_symbol, new_fill, phase_of_symbols, shares_after
 from engine.core.window.collect import Recurring, recurring_due, split_dividend
@@ -193,6 +195,26 @@ def settle_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple
         tx.mark_shard("closed", shard)
         _crash_hook(f"shard:closed:{shard}")
     return [(a.account_id, a.advance) for a in st.accounts if a.advance]
+
+
+def book_shard(job: tuple, repo: WindowRepository | None = None) -> int:
+    """The books of one shard of owners (engine.core.books): every account of theirs, so a
+    wash sale across an owner's accounts is decided in one shard; their lots and washable
+    realized rows read and the answer written in bulk, in one transaction that records the
+    shard. Returns the number of trades booked."""
+    url, broker, wid, day, shard, owners = job
+    repo = repo or _worker_repo(url, broker)
+    with repo.step(wid) as tx:
+        if tx.shard_done("booked", shard):
+            return 0
+        owner_of = tx.owners_accounts(owners)
+        trades = net_trades(tx.window_moves(owner_of))
+        lots, realized = tx.book_inputs(owner_of, {t.symbol for t in trades}, day)
+        methods = {aid: LotMethod(m) for aid, m in tx.lot_methods({t.account_id for t in trades if t.shares < 0}).items()}
+        tx.save_booking(book(day, trades, lots, realized, methods, owner_of))
+        tx.mark_shard("booked", shard)
+        _crash_hook(f"shard:booked:{shard}")
+    return len(trades)
 
 
 def symbol_groups(counts: dict[str, int], per_group: int) -> list[list[str]]:
@@ -503,6 +525,18 @@ class WindowRunner:
 
     # --- close ------------------------------------------------------------------------------
 
+    def _book(self, w: WindowInfo) -> None:
+        """The window's books, after settlement (whose closes may sweep dust to the house,
+        an allocation too): shards of whole owners, each one transaction that records
+        itself, run like planning's."""
+        with self.repo.step(w.id) as tx:
+            owners = tx.trading_owners()
+        size = max(1, self.opt.shard_size)
+        url = self.repo.ledger.url
+        self._map(book_shard, [(url, self.name, w.id, w.trading_date, k, owners[i:i + size])
+                               for k, i in enumerate(range(0, len(owners), size))])
+        self.crash("booked")
+
     def _closed(self, w: WindowInfo) -> None:
         """Settlement over shards of accounts (ranges of ids), each one transaction that
         records itself and adds its accounts' part to the house; then one transaction that
@@ -519,6 +553,7 @@ class WindowRunner:
         notes = self._map(settle_shard, [(url, self.name, w.id, w.trading_date, k, part,
                                           {a: spent[a] for a in part if a in spent})
                                          for k, part in enumerate(ids[i:i + size] for i in range(0, len(ids), size))])
+        self._book(w)
         with self.repo.step(w.id, "closed") as tx:
             house = tx.house(lock=True)
             tx.add_house_cash(house_own_trades(spent, house.id))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from adapters.ledger.schema import Account, Event, Holding, Order
+from adapters.ledger.schema import Account, Event, Holding, LotRow, Order, RealizedRow
 from adapters.ledger.store import Ledger
 from config.settings import load
 from engine.shell.window import STEPS, WindowOptions, WindowRunner
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 POLICY = 'pie "Growth" { VTI 40% VXUS 20% pie "Bonds" 40% { BND 70% TIP 30% } }\npie "Tech" equal { AAPL MSFT NVDA }\n'
 PRICES = "VTI,250.00\nVXUS,60.25\nBND,72.50\nTIP,110.10\nAAPL,172.78\nMSFT,415.00\nNVDA,131.31\n"
 DAY1, DAY2 = date(2026, 11, 23), date(2026, 11, 24)
-POINTS = [s for s in STEPS if s != "opened"] + ["submit:before-call", "submit:after-call"]
+POINTS = [s for s in STEPS if s != "opened"] + ["submit:before-call", "submit:after-call", "shard:booked:0", "booked"]
 
 
 def scenario(root: Path, db_url: str) -> dict[str, str]:
@@ -77,6 +77,8 @@ def snapshot(env: dict[str, str]) -> dict:
                 "events": sorted((names[e.account_id], e.key, e.status, e.reason or "") for e in s.scalars(select(Event))),
                 "orders": sorted((o.symbol, o.side, str(o.notional), str(o.qty), o.status, str(o.filled_qty))
                                  for o in s.scalars(select(Order))),
+                "lots": books_snapshot(s, names)[0],
+                "realized": books_snapshot(s, names)[1],
             }
     finally:
         led.dispose()
@@ -86,13 +88,42 @@ def snapshot(env: dict[str, str]) -> dict:
     return out
 
 
+def books_snapshot(s, names: dict[int, str]) -> tuple[list, list]:
+    """Lots and realized rows as comparable values (ids aside: shards may commit in any
+    order, and a lot is named by what it is)."""
+    lots = {x.id: x for x in s.scalars(select(LotRow))}
+    return (sorted((names[x.account_id], x.symbol, str(x.bought), str(x.acquired), str(x.shares), str(x.basis),
+                    str(x.wash_adjustment), str(x.replaced), x.closed) for x in lots.values()),
+            sorted((names[r.account_id], r.symbol, str(lots[r.lot_id].bought), str(r.acquired), str(r.sold),
+                    str(r.shares), str(r.proceeds), str(r.basis), str(r.wash_sale_disallowed), str(r.washed))
+                   for r in s.scalars(select(RealizedRow))))
+
+
+def lots_match_holdings(s) -> list[str]:
+    """Per account and symbol, the open lots' shares against the holdings' (house aside)."""
+    held: dict = {}
+    for h in s.scalars(select(Holding).join(Account, Holding.account_id == Account.id).where(Account.is_house.is_(False))):
+        held[(h.account_id, h.symbol)] = held.get((h.account_id, h.symbol), 0) + h.shares
+    lots: dict = {}
+    for x in s.scalars(select(LotRow).where(LotRow.closed.is_(False))):
+        lots[(x.account_id, x.symbol)] = lots.get((x.account_id, x.symbol), 0) + x.shares
+    return [f"{k}: lots {lots.get(k, 0)} holdings {held.get(k, 0)}" for k in sorted(set(held) | set(lots))
+            if lots.get(k, 0) != held.get(k, 0)]
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
     env = scenario(root / "s", f"sqlite:///{root / 'ref.db'}")
     r = run_window(env)
     assert r.returncode == 0, r.stderr[-3000:]
-    return snapshot(env)
+    snap = snapshot(env)
+    assert snap["lots"] and snap["realized"], "the scenario buys and sells: it has lots and realized rows"
+    led = Ledger(env["PIES_DATABASE_URL"], upgrade=False)
+    with led.tx() as s:
+        assert lots_match_holdings(s) == []
+    led.dispose()
+    return snap
 
 
 @pytest.mark.parametrize("point", POINTS)

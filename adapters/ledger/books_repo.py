@@ -1,0 +1,153 @@
+"""The books' SQL (docs/books.md): lots and realized rows in and out, in bulk, and who owns
+which account. Rows in, rows out: which lots a sale consumes and what a wash sale moves is
+engine.core.books' to decide.
+
+The functions take the caller's session (a window shard's transaction, the migration's
+replay); `BooksRepository` wraps them for readers (the service layer, the commands).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Iterable, Sequence
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from engine.core.books import WASH_DAYS, Booking
+from engine.core.lots import Lot, Realized
+from engine.core.money import cents, dollars
+
+from . import bulk
+from .schema import Account, LotRow, RealizedRow
+from .store import Ledger
+
+CHUNK = 5_000
+_LOT = (LotRow.id, LotRow.account_id, LotRow.symbol, LotRow.bought, LotRow.acquired, LotRow.shares, LotRow.basis,
+        LotRow.wash_adjustment, LotRow.replaced)
+_REALIZED = (RealizedRow.id, RealizedRow.account_id, RealizedRow.lot_id, RealizedRow.symbol, RealizedRow.acquired,
+             RealizedRow.sold, RealizedRow.shares, RealizedRow.proceeds, RealizedRow.basis,
+             RealizedRow.wash_sale_disallowed, RealizedRow.washed)
+
+
+def _lot(r) -> Lot:
+    i, aid, sym, bought, acquired, shares, basis, wash, replaced = r
+    return Lot(i, aid, sym, bought, acquired, shares, cents(basis), cents(wash), replaced)
+
+
+def _realized(r) -> Realized:
+    i, aid, lot, sym, acquired, sold, shares, proceeds, basis, wash, washed = r
+    return Realized(i, aid, lot, sym, acquired, sold, shares, cents(proceeds), cents(basis), cents(wash), washed)
+
+
+def owner_expr():
+    """An account's owner for wash sales: its `owner`, or itself."""
+    return func.coalesce(Account.owner, Account.name)
+
+
+def load_lots(s: Session, account_ids: Iterable[int], symbols: Iterable[str] | None = None) -> list[Lot]:
+    """Open lots of these accounts (only of `symbols` when given), by account, symbol and id."""
+    ids = sorted(set(account_ids))
+    wanted = None if symbols is None else sorted(set(symbols))
+    out: list[Lot] = []
+    for k in range(0, len(ids), CHUNK):
+        q = select(*_LOT).where(bulk.id_in(s, LotRow.account_id, ids[k:k + CHUNK]), LotRow.closed.is_(False))
+        if wanted is not None:
+            q = q.where(LotRow.symbol.in_(wanted))
+        out.extend(_lot(r) for r in bulk.fetch(s, q.order_by(LotRow.account_id, LotRow.symbol, LotRow.id)))
+    return out
+
+
+def load_realized(s: Session, account_ids: Iterable[int], *, year: int | None = None,
+                  since: date | None = None, symbols: Iterable[str] | None = None) -> list[Realized]:
+    """Realized rows of these accounts (sold in `year`, or on or after `since`, and only of
+    `symbols`, when given), by sale date and id."""
+    ids = sorted(set(account_ids))
+    out: list[Realized] = []
+    for k in range(0, len(ids), CHUNK):
+        q = select(*_REALIZED).where(bulk.id_in(s, RealizedRow.account_id, ids[k:k + CHUNK]))
+        if year is not None:
+            q = q.where(RealizedRow.sold.between(date(year, 1, 1), date(year, 12, 31)))
+        if since is not None:
+            q = q.where(RealizedRow.sold >= since)
+        if symbols is not None:
+            q = q.where(RealizedRow.symbol.in_(sorted(set(symbols))))
+        out.extend(_realized(r) for r in bulk.fetch(s, q))
+    return sorted(out, key=lambda r: (r.sold, r.id))
+
+
+def washable(s: Session, account_ids: Iterable[int], day: date, symbols: Iterable[str]) -> list[Realized]:
+    """The rows a buy on `day` may still wash: sold in the 30 days before it."""
+    return load_realized(s, account_ids, since=day - timedelta(days=WASH_DAYS), symbols=symbols)
+
+
+def owners_of(s: Session, account_ids: Iterable[int]) -> dict[int, str]:
+    """account id -> owner."""
+    ids = sorted(set(account_ids))
+    out: dict[int, str] = {}
+    for k in range(0, len(ids), CHUNK):
+        out.update({aid: who for aid, who in s.execute(select(Account.id, owner_expr())
+                                                        .where(bulk.id_in(s, Account.id, ids[k:k + CHUNK])))})
+    return out
+
+
+def accounts_of_owners(s: Session, owners: Sequence[str]) -> dict[int, str]:
+    """Every account of these owners (house accounts never own anything) -> its owner."""
+    out: dict[int, str] = {}
+    wanted = sorted(set(owners))
+    for k in range(0, len(wanted), CHUNK):
+        part = wanted[k:k + CHUNK]
+        q = select(Account.id, owner_expr()).where(Account.is_house.is_(False),
+                                                   or_(Account.owner.in_(part),
+                                                       and_(Account.owner.is_(None), Account.name.in_(part))))
+        out.update({aid: who for aid, who in s.execute(q)})
+    return out
+
+
+def save_booking(s: Session, booking: Booking, window_id: int | None) -> None:
+    """A window's books: new lots (in the core's order, so ids follow it), lots changed
+    (closed at zero shares), new realized rows, earlier rows a replacement adjusted."""
+    bulk.insert_rows(s, LotRow.__table__,
+                     ("account_id", "symbol", "bought", "acquired", "shares", "basis", "wash_adjustment",
+                      "replaced", "window_id", "closed"),
+                     ((x.account_id, x.symbol, x.bought, x.acquired, x.shares, dollars(x.basis),
+                       dollars(x.wash_adjustment), x.replaced, window_id, x.shares == 0) for x in booking.new_lots))
+    bulk.update_rows(s, LotRow.__table__, ("id",),
+                     ("acquired", "shares", "basis", "wash_adjustment", "replaced", "closed"),
+                     ((x.id, x.acquired, x.shares, dollars(x.basis), dollars(x.wash_adjustment), x.replaced,
+                       x.shares == 0) for x in booking.changed_lots))
+    bulk.insert_rows(s, RealizedRow.__table__,
+                     ("account_id", "lot_id", "symbol", "acquired", "sold", "shares", "proceeds", "basis",
+                      "wash_sale_disallowed", "washed", "window_id"),
+                     ((r.account_id, r.lot_id, r.symbol, r.acquired, r.sold, r.shares, dollars(r.proceeds),
+                       dollars(r.basis), dollars(r.wash_sale_disallowed), r.washed, window_id)
+                      for r in booking.new_realized))
+    bulk.update_rows(s, RealizedRow.__table__, ("id",), ("wash_sale_disallowed", "washed"),
+                     ((r.id, dollars(r.wash_sale_disallowed), r.washed) for r in booking.changed_realized))
+
+
+class BooksRepository:
+    """The books as readers see them (the service layer's queries)."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    def lots(self, account_ids: Iterable[int]) -> list[Lot]:
+        """Open lots of these accounts, by account, symbol and id."""
+        with self.ledger.read() as s:
+            return load_lots(s, account_ids)
+
+    def realized(self, account_ids: Iterable[int], year: int | None = None) -> list[Realized]:
+        """Realized rows of these accounts (sold in `year` when given), by sale date and id."""
+        with self.ledger.read() as s:
+            return load_realized(s, account_ids, year=year)
+
+    def owner_accounts(self, owner: str) -> list[int]:
+        """The ids of the accounts `owner` owns (an account with no owner set owns itself)."""
+        with self.ledger.read() as s:
+            return sorted(accounts_of_owners(s, [owner]))
+
+    def owner_of(self, account_id: int) -> str:
+        with self.ledger.read() as s:
+            return owners_of(s, [account_id])[account_id]

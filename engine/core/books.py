@@ -1,0 +1,177 @@
+"""A window's books (docs/books.md): the lots its allocations open, the lots its sales
+consume, the realized rows, and the wash sales among one owner's accounts. Pure: the
+window's shell loads one shard of owners' trades, lots and recent realized rows, calls
+`book`, and persists the answer.
+
+An account's buys and sells of one symbol in one window are netted first (`net_trades`):
+a symbol held in two slices shares one set of lots, so a cross between two slices of one
+account, or a sell of one slice and a buy of another, is no trade for the books.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Iterable, Mapping, Sequence
+
+from .lots import Consumption, Lot, LotMethod, Realized, consume, half_even, part_of
+
+WASH_DAYS = 30
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """An account's net trade of one symbol in one window, as the books see it."""
+
+    account_id: int
+    symbol: str
+    shares: Decimal          # + bought, - sold
+    cents: int               # + paid, - received
+
+
+def net_trades(moves: Iterable[tuple[int, str, Decimal, int]]) -> list[Trade]:
+    """(account, symbol, shares, cents) allocation rows summed per account and symbol; those
+    whose shares net to zero trade nothing (their cents, if any, are cash only)."""
+    shares: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    cents: dict[tuple[int, str], int] = defaultdict(int)
+    for aid, sym, sh, c in moves:
+        shares[(aid, sym)] += sh
+        cents[(aid, sym)] += c
+    return [Trade(aid, sym, shares[(aid, sym)], cents[(aid, sym)]) for aid, sym in sorted(shares)
+            if shares[(aid, sym)] != 0]
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    new_lots: tuple[Lot, ...]            # id 0; the shell inserts them in this order
+    changed_lots: tuple[Lot, ...]        # existing lots after the window (shares 0: closed)
+    new_realized: tuple[Realized, ...]   # id 0, in order; lot_id names an existing lot
+    changed_realized: tuple[Realized, ...]   # earlier rows a replacement bought now adjusted
+
+
+def within_wash(a: date, b: date) -> bool:
+    return abs((a - b).days) <= WASH_DAYS
+
+
+class _Books:
+    """One window's working set: lots by a key (existing: their id; new: -1, -2, ...)."""
+
+    def __init__(self, lots: Sequence[Lot], realized: Sequence[Realized]):
+        self.lots: dict[int, Lot] = {lot.id: lot for lot in lots}
+        self.changed: set[int] = set()
+        self.new_keys: list[int] = []
+        self.realized: dict[int, Realized] = {r.id: r for r in realized}
+        self.changed_realized: set[int] = set()
+        self.new_realized: list[Realized] = []
+
+    def add(self, lot: Lot) -> int:
+        key = -(len(self.new_keys) + 1)
+        self.new_keys.append(key)
+        self.lots[key] = replace(lot, id=key)
+        return key
+
+    def put(self, lot: Lot) -> None:
+        self.lots[lot.id] = lot
+        if lot.id > 0:
+            self.changed.add(lot.id)
+
+    def candidates(self, accounts: set[int], symbol: str, day: date, excluded: set[int]) -> list[Lot]:
+        """Open lots of an owner's accounts that may replace a loss sold on `day`: the same
+        symbol bought within 30 days, not sold in that sale, not a replacement already;
+        earliest bought first (existing lots before this window's, then by id)."""
+        found = [lot for lot in self.lots.values()
+                 if lot.account_id in accounts and lot.symbol == symbol and lot.shares > 0
+                 and lot.replaced < lot.shares and lot.id not in excluded and within_wash(lot.bought, day)]
+        return sorted(found, key=lambda lot: (lot.bought, lot.id < 0, abs(lot.id)))
+
+    def wash(self, row: Realized, candidates: Sequence[Lot]) -> Realized:
+        """Disallow `row`'s loss to the extent of `candidates`' shares, in their order: each
+        replacement takes its shares' part of the loss (cumulative half-even, so a whole
+        replacement disallows exactly the whole loss) into its basis, and the sold lot's
+        acquisition as its own. A replacement with more shares than needed is split."""
+        loss = row.basis - row.proceeds
+        for c in candidates:
+            need = row.shares - row.washed
+            if loss <= 0 or need <= 0:
+                break
+            c = self.lots[c.id]
+            free = c.shares - c.replaced
+            if free <= 0:
+                continue
+            take = min(free, need)
+            washed = row.washed + take
+            total = half_even(Fraction(loss) * Fraction(washed) / Fraction(row.shares))
+            inc = total - row.wash_sale_disallowed
+            row = replace(row, washed=washed, wash_sale_disallowed=total)
+            if take == c.shares:
+                self.put(replace(c, basis=c.basis + inc, wash_adjustment=c.wash_adjustment + inc,
+                                 acquired=row.acquired, replaced=c.shares))
+            else:
+                basis = part_of(c.basis, take, c.shares)
+                wash = part_of(c.wash_adjustment, take, c.shares)
+                self.put(replace(c, shares=c.shares - take, basis=c.basis - basis,
+                                 wash_adjustment=c.wash_adjustment - wash, replaced=min(c.replaced, c.shares - take)))
+                self.add(replace(c, shares=take, basis=basis + inc, wash_adjustment=wash + inc,
+                                 acquired=row.acquired, replaced=take))
+        return row
+
+
+def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequence[Realized],
+         methods: Mapping[int, LotMethod], owners: Mapping[int, str]) -> Booking:
+    """The books of one window's trades on `day` for a set of whole owners.
+
+    `lots`: the open lots of every account of those owners in the traded symbols;
+    `realized`: their rows sold in the 30 days before `day` (older ones cannot be washed
+    by a buy now); `methods`: each selling account's lot method (tax-min when absent);
+    `owners`: every account's owner (itself when absent).
+
+    Per owner and symbol: this window's buys open lots; then earlier losses still
+    unmatched take this window's buys as replacements (earliest sale first); then each
+    sale (accounts in id order) consumes its account's lots and each of its rows at a loss
+    is washed by the owner's lots bought within 30 days (this window's included)."""
+    owner = lambda aid: owners.get(aid, f"#{aid}")                          # noqa: E731
+    b = _Books(lots, realized)
+    accounts_of: dict[str, set[int]] = defaultdict(set)
+    for aid in {lot.account_id for lot in lots} | {t.account_id for t in trades} | set(owners):
+        accounts_of[owner(aid)].add(aid)
+    groups: dict[tuple[str, str], list[Trade]] = defaultdict(list)
+    for t in trades:
+        groups[(owner(t.account_id), t.symbol)].append(t)
+    for (who, sym), ts in sorted(groups.items()):
+        mine = accounts_of[who]
+        bought: set[int] = set()
+        for t in sorted(ts, key=lambda t: t.account_id):
+            if t.shares > 0:
+                bought.add(b.add(Lot(0, t.account_id, sym, day, day, t.shares, max(t.cents, 0))))
+        if bought:
+            earlier = sorted((r for r in b.realized.values() if r.account_id in mine and r.symbol == sym
+                              and r.sold < day and within_wash(r.sold, day) and r.washed < r.shares
+                              and r.basis > r.proceeds), key=lambda r: (r.sold, r.id))
+            for r in earlier:
+                washed = b.wash(r, [b.lots[k] for k in b.new_keys if b.lots[k].account_id in mine
+                                    and b.lots[k].symbol == sym])
+                if washed != r:
+                    b.realized[r.id] = washed
+                    b.changed_realized.add(r.id)
+        for t in sorted(ts, key=lambda t: t.account_id):
+            if t.shares >= 0:
+                continue
+            held = [lot for lot in b.lots.values() if lot.id > 0 and lot.account_id == t.account_id
+                    and lot.symbol == sym and lot.shares > 0]
+            c: Consumption = consume(held, -t.shares, max(-t.cents, 0), day,
+                                     methods.get(t.account_id, LotMethod.TAX_MIN))
+            for lot in c.lots:
+                b.put(lot)
+            sold_here = {lot.id for lot in c.lots}
+            for row in c.realized:
+                if row.basis > row.proceeds:
+                    row = b.wash(row, b.candidates(mine, sym, day, sold_here))
+                b.new_realized.append(row)
+    return Booking(tuple(replace(b.lots[k], id=0) for k in b.new_keys),
+                   tuple(b.lots[k] for k in sorted(b.changed)),
+                   tuple(b.new_realized),
+                   tuple(b.realized[k] for k in sorted(b.changed_realized)))
