@@ -47,3 +47,9 @@ def account_windows(ledger: Ledger, name: str, end: date | None = None) -> tuple
                           tuple(moves.get(wid, ())), lines.get(wid)) for wid, day, prices in s.execute(q)]
         s.expunge(acct)
         return acct, rows
+
+
+def account_names(ledger: Ledger, ids: list[int]) -> dict[int, str]:
+    """account id -> name."""
+    with ledger.read() as s:
+        return {i: n for i, n in s.execute(select(Account.id, Account.name).where(Account.id.in_(sorted(set(ids)))))}

@@ -361,6 +361,11 @@ class StepTx:
                                 (Event.window_id == self.wid) & (Event.status == "planned"),
                                 with_holdings=with_holdings, ids=ids)
 
+    def recent_sales(self, account_ids: Sequence[int], since: date):
+        """(account -> owner, the rows those owners sold since `since`), for `avoid wash-sales`."""
+        from .losses import owners_recent_sales
+        return owners_recent_sales(self.s, account_ids, since)
+
     def plan_set(self) -> list[int]:
         """The ids of the accounts this window plans, in order (what the shards split)."""
         return plan_ids(self.s, self.repo, self.broker, (Event.window_id == self.wid) & (Event.status == "planned"))

@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 from engine.core import metrics
 from engine.core.drift import slice_values
 from engine.core.errors import Refused
+from engine.core.lots import Lot, Realized
 
 ZERO = Decimal(0)
 
@@ -146,3 +147,14 @@ def performance(windows: Sequence[WindowRow], start: date | None = None, end: da
     return Performance(points[0].day, points[-1].day, start_value, points[-1].value, st.cash, deposits, withdrawals,
                        sum(p.dividends for p in points), r.twr, r.mwr, tuple(points), dict(st.held),
                        dict(st.prices))
+
+
+def basis_at(open_lots: Sequence[Lot], realized: Sequence[Realized], end: date | None) -> int:
+    """The cost basis (cents) of what the account held after the windows up to `end`:
+    its open lots bought by then, and the basis of the rows sold after `end` from lots
+    acquired by then (None: today's open lots). A wash adjustment made after `end` is
+    counted as if made before it (docs/performance.md)."""
+    if end is None:
+        return sum(x.basis for x in open_lots)
+    return sum(x.basis for x in open_lots if x.bought <= end) + \
+        sum(r.basis for r in realized if r.sold > end and r.acquired <= end)

@@ -33,6 +33,33 @@ def event_json(e) -> dict[str, Any]:
             "status": e.status, "reason": e.reason, "key": e.key, "recorded_at": e.created_at.isoformat()}
 
 
+def shares_text(q: Decimal) -> str:
+    """Shares as the books print them: always 9 decimals ("1.234567890")."""
+    return f"{q.quantize(Decimal('0.000000001')):f}"
+
+
+FORM_8949 = ("description", "date acquired", "date sold", "proceeds", "cost basis", "code", "adjustment",
+             "gain or loss", "term")
+
+
+def gains_csv(doc: dict[str, Any]) -> str:
+    """A gains document as CSV in Form 8949's column order ((a) description to (h) gain or
+    loss; code W and the disallowed loss as the adjustment where a wash sale applies), the
+    term last; dates as the form writes them (MM/DD/YYYY). The same bytes from every door."""
+    import csv
+    import io
+    from datetime import date as day
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(FORM_8949)
+    us = lambda text: day.fromisoformat(text).strftime("%m/%d/%Y")       # noqa: E731
+    for r in doc["rows"]:
+        washed = r["wash_sale_disallowed"] != "0.00"
+        w.writerow([f"{r['shares']} sh {r['symbol']}", us(r["acquired"]), us(r["sold"]), r["proceeds"], r["basis"],
+                    "W" if washed else "", r["wash_sale_disallowed"] if washed else "", r["gain"], r["term"]])
+    return buf.getvalue()
+
+
 def _ratio(x: float | None) -> float | None:
     """A return as JSON gives it: a float to 8 places (None: not defined for the period)."""
     return None if x is None else round(x, 8)
@@ -320,8 +347,64 @@ class Service:
                             "flow": fmt(x.flow), "dividends": fmt(x.dividends)} for x in p.points]}
 
     def _gains_of(self, name: str, p, start, end) -> dict[str, Any]:
-        """Realized gains of the period and the unrealized gain at its end (the books)."""
-        return {}
+        """Realized gains of the period (rows sold in it) and the unrealized gain at its end:
+        the holdings' value then less the basis of the lots open then (today's open lots
+        bought by the end, plus the basis of rows sold after it from lots bought by then)."""
+        from adapters.ledger.books_repo import BooksRepository
+        from engine.core.performance import basis_at
+        books = BooksRepository(self.ledger)
+        acct = self.ledger.account(name)
+        rows = books.realized([acct.id])
+        realized = [r for r in rows if (start is None or r.sold >= start) and (end is None or r.sold <= end)]
+        short = sum(r.gain for r in realized if r.term == "short")
+        long_ = sum(r.gain for r in realized if r.term == "long")
+        basis = basis_at(books.lots([acct.id]), rows, p.end)
+        return {"realized": {"short": fmt(short), "long": fmt(long_), "total": fmt(short + long_)},
+                "unrealized": {"market_value": fmt(p.market_value), "basis": fmt(basis),
+                               "gain": fmt(p.market_value - basis)}}
+
+    def _account_id(self, name: str) -> int:
+        return self.ledger.account(name).id          # NotFound naming it
+
+    def lots(self, name: str) -> dict[str, Any]:
+        """The account's open tax lots, by symbol and id (docs/books.md); basis includes
+        the wash-sale adjustment."""
+        from adapters.ledger.books_repo import BooksRepository
+        lots = BooksRepository(self.ledger).lots([self._account_id(name)])
+        return {"account": name, "lots": [{
+            "id": x.id, "symbol": x.symbol, "acquired": x.acquired.isoformat(), "shares": shares_text(x.shares),
+            "basis": fmt(x.basis), "wash_adjustment": fmt(x.wash_adjustment)} for x in lots]}
+
+    def gains(self, name: str | None = None, *, owner: str | None = None, year: int | None = None) -> dict[str, Any]:
+        """Realized gains of an account, or of every account of an owner (each row then
+        names its account), sold in `year` when given, by sale date: Form 8949's rows
+        (gain = proceeds - basis + wash_sale_disallowed) and the short- and long-term totals."""
+        from adapters.ledger.books_repo import BooksRepository
+        if (name is None) == (owner is None):
+            raise LedgerError("name an account or an owner (--owner ID), not both")
+        if year is not None and not 1900 <= year <= 9999:
+            raise LedgerError(f"year {year} is not a year like 2026")
+        books = BooksRepository(self.ledger)
+        if owner is not None:
+            ids = books.owner_accounts(owner)
+            if not ids:
+                raise NotFound(f"no account is owned by {owner!r}")
+            from adapters.ledger.history import account_names
+            names = account_names(self.ledger, ids)
+        else:
+            aid = self._account_id(name or "")
+            ids, names = [aid], {aid: name}
+        rows = books.realized(ids, year)
+        totals = {"short": 0, "long": 0}
+        out = []
+        for r in rows:
+            totals[r.term] += r.gain
+            out.append({**({"account": names[r.account_id]} if owner is not None else {}),
+                        "symbol": r.symbol, "acquired": r.acquired.isoformat(), "sold": r.sold.isoformat(),
+                        "shares": shares_text(r.shares), "proceeds": fmt(r.proceeds), "basis": fmt(r.basis),
+                        "wash_sale_disallowed": fmt(r.wash_sale_disallowed), "gain": fmt(r.gain), "term": r.term})
+        return {**({"owner": owner} if owner is not None else {"account": name}), "year": year, "rows": out,
+                "totals": {k: fmt(v) for k, v in totals.items()}}
 
     # --- commands -------------------------------------------------------------------------------
 

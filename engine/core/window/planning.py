@@ -3,11 +3,14 @@ with events the planner refuses set aside one by one so that the rest go ahead."
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from engine.core import events as ev
+from engine.core.books import WASH_DAYS
+from engine.core.lots import Realized
 from engine.core.money import cents, fmt
 from engine.core.planner import PlanError, Plan, plan
 
@@ -25,6 +28,25 @@ def _engine_event(e: WindowEvent) -> ev.Event | None:
     if e.kind == Kind.TARGET_CHANGE:
         return ev.TargetChange(ref)
     return None       # a liquidation needs no engine event: the planner sells what the pie dropped
+
+
+def with_recent_losses(states: Sequence[AccountState], owners: Mapping[int, str], sales: Sequence[Realized],
+                       day: date) -> list[AccountState]:
+    """The states with `blocked` filled for accounts whose rules avoid wash sales: each
+    symbol that any account of the same owner sold at a loss (proceeds below basis) in the
+    30 days up to `day`, with the day of the latest such sale. `owners` maps every account
+    named (planned ones and the rows' ones) to its owner."""
+    since = day - timedelta(days=WASH_DAYS)
+    lost: dict[str, dict[str, date]] = {}
+    for r in sales:
+        if r.proceeds < r.basis and since <= r.sold <= day and r.account_id in owners:
+            mine = lost.setdefault(owners[r.account_id], {})
+            mine[r.symbol] = max(mine.get(r.symbol, r.sold), r.sold)
+    out = []
+    for a in states:
+        got = lost.get(owners.get(a.id, ""), {}) if a.rules.avoid_wash_sales else {}
+        out.append(replace(a, blocked=tuple(sorted(got.items()))) if got else a)
+    return out
 
 
 def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) -> AccountPlan:

@@ -33,7 +33,7 @@ for command in (
     accounts.account, accounts.accounts, accounts.plan_next,
     events.deposit, events.withdraw, events.rebalance, events.cancel, events.history, events.import_group,
     policy.policy,
-    books.performance,
+    books.lots, books.gains, books.performance,
     windows.window, windows.windows_list, windows.status,
     admin.serve, admin.token, admin.audit, admin.settings_cmd, admin.db, admin.daemon, admin.reload, admin.demo,
     backtest,                    # its own module: engine/shell/backtest/ (the runner loads when it runs)

@@ -62,3 +62,59 @@ def performance(ctx: click.Context, name: str, start: str | None, end: str | Non
     for k, v in rows:
         t.add_row(k, v)
     out.print(t)
+
+
+@click.command("lots")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def lots(ctx: click.Context, name: str, as_json: bool) -> None:
+    """The account's open tax lots: symbol, acquired, shares, basis (wash adjustment included)."""
+    with ledger_of(ctx) as led:
+        doc = service_of(ctx, led).lots(name)
+    if as_json:
+        print_json(doc)
+        return
+    t = Table(title=f"{name}: open lots", title_justify="left")
+    for col in ("lot", "symbol", "acquired", "shares", "basis", "wash adj."):
+        t.add_column(col, justify="left" if col in ("symbol", "acquired") else "right")
+    for x in doc["lots"]:
+        t.add_row(str(x["id"]), x["symbol"], x["acquired"], x["shares"], x["basis"], x["wash_adjustment"])
+    out.print(t if doc["lots"] else Text(f"{name}: no open lots"))
+
+
+@click.command("gains")
+@click.argument("name", required=False)
+@click.option("--owner", help="Every account of this owner (instead of ACCOUNT).")
+@click.option("--year", type=click.IntRange(1900, 9999), help="Only sales in this year.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True, help="Form 8949's columns, the term last.")
+@click.pass_context
+def gains(ctx: click.Context, name: str | None, owner: str | None, year: int | None, as_json: bool,
+          as_csv: bool) -> None:
+    """Realized gains of ACCOUNT (or of every account of --owner): one row per lot sold,
+    with the short- and long-term totals."""
+    from engine.shell.service import gains_csv
+    if (name is None) == (owner is None):
+        raise UserError("name an ACCOUNT or give --owner ID (one of them)")
+    if as_json and as_csv:
+        raise UserError("--json or --csv, not both")
+    with ledger_of(ctx) as led:
+        doc = service_of(ctx, led).gains(name, owner=owner, year=year)
+    if as_json:
+        print_json(doc)
+        return
+    if as_csv:
+        click.echo(gains_csv(doc), nl=False)
+        return
+    who = f"owner {owner}" if owner else name
+    t = Table(title=f"{who}: realized gains" + (f" in {year}" if year else ""), title_justify="left")
+    cols = (["account"] if owner else []) + ["symbol", "acquired", "sold", "shares", "proceeds", "basis",
+                                              "wash sale", "gain", "term"]
+    for col in cols:
+        t.add_column(col, justify="right" if col in ("shares", "proceeds", "basis", "wash sale", "gain") else "left")
+    for r in doc["rows"]:
+        t.add_row(*([Text(r["account"])] if owner else []), r["symbol"], r["acquired"], r["sold"], r["shares"],
+                  r["proceeds"], r["basis"], r["wash_sale_disallowed"], r["gain"], r["term"])
+    out.print(t)
+    out.print(f"short-term {doc['totals']['short']}  long-term {doc['totals']['long']}")
