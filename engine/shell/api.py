@@ -28,7 +28,7 @@ from engine.core.money import parse_dollars
 from engine.core.roles import ROLES, Caller
 from engine.shell.guards import MAX_FAILURES, WINDOW, Limiter  # noqa: F401 - re-exported for callers and tests
 from engine.shell.guards import AccessLog, BodyLimit, client_address, networks, scheme
-from engine.shell.service import AUDITED_REFUSALS, NotAPolicyFile, Service, StalePlan
+from engine.shell.service import AUDITED_REFUSALS, NotAPolicyFile, Service, StalePlan, gains_csv, safe_name
 
 if TYPE_CHECKING:
     from adapters.ledger.store import Ledger
@@ -293,6 +293,35 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
         """Time- and money-weighted return, value, flows, dividends, realized and unrealized
         gain over [from, to] (docs/performance.md)."""
         return read(lambda: service.performance(name, start, end))
+
+    @app.get("/api/v1/accounts/{name}/lots", tags=["read"])
+    def account_lots(name: str, who: Viewer) -> dict[str, Any]:
+        """The account's open tax lots (docs/books.md)."""
+        return read(lambda: service.lots(name))
+
+    Year = Annotated[int | None, Query(ge=1900, le=9999)]
+    Format = Annotated[Literal["json", "csv"], Query()]
+
+    def gains_response(doc: dict[str, Any], fmt_: str, filename: str) -> Any:
+        if fmt_ == "csv":
+            return PlainTextResponse(gains_csv(doc), media_type="text/csv; charset=utf-8",
+                                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return doc
+
+    @app.get("/api/v1/accounts/{name}/gains", tags=["read"],
+             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or Form 8949's CSV with format=csv"}})
+    def account_gains(name: str, who: Viewer, year: Year = None, format: Format = "json") -> Any:
+        """Realized gains of the account (sold in `year`), with short- and long-term totals;
+        `format=csv`: Form 8949's columns."""
+        doc = read(lambda: service.gains(name, year=year))
+        return gains_response(doc, format, f"gains-{safe_name(name)}{f'-{year}' if year else ''}.csv")
+
+    @app.get("/api/v1/owners/{owner}/gains", tags=["read"],
+             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or Form 8949's CSV with format=csv"}})
+    def owner_gains(owner: str, who: Viewer, year: Year = None, format: Format = "json") -> Any:
+        """Realized gains of every account of an owner (each row names its account)."""
+        doc = read(lambda: service.gains(owner=owner, year=year))
+        return gains_response(doc, format, f"gains-owner-{safe_name(owner)}{f'-{year}' if year else ''}.csv")
 
     @app.get("/api/v1/windows", tags=["read"])
     def windows(who: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 30) -> dict[str, Any]:

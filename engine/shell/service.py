@@ -38,6 +38,12 @@ def shares_text(q: Decimal) -> str:
     return f"{q.quantize(Decimal('0.000000001')):f}"
 
 
+def safe_name(text: str) -> str:
+    """A name fit for a download's file name (letters, digits, - and _ only)."""
+    import re
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:60] or "_"
+
+
 FORM_8949 = ("description", "date acquired", "date sold", "proceeds", "cost basis", "code", "adjustment",
              "gain or loss", "term")
 

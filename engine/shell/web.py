@@ -28,7 +28,7 @@ import rules as policy_lang
 from engine.core.errors import BrokerUnavailable, PiesError, Refused
 from engine.core.money import cents, fmt, parse_dollars
 from engine.core.roles import Caller
-from engine.shell.service import NotAPolicyFile, StalePlan
+from engine.shell.service import NotAPolicyFile, StalePlan, gains_csv, safe_name
 
 HERE = Path(__file__).parent
 COOKIE = "pies_session"
@@ -339,6 +339,53 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
             return refused_page(request, e)
         return render(request, "performance.html", f"{name}: performance",
                       {"p": p, "start": start[:10], "end": end[:10], "pct": percent})
+
+    @app.get("/console/accounts/{name}/lots", include_in_schema=False)
+    def lots_page(request: Request, name: str) -> Response:
+        if signed_in(request) is None:
+            return to_login()
+        try:
+            d = service.lots(name)
+        except PiesError as e:
+            return refused_page(request, e)
+        return render(request, "lots.html", f"{name}: lots", {"d": d})
+
+    def year_param(text: str) -> int | None:
+        if not text:
+            return None
+        if not (len(text) == 4 and text.isdigit()):
+            raise Refused(f"year {text[:30]!r} is not a year like 2026")
+        return int(text)
+
+    def gains_page(request: Request, title: str, ask: Callable[[int | None], dict[str, Any]], base: str,
+                   filename: str) -> Response:
+        """A gains page, or its CSV download (`format=csv`): the same document either way."""
+        from urllib.parse import urlencode
+        if signed_in(request) is None:
+            return to_login()
+        year = request.query_params.get("year", "")
+        try:
+            d = ask(year_param(year))
+        except PiesError as e:
+            return refused_page(request, e)
+        if request.query_params.get("format") == "csv":
+            name = f"{filename}{'-' + year if d['year'] else ''}.csv"
+            return Response(gains_csv(d), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        csv = base + "?" + urlencode({"format": "csv", **({"year": d["year"]} if d["year"] else {})})
+        return render(request, "gains.html", title, {"d": d, "who_": title, "csv": csv})
+
+    @app.get("/console/accounts/{name}/gains", include_in_schema=False)
+    def account_gains_page(request: Request, name: str) -> Response:
+        from urllib.parse import quote
+        return gains_page(request, name, lambda y: service.gains(name, year=y),
+                          f"/console/accounts/{quote(name[:100])}/gains", f"gains-{safe_name(name)}")
+
+    @app.get("/console/owners/{owner}/gains", include_in_schema=False)
+    def owner_gains_page(request: Request, owner: str) -> Response:
+        from urllib.parse import quote
+        return gains_page(request, f"owner {owner}", lambda y: service.gains(owner=owner, year=y),
+                          f"/console/owners/{quote(owner[:100])}/gains", f"gains-owner-{safe_name(owner)}")
 
     def back(name: str, message: str, bad: bool = False) -> RedirectResponse:
         from urllib.parse import quote, urlencode
