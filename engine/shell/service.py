@@ -160,7 +160,33 @@ class Service:
                             "value": fmt(r.value), "shares": str(held[r.path][1]) if r.path in held else None}
                            for r in rows],
                 "not_in_pie": [{"path": p, "value": fmt(values[p])} for p in outside],
-                "pending": [event_json(e) for e in pending]}
+                "pending": [event_json(e) for e in pending],
+                **self._basis_of(acct, held, values, live)}
+
+    def _basis_of(self, acct, held, values: dict[str, int], live: bool) -> dict[str, Any]:
+        """Per symbol: shares, value, cost basis, unrealized gain and the part of it that
+        is long-term today (engine/core/unrealized.py), and their totals."""
+        from adapters.ledger.books_repo import BooksRepository
+        from engine.core.unrealized import SymbolGain, unrealized_by_symbol
+        from engine.shell import clock
+        lots = BooksRepository(self.ledger).lots([acct.id])
+        symbols = sorted({sym for sym, q in held.values() if q} | {x.symbol for x in lots})
+        prices = self.valuation(symbols, live, acct.broker) if symbols else {}
+        by_symbol: dict[str, int] = {}
+        for path, c in values.items():
+            sym = held[path][0]
+            by_symbol[sym] = by_symbol.get(sym, 0) + c
+        rows = unrealized_by_symbol(lots, by_symbol, prices, clock.today())
+        total = SymbolGain("", sum((r.shares for r in rows), Decimal(0)), sum(r.value for r in rows),
+                           sum(r.basis for r in rows), sum(r.long_term for r in rows))
+
+        def figures(r: SymbolGain) -> dict[str, Any]:
+            bp = r.long_term_bp
+            return {"value": fmt(r.value), "basis": fmt(r.basis), "unrealized": fmt(r.gain),
+                    "long_term": fmt(r.long_term), "short_term": fmt(r.gain - r.long_term),
+                    "long_term_share": None if bp is None else f"{fmt(bp)}%"}
+        return {"basis": [{"symbol": r.symbol, "shares": shares_text(r.shares), **figures(r)} for r in rows],
+                "unrealized": figures(total)}
 
     def history(self, name: str) -> dict[str, Any]:
         events = self.ledger.events(name)

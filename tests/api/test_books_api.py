@@ -106,3 +106,14 @@ def test_lots_and_gains_pages_and_the_csv_download(world):
     assert c.get("/console/owners/alice/gains").status_code == 200
     assert c.get("/console/owners/nobody/gains").status_code == 404
     assert c.get("/console/accounts/alice/gains?year=x").status_code == 422
+
+
+def test_the_account_page_and_api_show_the_basis(world):
+    c, t = world["client"], world["tokens"]
+    doc = c.get("/api/v1/accounts/alice", headers=auth(t["viewer"])).json()
+    assert [r["symbol"] for r in doc["basis"]] == ["BND", "TIP", "VTI"]
+    assert doc["unrealized"]["basis"] == "1000.00"
+    assert Decimal(doc["unrealized"]["unrealized"]) == Decimal(doc["value"]) - Decimal("1000.00")
+    sign_in(c, t["viewer"])
+    page = c.get("/console/accounts/alice").text
+    assert 'id="basis"' in page and f'id="unrealized">{doc["unrealized"]["unrealized"]}<' in page

@@ -161,3 +161,24 @@ def test_avoid_wash_sales_held_the_buy_back_and_sent_its_cash_elsewhere(books):
     assert sum(Decimal(t["amount"]) for t in lines["carol"]["trades"]) == Decimal("2000.00")
     assert lines["carol"]["cash"] == "0.00"
     assert all(r["wash_sale_disallowed"] == "0.00" for r in J(cli, "gains", "carol")["rows"])
+
+
+def test_account_show_has_the_basis_and_unrealized_gain_per_symbol(books):
+    cli, _ = books
+    doc = J(cli, "account", "show", "alice")
+    lots = J(cli, "lots", "alice")["lots"]
+    values: dict[str, Decimal] = {}
+    for s in doc["slices"]:
+        if s["shares"]:
+            sym = s["path"].rsplit("/", 1)[-1]
+            values[sym] = values.get(sym, Decimal(0)) + Decimal(s["value"])
+    assert [r["symbol"] for r in doc["basis"]] == ["BND", "TIP", "VTI"]
+    for r in doc["basis"]:
+        basis = sum(Decimal(x["basis"]) for x in lots if x["symbol"] == r["symbol"])
+        assert (Decimal(r["value"]), Decimal(r["basis"])) == (values[r["symbol"]], basis)
+        assert Decimal(r["unrealized"]) == values[r["symbol"]] - basis
+        assert (r["long_term"], r["short_term"]) == ("0.00", r["unrealized"])       # bought days ago
+        assert r["long_term_share"] in ("0.00%", None)
+    assert Decimal(doc["unrealized"]["unrealized"]) == sum(Decimal(r["unrealized"]) for r in doc["basis"])
+    text = cli("account", "show", "alice").output
+    assert "cost basis" in text and doc["unrealized"]["unrealized"] in text

@@ -95,6 +95,14 @@ def account_show(ctx: click.Context, name: str, live: bool, as_json: bool) -> No
     for e in doc["pending"]:
         out.print(Text(f"  pending #{e['id']} {e['kind']}" + (f" ${e['amount']}" if e["amount"] else "")
                        + (f" {e['path']}" if e["path"] else "")))
+    if doc["basis"]:
+        t = Table(title="cost basis and unrealized gain", title_justify="left")
+        for col in ("symbol", "shares", "value", "basis", "unrealized", "long-term", "long-term share"):
+            t.add_column(col, justify="left" if col == "symbol" else "right")
+        for r in doc["basis"] + [{"symbol": "total", "shares": "", **doc["unrealized"]}]:
+            t.add_row(r["symbol"], r["shares"], r["value"], r["basis"], r["unrealized"], r["long_term"],
+                      r["long_term_share"] or "-")
+        out.print(t)
 
 
 @click.command("plan")
