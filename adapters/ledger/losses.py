@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from engine.core.lots import Realized
 
 from .books_repo import accounts_of_owners, load_realized, owners_of
+from .store import Ledger
 
 
 def owners_recent_sales(s: Session, account_ids: Iterable[int], since: date) -> tuple[dict[int, str], list[Realized]]:
@@ -23,3 +24,9 @@ def owners_recent_sales(s: Session, account_ids: Iterable[int], since: date) -> 
     rows = load_realized(s, everyone, since=since)
     # Rows name accounts; the core matches them to owners through this map too.
     return {**everyone, **owner}, rows
+
+
+def recent_sales(ledger: Ledger, account_ids: Iterable[int], since: date) -> tuple[dict[int, str], list[Realized]]:
+    """owners_recent_sales in a read transaction of its own (the service's plan preview)."""
+    with ledger.read() as s:
+        return owners_recent_sales(s, account_ids, since)

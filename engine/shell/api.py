@@ -425,7 +425,8 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:
         """What applying the file's current text would do; writes nothing."""
         try:
-            return service.plan_policy(body.file).to_json()
+            planned = service.plan_policy(body.file)
+            return {**planned.to_json(), "tax": service.policy_tax(planned)}
         except NotAPolicyFile as e:
             raise Problem(422, "invalid request", str(e), field="file") from None
         except policy_lang.PolicyError as e:

@@ -20,6 +20,7 @@ from config.settings import Settings
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
 from engine.core.errors import BrokerUnavailable, Conflict, NotFound, PiesError
 from engine.core.money import dollars, fmt
+from engine.core.tax_preview import NONE as TAX_NONE
 from engine.shell import policies
 from rules.model import Pie
 
@@ -64,6 +65,11 @@ def gains_csv(doc: dict[str, Any]) -> str:
         w.writerow([f"{r['shares']} sh {r['symbol']}", us(r["acquired"]), us(r["sold"]), r["proceeds"], r["basis"],
                     "W" if washed else "", r["wash_sale_disallowed"] if washed else "", r["gain"], r["term"]])
     return buf.getvalue()
+
+
+def tax_json(t) -> dict[str, Any]:
+    """A tax preview as the plans show it: the estimated realized gain, short and long."""
+    return {"short": fmt(t.short), "long": fmt(t.long), "total": fmt(t.total)}
 
 
 def _ratio(x: float | None) -> float | None:
@@ -339,7 +345,9 @@ class Service:
                          | {sl.symbol for a in states for _, sl in a.pie.walk() if isinstance(sl, Security)})
         prices = self.live_prices(symbols) if symbols else {}
         day = clock.today()
+        states = self._with_recent_losses(states, day)
         plans = [plan_account(a, prices, day) for a in states]
+        taxes = self._tax_previews(states, plans, prices, day)
         by_symbol: dict[str, list[Intent]] = {}
         for p in plans:
             for t in p.trades:
@@ -354,8 +362,11 @@ class Service:
             "withdrawals": fmt(p.withdrawals), "rebalance": p.rebalanced,
             "trades": [{"slice": t.path, "symbol": t.symbol, "side": "buy" if t.cents > 0 else "sell",
                         "amount": fmt(abs(t.cents)), "whole_holding": t.sell_all} for t in p.trades],
-            "events": [{"id": o.event_id, "outcome": o.outcome.value, "reason": o.reason} for o in p.decided]}
+            "events": [{"id": o.event_id, "outcome": o.outcome.value, "reason": o.reason} for o in p.decided],
+            "held_back": [{"symbol": h.symbol, "amount": fmt(h.cents), "reason": h.describe()} for h in p.held_back],
+            "tax": tax_json(taxes[p.account_id])}
             for p in plans if p.worth_recording or name],
+            "tax": tax_json(sum((taxes[p.account_id] for p in plans if p.worth_recording or name), TAX_NONE)),
             "orders": [{"symbol": o.symbol, "side": o.side, "notional": None if o.notional is None else fmt(o.notional),
                         "qty": None if o.qty is None else str(o.qty)} for o in netting.orders]}
 
@@ -437,6 +448,71 @@ class Service:
                         "wash_sale_disallowed": fmt(r.wash_sale_disallowed), "gain": fmt(r.gain), "term": r.term})
         return {**({"owner": owner} if owner is not None else {"account": name}), "year": year, "rows": out,
                 "totals": {k: fmt(v) for k, v in totals.items()}}
+
+    def _with_recent_losses(self, states, day):
+        """`avoid wash-sales`: the owners' recent loss sales read and the blocked symbols
+        filled in, as the window's planning step does."""
+        from datetime import timedelta
+        from adapters.ledger.losses import recent_sales
+        from engine.core.books import WASH_DAYS
+        from engine.core.window.planning import with_recent_losses
+        careful = [a.id for a in states if a.rules.avoid_wash_sales]
+        if not careful:
+            return states
+        owners, sales = recent_sales(self.ledger, careful, day - timedelta(days=WASH_DAYS))
+        return with_recent_losses(states, owners, sales, day)
+
+    def _tax_previews(self, states, plans, prices, day) -> dict[int, Any]:
+        """account id -> the estimated realized gain of its plan's sells (engine/core/tax_preview.py)."""
+        from adapters.ledger.books_repo import BooksRepository
+        from engine.core.tax_preview import NONE, preview, sales_of
+        by_id = {a.id: a for a in states}
+        sales = {p.account_id: sales_of(((t.path, t.symbol, t.cents, t.sell_all) for t in p.trades),
+                                        {h.path: h.shares for h in by_id[p.account_id].holdings}, prices)
+                 for p in plans}
+        selling = sorted(aid for aid, s in sales.items() if s)
+        lots = BooksRepository(self.ledger).lots(selling) if selling else []
+        out = {}
+        for aid, s in sales.items():
+            out[aid] = preview(s, [x for x in lots if x.account_id == aid], day, by_id[aid].rules.lot_method) \
+                if s else NONE
+        return out
+
+    def policy_tax(self, plan) -> dict[str, Any]:
+        """The tax preview of a policy change's plan: per account that liquidates something,
+        and in total, at the plan's prices, by each account's lot method."""
+        from adapters.ledger.books_repo import BooksRepository
+        from engine.core.tax_preview import NONE, Sale, preview
+        from engine.shell import clock
+        day = clock.today()
+        if not plan.accounts:
+            return {"accounts": [], **tax_json(NONE)}
+        ids, methods = self.ledger_accounts_and_methods([a.account for a in plan.accounts])
+        lots = BooksRepository(self.ledger).lots(sorted(ids.values()))
+        rows, total = [], NONE
+        for a in plan.accounts:
+            aid = ids[a.account]
+            sales: dict[str, Sale] = {}
+            for x in a.liquidations:
+                if x.cents is None:
+                    continue
+                got = sales.get(x.symbol, Sale(x.symbol, Decimal(0), 0))
+                sales[x.symbol] = Sale(x.symbol, got.shares + x.shares, got.proceeds + x.cents)
+            t = preview(sorted(sales.values(), key=lambda s: s.symbol), [x for x in lots if x.account_id == aid],
+                        day, methods[a.account])
+            total = total + t
+            rows.append({"account": a.account, **tax_json(t)})
+        return {"accounts": rows, **tax_json(total)}
+
+    def ledger_accounts_and_methods(self, names: list[str]) -> tuple[dict[str, int], dict[str, str]]:
+        """name -> id, and name -> its rule set's lot method, of these accounts."""
+        from rules.library import find_rules
+        ids, methods = {}, {}
+        for n in names:
+            acct, _, policy = policies.policy_of(self.ledger, n)
+            ids[n] = acct.id
+            methods[n] = find_rules(acct.rules, policy).lot_method
+        return ids, methods
 
     # --- commands -------------------------------------------------------------------------------
 

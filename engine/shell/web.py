@@ -444,7 +444,7 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
     def plan_of(f: str) -> dict[str, Any]:
         try:
             plan = service.plan_policy(f)
-            return {"file": plan.file, "plan": plan.to_json()}
+            return {"file": plan.file, "plan": {**plan.to_json(), "tax": service.policy_tax(plan)}}
         except policy_lang.PolicyError as e:
             return {"file": f, "error": e.render()}
         except PiesError as e:

@@ -182,3 +182,48 @@ def test_account_show_has_the_basis_and_unrealized_gain_per_symbol(books):
     assert Decimal(doc["unrealized"]["unrealized"]) == sum(Decimal(r["unrealized"]) for r in doc["basis"])
     text = cli("account", "show", "alice").output
     assert "cost basis" in text and doc["unrealized"]["unrealized"] in text
+
+
+def test_policy_plan_previews_the_gain_of_its_liquidations(books, tmp_path_factory):
+    cli, db_url = books
+    from pathlib import Path
+    from sqlalchemy import create_engine, text as sql
+    e = create_engine(db_url)
+    with e.connect() as c:
+        [file] = c.execute(sql("select distinct file from policy_versions")).scalars().all()
+    e.dispose()
+    path = Path(file)
+    before = path.read_text()
+    path.write_text(before.replace("BND 70% TIP 30%", "BND 100%"))      # TIP liquidated
+    try:
+        r = cli("policy", "plan", str(path), "--json", code=1)
+        [plan] = json.loads(r.output)["plans"]
+        text = cli("policy", "plan", str(path), code=1).output
+    finally:
+        path.write_text(before)
+    tax = plan["tax"]
+    by_account = {a["account"]: a for a in tax["accounts"]}
+    for who in ("alice", "carol"):
+        [liq] = [x for a in plan["accounts"] if a["account"] == who for x in a["liquidations"]]
+        basis = sum(Decimal(x["basis"]) for x in J(cli, "lots", who)["lots"] if x["symbol"] == "TIP")
+        assert Decimal(by_account[who]["short"]) == Decimal(liq["amount"]) - basis     # every TIP lot goes
+        assert by_account[who]["long"] == "0.00"
+    assert Decimal(tax["short"]) == sum(Decimal(a["short"]) for a in tax["accounts"])
+    assert "estimated realized gain of these sells" in text
+
+
+def test_plan_previews_the_gain_the_window_then_realizes(books):
+    cli, _ = books
+    day = "2026-11-27"
+    cli("withdraw", "alice", "700", day=day)
+    doc = J(cli, "plan", "alice")
+    [a] = doc["accounts"]
+    assert any(t["side"] == "sell" for t in a["trades"]) and a["tax"] == doc["tax"]
+    assert "estimated realized gain" in cli("plan", "alice", day=day).output
+    cli("window", "run", "--date", day, day=day)
+    rows = [r for r in J(cli, "gains", "alice")["rows"] if r["sold"] == day]
+    # The preview does not estimate wash sales (these losses were all washed: alice bought
+    # every symbol on the 25th): it is the gain before them, lot for lot.
+    before_wash = sum(Decimal(r["proceeds"]) - Decimal(r["basis"]) for r in rows if r["term"] == "short")
+    assert rows and Decimal(a["tax"]["short"]) == before_wash and a["tax"]["long"] == "0.00"
+    assert before_wash < 0 and sum(Decimal(r["gain"]) for r in rows) == 0
