@@ -3,8 +3,11 @@
     python bench/window.py                                        # N = 10k and 100k, both databases
     python bench/window.py --n 1000000 --db postgresql --workers 2
 
-Accounts follow 20-slice, 2-level pies and are already invested; a third have an event
-(deposits mostly, some withdrawals and rebalances). Setup is streamed in (COPY on
+Accounts follow 20-slice, 2-level pies and are already invested, each holding in `--lots`
+tax lots (default 2, bought on different days of 2025 at prices either side of today's);
+a third have an event (deposits mostly, some withdrawals and rebalances). The window books
+every trade (docs/books.md); to measure the window without lots, run main's bench/window.py
+from before the books (or --lots 0: no lots to read, the books step still runs). Setup is streamed in (COPY on
 PostgreSQL, 10,000 accounts at a time) and not timed. Prints the seconds of each window
 step, the total, and the peak memory: this process's, and all processes' together at most
 (this one's plus each worker at the largest worker's). PostgreSQL comes from
@@ -36,7 +39,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from adapters.ledger import bulk  # noqa: E402
 
 from adapters.broker.simulated import SimulatedBroker, SimulatedConfig  # noqa: E402
-from adapters.ledger.schema import Account, Event, Holding  # noqa: E402
+from adapters.ledger.schema import Account, Event, Holding, LotRow  # noqa: E402
 from adapters.ledger.store import Ledger  # noqa: E402
 from engine.shell.window import STEPS, WindowOptions, WindowRunner  # noqa: E402
 from engine.shell import policies  # noqa: E402
@@ -57,10 +60,23 @@ def policy_text(rng: random.Random, pies: int = 8) -> tuple[str, dict[str, list[
     return "\n".join(out), layout
 
 
-def _rows(n: int, rng: random.Random, layout, prices, version: int, created: datetime, positions):
-    """Accounts, holdings and events of accounts 2..n+1, 10,000 accounts at a time."""
+def _lots(rng: random.Random, account: int, sym: str, q: Decimal, price: Decimal, k: int) -> list[tuple]:
+    """`k` lots of one holding: its shares split, each bought on its own day of 2025 at a
+    price up to 30 % either side of `price`."""
+    out, left = [], q
+    for j in range(k):
+        shares = left if j == k - 1 else (q / k).quantize(Decimal("0.000000001"))
+        left -= shares
+        day = date(2025, 1, 2) + timedelta(days=rng.randrange(360))
+        basis = (shares * price * Decimal(rng.randint(70, 130)) / 100).quantize(Decimal("0.01"))
+        out.append((account, sym, day, day, shares, basis, Decimal("0.00"), Decimal(0), False))
+    return out
+
+
+def _rows(n: int, rng: random.Random, layout, prices, version: int, created: datetime, positions, lots: int = 0):
+    """Accounts, holdings, lots and events of accounts 2..n+1, 10,000 accounts at a time."""
     for lo in range(1, n + 1, 10_000):
-        accounts, holdings, events = [], [], []
+        accounts, holdings, events, lot_rows = [], [], [], []
         for i in range(lo, min(n, lo + 9_999) + 1):
             pie = f"P{rng.randrange(8)}"
             accounts.append((i + 1, f"a{i}", pie, version, "m1", "main", Decimal("0.00"), False, created, "active"))
@@ -68,21 +84,24 @@ def _rows(n: int, rng: random.Random, layout, prices, version: int, created: dat
                 q = (Decimal(rng.randint(10_000, 2_000_000)) / prices[sym]).quantize(Decimal("0.000000001"))
                 holdings.append((i + 1, path, sym, q))
                 positions[sym] += q
+                if lots:
+                    lot_rows.extend(_lots(rng, i + 1, sym, q, prices[sym], lots))
             if i % 3 == 0:
                 r = rng.random()
                 kind, amount, path = ("deposit", Decimal(rng.randint(1000, 200000)).scaleb(-2), None) if r < 0.7 else \
                     ("withdrawal", Decimal(rng.randint(100, 5000)).scaleb(-2), None) if r < 0.9 else \
                     ("rebalance", None, "Inner")
                 events.append((i + 1, f"bench-{i}", kind, amount, path, "pending", created))
-        yield accounts, holdings, events
+        yield accounts, holdings, events, lot_rows
 
 
+LOT_COLS = ("account_id", "symbol", "bought", "acquired", "shares", "basis", "wash_adjustment", "replaced", "closed")
 ACCOUNT_COLS = ("id", "name", "pie", "policy_version_id", "rules", "broker", "cash", "is_house", "created_at", "status")
 HOLDING_COLS = ("account_id", "path", "symbol", "shares")
 EVENT_COLS = ("account_id", "key", "kind", "amount", "path", "status", "created_at")
 
 
-def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
+def setup(url: str, n: int, workdir: Path, lots: int = 2) -> tuple[Ledger, SimulatedBroker]:
     """The ledger and the broker, streamed in 10,000 accounts at a time (COPY on PostgreSQL)."""
     rng = random.Random(11)
     text_, layout = policy_text(rng)
@@ -97,10 +116,12 @@ def setup(url: str, n: int, workdir: Path) -> tuple[Ledger, SimulatedBroker]:
     with led.tx() as s:
         s.add(Account(id=1, name="house:main", broker="main", cash=cash, is_house=True, rules="m1"))
         s.flush()
-        for accounts, holdings, events in _rows(n, rng, layout, prices, version.id, created, positions):
+        for accounts, holdings, events, lot_rows in _rows(n, rng, layout, prices, version.id, created, positions,
+                                                          lots):
             bulk.insert_rows(s, Account.__table__, ACCOUNT_COLS, accounts)
             bulk.insert_rows(s, Holding.__table__, HOLDING_COLS, holdings)
             bulk.insert_rows(s, Event.__table__, EVENT_COLS, events)
+            bulk.insert_rows(s, LotRow.__table__, LOT_COLS, lot_rows)
     if led.engine.dialect.name == "postgresql":
         with led.engine.begin() as c:
             c.exec_driver_sql("select setval(pg_get_serial_sequence('accounts', 'id'), (select max(id) from accounts))")
@@ -129,12 +150,12 @@ def database(db: str, workdir: Path) -> Iterator[str]:
             c.execute(text(f'drop schema "{schema}" cascade'))
 
 
-def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000) -> None:
+def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000, lots: int = 2) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with database(db, workdir) as url:
             t0 = time.perf_counter()
-            led, broker = setup(url, n, workdir)
+            led, broker = setup(url, n, workdir, lots)
             setup_s = time.perf_counter() - t0
             marks: list[tuple[str, float]] = []
             runner = WindowRunner(led, broker, "main", WindowOptions(settle_timeout=5, workers=workers,
@@ -147,14 +168,14 @@ def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000) -> None:
         prev = start
         steps = []
         for step, t in marks:
-            if step in STEPS:
+            if step in STEPS or step == "booked":
                 steps.append(f"{step} {t - prev:.2f}")
                 prev = t
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         # All processes together, at most: this one's peak plus each worker at the largest worker's peak.
         together = peak + (workers * child if workers > 1 and db != "sqlite" else 0)
-        print(f"{db:10} N={n:>7,}  workers {workers}  window {total:6.1f} s  (setup {setup_s:.1f} s)  "
+        print(f"{db:10} N={n:>7,}  lots {lots}/holding  workers {workers}  window {total:6.1f} s  (setup {setup_s:.1f} s)  "
               f"orders {len(report['orders'])}  problems {len(report['problems'])}  peak {peak:,.0f} MiB "
               f"(all processes at most {together:,.0f} MiB)")
         print("    " + ", ".join(steps))
@@ -166,10 +187,11 @@ def main() -> None:
     ap.add_argument("--db", choices=["sqlite", "postgresql"], action="append")
     ap.add_argument("--workers", type=int, default=1, help="processes that plan shards (PostgreSQL)")
     ap.add_argument("--shard-size", type=int, default=5_000)
+    ap.add_argument("--lots", type=int, default=2, help="tax lots per holding at the start (0: none)")
     args = ap.parse_args()
     for db in args.db or ["sqlite", "postgresql"]:
         for n in args.n or [10_000, 100_000]:
-            run(db, n, args.workers, args.shard_size)
+            run(db, n, args.workers, args.shard_size, args.lots)
 
 
 if __name__ == "__main__":

@@ -46,8 +46,10 @@ def owner_expr():
     return func.coalesce(Account.owner, Account.name)
 
 
-def load_lots(s: Session, account_ids: Iterable[int], symbols: Iterable[str] | None = None) -> list[Lot]:
-    """Open lots of these accounts (only of `symbols` when given), by account, symbol and id."""
+def load_lots(s: Session, account_ids: Iterable[int], symbols: Iterable[str] | None = None, *,
+              bought_since: date | None = None) -> list[Lot]:
+    """Open lots of these accounts (only of `symbols`, only bought on or after
+    `bought_since`, when given), by account, symbol and id."""
     ids = sorted(set(account_ids))
     wanted = None if symbols is None else sorted(set(symbols))
     out: list[Lot] = []
@@ -55,6 +57,8 @@ def load_lots(s: Session, account_ids: Iterable[int], symbols: Iterable[str] | N
         q = select(*_LOT).where(bulk.id_in(s, LotRow.account_id, ids[k:k + CHUNK]), LotRow.closed.is_(False))
         if wanted is not None:
             q = q.where(LotRow.symbol.in_(wanted))
+        if bought_since is not None:
+            q = q.where(LotRow.bought >= bought_since)
         out.extend(_lot(r) for r in bulk.fetch(s, q.order_by(LotRow.account_id, LotRow.symbol, LotRow.id)))
     return out
 
@@ -75,6 +79,23 @@ def load_realized(s: Session, account_ids: Iterable[int], *, year: int | None = 
             q = q.where(RealizedRow.symbol.in_(sorted(set(symbols))))
         out.extend(_realized(r) for r in bulk.fetch(s, q))
     return sorted(out, key=lambda r: (r.sold, r.id))
+
+
+def lots_for_sales(s: Session, sales: Iterable[tuple[int, str]], owners_accounts: Iterable[int],
+                   day: date) -> list[Lot]:
+    """The open lots a window's sales on `day` need: every lot of each selling (account,
+    symbol), and the lots the owners' accounts bought in the 30 days before in the symbols
+    sold (replacements). A buyer's older lots are not read: a buy opens a lot and needs none."""
+    sales = set(sales)
+    if not sales:
+        return []
+    symbols = {sym for _, sym in sales}
+    # By the sellers' ids and the symbols sold (the accounts index), the pairs kept here:
+    # a row-value IN over the pairs is planned as a scan of the whole table on PostgreSQL.
+    found = {x.id: x for x in load_lots(s, {aid for aid, _ in sales}, symbols) if (x.account_id, x.symbol) in sales}
+    for x in load_lots(s, owners_accounts, symbols, bought_since=day - timedelta(days=WASH_DAYS)):
+        found.setdefault(x.id, x)
+    return [found[i] for i in sorted(found)]
 
 
 def washable(s: Session, account_ids: Iterable[int], day: date, symbols: Iterable[str]) -> list[Realized]:

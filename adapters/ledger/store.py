@@ -28,7 +28,7 @@ from engine.core.names import InvalidName, check_name
 from engine.core.window.conservation import discrepancies
 
 from . import migrate, policy_repo
-from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, aware
+from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, Window, aware
 from .window_reports import full_report
 
 ZERO = Decimal("0")
@@ -130,6 +130,16 @@ def account_name(name: str) -> str:
     if name.startswith("house:"):
         raise LedgerError(f"account name {name!r} is not allowed ('house:...' is the broker's own)")
     return name
+
+
+def owner_name(owner: str, account: str) -> str | None:
+    """An owner id by the one rule for names; the account's own name is stored as None
+    (an account owns itself unless told otherwise)."""
+    try:
+        owner = account_name(owner.strip())
+    except LedgerError as e:
+        raise LedgerError(str(e).replace("account name", "owner")) from None
+    return None if owner == account else owner
 
 
 class LedgerMissing(LedgerError):
@@ -243,19 +253,21 @@ class Ledger:
         return s.scalars(q.with_for_update() if lock else q).first()
 
     def add_account(self, name: str, pie: str, file: str, text: str, sha: str, *, rules: str = "m1",
-                    broker: str = "main") -> Account:
+                    broker: str = "main", owner: str | None = None) -> Account:
         """Open an account on `pie` of the version (`file`, `text`, `sha`) of a policy file,
         recorded now if new. The service layer (engine/shell/policies.add_account) checks
         the pie and rule set first; other accounts following the file are not moved (that
         is `policy apply`'s to do, with its plan)."""
         name = account_name(name.strip())
+        owner = None if owner is None else owner_name(owner, name)
         with self.tx() as s:
             if s.scalars(select(Account).where(Account.name == name)).first():
                 raise LedgerError(f"account {name!r} already exists")
             if self._house(s, broker) is None:
                 raise LedgerError(f"broker account {broker!r} has no house account yet")
             version = policy_repo.ensure_version(s, file, text, sha)
-            acct = Account(name=name, pie=pie, policy_version_id=version.id, rules=rules, broker=broker, cash=ZERO)
+            acct = Account(name=name, pie=pie, policy_version_id=version.id, rules=rules, broker=broker, cash=ZERO,
+                           owner=owner)
             s.add(acct)
             try:
                 s.flush()
@@ -377,6 +389,20 @@ class Ledger:
                     select(PolicyVersion.id, PolicyVersion.file, PolicyVersion.text)
                     .where(PolicyVersion.id.in_(versions)))}
             return AccountRows(total, accts, held, pending, texts)
+
+    def set_owner(self, name: str, owner: str) -> str:
+        """Who owns the account for wash sales from now on (docs/books.md); the owner as
+        stored. Refused while a window of its broker account is open: a window books whole
+        owners in a shard, so an owner must not change under it."""
+        with self.tx() as s:
+            acct = self._account(s, name, lock=True)
+            open_ = s.scalars(select(Window).where(Window.broker == acct.broker, Window.step != "closed")
+                              .limit(1)).first()
+            if open_ is not None:
+                raise LedgerConflict(f"window {open_.id} of broker account {acct.broker!r} is open; "
+                                     f"change the owner of {name!r} after it closes")
+            acct.owner = owner_name(owner, acct.name)
+            return acct.owner_id
 
     def account(self, name: str) -> Account:
         """One account by name (not a house), or LedgerError naming some that exist."""

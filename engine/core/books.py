@@ -62,9 +62,15 @@ class _Books:
 
     def __init__(self, lots: Sequence[Lot], realized: Sequence[Realized]):
         self.lots: dict[int, Lot] = {lot.id: lot for lot in lots}
+        self.held: dict[tuple[int, str], list[int]] = defaultdict(list)     # (account, symbol) -> keys
+        for lot in lots:
+            self.held[(lot.account_id, lot.symbol)].append(lot.id)
         self.changed: set[int] = set()
         self.new_keys: list[int] = []
         self.realized: dict[int, Realized] = {r.id: r for r in realized}
+        self.rows_of: dict[tuple[int, str], list[int]] = defaultdict(list)   # (account, symbol) -> row ids
+        for r in realized:
+            self.rows_of[(r.account_id, r.symbol)].append(r.id)
         self.changed_realized: set[int] = set()
         self.new_realized: list[Realized] = []
 
@@ -72,6 +78,7 @@ class _Books:
         key = -(len(self.new_keys) + 1)
         self.new_keys.append(key)
         self.lots[key] = replace(lot, id=key)
+        self.held[(lot.account_id, lot.symbol)].append(key)
         return key
 
     def put(self, lot: Lot) -> None:
@@ -79,13 +86,16 @@ class _Books:
         if lot.id > 0:
             self.changed.add(lot.id)
 
+    def of(self, account_id: int, symbol: str) -> list[Lot]:
+        return [self.lots[k] for k in self.held.get((account_id, symbol), ())]
+
     def candidates(self, accounts: set[int], symbol: str, day: date, excluded: set[int]) -> list[Lot]:
         """Open lots of an owner's accounts that may replace a loss sold on `day`: the same
         symbol bought within 30 days, not sold in that sale, not a replacement already;
         earliest bought first (existing lots before this window's, then by id)."""
-        found = [lot for lot in self.lots.values()
-                 if lot.account_id in accounts and lot.symbol == symbol and lot.shares > 0
-                 and lot.replaced < lot.shares and lot.id not in excluded and within_wash(lot.bought, day)]
+        found = [lot for aid in accounts for lot in self.of(aid, symbol)
+                 if lot.shares > 0 and lot.replaced < lot.shares and lot.id not in excluded
+                 and within_wash(lot.bought, day)]
         return sorted(found, key=lambda lot: (lot.bought, lot.id < 0, abs(lot.id)))
 
     def wash(self, row: Realized, candidates: Sequence[Lot]) -> Realized:
@@ -124,9 +134,10 @@ def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequ
          methods: Mapping[int, LotMethod], owners: Mapping[int, str]) -> Booking:
     """The books of one window's trades on `day` for a set of whole owners.
 
-    `lots`: the open lots of every account of those owners in the traded symbols;
-    `realized`: their rows sold in the 30 days before `day` (older ones cannot be washed
-    by a buy now); `methods`: each selling account's lot method (tax-min when absent);
+    `lots`: the open lots of every selling account in the symbols it sells, and those of
+    every account of the owners bought in the 30 days before `day` in the symbols sold
+    (more may be given; they are left alone); `realized`: their rows sold in the 30 days
+    before `day` in the symbols bought (older ones cannot be washed by a buy now); `methods`: each selling account's lot method (tax-min when absent);
     `owners`: every account's owner (itself when absent).
 
     Per owner and symbol: this window's buys open lots; then earlier losses still
@@ -148,29 +159,32 @@ def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequ
             if t.shares > 0:
                 bought.add(b.add(Lot(0, t.account_id, sym, day, day, t.shares, max(t.cents, 0))))
         if bought:
-            earlier = sorted((r for r in b.realized.values() if r.account_id in mine and r.symbol == sym
-                              and r.sold < day and within_wash(r.sold, day) and r.washed < r.shares
+            earlier = sorted((r for aid in mine for r in (b.realized[i] for i in b.rows_of.get((aid, sym), ()))
+                              if r.sold < day and within_wash(r.sold, day) and r.washed < r.shares
                               and r.basis > r.proceeds), key=lambda r: (r.sold, r.id))
             for r in earlier:
-                washed = b.wash(r, [b.lots[k] for k in b.new_keys if b.lots[k].account_id in mine
-                                    and b.lots[k].symbol == sym])
+                washed = b.wash(r, sorted((lot for aid in mine for lot in b.of(aid, sym) if lot.id < 0),
+                                          key=lambda lot: -lot.id))
                 if washed != r:
                     b.realized[r.id] = washed
                     b.changed_realized.add(r.id)
+        sales: list[tuple[Realized, set[int]]] = []
         for t in sorted(ts, key=lambda t: t.account_id):
             if t.shares >= 0:
                 continue
-            held = [lot for lot in b.lots.values() if lot.id > 0 and lot.account_id == t.account_id
-                    and lot.symbol == sym and lot.shares > 0]
+            held = [lot for lot in b.of(t.account_id, sym) if lot.shares > 0]
             c: Consumption = consume(held, -t.shares, max(-t.cents, 0), day,
                                      methods.get(t.account_id, LotMethod.TAX_MIN))
             for lot in c.lots:
                 b.put(lot)
             sold_here = {lot.id for lot in c.lots}
-            for row in c.realized:
-                if row.basis > row.proceeds:
-                    row = b.wash(row, b.candidates(mine, sym, day, sold_here))
-                b.new_realized.append(row)
+            sales.extend((row, sold_here) for row in c.realized)
+        # Every sale has consumed its lots before any loss is washed, so the lots a wash
+        # splits are never consumed in the same window (a new lot has no id to name yet).
+        for row, sold_here in sales:
+            if row.basis > row.proceeds:
+                row = b.wash(row, b.candidates(mine, sym, day, sold_here))
+            b.new_realized.append(row)
     return Booking(tuple(replace(b.lots[k], id=0) for k in b.new_keys),
                    tuple(b.lots[k] for k in sorted(b.changed)),
                    tuple(b.new_realized),

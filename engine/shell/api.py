@@ -120,6 +120,10 @@ class AccountIn(BaseModel):
     broker: str | None = Field(default=None, max_length=100, description="Default: the first broker account")
 
 
+class OwnerIn(BaseModel):
+    owner: str = Field(min_length=1, max_length=100, description="Who owns the account, for wash sales")
+
+
 class AccountsIn(BaseModel):
     accounts: list[AccountIn] = Field(min_length=1, max_length=1000)
 
@@ -385,6 +389,13 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
         doc = audited(who, "add accounts", {"accounts": rows},
                       lambda: service.add_accounts(rows, label=lambda i: f"accounts[{i}]"))
         return JSONResponse(doc, status_code=201 if doc["created"] else 200)
+
+    @app.put("/api/v1/accounts/{name}/owner", tags=["operate"])
+    def set_owner(name: str, body: OwnerIn, who: Operator) -> dict[str, Any]:
+        """Who owns the account for wash sales (all of an owner's accounts count together);
+        409 while a window of its broker account is open."""
+        return audited(who, "set owner", {"account": name, "owner": body.owner},
+                       lambda: service.set_owner(name, body.owner))
 
     @app.post("/api/v1/events/{event_id}/cancel", tags=["operate"])
     def cancel(event_id: Id, who: Operator) -> dict[str, Any]:

@@ -279,14 +279,14 @@ def _check_target(compiler: Compiler, policy: Policy, sha: str, pie: str, rules:
 
 
 def add_account(ledger: Ledger, name: str, pie: str, policy_file: str | os.PathLike, *, rules: str = "m1",
-                broker: str = "main", compiler: Compiler = COMPILER):
+                broker: str = "main", owner: str | None = None, compiler: Compiler = COMPILER):
     """Open an account on `pie` of the policy file's current text (its resolved path).
     Everything is checked before anything is written; other accounts following the file
     are not moved (that is `policy apply`'s to do, with its plan)."""
     file, text = read(policy_file)
     sha = sha_of(text)
     _check_target(compiler, compiler.policy(text, file, sha), sha, pie, rules)
-    return ledger.add_account(name, pie, file, text, sha, rules=rules, broker=broker)
+    return ledger.add_account(name, pie, file, text, sha, rules=rules, broker=broker, owner=owner)
 
 
 def add_accounts(ledger: Ledger, rows: Sequence[Mapping[str, str]], *, label: Callable[[int], str] = str,

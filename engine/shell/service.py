@@ -159,7 +159,7 @@ class Service:
         rows = slice_rows(pie, values)
         outside = sorted(set(values) - {r.path for r in rows})
         return {"account": acct.name, "pie": pie.name, "rules": acct.rules, "broker": acct.broker,
-                "status": acct.status, "cash": str(acct.cash), "value": fmt(sum(values.values())),
+                "owner": acct.owner_id, "status": acct.status, "cash": str(acct.cash), "value": fmt(sum(values.values())),
                 "slices": [{"path": r.path, "name": r.name, "pie": r.is_pie, "target": f"{fmt(r.target_bp)}%",
                             "actual": None if r.share_bp is None else f"{fmt(r.share_bp)}%",
                             "drift": None if r.drift_bp is None else fmt(r.drift_bp, signed=True),
@@ -629,15 +629,22 @@ class Service:
 
     # --- accounts -------------------------------------------------------------------------------
 
-    def add_account(self, name: str, pie: str, policy_file: str, *, rules: str, broker: str | None = None) -> dict[str, Any]:
-        """Open an account on `pie` of the policy file; the first account of a broker
-        account makes its house (the only time this asks the broker)."""
+    def add_account(self, name: str, pie: str, policy_file: str, *, rules: str, broker: str | None = None,
+                    owner: str | None = None) -> dict[str, Any]:
+        """Open an account on `pie` of the policy file, owned by `owner` for wash sales
+        (default: itself); the first account of a broker account makes its house (the only
+        time this asks the broker)."""
         from engine.shell.wiring import ensure_house, open_broker
         b = broker or self.settings.broker_name
         if self.ledger.house(b) is None:
             ensure_house(self.ledger, open_broker(self.settings, self.settings.broker_named(b).name), b)
-        policies.add_account(self.ledger, name, pie, policy_file, rules=rules, broker=b)
-        return {"account": name, "pie": pie, "file": policy_file, "rules": rules, "broker": b}
+        acct = policies.add_account(self.ledger, name, pie, policy_file, rules=rules, broker=b, owner=owner)
+        return {"account": name, "pie": pie, "file": policy_file, "rules": rules, "broker": b, "owner": acct.owner_id}
+
+    def set_owner(self, name: str, owner: str) -> dict[str, Any]:
+        """Who owns the account for wash sales (docs/books.md): all of an owner's accounts
+        count together. Refused while a window of its broker account is open."""
+        return {"account": name, "owner": self.ledger.set_owner(name, owner)}
 
     def move_account(self, name: str, pie: str, policy_file: str | None = None,
                      rules: str | None = None) -> dict[str, Any]:

@@ -214,7 +214,8 @@ def book_shard(job: tuple, repo: WindowRepository | None = None) -> int:
             return 0
         owner_of = tx.owners_accounts(owners)
         trades = net_trades(tx.window_moves(owner_of))
-        lots, realized = tx.book_inputs(owner_of, {t.symbol for t in trades}, day)
+        lots, realized = tx.book_inputs(owner_of, {(t.account_id, t.symbol) for t in trades if t.shares < 0},
+                                        {t.symbol for t in trades if t.shares > 0}, day)
         methods = {aid: LotMethod(m) for aid, m in tx.lot_methods({t.account_id for t in trades if t.shares < 0}).items()}
         tx.save_booking(book(day, trades, lots, realized, methods, owner_of))
         tx.mark_shard("booked", shard)

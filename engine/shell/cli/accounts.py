@@ -27,17 +27,35 @@ def account(ctx: click.Context) -> None:
 @click.option("--policy", "policy_file", help="Its policy file (default: the first in the settings).")
 @click.option("--rules", "rules_name", default=rules.DEFAULT_RULES, show_default=True)
 @click.option("--broker", "broker_name", help="The broker account (default: from the settings).")
+@click.option("--owner", "owner", help="Who owns it, for wash sales across accounts (default: the account itself).")
 @click.pass_context
 def account_add(ctx: click.Context, name: str, pie: str, policy_file: str | None, rules_name: str,
-                broker_name: str | None) -> None:
+                broker_name: str | None, owner: str | None) -> None:
     """Open an account that follows PIE."""
     s = settings_of(ctx)
     file = policy_file or (s.policy_files[0] if s.policy_files else None)
     if not file:
         raise UserError("no --policy given and no policy files in the settings")
     with ledger_of(ctx) as led:
-        doc = service_of(ctx, led).add_account(name, pie, file, rules=rules_name, broker=broker_name)
-    out.print(f"account {name!r} follows {pie!r} of {file} with rules {rules_name!r} on {doc['broker']!r}")
+        doc = service_of(ctx, led).add_account(name, pie, file, rules=rules_name, broker=broker_name, owner=owner)
+    out.print(f"account {name!r} follows {pie!r} of {file} with rules {rules_name!r} on {doc['broker']!r}"
+              + (f", owned by {doc['owner']!r}" if doc["owner"] != name else ""))
+
+
+@account.command("set-owner")
+@click.argument("name")
+@click.argument("owner")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def account_set_owner(ctx: click.Context, name: str, owner: str, as_json: bool) -> None:
+    """Set who owns the account: wash sales count across all accounts of one owner
+    (OWNER = the account's own name makes it its own owner again)."""
+    with ledger_of(ctx) as led:
+        doc = service_of(ctx, led).set_owner(name, owner)
+    if as_json:
+        print_json(doc)
+        return
+    out.print(f"account {name!r} is owned by {doc['owner']!r}")
 
 
 @account.command("move")
