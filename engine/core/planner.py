@@ -125,7 +125,7 @@ class _Work:
         self.buy = buy or {}
 
     def can_buy(self, node: Node) -> bool:
-        return any(self.buy.get(node.path, node.targets))
+        return not self.buy or any(self.buy.get(node.path, node.targets))
 
     def value(self, node: Node) -> int:
         return sum(self.vals[node.lo:node.hi])
