@@ -117,3 +117,18 @@ def test_the_account_page_and_api_show_the_basis(world):
     sign_in(c, t["viewer"])
     page = c.get("/console/accounts/alice").text
     assert 'id="basis"' in page and f'id="unrealized">{doc["unrealized"]["unrealized"]}<' in page
+
+
+def test_plans_over_the_api_carry_their_tax_preview(world, tmp_path):
+    c, t = world["client"], world["tokens"]
+    (tmp_path / "core.pie").write_text('pie "Core" { VTI 100% }\n')          # BND and TIP liquidated
+    plan = c.post("/api/v1/policies/plan", json={"file": "core.pie"}, headers=auth(t["analyst"])).json()
+    [alice] = [a for a in plan["accounts"] if a["account"] == "alice"]
+    lots = c.get("/api/v1/accounts/alice/lots", headers=auth(t["viewer"])).json()["lots"]
+    basis = sum(Decimal(x["basis"]) for x in lots if x["symbol"] in ("BND", "TIP"))
+    [tax] = plan["tax"]["accounts"]
+    assert tax["account"] == "alice" and Decimal(tax["short"]) == Decimal(alice["amount"]) - basis
+    assert (plan["tax"]["short"], plan["tax"]["long"]) == (tax["short"], "0.00")
+    nothing = c.get("/api/v1/plan?account=alice", headers=auth(t["viewer"])).json()
+    assert nothing["tax"] == {"short": "0.00", "long": "0.00", "total": "0.00"}
+    assert nothing["accounts"][0]["held_back"] == []
