@@ -168,7 +168,7 @@ def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000, lots: int = 
         prev = start
         steps = []
         for step, t in marks:
-            if step in STEPS or step == "booked":
+            if step in STEPS or step in ("settled", "booked"):
                 steps.append(f"{step} {t - prev:.2f}")
                 prev = t
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

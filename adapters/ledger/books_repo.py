@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from engine.core.books import WASH_DAYS, Booking
@@ -29,6 +29,13 @@ _LOT = (LotRow.id, LotRow.account_id, LotRow.symbol, LotRow.bought, LotRow.acqui
 _REALIZED = (RealizedRow.id, RealizedRow.account_id, RealizedRow.lot_id, RealizedRow.symbol, RealizedRow.acquired,
              RealizedRow.sold, RealizedRow.shares, RealizedRow.proceeds, RealizedRow.basis,
              RealizedRow.wash_sale_disallowed, RealizedRow.washed)
+
+
+_BY_PAIRS = text("""
+    SELECT l.id, l.account_id, l.symbol, l.bought, l.acquired, l.shares, l.basis, l.wash_adjustment, l.replaced
+    FROM unnest(CAST(:a AS integer[]), CAST(:s AS varchar[])) AS p(a, s)
+    JOIN lots l ON l.account_id = p.a AND l.symbol = p.s
+    WHERE NOT l.closed""")
 
 
 def _lot(r) -> Lot:
@@ -90,9 +97,18 @@ def lots_for_sales(s: Session, sales: Iterable[tuple[int, str]], owners_accounts
     if not sales:
         return []
     symbols = {sym for _, sym in sales}
-    # By the sellers' ids and the symbols sold (the accounts index), the pairs kept here:
-    # a row-value IN over the pairs is planned as a scan of the whole table on PostgreSQL.
-    found = {x.id: x for x in load_lots(s, {aid for aid, _ in sales}, symbols) if (x.account_id, x.symbol) in sales}
+    if bulk.on_postgres(s):
+        # The pairs as two arrays joined to the lots by index (a row-value IN over the pairs
+        # is planned as a scan of the whole table).
+        pairs = sorted(sales)
+        found = {}
+        for k in range(0, len(pairs), CHUNK):
+            part = pairs[k:k + CHUNK]
+            for r in s.execute(_BY_PAIRS, {"a": [a for a, _ in part], "s": [sym for _, sym in part]}):
+                found[r[0]] = _lot(r)
+    else:       # by the sellers' ids and the symbols sold, the pairs kept here
+        found = {x.id: x for x in load_lots(s, {aid for aid, _ in sales}, symbols)
+                 if (x.account_id, x.symbol) in sales}
     for x in load_lots(s, owners_accounts, symbols, bought_since=day - timedelta(days=WASH_DAYS)):
         found.setdefault(x.id, x)
     return [found[i] for i in sorted(found)]
@@ -119,10 +135,11 @@ def accounts_of_owners(s: Session, owners: Sequence[str]) -> dict[int, str]:
     wanted = sorted(set(owners))
     for k in range(0, len(wanted), CHUNK):
         part = wanted[k:k + CHUNK]
-        q = select(Account.id, owner_expr()).where(Account.is_house.is_(False),
-                                                   or_(Account.owner.in_(part),
-                                                       and_(Account.owner.is_(None), Account.name.in_(part))))
-        out.update({aid: who for aid, who in s.execute(q)})
+        # Two index lookups (owner, then name) rather than one OR the planner scans for.
+        out.update({aid: who for aid, who in s.execute(select(Account.id, Account.owner).where(
+            Account.is_house.is_(False), bulk.text_in(s, Account.owner, part)))})
+        out.update({aid: name for aid, name in s.execute(select(Account.id, Account.name).where(
+            Account.is_house.is_(False), bulk.text_in(s, Account.name, part), Account.owner.is_(None)))})
     return out
 
 

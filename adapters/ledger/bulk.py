@@ -14,7 +14,7 @@ import json
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import ARRAY, Integer, Table, any_, bindparam, func, insert, literal, select, update
+from sqlalchemy import ARRAY, Integer, String, Table, any_, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 ZERO = Decimal(0)
@@ -128,6 +128,13 @@ def id_in(s: Session, column, ids: Sequence[int]):
     if on_postgres(s):
         return column == any_(literal(list(ids), ARRAY(Integer)))
     return column.in_(list(ids))
+
+
+def text_in(s: Session, column, values: Sequence[str]):
+    """`column IN values` for strings: on PostgreSQL one array parameter (`= ANY`)."""
+    if on_postgres(s):
+        return column == any_(literal(list(values), ARRAY(String)))
+    return column.in_(list(values))
 
 
 def sums_by(s: Session, key, value, *where) -> dict[Any, Decimal]:

@@ -73,18 +73,28 @@ def is_long_term(acquired: date, sold: date) -> bool:
 
 # --- which lots a sale consumes -------------------------------------------------------------
 
-def half_even(value: Fraction) -> int:
-    """An exact fraction of cents to whole cents, half to even."""
-    q, r = divmod(value.numerator, value.denominator)
+def divide_half_even(num: int, den: int) -> int:
+    """num / den (den > 0) to a whole number, half to even, exactly."""
+    q, r = divmod(num, den)
     twice = 2 * r
-    if twice > value.denominator or (twice == value.denominator and q % 2):
+    if twice > den or (twice == den and q % 2):
         q += 1
     return q
 
 
+def half_even(value: Fraction) -> int:
+    """An exact fraction of cents to whole cents, half to even."""
+    return divide_half_even(value.numerator, value.denominator)
+
+
+def nano(shares: Decimal) -> int:
+    """Shares as whole billionths (they have 9 places at most): exact integer arithmetic."""
+    return int(shares.scaleb(9))
+
+
 def part_of(cents: int, shares: Decimal, of: Decimal) -> int:
     """`cents × shares / of`, half-even to the cent (what a part of a lot carries)."""
-    return cents if shares == of else half_even(Fraction(cents) * Fraction(shares) / Fraction(of))
+    return cents if shares == of else divide_half_even(cents * nano(shares), nano(of))
 
 
 def _category(lot: Lot, gain: Fraction, sold: date) -> int:
@@ -101,7 +111,7 @@ def consumption_order(lots: Sequence[Lot], method: LotMethod, price: Fraction, s
     """The open lots in the order a sale at `price` per share on `sold` consumes them. Ties:
     earlier acquired first, then lower lot id (every key below ends so)."""
     def per_share(lot: Lot) -> Fraction:
-        return Fraction(lot.basis) / Fraction(lot.shares)
+        return Fraction(lot.basis, nano(lot.shares))          # cents per billionth of a share
 
     if method == LotMethod.FIFO:
         key = lambda lot: (lot.acquired, lot.id)                                   # noqa: E731
@@ -131,7 +141,7 @@ def consume(lots: Sequence[Lot], shares: Decimal, proceeds: int, sold: date,
     books never let happen) are sold without a lot, and their share of the proceeds with them."""
     if shares <= 0:
         return Consumption((), ())
-    price = Fraction(proceeds) / Fraction(shares)
+    price = Fraction(proceeds, nano(shares))
     left = shares
     taken: list[tuple[Lot, Decimal]] = []
     for lot in consumption_order(lots, method, price, sold):
@@ -147,7 +157,7 @@ def consume(lots: Sequence[Lot], shares: Decimal, proceeds: int, sold: date,
     for k, (lot, take) in enumerate(taken):
         basis = part_of(lot.basis, take, lot.shares)
         wash = part_of(lot.wash_adjustment, take, lot.shares)
-        got = share_of - given if k == len(taken) - 1 else half_even(Fraction(share_of) * Fraction(take) / Fraction(covered))
+        got = share_of - given if k == len(taken) - 1 else divide_half_even(share_of * nano(take), nano(covered))
         given += got
         realized.append(Realized(0, lot.account_id, lot.id, lot.symbol, lot.acquired, sold, take, got, basis))
         rest = lot.shares - take

@@ -10,6 +10,8 @@ books the windows kept, row for row (ids aside: shards commit in any order)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from alembic import command
 from sqlalchemy import inspect, select
 
@@ -71,8 +73,8 @@ def test_migration_rebuilds_the_books_from_the_window_history(db_url, tmp_path):
     # the ids go on after the rebuilt ones
     with led.tx() as s:
         top = max(s.scalars(select(LotRow.id)))
-        s.add(LotRow(account_id=1, symbol="X", bought=lots and __import__("datetime").date(2030, 1, 1),
-                     acquired=__import__("datetime").date(2030, 1, 1), shares=1, basis=1))
+        s.add(LotRow(account_id=1, symbol="X", bought=date(2030, 1, 1), acquired=date(2030, 1, 1), shares=1,
+                     basis=1))
         s.flush()
         assert max(s.scalars(select(LotRow.id))) == top + 1
         s.rollback()

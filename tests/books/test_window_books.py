@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from adapters.ledger.books_repo import BooksRepository
-from adapters.ledger.schema import Account, RealizedRow
+from adapters.ledger.schema import Account, LotRow
 
 from books.window_world import LESS, POLICY, World, book_problems
 
@@ -78,5 +78,37 @@ def test_a_wash_sale_across_two_accounts_of_one_owner_in_a_window(tmp_path):
     replaced = [x for x in repo.lots([ids["a2"]]) if x.wash_adjustment]
     assert sum(x.wash_adjustment for x in replaced) == sum(r.wash_sale_disallowed for r in rows)
     assert {x.acquired for x in replaced} == {r.acquired for r in rows}
-    # another owner's buy the same way washes nothing
+    w.close()
+
+
+def test_the_rule_sets_lot_method_reaches_the_window(tmp_path):
+    """Two lots of each symbol, both at a gain when sold: `lots fifo` sells the older, m1's
+    tax-min the one with the smaller gain (the newer, bought higher)."""
+    from engine.shell import policies
+    w = World(tmp_path / "w", f"sqlite:///{tmp_path / 'l.db'}", accounts=0)
+    w.change_policy(POLICY + 'rules "f" {\n    lots fifo\n}\n')
+    policies.add_account(w.led, "fifo", "Tech", w.policy, rules="f")
+    policies.add_account(w.led, "taxmin", "Tech", w.policy)
+    for name in ("fifo", "taxmin"):
+        w.deposit(name, "2000")
+    w.window()
+    first = w.day
+    w.move_prices({s: 10 for s in SYMBOLS})
+    for name in ("fifo", "taxmin"):
+        w.deposit(name, "2000")
+    w.window()
+    second = w.day
+    w.move_prices({s: 10 for s in SYMBOLS})
+    for name in ("fifo", "taxmin"):
+        w.withdraw(name, "40")
+    w.window()
+    assert book_problems(w.led) == []
+    repo = BooksRepository(w.led)
+    with w.led.read() as s:
+        ids = {a.name: a.id for a in s.scalars(select(Account))}
+        bought = {x.id: x.bought for x in s.scalars(select(LotRow))}
+    fifo, taxmin = repo.realized([ids["fifo"]]), repo.realized([ids["taxmin"]])
+    assert fifo and taxmin
+    assert {bought[r.lot_id] for r in fifo} == {first}
+    assert {bought[r.lot_id] for r in taxmin} == {second}
     w.close()

@@ -8,8 +8,9 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from adapters.ledger.schema import Intent, WindowShard
+from adapters.ledger.schema import Account, Intent, WindowShard
 from conftest import PG_URL, _pg_or_skip
+from test_crash import books_snapshot, lots_match_holdings
 from test_faults import DAY1, DAY2, PRICES, World
 
 POLICY = 'pie "Two" { AAA 50% BBB 50% }\npie "Mix" { pie "Inner" 60% { AAA 30% ZZZ 70% } BBB 40% }\n'
@@ -44,6 +45,8 @@ def _day_of_trading(world: World, workers: int, cluster: str | None = None) -> d
     with world.led.tx() as s:
         snap["shards"] = sorted(s.execute(select(WindowShard.window_id, WindowShard.step, WindowShard.shard)).all())
         snap["intents"] = sorted((i.account_id, i.path, str(i.planned), str(i.amount)) for i in s.scalars(select(Intent)))
+        snap["lots"], snap["realized"] = books_snapshot(s, {a.id: a.name for a in s.scalars(select(Account))})
+        assert snap["lots"] and snap["realized"] and lots_match_holdings(s) == []
     return snap
 
 
@@ -112,7 +115,7 @@ def test_a_committed_shard_is_not_planned_again_on_resume(db_url, tmp_path):
 
 
 @pytest.mark.parametrize("point", ["shard:planned:0", "shard:planned:2", "shard:allocated:0", "shard:allocated:1",
-                                   "shard:closed:0", "shard:closed:2"])
+                                   "shard:closed:0", "shard:closed:2", "shard:booked:0", "shard:booked:2"])
 def test_a_worker_killed_mid_shard_loses_nothing(tmp_path, monkeypatch, point):
     """A pool worker is killed (SIGKILL) inside a shard's transaction on day 2; the pool
     breaks, the window stops; run again, the shards that did not commit are redone by new
