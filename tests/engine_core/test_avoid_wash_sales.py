@@ -102,3 +102,22 @@ def test_no_blocked_symbol_is_ever_bought_and_no_cent_is_lost(vti, bnd, tip, amo
     if kind == "withdrawal":
         unblocked = plan(PIE, held, [ev[kind]], CAREFUL, min_order=0)
         assert dict(p.trades) == dict(unblocked.trades)
+
+
+def test_which_sales_block_a_buy_the_30_day_boundary_the_owner_and_losses_only():
+    from engine.core.lots import Realized
+    from engine.core.window.planning import with_recent_losses
+    day = date(2026, 12, 31)
+
+    def sold(aid, sym, when, proceeds, basis):
+        return Realized(0, aid, 0, sym, date(2026, 1, 2), when, Decimal(1), proceeds, basis)
+    sales = [sold(2, "VTI", date(2026, 12, 1), 900, 1_000),       # 30 days before: blocks (another account, same owner)
+             sold(2, "BND", date(2026, 11, 30), 900, 1_000),      # 31 days before: too old
+             sold(1, "TIP", date(2026, 12, 20), 1_100, 1_000),    # a gain: no wash sale to avoid
+             sold(3, "TIP", date(2026, 12, 20), 900, 1_000),      # a loss of another owner
+             sold(1, "VTI", date(2026, 12, 10), 950, 1_000)]      # the latest loss sale of VTI is named
+    owners = {1: "fam", 2: "fam", 3: "bob"}
+    [a, m] = with_recent_losses([state([]), AccountState(4, "m1-account", 0, PIE, M1, (), (), None)],
+                                {**owners, 4: "fam"}, sales, day)
+    assert a.blocked == (("VTI", date(2026, 12, 10)),)
+    assert m.blocked == ()                                          # its rules do not avoid wash sales

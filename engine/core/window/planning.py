@@ -42,11 +42,8 @@ def with_recent_losses(states: Sequence[AccountState], owners: Mapping[int, str]
         if r.proceeds < r.basis and since <= r.sold <= day and r.account_id in owners:
             mine = lost.setdefault(owners[r.account_id], {})
             mine[r.symbol] = max(mine.get(r.symbol, r.sold), r.sold)
-    out = []
-    for a in states:
-        got = lost.get(owners.get(a.id, ""), {}) if a.rules.avoid_wash_sales else {}
-        out.append(replace(a, blocked=tuple(sorted(got.items()))) if got else a)
-    return out
+    return [replace(a, blocked=tuple(sorted(lost.get(owners.get(a.id, ""), {}).items())))
+            if a.rules.avoid_wash_sales else a for a in states]
 
 
 def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) -> AccountPlan:
