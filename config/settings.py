@@ -104,6 +104,14 @@ class AlpacaSection(_Section):
     timeout: float = 10.0
     trading_url: str = ""          # empty: Alpaca's paper (or live) trading API
     data_url: str = ""             # empty: Alpaca's market data API
+    requests_per_minute: int = 190     # every request of the account; Alpaca allows 200
+
+    @field_validator("requests_per_minute", mode="before")
+    @classmethod
+    def _rate(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 200:
+            raise ValueError(f"must be a whole number from 1 to 200 (Alpaca's limit), not {v!r}")
+        return v
 
 
 class SettleSection(_Section):
@@ -234,6 +242,29 @@ class EventsSection(_Section):
         return _money(v, "max_dividend")
 
 
+class ReconcileSection(_Section):
+    """How big a break between the ledger and the broker that nothing explains may be
+    before trading waits for an operator (docs/reconciliation.md)."""
+
+    shares: Decimal = Decimal("0.000001")      # per symbol
+    cash: Decimal = Decimal("1.00")            # dollars
+
+    @field_validator("shares", mode="before")
+    @classmethod
+    def _shares(cls, v: Any) -> Decimal:
+        if isinstance(v, float):
+            raise ValueError(f"{v!r} must be written as a string of shares, like \"0.000001\"")
+        d = _number(v)
+        if d != d.quantize(Decimal("0.000000001")):
+            raise ValueError(f"{v!r} must have at most 9 decimal places")
+        return d
+
+    @field_validator("cash", mode="before")
+    @classmethod
+    def _cash(cls, v: Any) -> Decimal:
+        return _money(v, "cash", zero=True)
+
+
 class AlertsSection(_Section):
     webhooks: tuple[str, ...] = ()
     timeout: float = 5.0
@@ -252,6 +283,7 @@ class Root(_Section):
     api: ApiSection = ApiSection()
     scale: ScaleSection = ScaleSection()
     events: EventsSection = EventsSection()
+    reconcile: ReconcileSection = ReconcileSection()
 
 
 # --- what the rest of pies sees ------------------------------------------------------------
@@ -365,6 +397,8 @@ class Settings:
     api_trusted_proxies: tuple[str, ...] = ()     # networks whose X-Forwarded-For is believed
     api_session_idle_seconds: float = 30 * 60
     api_max_body_bytes: int = 64 * 1024
+    reconcile_shares: Decimal = Decimal("0.000001")   # [reconcile] shares: tolerance per symbol
+    reconcile_cents: int = 100                        # [reconcile] cash, in cents
 
 
 def json_value(v: Any) -> str:
@@ -544,7 +578,8 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
         root.api.enabled, root.api.host, root.api.port, root.scale.workers or (os.cpu_count() or 1),
         max(1, root.scale.shard_size), root.scale.cluster or None, origins, int(root.events.max_dividend * 100), raw,
         api_trusted_proxies=root.api.trusted_proxies, api_session_idle_seconds=root.api.session_idle_minutes * 60.0,
-        api_max_body_bytes=root.api.max_body_kib * 1024)
+        api_max_body_bytes=root.api.max_body_kib * 1024, reconcile_shares=root.reconcile.shares,
+        reconcile_cents=cents(root.reconcile.cash))
 
 
 def _broker(b: BrokerSection, settle: SettleSection) -> Broker:

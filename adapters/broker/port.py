@@ -73,6 +73,7 @@ class Asset:
     symbol: str
     tradable: bool
     fractionable: bool
+    note: str = ""                      # why it is not tradable ("inactive at Alpaca", ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,13 @@ class Broker(Protocol):
     def market_day(self, day: date) -> MarketDay | None:
         """The session on `day`, or None when the market is closed all day."""
 
-    def assets(self, symbols: Sequence[str]) -> dict[str, Asset]: ...
+    def assets(self, symbols: Sequence[str]) -> dict[str, Asset]:
+        """Tradable and fractionable as of today (refreshed each trading day); a symbol the
+        broker does not list is not tradable, with a note saying so."""
+
+    def request_seconds(self, requests: int) -> float:
+        """About how long `requests` more requests take under the broker's rate limit
+        (0 when there is none or they fit now): what the window says before a long phase."""
 
     def latest_prices(self, symbols: Sequence[str]) -> dict[str, Decimal]: ...
 
@@ -128,7 +135,9 @@ class Broker(Protocol):
 
     def corporate_actions(self, symbols: Sequence[str], start: date, end: date) -> list[CorporateAction]:
         """The actions on `symbols` that take effect from `start` to `end` (both included),
-        in effective-date then id order."""
+        in effective-date then id order. One pies does not apply comes back as
+        RIGHTS_DISTRIBUTION (the window stops if it holds the symbol); one the adapter cannot
+        even express raises StopTrading naming it (docs/brokers.md)."""
 
 
 # --- shared rules of both adapters --------------------------------------------------------
@@ -158,3 +167,25 @@ def whole_shares(order: OrderRequest, price: Decimal) -> tuple[OrderRequest, str
                             client_order_id=order.client_order_id, symbol=order.symbol)
     note = f"{order.symbol} is not fractionable: {shares} whole shares, {left} left as cash"
     return OrderRequest(order.client_order_id, order.symbol, order.side, qty=shares), note
+
+
+def follow_replacements(chain: Sequence[OrderState]) -> OrderState:
+    """One order as pies knows it (its client order id) from the chain of orders the broker
+    replaced it with, oldest first: the last one's status and broker id (a cancel reaches
+    the live order), the fills of all of them. A part filled before a replacement is
+    summed exactly; the average price over the parts is rounded to 9 decimals."""
+    first, last = chain[0], chain[-1]
+    if len(chain) == 1:
+        return first
+    note = "; ".join(x for x in (first.note, f"replaced by broker order {last.broker_id}") if x)
+    if not any(s.filled_qty for s in chain[:-1]):
+        return OrderState(first.client_order_id, last.broker_id, first.symbol, first.side, last.status,
+                          last.notional, last.qty, last.filled_qty, last.filled_avg_price, note)
+    qty = sum((s.filled_qty for s in chain), Decimal(0))
+    value = sum((s.filled_qty * s.filled_avg_price for s in chain if s.filled_avg_price), Decimal(0))
+    paid = sum((s.filled_notional for s in chain), Decimal(0))
+    avg = (value / qty).quantize(QTY) if qty else None
+    # A filled notional order moves its notional (OrderState.filled_notional): the sum of the parts'.
+    notional = paid if last.status == "filled" and last.notional is not None else first.notional
+    return OrderState(first.client_order_id, last.broker_id, first.symbol, first.side, last.status,
+                      notional, first.qty, qty, avg, note)

@@ -5,7 +5,8 @@ atomically after every change, so a restarted daemon finds the broker as it left
 Prices come from a file or a seeded random walk per trading day; the calendar is weekdays
 minus a holiday list, with early closes. Faults can be switched on for tests: partial
 fills, rejected symbols, symbols that are not fractionable, transient errors, responses
-lost after the order was placed, and a delay before fills.
+lost after the order was placed, a delay before fills, and orders that end as Alpaca's
+do (pending_new, rejected, canceled, expired, done_for_day, replaced: `fates`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from .calendar import Exchange, Weekdays
 from .port import (CENT, QTY, Asset, CorporateAction, Balance, BrokerError, Clock, CashActivity, MarketDay, OrderNotFound, OrderRejected,
-                   OrderRequest, OrderState, Position, RetryLater, check_minimum, whole_shares)
+                   OrderRequest, OrderState, Position, RetryLater, check_minimum, follow_replacements, whole_shares)
 
 NY = ZoneInfo("America/New_York")
 WALK_START = date(2026, 1, 2)
@@ -49,6 +50,13 @@ class SimulatedConfig:
     reject: frozenset[str] = frozenset()
     not_fractionable: frozenset[str] = frozenset()
     not_tradable: frozenset[str] = frozenset()
+    inactive: frozenset[str] = frozenset()         # listed, but no longer active (delisted)
+    # symbol -> how its orders end, as Alpaca's statuses: "pending_new" (never routed: open
+    # until cancelled), "rejected" or "canceled" (by the venue, after acceptance, nothing
+    # filled), "expired" or "done_for_day" (after the part `partial` says, or none),
+    # "replaced" (replaced before any fill by an order under another client order id, which
+    # fills, or fills the part `partial` says).
+    fates: Mapping[str, str] = field(default_factory=dict)
     transient_errors: int = 0                       # the next N calls raise RetryLater
     lose_responses: int = 0                         # the next N submissions place the order, then fail
     dividends: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> per share
@@ -184,8 +192,16 @@ class SimulatedBroker:
 
     def assets(self, symbols: Sequence[str]) -> dict[str, Asset]:
         self._fault()
-        return {s: Asset(s, s not in self.config.not_tradable, s not in self.config.not_fractionable)
-                for s in symbols}
+        cfg = self.config
+
+        def one(s: str) -> Asset:
+            note = ("inactive at the simulated broker" if s in cfg.inactive else
+                    "not tradable at the simulated broker" if s in cfg.not_tradable else "")
+            return Asset(s, not note, s not in cfg.not_fractionable, note)
+        return {s: one(s) for s in symbols}
+
+    def request_seconds(self, requests: int) -> float:
+        return 0.0                                      # no rate limit here
 
     # --- orders ---------------------------------------------------------------------------
 
@@ -199,7 +215,7 @@ class SimulatedBroker:
                 return _state(existing)
             cfg = self.config
             s = order.symbol
-            if s in cfg.reject or s in cfg.not_tradable:
+            if s in cfg.reject or s in cfg.not_tradable or s in cfg.inactive:
                 raise OrderRejected(f"{s}: order rejected by the broker", client_order_id=order.client_order_id,
                                     symbol=s)
             price = self.latest_prices([s])[s]
@@ -223,7 +239,8 @@ class SimulatedBroker:
                    "symbol": s, "side": order.side,
                    "notional": None if order.notional is None else str(order.notional),
                    "qty": None if order.qty is None else str(order.qty),
-                   "status": "accepted", "filled_qty": "0", "filled_avg_price": None, "note": note,
+                   "status": "pending_new" if cfg.fates.get(s) == "pending_new" else "accepted",
+                   "filled_qty": "0", "filled_avg_price": None, "note": note,
                    "submitted_at": self._now().isoformat()}
             self._state["orders"][order.client_order_id] = rec
             self.calls += 1
@@ -239,6 +256,7 @@ class SimulatedBroker:
         now = self._now()
         changed = False
         cfg = self.config
+        added: list[dict] = []
         for rec in self._state["orders"].values():
             if rec["status"] == "partially_filled":
                 md = self.market_day(datetime.fromisoformat(rec["submitted_at"]).astimezone(NY).date())
@@ -251,6 +269,17 @@ class SimulatedBroker:
             if (now - datetime.fromisoformat(rec["submitted_at"])).total_seconds() < cfg.fill_delay:
                 continue
             s = rec["symbol"]
+            share = cfg.partial.get(s)
+            fate = None if rec.get("replaces") else cfg.fates.get(s)
+            if fate in ("rejected", "canceled") or (fate in ("expired", "done_for_day") and share is None):
+                rec["status"] = fate                    # ended by the venue, nothing filled
+                changed = True
+                continue
+            if fate == "replaced":
+                added.append(self._replacement(rec))
+                rec.update(status="replaced", replaced_by=added[-1]["broker_id"])
+                changed = True
+                continue
             base = self._price(s, now.astimezone(NY).date())
             slip = Decimal(cfg.slippage_bp) / 10_000
             price = (base * (1 + slip if rec["side"] == "buy" else 1 - slip)).quantize(Decimal("0.0001"))
@@ -261,7 +290,6 @@ class SimulatedBroker:
             held = Decimal(self._state["positions"].get(s, "0"))
             if rec["side"] == "sell":
                 qty = min(qty, held)
-            share = cfg.partial.get(s)
             if share is not None:
                 qty = (qty * share).quantize(QTY, rounding=ROUND_DOWN)
             if share is None and rec["notional"] is not None:
@@ -277,9 +305,12 @@ class SimulatedBroker:
                 held -= qty
             self._state["cash"] = str(cash)
             self._state["positions"][s] = str(held)
-            rec.update(status="partially_filled" if share is not None else "filled",
+            rec.update(status=fate if fate in ("expired", "done_for_day") else
+                       "partially_filled" if share is not None else "filled",
                        filled_qty=str(qty), filled_avg_price=str(price))
             changed = True
+        for rec in added:
+            self._state["orders"][rec["client_order_id"]] = rec
         changed |= self._pay_dividends(now.astimezone(NY).date())
         if changed:
             self._save()
@@ -310,6 +341,26 @@ class SimulatedBroker:
         self._state["dividends_through"] = today.isoformat()
         return True
 
+    def _replacement(self, rec: dict) -> dict:
+        """The order that replaces `rec` (as Alpaca's PATCH would: a new id and client order
+        id, the same amount), placed now; it fills at the next look."""
+        self._state["seq"] += 1
+        seq = self._state["seq"]
+        return {**rec, "client_order_id": f"sim-replacement-{seq}", "broker_id": f"sim-{seq}", "status": "accepted",
+                "filled_qty": "0", "filled_avg_price": None, "replaces": rec["broker_id"],
+                "submitted_at": self._now().isoformat()}
+
+    def _chain(self, rec: dict) -> list[dict]:
+        """`rec` and the orders that replaced it, oldest first."""
+        by_id = {r["broker_id"]: r for r in self._state["orders"].values()}
+        chain = [rec]
+        while chain[-1].get("replaced_by") in by_id and len(chain) <= 10:
+            chain.append(by_id[chain[-1]["replaced_by"]])
+        return chain
+
+    def _followed(self, rec: dict) -> OrderState:
+        return follow_replacements([_state(r) for r in self._chain(rec)])
+
     def _record(self, client_order_id: str) -> dict:
         self._fault()
         self._settle()
@@ -321,24 +372,25 @@ class SimulatedBroker:
     def order(self, client_order_id: str) -> OrderState:
         with self._lock:
             self._fresh()
-            return _state(self._record(client_order_id))
+            return self._followed(self._record(client_order_id))
 
     def cancel(self, client_order_id: str) -> OrderState:
         with self._lock:
             self._fresh()
-            rec = self._record(client_order_id)
-            if rec["status"] in ("accepted", "new", "partially_filled"):
-                rec["status"] = "canceled"
+            first = self._record(client_order_id)
+            live = self._chain(first)[-1]             # a replaced order: its replacement
+            if live["status"] in ("accepted", "pending_new", "new", "partially_filled"):
+                live["status"] = "canceled"
                 self._save()
-            return _state(rec)
+            return self._followed(first)
 
     def orders_since(self, since: datetime) -> list[OrderState]:
         with self._lock:
             self._fresh()
             self._fault()
             self._settle()
-            return [_state(r) for r in self._state["orders"].values()
-                    if datetime.fromisoformat(r["submitted_at"]) >= since]
+            return [self._followed(r) for r in self._state["orders"].values()
+                    if datetime.fromisoformat(r["submitted_at"]) >= since and not r.get("replaces")]
 
     def wait(self, client_order_ids: Sequence[str], timeout: float) -> dict[str, OrderState]:
         deadline = _time.monotonic() + timeout

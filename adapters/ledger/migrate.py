@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 HERE = Path(__file__).parent / "migrations"
-HEAD = "0009"
+HEAD = "0011"
 
 
 def _config(engine: Engine):

@@ -264,3 +264,19 @@ class RealizedRow(Base):
     washed: Mapped[Decimal] = mapped_column(Shares, default=Decimal("0"))     # shares of the loss matched by replacements
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
     __table_args__ = (Index("ix_realized_account_sold", "account_id", "sold"),)
+
+
+class ReconciliationAccept(Base):
+    """An operator's acceptance of one break between the ledger and the broker: its line
+    (a symbol, or `$cash`) and its difference exactly; trading goes on past this break
+    while it stays the same (engine/core/reconcile.py)."""
+
+    __tablename__ = "reconciliation_accepts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    broker: Mapped[str] = mapped_column(String(100))
+    symbol: Mapped[str] = mapped_column(String(20))
+    difference: Mapped[Decimal] = mapped_column(Shares)               # shares, or dollars on the cash line
+    reason: Mapped[str] = mapped_column(Text)
+    accepted_by: Mapped[str] = mapped_column(String(100))
+    accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_reconciliation_accepts_broker", "broker", "symbol"),)

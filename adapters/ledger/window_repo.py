@@ -32,7 +32,9 @@ from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause
 from engine.core.window.report import OrderLine
 from engine.core.window.settlement import Settlement
 
-from . import books_repo, bulk
+from engine.core.reconcile import Accepted, LedgerSide
+
+from . import books_repo, bulk, reconcile_repo
 from .schema import Account, Allocation, Event, Fill, Holding as HoldingRow, Intent as IntentRow, Order, PolicyVersion, \
     Window, WindowAccount, WindowShard, aware, utcnow
 from .store import Ledger, holdings_and_cash
@@ -286,12 +288,18 @@ class StepTx:
 
     def unrecorded_dividends(self, activities: Iterable[CashActivity]) -> list[CashActivity]:
         """Broker dividends not split yet (the house's event key records each one once)."""
-        divs = sorted((a for a in activities if a.kind == "dividend"), key=lambda a: (a.day, a.id))
-        keys = [f"div:{a.id}:house" for a in divs]
-        known = set()
-        for k in range(0, len(keys), CHUNK):
-            known.update(self.s.scalars(select(Event.key).where(Event.key.in_(keys[k:k + CHUNK]))))
-        return [a for a, key in zip(divs, keys) if key not in known]
+        return reconcile_repo.uncollected(self.s, activities)
+
+    # --- reconcile (engine/core/reconcile.py decides) ------------------------------------
+
+    def ledger_side(self) -> LedgerSide:
+        return reconcile_repo.ledger_side(self.s, self.broker)
+
+    def order_windows(self, client_order_ids: Iterable[str]) -> dict[str, str]:
+        return reconcile_repo.order_windows(self.s, client_order_ids)
+
+    def acceptances(self) -> list[Accepted]:
+        return reconcile_repo.acceptances(self.s, self.broker)
 
     def holders(self, symbol: str) -> list[tuple[int, str, Decimal]]:
         q = select(HoldingRow.account_id, HoldingRow.path, HoldingRow.shares) \

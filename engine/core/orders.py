@@ -13,7 +13,10 @@ from decimal import Decimal
 
 CENT = Decimal("0.01")
 QTY = Decimal("0.000000001")          # shares: 9 decimals
-TERMINAL = frozenset({"filled", "canceled", "expired", "rejected", "done_for_day"})
+# Alpaca's closed statuses. done_for_day: a day order gets no more fills today (it expires
+# at the close); replaced: closed in favour of another order, which the adapters follow
+# (port.follow_replacements), so it is seen here only when there is nothing to follow.
+TERMINAL = frozenset({"filled", "canceled", "expired", "rejected", "done_for_day", "replaced"})
 MAX_CLIENT_ORDER_ID = 128             # Alpaca's limit
 
 

@@ -133,6 +133,12 @@ class PolicyIn(BaseModel):
     sha256: str | None = Field(default=None, max_length=64, description="For apply: the text's hash from its plan")
 
 
+class AcceptIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500,
+                        description="What was checked and why the broker's figures are right")
+    broker: str | None = Field(default=None, max_length=100, description="Default: the first broker account")
+
+
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: Literal["viewer", "operator", "analyst", "admin"]
@@ -431,6 +437,22 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
             raise Problem(404, "not found", f"no window run {run_id} (runs are kept in memory, the last "
                           f"{WindowRuns.KEEP}; the window itself is under /api/v1/windows)")
         return doc
+
+    @app.get("/api/v1/reconcile", tags=["read"])
+    def reconciliation(who: Viewer, broker: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
+        """The ledger against each broker account (or the one named) now: per symbol the
+        accounts' shares, the house's, the broker's, the difference and its likely cause;
+        `waits` when an unexplained break above the tolerance holds trading."""
+        return read(lambda: service.reconciliation(broker))
+
+    @app.post("/api/v1/reconcile/accept", tags=["operate"], status_code=201)
+    def reconcile_accept(body: AcceptIn, who: Operator) -> dict[str, Any]:
+        """Accept the unexplained breaks as they are now, with a reason (audited): the next
+        window goes on past them while each stays the same. 422 when there is none."""
+        try:
+            return service.accept_breaks(body.reason, caller=who, broker=body.broker)
+        except PiesError as e:
+            raise failure(e) from None
 
     @app.post("/api/v1/policies/plan", tags=["policies"])
     def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from engine.core.money import fmt
 from engine.shell import clock
 from engine.shell import policies
 from engine.shell.schedule import grace_seconds, upcoming_windows, window_due
-from engine.shell.window import Interrupted, WindowPaused, WindowRunner
+from engine.shell.window import Interrupted, WindowHeld, WindowPaused, WindowRunner
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
 log = structlog.get_logger("pies.daemon")
@@ -255,6 +255,9 @@ class Daemon:
             return None
         except WindowPaused as e:
             wlog.warning("window paused; it resumes at the next trigger", reason=str(e), alert=True)
+            return None
+        except WindowHeld as e:            # logged with its breaks (alert) by the window; an operator accepts
+            wlog.error("window waits for an operator", reason=str(e), alert=True)
             return None
         except LedgerConflict as e:        # `pies window run` or the API runs it: not twice
             wlog.warning("window not run here: it is running elsewhere", reason=str(e))

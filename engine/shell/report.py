@@ -26,7 +26,25 @@ def replaced_orders(report: dict[str, Any]) -> str:
             f"{' (' + scaled + ')' if scaled else ''} and netted again; the orders above are the ones sent")
 
 
+def print_breaks(out: Console, report: dict[str, Any]) -> None:
+    """The comparison with the broker before planning (and after closing, when it broke):
+    each break, its difference and its likely cause (docs/reconciliation.md)."""
+    held = report.get("held")
+    if held:
+        out.print(Text(f"held before planning: {held['reason']}; see `pies reconcile`, then "
+                       f"`pies reconcile accept --reason ...`", style="red"))
+    rec = report.get("reconciliation") or {}
+    for when, doc in (("before planning", rec.get("before")), ("after closing", rec.get("after"))):
+        for x in (doc or {}).get("breaks", []):
+            out.print(Text(f"{when}: {x['symbol']} ledger {x['ledger']} + house {x['house']}, broker {x['broker']} "
+                           f"(difference {x['difference']}): {x['cause']}: {x['detail']}",
+                           style="red" if x["waits"] else "yellow"))
+
+
 def print_report(out: Console, report: dict[str, Any]) -> None:
+    print_breaks(out, report)
+    if report.get("held") and "window" not in report:
+        return                                # held before planning: nothing traded yet
     out.print(f"[bold]window {report.get('window')}[/bold] {report.get('day')} {report.get('name')} "
               f"on {report.get('broker')}")
     orders = Table(title="orders", title_justify="left")

@@ -25,8 +25,14 @@ from engine.shell import policies
 from rules.model import Pie
 
 Prices = Callable[[list[str]], dict[str, Decimal]]
+MAX_REASON = 500                 # characters of an operator's reason for accepting a break
 # What a refused write is (a user's or the broker's): audited as "refused: ...".
 AUDITED_REFUSALS = (PiesError, policy_lang.PolicyError)
+
+
+def date_of(text: str):
+    from datetime import date
+    return date.fromisoformat(text)
 
 
 def event_json(e) -> dict[str, Any]:
@@ -685,6 +691,89 @@ class Service:
         pa, pb = policies.COMPILER.version(a).pies, policies.COMPILER.version(b).pies
         diffs = [(name, target_diff(pa.get(name), pb.get(name))) for name in sorted(set(pa) | set(pb))]
         return {"from": v1, "to": v2, "pies": [{"pie": n, "changes": [c.to_json() for c in d]} for n, d in diffs if d]}
+
+    # --- reconciliation: the ledger against each broker account ------------------------------
+
+    def _adapter(self, name: str):
+        """The broker adapter of a broker account of the settings, opened once per service."""
+        if name not in self._brokers:
+            from engine.shell.wiring import open_broker
+            self._brokers[name] = open_broker(self.settings, name)
+        return self._brokers[name]
+
+    def _reconcile(self, name: str):
+        """The core's Reconciliation of broker account `name` now (engine/shell/reconcile.compare,
+        the window's own comparison): the ledger's side, then the broker's."""
+        from datetime import datetime, time, timedelta
+        from zoneinfo import ZoneInfo
+        from adapters.ledger.reconcile_repo import Reconciliations
+        from engine.core.reconcile import Tolerance
+        from engine.shell import clock
+        from engine.shell.reconcile import compare
+        rows = Reconciliations(self.ledger)
+        today = clock.today()
+        # From the broker account's last window before today, as its next window would.
+        start = max((d for d in (date_of(w["day"]) for w in self.ledger.windows(200) if w["broker"] == name)
+                     if d < today), default=today)
+        since = datetime.combine(start - timedelta(days=1), time(0), ZoneInfo("America/New_York"))
+        return compare(self._adapter(name), rows.side(name), since=since, start=start, end=today,
+                       order_windows=rows.order_windows, uncollected=rows.uncollected,
+                       accepted=rows.accepted(name),
+                       tolerance=Tolerance(self.settings.reconcile_shares, self.settings.reconcile_cents))
+
+    def _reconcile_names(self, broker: str | None) -> list[str]:
+        return [self.settings.broker_named(broker).name] if broker else [b.name for b in self.settings.brokers]
+
+    def reconciliation(self, broker: str | None = None) -> dict[str, Any]:
+        """The ledger against each broker account (or the one named) now: per symbol the
+        accounts' shares, the house's, the broker's, the difference and its likely cause;
+        the cash likewise; whether trading waits; the last acceptances. A broker account no
+        account uses yet, or a broker that does not answer, says so in its `error`."""
+        from adapters.broker.port import BrokerError
+        from adapters.ledger.reconcile_repo import Reconciliations
+        out = []
+        for name in self._reconcile_names(broker):
+            doc: dict[str, Any] = {"broker": name, "error": None, "agrees": None, "waits": None, "lines": [],
+                                   "tolerance": {"shares": str(self.settings.reconcile_shares),
+                                                 "cash": str(dollars(self.settings.reconcile_cents))}}
+            if self.ledger.house(name) is None:
+                doc["error"] = "no account uses this broker account yet: nothing to compare"
+            else:
+                try:
+                    doc.update(self._reconcile(name).to_json())
+                except BrokerError as e:
+                    why = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    doc["error"] = f"the broker does not answer: {why}"
+            doc["accepted"] = Reconciliations(self.ledger).log(name, 20)
+            out.append(doc)
+        return {"brokers": out, "waits": any(d["waits"] for d in out)}
+
+    def accept_breaks(self, reason: str, *, caller, broker: str | None = None) -> dict[str, Any]:
+        """An operator accepts the unexplained breaks of a broker account as they are now
+        (each line and its difference exactly), with a reason: the next window goes on past
+        them while they stay the same. Audited under `caller` (refusals too)."""
+        from adapters.ledger.reconcile_repo import Reconciliations
+        from engine.core.reconcile import acceptable
+        name = broker or self.settings.broker_name
+        args = {"broker": name, "reason": reason}
+
+        def accept() -> dict[str, Any]:
+            why = (reason or "").strip()
+            if not why:
+                raise LedgerError("accepting a break needs a reason (--reason): what was checked and why it is right")
+            if len(why) > MAX_REASON or any(ord(c) < 32 and c not in "\t" for c in why):
+                raise LedgerError(f"the reason must be one line of at most {MAX_REASON} characters")
+            b = self.settings.broker_named(name).name
+            if self.ledger.house(b) is None:
+                raise LedgerError(f"broker account {b!r}: no account uses it yet, nothing to accept")
+            lines = acceptable(self._reconcile(b))
+            if not lines:
+                raise LedgerError(f"broker account {b!r}: no unexplained break to accept "
+                                  f"(`pies reconcile` shows the comparison)")
+            ids = Reconciliations(self.ledger).accept(b, lines, why, caller.name)
+            return {"broker": b, "reason": why, "by": caller.name,
+                    "accepted": [{"id": i, "symbol": sym, "difference": str(d)} for i, (sym, d) in zip(ids, lines)]}
+        return self.audited(caller, "accept reconciliation", args, accept)
 
     # --- access: tokens and the audit -----------------------------------------------------------
 

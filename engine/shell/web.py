@@ -441,6 +441,33 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
                                                                           "bad": True}, status=e.status)
         return render(request, "window.html", f"Window {window_id}", {"w": w})
 
+    @app.get("/console/reconcile", include_in_schema=False)
+    def reconcile_page(request: Request, message: str = "", bad: int = 0) -> Response:
+        if signed_in(request) is None:
+            return to_login()
+        try:
+            r = service.reconciliation()
+        except PiesError as e:
+            return render(request, "windows.html", e.title.capitalize(), {"windows": [], "message": e.console(),
+                                                                          "bad": True}, status=e.status)
+        return render(request, "reconcile.html", "Reconcile", {"r": r, "message": message[:300], "bad": bool(bad)})
+
+    @app.post("/console/reconcile/accept", include_in_schema=False)
+    def reconcile_accept(request: Request, csrf: str = Form(""), reason: str = Form("", max_length=2000),
+                         broker: str = Form("", max_length=100)) -> Response:
+        from urllib.parse import urlencode
+        who = checked(request, csrf, "operator")
+        if isinstance(who, Response):
+            return who
+        try:
+            doc = service.accept_breaks(reason, caller=who, broker=broker or None)
+        except PiesError as e:
+            return RedirectResponse("/console/reconcile?" + urlencode({"message": e.console()[:300], "bad": 1}),
+                                    status_code=303)
+        said = ", ".join(f"{a['symbol']} {a['difference']}" for a in doc["accepted"])
+        return RedirectResponse("/console/reconcile?" + urlencode({"message": f"accepted: {said}"[:300]}),
+                                status_code=303)
+
     def plan_of(f: str) -> dict[str, Any]:
         try:
             plan = service.plan_policy(f)

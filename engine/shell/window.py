@@ -25,14 +25,16 @@ from zoneinfo import ZoneInfo
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from adapters.broker.port import Broker, OrderRejected, OrderState, RetryLater
+from adapters.broker.port import Broker, BrokerError, OrderRejected, OrderState, RetryLater
 from adapters.ledger.locks import WindowLock
 from adapters.ledger.store import Ledger, LedgerUnavailable
 from adapters.ledger.schema import utcnow
 from adapters.ledger.window_repo import WindowInfo, WindowRepository
+from engine.core import errors
 from engine.core.admission import HouseCash
 from engine.core.books import WASH_DAYS, book, net_trades
 from engine.core.lots import LotMethod
+from engine.core.reconcile import Tolerance
 from engine.core.money import cents, dollars
 from engine.core.window.allocation import allocate_symbol, new_fill, phase_of_symbols, shares_after
 from engine.core.window.collect import Recurring, recurring_due, split_dividend
@@ -44,12 +46,15 @@ from engine.core.window.report import window_report
 from engine.core.window.scaling import scale_buys
 from engine.core.window.settlement import house_own_trades, settle
 from engine.shell.policies import COMPILER
+from engine.shell.reconcile import compare, summary
 
-__all__ = ["STEPS", "Interrupted", "Recurring", "WindowOptions", "WindowPaused", "WindowRunner"]
+__all__ = ["STEPS", "Interrupted", "Recurring", "WindowHeld", "WindowOptions", "WindowPaused", "WindowRunner"]
 
 log = structlog.get_logger("pies.window")
 NY = ZoneInfo("America/New_York")
-STEPS = ("opened", "collected", "priced", "planned", "netted", "sells_submitted", "sells_settled",
+# `reconciled`: the ledger compared with the broker before anything is collected or planned
+# (docs/reconciliation.md); an unexplained break above the tolerance holds the window there.
+STEPS = ("opened", "reconciled", "collected", "priced", "planned", "netted", "sells_submitted", "sells_settled",
          "sells_allocated", "scaled", "buys_submitted", "buys_settled", "allocated", "closed")
 
 
@@ -59,6 +64,17 @@ class Interrupted(Exception):
 
 class WindowPaused(Exception):
     """The broker keeps saying 'retry later': the window stops where it is and resumes."""
+
+
+class WindowHeld(errors.StopTrading):
+    """The ledger and the broker disagree beyond the tolerance and nothing explains it: the
+    window stops before planning until an operator looks (`pies reconcile`) and accepts
+    the break (`pies reconcile accept --reason ...`), or the sides agree again."""
+
+    title = "window waits for an operator"
+
+    def console(self) -> str:
+        return f"{self} (see Reconcile)"
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,7 @@ class WindowOptions:
     workers: int = 1                      # processes that plan shards (server databases only)
     shard_size: int = 5_000               # accounts per shard
     cluster: str | None = None            # a Dask scheduler's address: its workers plan the shards
+    tolerance: Tolerance = Tolerance()    # an unexplained break above it holds the window
 
 
 def _crash_hook(point: str) -> None:
@@ -365,7 +382,53 @@ class WindowRunner:
         except RetryLater as e:
             raise WindowPaused(f"{what}: {e}") from None
 
-    # --- collect, price, plan, net -----------------------------------------------------------
+    # --- reconcile, collect, price, plan, net -------------------------------------------------
+
+    def _compare(self, w: WindowInfo):
+        """The ledger against the broker now (engine/shell/reconcile.compare)."""
+        with self.repo.step(w.id) as tx:
+            last = tx.last_trading_date()
+            side, accepted = tx.ledger_side(), tx.acceptances()
+        start = min(last or w.trading_date, w.trading_date)
+
+        def order_windows(coids: list[str]) -> dict[str, str]:
+            with self.repo.step(w.id) as tx:
+                return tx.order_windows(coids)
+
+        def uncollected(activities):
+            with self.repo.step(w.id) as tx:
+                return tx.unrecorded_dividends(activities)
+        return compare(self.broker, side, since=_since(w, start), start=start, end=w.trading_date,
+                       order_windows=order_windows, uncollected=uncollected, accepted=accepted,
+                       tolerance=self.opt.tolerance, call=self._call)
+
+    def _reconciled(self, w: WindowInfo) -> None:
+        """Before anything is collected or planned, the ledger as the last window left it
+        against the broker now. Breaks with a likely cause (an action not applied yet, an
+        order outside pies, a dividend not collected yet) are reported and the window goes
+        on; an unexplained one above the tolerance holds the window here, recorded in its
+        report, until an operator accepts it. Read-only towards the broker: a crash around
+        it just compares again."""
+        rec = self._compare(w)
+        doc = summary(rec)
+        if rec.waits:
+            with self.repo.step(w.id) as tx:
+                tx.merge_report(reconciliation={"before": doc}, held={
+                    "reason": "the ledger and the broker disagree and nothing explains it",
+                    "lines": [x.to_json() for x in rec.waits]})
+            for x in rec.waits:
+                log.error("trading waits: ledger and broker disagree", window=w.id, broker=self.name, symbol=x.symbol,
+                          ledger=str(x.ledger), house=str(x.house), broker_holds=str(x.broker),
+                          difference=str(x.difference), alert=True)
+            names = ", ".join(f"{x.symbol} (difference {x.difference})" for x in rec.waits[:5])
+            raise WindowHeld(f"window {w.id} waits for an operator: the ledger and broker {self.name!r} disagree on "
+                             f"{names} and nothing explains it; see `pies reconcile`, then "
+                             f"`pies reconcile accept --reason ...` and run the window again")
+        with self.repo.step(w.id, "reconciled") as tx:
+            tx.merge_report(reconciliation={"before": doc}, held=None)
+        for x in rec.breaks:
+            log.warning("ledger and broker differ", window=w.id, symbol=x.symbol, difference=str(x.difference),
+                        cause=x.cause.value if x.cause else None, detail=x.detail)
 
     def _collected(self, w: WindowInfo) -> None:
         with self.repo.step(w.id) as tx:
@@ -442,8 +505,23 @@ class WindowRunner:
             found = self._call("reconcile", lambda: self.broker.orders_since(_since(w, w.trading_date)))
             known = {st.client_order_id: st for st in found}
             log.info("reconciled with the broker", window=w.id, phase=phase.value, orders=len(found))
+        to_send = sorted({o.plan.symbol for o in todo if o.client_order_id not in known})
+        # The day's asset list: a symbol that is inactive or not tradable is not ordered.
+        assets = self._call("assets", lambda: self.broker.assets(to_send)) if to_send else {}
+        if to_send:
+            seconds = self.broker.request_seconds(len(to_send))
+            log.info("submitting orders", window=w.id, phase=phase.value, orders=len(to_send),
+                     **({"paced_minutes": round(seconds / 60, 1)} if seconds else {}))
         for o in todo:
             self._still_mine(w)
+            asset = assets.get(o.plan.symbol)
+            if asset is not None and not asset.tradable and o.client_order_id not in known:
+                why = f"{o.plan.symbol} is not ordered: {asset.note or 'not tradable at the broker'}"
+                log.warning("order skipped", window=w.id, symbol=o.plan.symbol, client_order_id=o.client_order_id,
+                            reason=why)
+                with self.repo.step(w.id) as tx:
+                    tx.mark(o.id, "skipped", why)
+                continue
             with self.repo.step(w.id) as tx:
                 tx.mark(o.id, "submitted")        # persisted before the broker hears of it
             self.crash("submit:before-call")
@@ -559,6 +637,19 @@ class WindowRunner:
                                for k, i in enumerate(range(0, len(owners), size))])
         self.crash("booked")
 
+    def _explain_after(self, w: WindowInfo) -> None:
+        """The close found the ledger and the broker apart: the same comparison as before
+        planning says why, kept in the report beside the problems (best effort: the window
+        is closed already, and a broker that does not answer leaves only the problems)."""
+        try:
+            rec = self._compare(w)
+        except (WindowPaused, BrokerError) as e:
+            log.warning("the breaks after closing could not be explained", window=w.id, reason=str(e))
+            return
+        with self.repo.step(w.id) as tx:
+            report = tx.window.report or {}
+            tx.merge_report(reconciliation={**(report.get("reconciliation") or {}), "after": summary(rec)})
+
     def _closed(self, w: WindowInfo) -> None:
         """Settlement over shards of accounts (ranges of ids), each one transaction that
         records itself and adds its accounts' part to the house; then one transaction that
@@ -588,8 +679,13 @@ class WindowRunner:
                                      balance.cash - uncollected, negative, negative_cash)
             report = window_report(w.id, self.name, w.trading_date.isoformat(), w.name, tx.account_count(),
                                    tx.retried_events(), tx.report_orders(), problems, uncollected)
-            tx.window.report = {**(tx.window.report or {}), **report.to_json()}
+            before = (tx.window.report or {}).get("reconciliation") or {}
+            agrees = {"agrees": True, "waits": False, "breaks": []}
+            tx.window.report = {**(tx.window.report or {}), **report.to_json(),
+                                "reconciliation": {**before, "after": None if problems else agrees}}
             tx.window.closed_at = utcnow()
+        if problems:
+            self._explain_after(w)
         for account_id, advance in (n for shard in notes for n in shard):
             log.error("house advance", window=w.id, account_id=account_id, amount=str(dollars(advance)))
         for p in problems:

@@ -34,7 +34,8 @@ def open_broker(settings: Settings, name: str | None = None) -> Broker:
         return AlpacaBroker(AlpacaConfig(key_env=a["key_env"], secret_env=a["secret_env"], paper=bool(a["paper"]),
                                          allow_live=bool(a["allow_live"]), feed=a["feed"],
                                          timeout=float(a["timeout"]), url_override=a["trading_url"] or None,
-                                         data_url_override=a["data_url"] or None))
+                                         data_url_override=a["data_url"] or None,
+                                         requests_per_minute=int(a["requests_per_minute"])))
     from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
     sim = b.simulated
     default_state = "simulated-broker.json" if b is settings.brokers[0] else f"simulated-broker-{b.name}.json"
@@ -64,9 +65,11 @@ def ensure_house(ledger: Ledger, broker: Broker, name: str) -> None:
 
 def window_options(settings: Settings, broker: str | None = None, **overrides):
     """The window runner's options for a broker account (the first unless named)."""
+    from engine.core.reconcile import Tolerance
     from engine.shell.window import Recurring, WindowOptions
     b = settings.broker_named(broker) if broker else settings.broker
     return WindowOptions(**{"min_order_cents": b.min_order_cents, "poll_interval": b.poll_seconds,
                             "recurring": tuple(Recurring(**r) for r in settings.recurring),
                             "workers": settings.workers, "shard_size": settings.shard_size,
-                            "cluster": settings.cluster, **overrides})
+                            "cluster": settings.cluster,
+                            "tolerance": Tolerance(settings.reconcile_shares, settings.reconcile_cents), **overrides})

@@ -67,7 +67,7 @@ def test_migration_rebuilds_the_books_from_the_window_history(db_url, tmp_path):
     assert migrate.current(led.engine) == "0008"
     tables = inspect(led.engine).get_table_names()
     assert "lots" not in tables and "realized" not in tables
-    assert migrate.upgrade(led.engine) == ("0008", "0009")
+    assert migrate.upgrade(led.engine) == ("0008", migrate.HEAD)
     assert snapshot(led) == kept
     assert book_problems(led) == []
     # the ids go on after the rebuilt ones

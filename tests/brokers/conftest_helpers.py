@@ -50,7 +50,7 @@ def simulated(**overrides) -> SimulatedBroker:
 
 def alpaca(**overrides) -> AlpacaBroker:
     b = AlpacaBroker(AlpacaConfig(backoff=0.0, **overrides), env=FAKE_ENV, sleep=lambda s: None)
-    for client in (b.trading, b.data):   # spy on what goes over the wire
+    for client in (b.trading, b.data, b.actions):   # spy on what goes over the wire
         inner = client._session.request
 
         def spy(method, url, _inner=inner, **kw):

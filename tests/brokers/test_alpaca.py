@@ -3,6 +3,7 @@ unsafe defaults overridden (timeouts, retries, error bodies) and Alpaca's own fa
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -32,10 +33,17 @@ def test_requests_have_a_timeout_and_alpaca_py_retries_are_off():
 
 
 def test_orders_go_out_as_notional_market_day_with_the_client_id():
+    # The amount leaves as the exact decimal string, never through a float.
     with cassette("contract_notional_buy_fills"):
         alpaca().submit(OrderRequest("w1-AAPL-buy", "AAPL", "buy", notional=Decimal("500.00")))
-    assert posts() == [{"symbol": "AAPL", "notional": 500.0, "side": "buy", "type": "market",
+    assert posts() == [{"symbol": "AAPL", "notional": "500.00", "side": "buy", "type": "market",
                     "time_in_force": "day", "client_order_id": "w1-AAPL-buy"}]
+
+
+def test_a_quantity_leaves_as_its_exact_nine_decimals():
+    with cassette("contract_quantity_sell_of_a_whole_position"):
+        alpaca().submit(OrderRequest("w3-AAPL-sell", "AAPL", "sell", qty=Decimal("0.123456789")))
+    assert [(p["qty"], "notional" in p) for p in posts()] == [("0.123456789", False)]
 
 
 def test_429_plain_text_then_json_then_success():
@@ -124,3 +132,63 @@ def test_no_cassette_contains_a_key():
         text = path.read_text()
         for needle in [*secrets, "APCA-API-KEY-ID", "APCA-API-SECRET-KEY", "Authorization"]:
             assert needle.lower() not in text.lower(), f"{path.name} contains {needle}"
+
+
+# --- Alpaca's statuses, fills by list, the asset list ---------------------------------------
+
+STATUS_IDS = ["s-ACC-buy", "s-PNEW-buy", "s-PART-buy", "s-DFD-buy", "s-EXP-sell", "s-CXL-buy", "s-REJ-buy",
+              "s-REPL-buy"]
+
+
+def on_day(b: AlpacaBroker, day=None) -> AlpacaBroker:
+    from datetime import date
+    b._today = lambda: day or date(2026, 11, 24)
+    return b
+
+
+def test_every_status_is_read_from_one_list_call_per_poll_until_all_are_terminal():
+    with cassette("statuses_in_one_poll") as c:
+        states = on_day(alpaca()).wait(STATUS_IDS, timeout=30)
+        assert c.all_played and c.play_count == 3               # three polls for eight orders
+    gets = [u for m, u, _ in SENT if m.upper() == "GET"]
+    assert len(gets) == 3 and all(u.split("?")[0].endswith("/v2/orders") for u in gets)
+    got = {c: (s.status, s.filled_qty, s.filled_notional) for c, s in states.items()}
+    assert got == {
+        "s-ACC-buy": ("filled", Decimal("0.578770691"), Decimal("100.00")),         # accepted, then filled
+        "s-PNEW-buy": ("filled", Decimal("0.332093517"), Decimal("100.00")),        # pending_new, new, filled
+        "s-PART-buy": ("filled", Decimal("5.787706910"), Decimal("1000.00")),       # partially_filled, filled
+        "s-DFD-buy": ("done_for_day", Decimal("1"), Decimal("301.12")),             # no more fills today
+        "s-EXP-sell": ("expired", Decimal("1.5"), Decimal("259.17")),               # the filled part kept
+        "s-CXL-buy": ("canceled", Decimal("0"), Decimal("0.00")),                   # canceled at Alpaca
+        "s-REJ-buy": ("rejected", Decimal("0"), Decimal("0.00")),                   # rejected after acceptance
+        "s-REPL-buy": ("filled", Decimal("0.240963855"), Decimal("100.00")),        # followed to its replacement
+    }
+    assert all(s.terminal for s in states.values())
+    repl = states["s-REPL-buy"]
+    assert repl.client_order_id == "s-REPL-buy" and "replaced by broker order" in repl.note
+    assert repl.broker_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "9b4d1f0e-7c1a-4d8e-9a57-6c0f1a2b3c4d"))
+
+
+def test_a_replaced_order_looked_up_alone_is_followed_by_id():
+    with cassette("replaced_order_followed") as c:
+        s = alpaca().order("s-REPL-buy")
+        assert c.all_played
+    assert (s.client_order_id, s.status, s.filled_qty) == ("s-REPL-buy", "filled", Decimal("0.240963855"))
+
+
+def test_the_asset_list_is_read_once_a_day_and_says_why_a_symbol_cannot_trade():
+    from datetime import date
+    day = [date(2026, 11, 24)]
+    with cassette("assets_once_a_day") as c:
+        b = alpaca()
+        b._today = lambda: day[0]
+        first = b.assets(["AAPL", "BRK.B", "OLDCO", "HALTD", "NOPE"])
+        again = b.assets(["VTI"])                                   # the same day: no request
+        assert c.play_count == 1
+        day[0] = date(2026, 11, 25)
+        next_day = b.assets(["VTI"])                                # VTI left the list overnight
+        assert c.all_played and c.play_count == 2
+    assert [(a.tradable, a.fractionable, a.note) for a in first.values()] == [
+        (True, True, ""), (True, False, ""), (False, True, "inactive at Alpaca"),
+        (False, True, "not tradable at Alpaca"), (False, False, "not listed at Alpaca")]
+    assert again["VTI"].tradable and not next_day["VTI"].tradable and next_day["VTI"].note == "not listed at Alpaca"

@@ -1,6 +1,7 @@
 """One whole trading window through the Alpaca adapter, replayed from a cassette: two
 accounts' deposits become two notional buys, filled, allocated, and the ledger agrees
-with the positions and cash Alpaca reports."""
+with the positions and cash Alpaca reports. (The cassette begins with the positions and
+account the window's reconciliation reads before collecting: none, and the house's $10,000.)"""
 
 from __future__ import annotations
 
@@ -37,8 +38,11 @@ def test_one_window_on_alpaca(db_url, tmp_path):
         [("AAPL", "filled", "750.25"), ("MSFT", "filled", "750.25")]
     posts = [body for method, _, body in SENT if method.upper() == "POST"]
     assert [(p["symbol"], p["notional"], p["client_order_id"]) for p in posts] == \
-        [("AAPL", 750.25, "pies-20261124-open-w1-AAPL-buy"), ("MSFT", 750.25, "pies-20261124-open-w1-MSFT-buy")]
-    assert any("client_order_id=pies-20261124-open-w1-AAPL-buy" in url for _, url, _ in SENT)
+        [("AAPL", "750.25", "pies-20261124-open-w1-AAPL-buy"), ("MSFT", "750.25", "pies-20261124-open-w1-MSFT-buy")]
+    # Fills are read with one list call per poll, never one request per order.
+    gets = [url for method, url, _ in SENT if method.upper() == "GET"]
+    assert not any("by_client_order_id" in url for url in gets)
+    assert len([u for u in gets if u.split("?")[0].endswith("/v2/orders")]) == 1
     alice = led.holdings("alice")
     assert alice["AAPL"] == ("AAPL", Decimal("2.893853454")) and alice["MSFT"] == ("MSFT", Decimal("1.204819276"))
     assert next(a for a in led.accounts() if a.name == "alice").cash == Decimal("0.00")

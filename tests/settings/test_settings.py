@@ -59,6 +59,7 @@ def test_the_settle_bound_and_poll_interval_are_settings(tmp_path):
     ('[broker]\nknd = "alpaca"\n', "unknown key broker.knd (did you mean 'kind'?)"),
     ('[policies]\nfile = ["a.pie"]\n', "unknown key policies.file (did you mean 'files'?)"),
     ('[broker.alpaca]\npaper = "yes"\n', "broker.alpaca.paper: Input should be a valid boolean"),
+    ('[broker.alpaca]\nrequests_per_minute = 500\n', "must be a whole number from 1 to 200 (Alpaca's limit)"),
     ('[[windows]]\nat = "09:35"\ntimezone = "Mars/Olympus"\n', "windows[0].timezone: 'Mars/Olympus' is not a time zone"),
     ('[broker]\nmin_order = 1.5\n', "min_order 1.5 must be written as a string of dollars"),
     ('[[brokers]]\nname = "a"\n[[brokers]]\nname = "a"\n', "two brokers are named 'a'"),
@@ -125,3 +126,14 @@ def test_zero_is_a_minimum_order_in_any_spelling_of_the_grammar(tmp_path):
     for zero in ('"0"', '"0.00"', '"$0"', "0"):
         f.write_text(f"[broker]\nmin_order = {zero}\n")
         assert load(f, env={}).min_order_cents == 0
+
+
+def test_the_alpaca_request_budget_is_a_setting_that_reaches_the_adapter(tmp_path, monkeypatch):
+    from engine.shell.wiring import open_broker
+    monkeypatch.setenv("APCA_API_KEY_ID", "PKTESTKEY0000000000")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "test-secret-never-recorded")
+    f = tmp_path / "s.toml"
+    f.write_text('[broker]\nkind = "alpaca"\n[broker.alpaca]\nrequests_per_minute = 120\n')
+    b = open_broker(load(f, env={}))
+    assert b.config.requests_per_minute == 120 and b.pacer.per_minute == 120
+    assert load(None, env={}).alpaca["requests_per_minute"] == 190

@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from engine.shell.backtest import backtest
-from engine.shell.cli import accounts, admin, books, events, language, policy, windows
+from engine.shell.cli import accounts, admin, books, events, language, policy, reconcile, windows
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,7 +34,7 @@ for command in (
     events.deposit, events.withdraw, events.rebalance, events.cancel, events.history, events.import_group,
     policy.policy,
     books.lots, books.gains, books.performance,
-    windows.window, windows.windows_list, windows.status,
+    windows.window, windows.windows_list, windows.status, reconcile.reconcile,
     admin.serve, admin.token, admin.audit, admin.settings_cmd, admin.db, admin.daemon, admin.reload, admin.demo,
     backtest,                    # its own module: engine/shell/backtest/ (the runner loads when it runs)
 ):
