@@ -370,6 +370,11 @@ class StepTx:
                                 (Event.window_id == self.wid) & (Event.status == "planned"),
                                 with_holdings=with_holdings, ids=ids)
 
+    def recent_sales(self, account_ids: Sequence[int], since: date):
+        """(account -> owner, the rows those owners sold since `since`), for `avoid wash-sales`."""
+        from .losses import owners_recent_sales
+        return owners_recent_sales(self.s, account_ids, since)
+
     def plan_set(self) -> list[int]:
         """The ids of the accounts this window plans, in order (what the shards split)."""
         return plan_ids(self.s, self.repo, self.broker, (Event.window_id == self.wid) & (Event.status == "planned"))
@@ -403,7 +408,7 @@ class StepTx:
         bulk.insert_rows(self.s, WindowAccount.__table__,
                          ("window_id", "account_id", "status", "reason", "cash_before", "deposits", "dividends",
                           "withdrawals", "rebalanced"),
-                         ((self.wid, p.account_id, "planned" if p.planned else "rejected", p.reason,
+                         ((self.wid, p.account_id, "planned" if p.planned else "rejected", p.note,
                            dollars(p.cash_before), dollars(p.deposits), dollars(p.dividends), dollars(p.withdrawals),
                            p.rebalanced) for p in kept))
         bulk.insert_rows(self.s, IntentRow.__table__,

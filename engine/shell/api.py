@@ -11,6 +11,7 @@ See docs/api.md.
 
 
 import threading
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
@@ -27,7 +28,7 @@ from engine.core.money import parse_dollars
 from engine.core.roles import ROLES, Caller
 from engine.shell.guards import MAX_FAILURES, WINDOW, Limiter  # noqa: F401 - re-exported for callers and tests
 from engine.shell.guards import AccessLog, BodyLimit, client_address, networks, scheme
-from engine.shell.service import AUDITED_REFUSALS, NotAPolicyFile, Service, StalePlan
+from engine.shell.service import AUDITED_REFUSALS, NotAPolicyFile, Service, StalePlan, gains_csv, safe_name
 
 if TYPE_CHECKING:
     from adapters.ledger.store import Ledger
@@ -300,6 +301,42 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     def history(name: str, who: Viewer) -> dict[str, Any]:
         return read(lambda: service.history(name))
 
+    @app.get("/api/v1/accounts/{name}/performance", tags=["read"])
+    def account_performance(name: str, who: Viewer, start: Annotated[date | None, Query(alias="from")] = None,
+                            end: Annotated[date | None, Query(alias="to")] = None) -> dict[str, Any]:
+        """Time- and money-weighted return, value, flows, dividends, realized and unrealized
+        gain over [from, to] (docs/performance.md)."""
+        return read(lambda: service.performance(name, start, end))
+
+    @app.get("/api/v1/accounts/{name}/lots", tags=["read"])
+    def account_lots(name: str, who: Viewer) -> dict[str, Any]:
+        """The account's open tax lots (docs/books.md)."""
+        return read(lambda: service.lots(name))
+
+    Year = Annotated[int | None, Query(ge=1900, le=9999)]
+    Format = Annotated[Literal["json", "csv"], Query()]
+
+    def gains_response(doc: dict[str, Any], fmt_: str, filename: str) -> Any:
+        if fmt_ == "csv":
+            return PlainTextResponse(gains_csv(doc), media_type="text/csv; charset=utf-8",
+                                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return doc
+
+    @app.get("/api/v1/accounts/{name}/gains", tags=["read"],
+             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or Form 8949's CSV with format=csv"}})
+    def account_gains(name: str, who: Viewer, year: Year = None, format: Format = "json") -> Any:
+        """Realized gains of the account (sold in `year`), with short- and long-term totals;
+        `format=csv`: Form 8949's columns."""
+        doc = read(lambda: service.gains(name, year=year))
+        return gains_response(doc, format, f"gains-{safe_name(name)}{f'-{year}' if year else ''}.csv")
+
+    @app.get("/api/v1/owners/{owner}/gains", tags=["read"],
+             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or Form 8949's CSV with format=csv"}})
+    def owner_gains(owner: str, who: Viewer, year: Year = None, format: Format = "json") -> Any:
+        """Realized gains of every account of an owner (each row names its account)."""
+        doc = read(lambda: service.gains(owner=owner, year=year))
+        return gains_response(doc, format, f"gains-owner-{safe_name(owner)}{f'-{year}' if year else ''}.csv")
+
     @app.get("/api/v1/windows", tags=["read"])
     def windows(who: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 30) -> dict[str, Any]:
         return read(lambda: service.windows(limit))
@@ -425,7 +462,8 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:
         """What applying the file's current text would do; writes nothing."""
         try:
-            return service.plan_policy(body.file).to_json()
+            planned = service.plan_policy(body.file)
+            return {**planned.to_json(), "tax": service.policy_tax(planned)}
         except NotAPolicyFile as e:
             raise Problem(422, "invalid request", str(e), field="file") from None
         except policy_lang.PolicyError as e:

@@ -32,7 +32,7 @@ from adapters.ledger.schema import utcnow
 from adapters.ledger.window_repo import WindowInfo, WindowRepository
 from engine.core import errors
 from engine.core.admission import HouseCash
-from engine.core.books import book, net_trades
+from engine.core.books import WASH_DAYS, book, net_trades
 from engine.core.lots import LotMethod
 from engine.core.reconcile import Tolerance
 from engine.core.money import cents, dollars
@@ -41,7 +41,7 @@ from engine.core.window.collect import Recurring, recurring_due, split_dividend
 from engine.core.window.conservation import discrepancies
 from engine.core.window.model import Kind, Outcome, Phase
 from engine.core.window.netting import net_symbols
-from engine.core.window.planning import plan_account
+from engine.core.window.planning import plan_account, with_recent_losses
 from engine.core.window.report import window_report
 from engine.core.window.scaling import scale_buys
 from engine.core.window.settlement import house_own_trades, settle
@@ -150,7 +150,12 @@ def plan_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple[i
         if tx.shard_done("planned", shard):
             return []
         prices = tx.prices()
-        plans = [plan_account(a, prices, day) for a in tx.accounts_to_plan(ids=ids)]
+        states = tx.accounts_to_plan(ids=ids)
+        careful = [a.id for a in states if a.rules.avoid_wash_sales]
+        if careful:                         # `avoid wash-sales`: the owners' recent loss sales
+            owners, sales = tx.recent_sales(careful, day - timedelta(days=WASH_DAYS))
+            states = with_recent_losses(states, owners, sales, day)
+        plans = [plan_account(a, prices, day) for a in states]
         tx.save_plans(plans)
         tx.mark_shard("planned", shard)
         _crash_hook(f"shard:planned:{shard}")         # killed mid-shard: nothing of it commits

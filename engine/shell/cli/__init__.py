@@ -1,7 +1,7 @@
 """The `pies` command line: what analysts and operators type.
 
-One module per command group (language, accounts, events, policy, windows, reconcile,
-admin); what they share (the settings, ledger and service of a command, printing JSON and
+One module per command group (language, accounts, events, policy, books, windows,
+reconcile, admin); what they share (the settings, ledger and service of a command, printing JSON and
 rows) is in `shared`.
 User mistakes end in one clear message and a non-zero exit, never a traceback: exit 2 for
 bad input (a policy that does not compile included; `check` and `fmt` say 1, their one
@@ -27,6 +27,7 @@ COMMANDS = {
     "deposit": ("events", "deposit"), "withdraw": ("events", "withdraw"), "rebalance": ("events", "rebalance"),
     "cancel": ("events", "cancel"), "history": ("events", "history"), "import": ("events", "import_group"),
     "policy": ("policy", "policy"),
+    "lots": ("books", "lots"), "gains": ("books", "gains"), "performance": ("books", "performance"),
     "window": ("windows", "window"), "windows": ("windows", "windows_list"), "status": ("windows", "status"),
     "reconcile": ("reconcile", "reconcile"),
     "serve": ("admin", "serve"), "token": ("admin", "token"), "audit": ("admin", "audit"),
@@ -53,6 +54,8 @@ def _module(name: str):
         from engine.shell.cli import admin as m
     elif name == "reconcile":
         from engine.shell.cli import reconcile as m
+    elif name == "books":
+        from engine.shell.cli import books as m
     else:
         from engine.shell import backtest as m
     return m

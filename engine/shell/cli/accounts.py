@@ -109,6 +109,14 @@ def account_show(ctx: click.Context, name: str, live: bool, as_json: bool) -> No
     for e in doc["pending"]:
         out.print(Text(f"  pending #{e['id']} {e['kind']}" + (f" ${e['amount']}" if e["amount"] else "")
                        + (f" {e['path']}" if e["path"] else "")))
+    if doc["basis"]:
+        t = Table(title="cost basis and unrealized gain", title_justify="left")
+        for col in ("symbol", "shares", "value", "basis", "unrealized", "long-term", "long-term share"):
+            t.add_column(col, justify="left" if col == "symbol" else "right")
+        for r in doc["basis"] + [{"symbol": "total", "shares": "", **doc["unrealized"]}]:
+            t.add_row(r["symbol"], r["shares"], r["value"], r["basis"], r["unrealized"], r["long_term"],
+                      r["long_term_share"] or "-")
+        out.print(t)
 
 
 @click.command("plan")
@@ -136,7 +144,14 @@ def plan_next(ctx: click.Context, name: str | None, as_json: bool) -> None:
             out.print(f"  {t['side']:<4} {t['slice']:<28} ${t['amount']:>12}" + ("  (all of it)" if t["whole_holding"] else ""))
         for e in a["events"]:
             out.print(f"  event #{e['id']}: {e['outcome']}" + (f" ({e['reason']})" if e["reason"] else ""))
+        for h in a["held_back"]:
+            out.print(Text(f"  {h['reason']}", style="yellow"))
+        if a["tax"]["total"] != "0.00" or any(t["side"] == "sell" for t in a["trades"]):
+            out.print(f"  estimated realized gain: short-term ${a['tax']['short']}, long-term ${a['tax']['long']}")
     if len(doc["accounts"]) > 1 or not name:
+        if len(doc["accounts"]) > 1:
+            out.print(f"estimated realized gain in all: short-term ${doc['tax']['short']}, "
+                      f"long-term ${doc['tax']['long']}")
         for o in doc["orders"]:
             out.print(f"  order {o['side']:<4} {o['symbol']:<8} " + (f"${o['notional']}" if o["notional"] else f"{o['qty']} sh"))
 
