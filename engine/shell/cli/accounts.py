@@ -110,6 +110,7 @@ def account_show(ctx: click.Context, name: str, live: bool, as_json: bool) -> No
         out.print(Text(f"  pending #{e['id']} {e['kind']}" + (f" ${e['amount']}" if e["amount"] else "")
                        + (f" {e['path']}" if e["path"] else "")))
     if doc["basis"]:
+        from rich.table import Table
         t = Table(title="cost basis and unrealized gain", title_justify="left")
         for col in ("symbol", "shares", "value", "basis", "unrealized", "long-term", "long-term share"):
             t.add_column(col, justify="left" if col == "symbol" else "right")
@@ -145,6 +146,7 @@ def plan_next(ctx: click.Context, name: str | None, as_json: bool) -> None:
         for e in a["events"]:
             out.print(f"  event #{e['id']}: {e['outcome']}" + (f" ({e['reason']})" if e["reason"] else ""))
         for h in a["held_back"]:
+            from rich.text import Text
             out.print(Text(f"  {h['reason']}", style="yellow"))
         if a["tax"]["total"] != "0.00" or any(t["side"] == "sell" for t in a["trades"]):
             out.print(f"  estimated realized gain: short-term ${a['tax']['short']}, long-term ${a['tax']['long']}")
