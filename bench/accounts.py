@@ -7,9 +7,10 @@
 The ledger is bench/window.py's (accounts on 20-slice, 2-level pies of one policy version,
 already invested, a third with a pending event), streamed in (COPY on PostgreSQL) and not
 timed, plus one closed window whose prices value the accounts. Times GET
-/api/v1/accounts?page=..&size=100 (FastAPI's TestClient: the whole request, token check
-included) at the first, middle and last page and with a search, and prints the median and
-the slowest of 5 requests each.
+/api/v1/accounts?size=100 (FastAPI's TestClient: the whole request, token check included)
+at the first page, the middle and last pages by cursor (`after=`, how a client pages on),
+the same two by `page=` (an offset, kept for old clients), and with a search, and prints
+the median and the slowest of 5 requests each.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def run(db: str, n: int, keep: str | None = None) -> None:
         schema, built = None, 0
         admin = create_engine(PG, isolation_level="AUTOCOMMIT")
         if db == "sqlite":
-            url = f"sqlite:///{workdir / 'bench.db'}"
+            path = Path(tempfile.gettempdir()) / f"pies-{keep}.db" if keep else workdir / "bench.db"
+            built = int(path.exists())
+            url = f"sqlite:///{path}"
         else:
             schema = keep or f"bench_{uuid.uuid4().hex[:8]}"
             with admin.connect() as c:
@@ -101,14 +104,19 @@ def run(db: str, n: int, keep: str | None = None) -> None:
             client = TestClient(create_app(settings, ledger=led, live_prices=live, limiter=Limiter()))
             headers = {"Authorization": f"Bearer {token}"}
             last = (n + SIZE - 1) // SIZE
+            names = sorted(f"a{i}" for i in range(n))          # bench/window.py's names, in the index's order
             rows = []
-            for label, query in (("first page", f"page=1&size={SIZE}"),
-                                 ("middle page", f"page={last // 2}&size={SIZE}"),
-                                 ("last page", f"page={last}&size={SIZE}"),
-                                 ("search a12", f"page=1&size={SIZE}&search=a12")):
+            for label, query in (("first page", f"size={SIZE}"),
+                                 ("middle page (after=)", f"size={SIZE}&after={names[(last // 2 - 1) * SIZE - 1]}"),
+                                 ("last page (after=)", f"size={SIZE}&after={names[(last - 1) * SIZE - 1]}"),
+                                 ("middle page (page=)", f"page={last // 2}&size={SIZE}"),
+                                 ("last page (page=)", f"page={last}&size={SIZE}"),
+                                 ("search a12", f"size={SIZE}&search=a12")):
                 med, worst, doc = timed(client, headers, query)
                 assert doc["total"] >= len(doc["accounts"]) > 0 and not asked
                 rows.append(f"{label} {med * 1000:.0f} ms (max {worst * 1000:.0f})")
+            first = client.get(f"/api/v1/accounts?size={SIZE}", headers=headers).json()
+            rows.append(f"total {first['total']:,} ({'exact' if first.get('total_exact', True) else 'estimate'})")
             led.dispose()
         finally:
             if schema and not keep:
@@ -121,8 +129,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, action="append")
     ap.add_argument("--db", choices=["sqlite", "postgresql"], action="append")
-    ap.add_argument("--keep", metavar="SCHEMA", help="PostgreSQL: build the ledger in this schema once and keep it "
-                                                      "(later runs time it again without building it)")
+    ap.add_argument("--keep", metavar="NAME", help="build the ledger once and keep it (PostgreSQL: in this schema; "
+                                                    "SQLite: in $TMPDIR/pies-NAME.db); later runs time it again "
+                                                    "without building it")
     args = ap.parse_args()
     for db in args.db or ["postgresql"]:
         for n in args.n or [100_000]:

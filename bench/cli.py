@@ -49,6 +49,9 @@ def line(what: str, runs: list[tuple[float, float]]) -> str:
 
 
 def main() -> None:
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("note: PYTHONDONTWRITEBYTECODE is set, so every run compiles pies' own modules from source; "
+              "unset it to time what an installed pies does")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PIES_DATA_DIR": tmp}
         env.pop("PIES_CONFIG", None)

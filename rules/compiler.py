@@ -486,6 +486,13 @@ class _RulesResolver:
                 return None
             fields["every"] = period.text
             return "every"
+        if st.kind == "avoid":
+            if [w.text for w in st.words] != ["wash-sales"]:
+                c.error(st.words[0].src, f"'avoid {' '.join(w.text for w in st.words)}': the only thing to avoid is "
+                                         f"'wash-sales'")
+                return None
+            fields["avoid_wash_sales"] = True
+            return "avoid wash-sales"
         if st.kind == "lots":
             method = st.words[0]
             if method.text not in vocab.LOT_METHODS:

@@ -90,6 +90,8 @@ def _head_tail(st: RuleStmt) -> tuple[str, str]:
         return "invest minimum", _money(st.value.text)  # type: ignore[union-attr]
     if st.kind == "when_drift":
         return "when drift >", f"{_pct(st.value.text)} {' '.join(words)}"  # type: ignore[union-attr]
+    if st.kind == "avoid":
+        return "avoid", " ".join(words)
     if st.kind == "lots":
         return "lots", " ".join(words)
     return f"every {words[0]}", " ".join(words[1:])

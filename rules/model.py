@@ -96,6 +96,7 @@ class RuleSet:
     drift_threshold_bp: int | None = None      # `when drift > X% rebalance`
     every: str | None = None                   # `every month rebalance`
     lot_method: str = "tax-min"                # `lots tax-min|fifo|lifo|hifo` (engine.core.lots.LotMethod)
+    avoid_wash_sales: bool = False             # `avoid wash-sales`: no buy of a symbol the owner sold at a loss lately
     source: Source | None = field(default=None, compare=False, repr=False)
 
     def action(self, event: str) -> Action:

@@ -61,7 +61,7 @@ class PieDecl(Node):
 
 @dataclass(slots=True)
 class RuleStmt(Node):
-    kind: str                  # on | cash_reserve | invest_minimum | when_drift | every | lots
+    kind: str                  # on | cash_reserve | invest_minimum | when_drift | every | lots | avoid
     words: list[Value]         # the words after the keyword(s)
     value: Value | None        # the amount or percentage, where the statement has one
 
@@ -180,7 +180,7 @@ _WORDS = {
     "$END": "the end of the file",
 }
 _SLICE = {"SYMBOL", "PIE", "USE"}
-_RULE = {"ON", "CASH", "INVEST", "WHEN", "EVERY", "LOTS"}
+_RULE = {"ON", "CASH", "INVEST", "WHEN", "EVERY", "LOTS", "AVOID"}
 
 
 def _describe(expected: set[str]) -> str:
@@ -193,7 +193,7 @@ def _describe(expected: set[str]) -> str:
         parts.append("a slice (a ticker symbol like VTI, a nested 'pie' or 'use')")
         expected -= _SLICE
     if _RULE <= expected:
-        parts.append("a rule ('on', 'cash reserve', 'invest minimum', 'when drift', 'every' or 'lots')")
+        parts.append("a rule ('on', 'cash reserve', 'invest minimum', 'when drift', 'every', 'lots' or 'avoid')")
         expected -= _RULE
     if "RBRACE" in expected:
         expected.discard("RBRACE")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import create_engine, event, func, select, true
+from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,11 +26,9 @@ from engine.core.drift import MissingPrice, slice_values
 from engine.core.errors import Conflict, NotFound, Refused, Unavailable
 from engine.core.money import MAX_CENTS, MoneyError, cents, dollars, fmt, parse_dollars
 from engine.core.names import InvalidName, check_name
-from engine.core.window.conservation import discrepancies
 
 from . import migrate, policy_repo
 from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, Window, aware
-from .window_reports import full_report
 
 ZERO = Decimal("0")
 EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation", "close",
@@ -110,6 +109,7 @@ def database_trouble(e: BaseException, url: str) -> Exception:
 class AccountRows:
     """Accounts with what valuing them needs, read in one transaction."""
     total: int                                               # how many match (all pages)
+    total_exact: bool                                        # False: `total` is an estimate (see count_accounts)
     accounts: list[Account]
     holdings: dict[int, dict[str, tuple[str, Decimal]]]      # account id -> path -> (symbol, shares)
     pending: dict[int, int]                                  # account id -> pending events
@@ -348,28 +348,36 @@ class Ledger:
             return list(s.scalars(q))
 
     def account_rows(self, *, name: str | None = None, search: str = "", offset: int = 0,
-                     limit: int | None = None) -> AccountRows:
-        """One account by `name`, or the accounts whose name contains `search` by name (the
-        page from `offset`, `limit` of them), with what valuing them needs: their holdings,
-        pending event counts and policy versions' texts. One transaction, a few queries
-        whatever the number of accounts: counted and cut by the database."""
+                     limit: int | None = None, after: str | None = None) -> AccountRows:
+        """One account by `name`, or the accounts whose name contains `search` by name (those
+        named after `after`, the cursor of the page before, or the page from `offset`;
+        `limit` of them), with what valuing them needs: their holdings, pending event counts
+        and policy versions' texts. One transaction, a few queries whatever the number of
+        accounts: counted (count_accounts) and cut by the database. `after` costs the same at
+        any depth; `offset` reads the names it skips."""
         with self.tx() as s:
+            exact = True
             if name is not None:
                 accts = [self._account(s, name)]
                 total = 1
             else:
-                # Counted and cut on the name index alone (an index-only scan: no table rows
-                # read to skip `offset` accounts): a house is named "house:<broker>" and no
-                # other account may be (add_account refuses it).
+                # Cut on the name index alone (an index-only scan: no table rows read to
+                # skip `offset` accounts): a house is named "house:<broker>" and no other
+                # account may be (add_account refuses it).
                 named = [Account.name.not_like("house:%")]
                 if search:
                     named.append(Account.name.ilike(f"%{search.replace('%', '').replace('_', '')}%"))
-                total = s.scalar(select(func.count(Account.name)).where(*named))
                 q = select(Account).where(Account.is_house.is_(False), *named).order_by(Account.name)
-                if offset:
+                if after is not None:
+                    q = q.where(Account.name > after)
+                elif offset:
                     q = q.where(Account.name >= select(Account.name).where(*named).order_by(Account.name)
                                 .offset(offset).limit(1).scalar_subquery())
                 accts = list(s.scalars(q.limit(limit) if limit else q))
+                if limit is None and after is None and not offset:
+                    total = len(accts)                      # all of them were read: counted already
+                else:
+                    total, exact = self._count_accounts(s, named, search=bool(search))
             ids = [a.id for a in accts]
             held: dict[int, dict[str, tuple[str, Decimal]]] = {i: {} for i in ids}
             pending: dict[int, int] = {}
@@ -381,15 +389,40 @@ class Ledger:
                                                         .where(true() if every else Holding.account_id.in_(ids))):
                     if aid in held:
                         held[aid][path] = (sym, shares)
+                # A page's accounts are found by their own index (their events, counted if
+                # pending), never through the status index: without statistics SQLite would
+                # walk every pending event of the ledger for them.
+                counted = select(Event.account_id, func.count().filter(Event.status == "pending")) \
+                    if not every else select(Event.account_id, func.count()).where(Event.status == "pending")
                 pending = {aid: n for aid, n in s.execute(
-                    select(Event.account_id, func.count())
-                    .where(Event.status == "pending", true() if every else Event.account_id.in_(ids))
-                    .group_by(Event.account_id)) if aid in held}
+                    counted.where(true() if every else Event.account_id.in_(ids)).group_by(Event.account_id))
+                    if aid in held and n}
                 versions = sorted({a.policy_version_id for a in accts if a.policy_version_id is not None})
                 texts = {vid: (f, t) for vid, f, t in s.execute(
                     select(PolicyVersion.id, PolicyVersion.file, PolicyVersion.text)
                     .where(PolicyVersion.id.in_(versions)))}
-            return AccountRows(total, accts, held, pending, texts)
+            return AccountRows(total, exact, accts, held, pending, texts)
+
+    COUNTED_UP_TO = 1_000       # more matching accounts than this: an estimate, not a count
+
+    @classmethod
+    def _count_accounts(cls, s: Session, named: list, *, search: bool) -> tuple[int, bool]:
+        """(how many accounts match, exact?). Up to COUNTED_UP_TO they are counted; past
+        it counting would read every name at every page, so: without a search, the
+        database's own estimate of the table's rows (PostgreSQL's planner statistics; on
+        SQLite the highest account id, accounts being never deleted; the few houses
+        included); with a search, COUNTED_UP_TO + 1, meaning "more than COUNTED_UP_TO"."""
+        seen = s.scalar(select(func.count()).select_from(
+            select(Account.name).where(*named).limit(cls.COUNTED_UP_TO + 1).subquery()))
+        if seen <= cls.COUNTED_UP_TO:
+            return seen, True
+        if search:
+            return seen, False
+        if s.get_bind().dialect.name == "postgresql":
+            rows = s.scalar(sql("select reltuples::bigint from pg_class where oid = 'accounts'::regclass"))
+        else:
+            rows = s.scalar(select(func.max(Account.id)))
+        return max(int(rows or 0), seen), False
 
     def set_owner(self, name: str, owner: str) -> str:
         """Who owns the account for wash sales from now on (docs/books.md); the owner as
@@ -544,21 +577,24 @@ class Ledger:
                            cents(self._pending(s, "deposit", account_id=acct.id)),
                            cents(self._pending(s, "withdrawal", account_id=acct.id)))
 
-    def import_events(self, rows: Sequence[Mapping[str, str]], prices: Mapping[str, Decimal], *,
+    def import_events(self, rows: Sequence[Mapping[str, object]], prices: Mapping[str, Decimal], *,
                       check_rebalance: Callable[[Account, PolicyVersion, str], None],
                       broker_prices: Mapping[str, Mapping[str, Decimal]] | None = None,
-                      where: str = "import") -> tuple[int, int]:
+                      where: str = "import", errors: Sequence[tuple[int, str]] = ()) -> tuple[int, int]:
         """Record many events in one transaction: all of them or none. Each row has
-        account, kind (deposit, withdrawal, rebalance), amount (not for rebalance), and
-        optionally key and path; row numbers count from 1 for the first data row's line 2
-        (after the header); withdrawals are valued at `prices`, or at their broker account's
-        in `broker_prices`. Every row is checked, in order, against the ledger and the rows
-        before it (house cash for deposits, what the account holds for withdrawals); all
-        mistakes are reported together, by line. A key already recorded for the same
-        request is skipped. `check_rebalance` refuses a rebalance path that is not a pie of
-        the account (the service layer's: engine/shell/policies.rebalance_check). Returns
-        (recorded, already recorded)."""
-        errors: list[str] = []
+        account, kind (deposit, withdrawal, rebalance), amount (a Decimal the service
+        parsed; none for a rebalance), and optionally key and path; row numbers count from
+        1 for the first data row's line 2 (after the header); withdrawals are valued at
+        `prices`, or at their broker account's in `broker_prices`. `errors` are the
+        mistakes found before (line, message: an amount that does not parse); those rows
+        are not looked at again. Every other row is checked, in order, against the ledger
+        and the rows before it (house cash for deposits, what the account holds for
+        withdrawals); all mistakes are reported together, by line. A key already recorded
+        for the same request is skipped. `check_rebalance` refuses a rebalance path that is
+        not a pie of the account (the service layer's: engine/shell/policies.rebalance_check).
+        Returns (recorded, already recorded)."""
+        found_before = dict(errors)
+        numbered: list[tuple[int, str]] = list(errors)
         created = existing = 0
         with self.tx() as s:
             accounts: dict[str, Account] = {}
@@ -567,6 +603,8 @@ class Ledger:
             seen: set[str] = set()
             for n, row in enumerate(rows, start=2):
                 at = f"{where}:{n}"
+                if n in found_before:
+                    continue
                 try:
                     if row.get(None):        # csv.DictReader puts fields beyond the header here
                         raise LedgerError("more fields than the header has (an amount with a comma must be "
@@ -579,7 +617,13 @@ class Ledger:
                     path = (row.get("path") or "").strip().strip("/") or None
                     if kind not in ("deposit", "withdrawal", "rebalance"):
                         raise LedgerError(f"kind {kind!r} must be deposit, withdrawal or rebalance")
-                    amount = parse_amount(row.get("amount") or "", kind) if kind != "rebalance" else None
+                    amount = row.get("amount")
+                    if kind != "rebalance":
+                        if not isinstance(amount, Decimal):          # text is parsed by the service, not here
+                            raise TypeError(f"{at}: the amount must come parsed (a Decimal), not {amount!r}")
+                        amount = parse_amount(amount, kind)            # positive whole cents, within bounds
+                    else:
+                        amount = None
                     if kind != "rebalance" and path:
                         raise LedgerError("a path belongs to a rebalance only")
                     if key is not None:
@@ -618,9 +662,10 @@ class Ledger:
                                 path=path, status="pending"))
                     created += 1
                 except (LedgerError, InvalidName) as e:
-                    errors.append(f"{at}: {e}")
-            if errors:
-                raise LedgerError("; ".join(errors[:20]) + (f"; and {len(errors) - 20} more" if len(errors) > 20 else ""))
+                    numbered.append((n, f"{at}: {e}"))
+            if numbered:
+                said = [m for _, m in sorted(numbered)]
+                raise LedgerError("; ".join(said[:20]) + (f"; and {len(said) - 20} more" if len(said) > 20 else ""))
         return created, existing
 
     def rebalance(self, name: str, path: str = "", key: str | None = None, *,
@@ -735,49 +780,6 @@ class Ledger:
 
 
 def _window_json(s: Session, w, page: int | None = None, size: int = 100) -> dict:
+    from .window_reports import full_report          # the window core's report types: only when one is read
     return {"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name, "step": w.step,
             "closed_at": w.closed_at.isoformat() if w.closed_at else None, "report": full_report(s, w, page, size)}
-
-
-def check_invariants(ledger: Ledger, broker: str, positions: Mapping[str, Decimal], cash: Decimal) -> list[str]:
-    """Per broker account: slice holdings plus the house equal the broker's position in
-    every symbol, and account cash plus house cash equals the broker's cash. Returns the
-    discrepancies with their figures (empty when all agree); never fixes anything."""
-    with ledger.tx() as s:
-        return invariants_in(s, broker, positions, cash)
-
-
-def invariants_in(s: Session, broker: str, positions: Mapping[str, Decimal], cash: Decimal) -> list[str]:
-    """check_invariants inside a caller's transaction (the window checks before it commits)."""
-    owned, negative, ledger_cash, negative_cash = holdings_and_cash(s, broker)
-    return discrepancies(broker, owned, positions, ledger_cash, cash, negative, negative_cash)
-
-
-def holdings_and_cash(s: Session, broker: str) -> tuple[dict[str, Decimal], list, Decimal, list]:
-    """Shares owned per symbol (accounts and house), negative holdings (account, path,
-    symbol, shares), the ledger's cash and negative balances (account, cash) of a broker
-    account: summed by the database where its numbers are exact."""
-    s.flush()
-    mine = select(Account.name, Holding.path, Holding.symbol, Holding.shares) \
-        .join(Account, Holding.account_id == Account.id).where(Account.broker == broker)
-    if s.bind.dialect.name == "sqlite":      # shares are exact text there: sum in Python
-        owned: dict[str, Decimal] = {}
-        negative = []
-        for name, path, symbol, shares in s.execute(mine):
-            owned[symbol] = owned.get(symbol, ZERO) + shares
-            if shares < 0:
-                negative.append((name, path, symbol, shares))
-        cash = sum(s.scalars(select(Account.cash).where(Account.broker == broker)), ZERO)
-    else:                                    # NUMERIC sums exactly in the database, in one pass
-        sums = select(Holding.symbol, func.sum(Holding.shares), func.count().filter(Holding.shares < 0))
-        if s.scalar(select(Account.id).where(Account.broker != broker).limit(1)) is not None:
-            sums = sums.join(Account, Holding.account_id == Account.id).where(Account.broker == broker)
-        owned, below = {}, 0
-        for sym, total, negatives in s.execute(sums.group_by(Holding.symbol)):
-            owned[sym] = Decimal(total)
-            below += negatives
-        negative = [tuple(r) for r in s.execute(mine.where(Holding.shares < 0))] if below else []
-        cash = Decimal(s.scalar(select(func.coalesce(func.sum(Account.cash), 0)).where(Account.broker == broker)))
-    negative_cash = [tuple(r) for r in s.execute(select(Account.name, Account.cash)
-                                                 .where(Account.broker == broker, Account.cash < 0))]
-    return owned, negative, cash, negative_cash

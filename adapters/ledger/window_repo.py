@@ -1,7 +1,7 @@
 """The trading window's SQL: each step's inputs loaded as the window core's frozen types,
 and its decisions saved, inside one transaction per step. (A window's report read back is
-window_reports.py; the conservation sums are store.holdings_and_cash, which the ledger's
-own invariant check shares.) Rows in, rows out: what to write is the core's to decide.
+window_reports.py; the conservation sums, holdings_and_cash, are here too, with the
+ledger's own invariant check that shares them, check_invariants.) Rows in, rows out: what to write is the core's to decide.
 
 The window runner (engine/shell/window.py) opens a step with `WindowRepository.step`,
 which yields a `StepTx`; when the block ends without an error the step is recorded on the
@@ -30,6 +30,7 @@ from engine.core.money import cents, dollars
 from engine.core.orders import CashActivity, OrderRequest, OrderState, client_order_id
 from engine.core.admission import HouseCash
 from engine.core.window.collect import DividendSplit, DueDeposit
+from engine.core.window.conservation import discrepancies
 from engine.core.window.model import (AccountPlan, AccountState, CashLine, Cause, EventOutcome, FillReport, Holding,
                                       Intent,
                                       Kind, Move, OrderPlan, Phase, WindowEvent)
@@ -41,7 +42,7 @@ from engine.core.reconcile import Accepted, LedgerSide
 from . import books_repo, bulk, reconcile_repo
 from .schema import Account, Allocation, CorporateActionRow, Event, Fill, Holding as HoldingRow, Intent as IntentRow, \
     LotRow, Order, PolicyVersion, RealizedRow, Window, WindowAccount, WindowShard, aware, utcnow
-from .store import Ledger, holdings_and_cash
+from .store import Ledger
 from .window_reports import _only, full_report, report_accounts  # noqa: F401 (their old home)
 
 ZERO = Decimal(0)
@@ -538,6 +539,11 @@ class StepTx:
                                 (Event.window_id == self.wid) & (Event.status == "planned"),
                                 with_holdings=with_holdings, ids=ids)
 
+    def recent_sales(self, account_ids: Sequence[int], since: date):
+        """(account -> owner, the rows those owners sold since `since`), for `avoid wash-sales`."""
+        from .losses import owners_recent_sales
+        return owners_recent_sales(self.s, account_ids, since)
+
     def plan_set(self) -> list[int]:
         """The ids of the accounts this window plans, in order (what the shards split)."""
         return plan_ids(self.s, self.repo, self.broker, (Event.window_id == self.wid) & (Event.status == "planned"))
@@ -574,7 +580,7 @@ class StepTx:
         bulk.insert_rows(self.s, WindowAccount.__table__,
                          ("window_id", "account_id", "status", "reason", "cash_before", "deposits", "dividends",
                           "withdrawals", "rebalanced"),
-                         ((self.wid, p.account_id, "planned" if p.planned else "rejected", p.reason,
+                         ((self.wid, p.account_id, "planned" if p.planned else "rejected", p.note,
                            dollars(p.cash_before), dollars(p.deposits), dollars(p.dividends), dollars(p.withdrawals),
                            p.rebalanced) for p in kept))
         bulk.insert_rows(self.s, IntentRow.__table__,
@@ -857,3 +863,41 @@ class StepTx:
 
     def save_booking(self, booking) -> None:
         books_repo.save_booking(self.s, booking, self.wid)
+
+def check_invariants(ledger: Ledger, broker: str, positions: Mapping[str, Decimal], cash: Decimal) -> list[str]:
+    """Per broker account: slice holdings plus the house equal the broker's position in
+    every symbol, and account cash plus house cash equals the broker's cash. Returns the
+    discrepancies with their figures (empty when all agree); never fixes anything."""
+    with ledger.tx() as s:
+        owned, negative, ledger_cash, negative_cash = holdings_and_cash(s, broker)
+        return discrepancies(broker, owned, positions, ledger_cash, cash, negative, negative_cash)
+
+
+def holdings_and_cash(s: Session, broker: str) -> tuple[dict[str, Decimal], list, Decimal, list]:
+    """Shares owned per symbol (accounts and house), negative holdings (account, path,
+    symbol, shares), the ledger's cash and negative balances (account, cash) of a broker
+    account: summed by the database where its numbers are exact."""
+    s.flush()
+    mine = select(Account.name, HoldingRow.path, HoldingRow.symbol, HoldingRow.shares) \
+        .join(Account, HoldingRow.account_id == Account.id).where(Account.broker == broker)
+    if s.bind.dialect.name == "sqlite":      # shares are exact text there: sum in Python
+        owned: dict[str, Decimal] = {}
+        negative = []
+        for name, path, symbol, shares in s.execute(mine):
+            owned[symbol] = owned.get(symbol, ZERO) + shares
+            if shares < 0:
+                negative.append((name, path, symbol, shares))
+        cash = sum(s.scalars(select(Account.cash).where(Account.broker == broker)), ZERO)
+    else:                                    # NUMERIC sums exactly in the database, in one pass
+        sums = select(HoldingRow.symbol, func.sum(HoldingRow.shares), func.count().filter(HoldingRow.shares < 0))
+        if s.scalar(select(Account.id).where(Account.broker != broker).limit(1)) is not None:
+            sums = sums.join(Account, HoldingRow.account_id == Account.id).where(Account.broker == broker)
+        owned, below = {}, 0
+        for sym, total, negatives in s.execute(sums.group_by(HoldingRow.symbol)):
+            owned[sym] = Decimal(total)
+            below += negatives
+        negative = [tuple(r) for r in s.execute(mine.where(HoldingRow.shares < 0))] if below else []
+        cash = Decimal(s.scalar(select(func.coalesce(func.sum(Account.cash), 0)).where(Account.broker == broker)))
+    negative_cash = [tuple(r) for r in s.execute(select(Account.name, Account.cash)
+                                                 .where(Account.broker == broker, Account.cash < 0))]
+    return owned, negative, cash, negative_cash

@@ -14,6 +14,10 @@ Conventions (docs/backtest.md), chosen so that figures compare with other tools:
   date) and the final value (at the last date) net to zero, in years of 365.25 days;
 - turnover = (bought + sold) / 2 / mean daily value / years; cash_drag = mean(cash / value).
 Ratios are floats (money stays integer cents); a ratio with a zero denominator is None.
+
+`returns` is the pair every caller reports (twr and mwr of one curve): the backtest's
+`compute` and the account performance (engine/core/performance.py) both call it, so the two
+can never count a flow or a start value differently.
 """
 
 from __future__ import annotations
@@ -171,19 +175,33 @@ def cash_drag(cash: Sequence[int], values: Sequence[int]) -> float | None:
     return _mean([c / v if v > 0 else 0.0 for c, v in zip(cash, values)])
 
 
+@dataclass(frozen=True, slots=True)
+class Returns:
+    daily: tuple[float, ...]       # r_t of every curve point
+    twr: float                     # over the whole curve, not annualized
+    mwr: float | None              # annual
+
+
+def returns(start: int, first: date, dates: Sequence[date], values: Sequence[int], flows: Sequence[int]) -> Returns:
+    """The time- and money-weighted return of a curve: `start` the value at `first`, then
+    each point's value after its flow (cents). The one place both are computed."""
+    rs = daily_returns(start, values, flows)
+    return Returns(tuple(rs), twr(rs), mwr(start, first, list(zip(dates, flows)), values[-1], dates[-1]))
+
+
 def compute(start: int, dates: Sequence[date], values: Sequence[int], flows: Sequence[int],
             cash: Sequence[int], bought: int = 0, sold: int = 0) -> Metrics:
     """Every metric of a curve: dates, values, flows and cash per day, in cents."""
     if not dates:
         raise ValueError("a curve needs at least one day")
-    rs = daily_returns(start, values, flows)
+    ret = returns(start, dates[0], dates, values, flows)
+    rs = list(ret.daily)
     days = calendar_days(dates[0], dates[-1])
-    total = twr(rs)
+    total = ret.twr
     growth = cagr(total, days)
     dd = max_drawdown(rs)
     return Metrics(
-        twr=total, cagr=growth,
-        mwr=mwr(start, dates[0], list(zip(dates, flows)), values[-1], dates[-1]),
+        twr=total, cagr=growth, mwr=ret.mwr,
         volatility=volatility(rs), sharpe=sharpe(rs), sortino=sortino(rs),
         max_drawdown=dd, calmar=calmar(growth, dd),
         turnover=turnover(bought, sold, values, days), cash_drag=cash_drag(cash, values))

@@ -92,14 +92,40 @@ def calendar_due(every: str, as_of: date, last: date | None) -> bool:
     return last is None or _period(as_of, every) != _period(last, every)
 
 
+def buy_targets(pf: Portfolio, blocked: frozenset[str]) -> dict[str, list[int]]:
+    """The targets to buy by when the securities `blocked` may not be bought this window
+    (`avoid wash-sales`): each pie's children with a blocked security, and a pie all of
+    whose securities are blocked, at 0%, so the cash goes to the others by the usual rule.
+    Only the pies that change are listed (by path)."""
+    out: dict[str, list[int]] = {}
+
+    def walk(node: Node) -> bool:          # True: nothing in it may be bought
+        targets = []
+        for child, t in zip(node.children, node.targets):
+            shut = pf.symbols[child] in blocked if type(child) is int else walk(child)
+            targets.append(0 if shut else t)
+        if targets != node.targets:
+            out[node.path] = targets
+        return not any(targets)
+
+    walk(pf.root)
+    return out
+
+
 class _Work:
-    """The mutable working state of one plan: cents per security slice."""
+    """The mutable working state of one plan: cents per security slice. `buy` holds the
+    targets that deposits, dividends and rebalances buy by when some securities are
+    blocked (buy_targets); liquidation proceeds still go by the pie's own."""
 
-    __slots__ = ("pf", "vals")
+    __slots__ = ("pf", "vals", "buy")
 
-    def __init__(self, pf: Portfolio, vals: list[int]):
+    def __init__(self, pf: Portfolio, vals: list[int], buy: dict[str, list[int]] | None = None):
         self.pf = pf
         self.vals = vals
+        self.buy = buy or {}
+
+    def can_buy(self, node: Node) -> bool:
+        return not self.buy or any(self.buy.get(node.path, node.targets))
 
     def value(self, node: Node) -> int:
         return sum(self.vals[node.lo:node.hi])
@@ -110,8 +136,9 @@ class _Work:
             return vals[node.lo:node.hi]
         return [vals[c] if type(c) is int else sum(vals[c.lo:c.hi]) for c in node.children]
 
-    def deposit(self, node: Node, amount: int, split) -> None:
-        amounts = split(amount, self._child_values(node), node.targets)
+    def deposit(self, node: Node, amount: int, split, blocking: bool = True) -> None:
+        targets = self.buy.get(node.path, node.targets) if blocking else node.targets
+        amounts = split(amount, self._child_values(node), targets)
         vals = self.vals
         if node.flat:
             lo = node.lo
@@ -124,7 +151,7 @@ class _Work:
                 if type(child) is int:
                     vals[child] += a
                 else:
-                    self.deposit(child, a, split)
+                    self.deposit(child, a, split, blocking)
 
     def withdraw(self, node: Node, amount: int, split) -> None:
         amounts = split(amount, self._child_values(node), node.targets)
@@ -143,12 +170,38 @@ class _Work:
                     self.withdraw(child, a, split)
 
     def rebalance(self, node: Node, total: int) -> None:
-        goals = allocate.rebalance_to(total, self._child_values(node), node.targets)
+        if node.path in self.buy:
+            goals = self._rebalance_blocked(node, total)
+        else:
+            goals = allocate.rebalance_to(total, self._child_values(node), node.targets)
         for child, goal in zip(node.children, goals):
             if type(child) is int:
                 self.vals[child] = goal
             else:
                 self.rebalance(child, goal)
+
+    def _rebalance_blocked(self, node: Node, total: int) -> list[int]:
+        """Goals for a pie with blocked children: a blocked child that the rebalance
+        would buy stays as it is (it may still be sold down), and the others share the
+        rest by their targets; repeated until no blocked child is raised."""
+        cv = self._child_values(node)
+        shut = [b == 0 and t > 0 for b, t in zip(self.buy[node.path], node.targets)]
+        fixed: dict[int, int] = {}
+        while True:
+            free = [k for k in range(len(cv)) if k not in fixed]
+            rest = total - sum(fixed.values())
+            if not any(node.targets[k] for k in free):
+                goals = [cv[k] for k in free]           # nothing left to buy by: rest == sum of these
+                break
+            goals = allocate.rebalance_to(rest, [cv[k] for k in free], [node.targets[k] for k in free])
+            raised = [k for k, g in zip(free, goals) if shut[k] and g > cv[k]]
+            if not raised:
+                break
+            for k in raised:
+                fixed[k] = cv[k]
+        out = dict(fixed)
+        out.update(zip(free, goals))
+        return [out[k] for k in range(len(cv))]
 
     def max_drift_over(self, threshold_bp: int) -> bool:
         """Is any slice further than threshold from its target share of its own pie?"""
@@ -237,12 +290,15 @@ def _check_amount(ev: Deposit | Dividend | Withdrawal | Proceeds) -> int:
 def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Event] = (),
          rules: RuleSet | None = None, *, cash: int = 0, min_order: int = 100,
          as_of: date | None = None, last_rebalanced: date | None = None,
-         explain: bool = True) -> Plan:
+         explain: bool = True, blocked: frozenset[str] = frozenset()) -> Plan:
     """Decide one account's trades. Holdings are cents per security slice path.
 
     Held paths that are not securities of the pie, or whose target (or a pie above them)
     is 0%, are liquidated. `min_order` is the smallest per-symbol net order worth sending
     (0 when the window runner applies the broker minimum after netting accounts).
+    `blocked`: symbols that deposits, dividends and rebalances may not buy this window
+    (`avoid wash-sales`); their slices are left out of the buying and their cash goes to
+    the others. Withdrawals and liquidations are not affected.
     """
     pf = portfolio(pie)
     rules = rules or standard_rules()[DEFAULT_RULES]
@@ -258,7 +314,7 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
         path, c = min(holdings.items(), key=lambda kv: kv[1])
         raise PlanError(f"holding {path!r} cannot be negative ({fmt(c)})")
     before = vals[:]
-    w = _Work(pf, vals)
+    w = _Work(pf, vals, buy_targets(pf, blocked) if blocked else None)
     steps: list[Step] = []
     snap = before
 
@@ -302,7 +358,7 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
     if proceeds:
         to_portfolio = rules.removal.param("proceeds-to") == "portfolio"
         for dest in sorted(proceeds):
-            w.deposit(pf.root if to_portfolio else pf.pies[dest], proceeds[dest], buy_split)
+            w.deposit(pf.root if to_portfolio else pf.pies[dest], proceeds[dest], buy_split, blocking=False)
         record("liquidation", action_refs, {p: -c for p, c in orphans.items()})
 
     # 2. Cash events, netted into one flow.
@@ -337,7 +393,7 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
         free = net - rules.cash_reserve_cents
         if flow.kind == "buy":
             invest = free - held
-            if invest > 0 and invest >= rules.invest_minimum_cents:
+            if invest > 0 and invest >= rules.invest_minimum_cents and w.can_buy(pf.root):
                 w.deposit(pf.root, invest, flow.split)
                 cash_now -= invest
     if refs or net:
@@ -349,7 +405,7 @@ def plan(pie: Pie | Portfolio, holdings: Mapping[str, int], events: Sequence[Eve
     def rebalance_whole(cause: str, ref: str | None) -> None:
         nonlocal cash_now, whole
         spare = cash_now - rules.cash_reserve_cents
-        invest = spare if spare > 0 and spare >= rules.invest_minimum_cents else 0
+        invest = spare if spare > 0 and spare >= rules.invest_minimum_cents and w.can_buy(pf.root) else 0
         cash_now -= invest
         w.rebalance(pf.root, sum(vals) + invest)
         whole = True

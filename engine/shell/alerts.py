@@ -17,10 +17,10 @@ import threading
 from typing import Any, Sequence
 
 import httpx
-import structlog
+from engine.shell import logs
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-log = structlog.get_logger("pies.alerts")
+log = logs.logger("pies.alerts")
 _SKIP = {"alert", "_record", "_from_structlog"}
 
 

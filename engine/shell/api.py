@@ -11,10 +11,11 @@ See docs/api.md.
 
 
 import threading
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 
-import structlog
+from engine.shell import logs
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -27,12 +28,12 @@ from engine.core.money import parse_dollars
 from engine.core.roles import ROLES, Caller
 from engine.shell.guards import MAX_FAILURES, WINDOW, Limiter  # noqa: F401 - re-exported for callers and tests
 from engine.shell.guards import AccessLog, BodyLimit, client_address, networks, scheme
-from engine.shell.service import AUDITED_REFUSALS, NotAPolicyFile, Service, StalePlan
+from engine.shell.service import AUDITED_REFUSALS, NotAPolicyFile, Service, StalePlan, gains_csv, safe_name
 
 if TYPE_CHECKING:
     from adapters.ledger.store import Ledger
 
-log = structlog.get_logger("pies.api")
+log = logs.logger("pies.api")
 PROBLEM = "application/problem+json"
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -285,8 +286,12 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
 
     @app.get("/api/v1/accounts", tags=["read"])
     def accounts(who: Viewer, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, size: Annotated[int, Query(ge=0, le=1000)] = 50,
-                 search: Annotated[str, Query(max_length=100)] = "", live: bool = False) -> dict[str, Any]:
-        return read(lambda: service.accounts(page=page, size=size, search=search, live=live))
+                 search: Annotated[str, Query(max_length=100)] = "", live: bool = False,
+                 after: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
+        """A page of accounts by name. Page on with `after` (the previous page's `next`: as
+        fast at any depth) or `page`; `total` is exact up to 1,000 accounts and the
+        database's estimate past that (`total_exact`)."""
+        return read(lambda: service.accounts(page=page, size=size, search=search, live=live, after=after))
 
     @app.get("/api/v1/accounts/{name}", tags=["read"])
     def account(name: str, who: Viewer, live: bool = False) -> dict[str, Any]:
@@ -295,6 +300,42 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     @app.get("/api/v1/accounts/{name}/history", tags=["read"])
     def history(name: str, who: Viewer) -> dict[str, Any]:
         return read(lambda: service.history(name))
+
+    @app.get("/api/v1/accounts/{name}/performance", tags=["read"])
+    def account_performance(name: str, who: Viewer, start: Annotated[date | None, Query(alias="from")] = None,
+                            end: Annotated[date | None, Query(alias="to")] = None) -> dict[str, Any]:
+        """Time- and money-weighted return, value, flows, dividends, realized and unrealized
+        gain over [from, to] (docs/performance.md)."""
+        return read(lambda: service.performance(name, start, end))
+
+    @app.get("/api/v1/accounts/{name}/lots", tags=["read"])
+    def account_lots(name: str, who: Viewer) -> dict[str, Any]:
+        """The account's open tax lots (docs/books.md)."""
+        return read(lambda: service.lots(name))
+
+    Year = Annotated[int | None, Query(ge=1900, le=9999)]
+    Format = Annotated[Literal["json", "csv"], Query()]
+
+    def gains_response(doc: dict[str, Any], fmt_: str, filename: str) -> Any:
+        if fmt_ == "csv":
+            return PlainTextResponse(gains_csv(doc), media_type="text/csv; charset=utf-8",
+                                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return doc
+
+    @app.get("/api/v1/accounts/{name}/gains", tags=["read"],
+             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or Form 8949's CSV with format=csv"}})
+    def account_gains(name: str, who: Viewer, year: Year = None, format: Format = "json") -> Any:
+        """Realized gains of the account (sold in `year`), with short- and long-term totals;
+        `format=csv`: Form 8949's columns."""
+        doc = read(lambda: service.gains(name, year=year))
+        return gains_response(doc, format, f"gains-{safe_name(name)}{f'-{year}' if year else ''}.csv")
+
+    @app.get("/api/v1/owners/{owner}/gains", tags=["read"],
+             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or Form 8949's CSV with format=csv"}})
+    def owner_gains(owner: str, who: Viewer, year: Year = None, format: Format = "json") -> Any:
+        """Realized gains of every account of an owner (each row names its account)."""
+        doc = read(lambda: service.gains(owner=owner, year=year))
+        return gains_response(doc, format, f"gains-owner-{safe_name(owner)}{f'-{year}' if year else ''}.csv")
 
     @app.get("/api/v1/windows", tags=["read"])
     def windows(who: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 30) -> dict[str, Any]:
@@ -421,9 +462,10 @@ def create_app(settings: Settings, *, ledger: "Ledger | None" = None,
     def policy_plan(body: PolicyIn, who: Analyst) -> dict[str, Any]:
         """What applying the file's current text would do; writes nothing."""
         try:
-            plan = service.plan_policy(body.file).to_json()
+            planned = service.plan_policy(body.file)
             warnings = service.policy_warnings(body.file)
-            return {**plan, "warnings": warnings} if warnings else plan
+            doc = {**planned.to_json(), "tax": service.policy_tax(planned)}
+            return {**doc, "warnings": warnings} if warnings else doc
         except NotAPolicyFile as e:
             raise Problem(422, "invalid request", str(e), field="file") from None
         except policy_lang.PolicyError as e:

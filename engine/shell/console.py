@@ -1,16 +1,37 @@
-"""Where the command line writes: rich consoles, and the one-line error for user mistakes."""
+"""Where the command line writes: rich consoles, and the one-line error for user mistakes.
+
+The consoles are made (and rich imported) when first written to: a command that prints
+JSON, or nothing, does not pay for rich (bench/cli.py)."""
 
 from __future__ import annotations
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 import rules
 from engine.core.errors import PiesError
 
-out = Console(highlight=False, soft_wrap=True)   # lines stay whole in logs and pipes
-err = Console(stderr=True, highlight=False)
+
+class _Console:
+    """A rich Console made on first use, with these options."""
+
+    def __init__(self, **options):
+        self._options = options
+        self._console = None
+
+    def __getattr__(self, name: str):
+        if self._console is None:
+            from rich.console import Console
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+out = _Console(highlight=False, soft_wrap=True)   # lines stay whole in logs and pipes
+err = _Console(stderr=True, highlight=False)
+
+
+def say(line: str) -> None:
+    """One plain line on stdout, exactly as written (never read as markup) and without rich."""
+    click.echo(line)
 
 
 class UserError(click.ClickException):
@@ -27,6 +48,7 @@ class UserError(click.ClickException):
 
     def show(self, file=None) -> None:  # noqa: ARG002 - click's signature
         # The message quotes what the user typed: never markup (`pies deposit a "[/x]"`).
+        from rich.markup import escape
         err.print(f"[red]error:[/red] {escape(self.message)}", markup=True, soft_wrap=True)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-import structlog
+from engine.shell import logs
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -37,7 +37,7 @@ from engine.shell.schedule import grace_seconds, upcoming_windows, window_due
 from engine.shell.window import Interrupted, WindowHeld, WindowPaused, WindowRunner
 from engine.shell.wiring import ensure_house, open_broker, open_ledger, window_options
 
-log = structlog.get_logger("pies.daemon")
+log = logs.logger("pies.daemon")
 _CURRENT: "Daemon | None" = None      # the running daemon, which the scheduler's jobs call
 
 

@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Iterable
 
-import structlog
+from engine.shell import logs
 
 MAX_FAILURES = 5           # failed logins per client in WINDOW seconds before it must wait
 WINDOW = 60.0
@@ -183,7 +183,7 @@ class AccessLog:
 
     def __init__(self, app, proxies: tuple[Network, ...] = ()):
         self.app, self.proxies = app, proxies
-        self.log = structlog.get_logger("pies.access")
+        self.log = logs.logger("pies.access")
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":

@@ -3,6 +3,10 @@
 Window code binds window id, account, symbol and client order id to its lines; secrets are
 never passed to a logger (keys stay in the environment), and a last processor masks any
 value whose key looks like one, in case.
+
+structlog (and the rich it pulls in) is imported only by a process that logs: a module that
+logs takes its logger from `logger()`, which configures the defaults if nobody has, so a
+command that only reads or writes the ledger never pays for it (bench/cli.py).
 """
 
 from __future__ import annotations
@@ -12,8 +16,6 @@ import logging
 import sys
 from pathlib import Path
 from typing import Any
-
-import structlog
 
 _SECRET_WORDS = ("secret", "password", "api_key", "apikey", "token")
 
@@ -57,6 +59,7 @@ class _Compact:
                 return f"  window {event.get('window', '')} {event.get('step')} ({event.get('seconds')} s)"
             return f"  {event['event']}: " + ", ".join(f"{k} {v}" for k, v in event.items()
                                                      if k not in ("event", "level", "timestamp", "logger"))
+        import structlog
         raise structlog.DropEvent
 
 
@@ -77,6 +80,7 @@ def wants_compact(quiet: bool) -> bool:
 def configure(*, json: bool | None = None, level: int = logging.INFO, alerts=None,
               tail: list[Any] | None = None) -> None:
     """`alerts` (an engine.shell.alerts.Alerter) turns lines marked alert=True into posts."""
+    import structlog
     if json is None:
         json = not sys.stderr.isatty()
     # Piped (JSON), a traceback is kept as the line's `exception` field; a terminal shows it.
@@ -95,3 +99,18 @@ def configure(*, json: bool | None = None, level: int = logging.INFO, alerts=Non
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
         cache_logger_on_first_use=False,
     )
+
+
+def ensure_configured() -> None:
+    """The defaults (`configure()`), unless this process configured structlog already."""
+    import structlog
+    if not structlog.is_configured():
+        configure()
+
+
+def logger(name: str):
+    """A module's structlog logger; the first one of a process that configured nothing yet
+    sets the defaults (JSON lines on stderr when piped)."""
+    import structlog
+    ensure_configured()
+    return structlog.get_logger(name)

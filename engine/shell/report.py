@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -73,6 +74,8 @@ def print_report(out: Console, report: dict[str, Any]) -> None:
             notes.append("deferred/scaled: " + ", ".join(f"{d['slice']} ${d['amount']}" for d in a["deferred_or_scaled"]))
         if a.get("house_advance"):
             notes.append(f"[red]house advanced ${a['house_advance']}[/red]")
+        if a.get("held_back"):
+            notes.append(f"[yellow]{escape(a['held_back'])}[/yellow]")
         accts.add_row(a["account"], events, trades, a["cash"], "\n".join(notes))
     out.print(accts)
     for x in report.get("corporate_actions", []):

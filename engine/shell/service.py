@@ -9,17 +9,19 @@ amounts go out as strings.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 import rules as policy_lang
 from adapters.ledger.access import Access
-from adapters.ledger.store import AccountRows, Ledger, LedgerError, parse_amount
+from adapters.ledger.store import AccountRows, Ledger, LedgerError
 from config.settings import Settings
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
 from engine.core.errors import BrokerUnavailable, Conflict, NotFound, PiesError
-from engine.core.money import dollars, fmt
+from engine.core.money import MoneyError, dollars, fmt, parse_dollars
+from engine.core.tax_preview import NONE as TAX_NONE
 from engine.shell import policies
 from rules.model import Pie
 
@@ -37,6 +39,49 @@ def date_of(text: str):
 def event_json(e) -> dict[str, Any]:
     return {"id": e.id, "kind": e.kind, "amount": None if e.amount is None else str(e.amount), "path": e.path,
             "status": e.status, "reason": e.reason, "key": e.key, "recorded_at": e.created_at.isoformat()}
+
+
+def shares_text(q: Decimal) -> str:
+    """Shares as the books print them: always 9 decimals ("1.234567890")."""
+    return f"{q.quantize(Decimal('0.000000001')):f}"
+
+
+def safe_name(text: str) -> str:
+    """A name fit for a download's file name (letters, digits, - and _ only)."""
+    import re
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:60] or "_"
+
+
+FORM_8949 = ("description", "date acquired", "date sold", "proceeds", "cost basis", "code", "adjustment",
+             "gain or loss", "term")
+
+
+def gains_csv(doc: dict[str, Any]) -> str:
+    """A gains document as CSV in Form 8949's column order ((a) description to (h) gain or
+    loss; code W and the disallowed loss as the adjustment where a wash sale applies), the
+    term last; dates as the form writes them (MM/DD/YYYY). The same bytes from every door."""
+    import csv
+    import io
+    from datetime import date as day
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(FORM_8949)
+    us = lambda text: day.fromisoformat(text).strftime("%m/%d/%Y")       # noqa: E731
+    for r in doc["rows"]:
+        washed = r["wash_sale_disallowed"] != "0.00"
+        w.writerow([f"{r['shares']} sh {r['symbol']}", us(r["acquired"]), us(r["sold"]), r["proceeds"], r["basis"],
+                    "W" if washed else "", r["wash_sale_disallowed"] if washed else "", r["gain"], r["term"]])
+    return buf.getvalue()
+
+
+def tax_json(t) -> dict[str, Any]:
+    """A tax preview as the plans show it: the estimated realized gain, short and long."""
+    return {"short": fmt(t.short), "long": fmt(t.long), "total": fmt(t.total)}
+
+
+def _ratio(x: float | None) -> float | None:
+    """A return as JSON gives it: a float to 8 places (None: not defined for the period)."""
+    return None if x is None else round(x, 8)
 
 
 class NotAPolicyFile(LedgerError):
@@ -101,19 +146,28 @@ class Service:
 
     # --- queries ------------------------------------------------------------------------------
 
-    def accounts(self, *, page: int = 1, size: int = 0, search: str = "", live: bool = False) -> dict[str, Any]:
-        """Accounts by name (a page of them when `size`), with value, cash, largest drift and
-        pending events; the selection and counting are done by the database."""
+    def accounts(self, *, page: int = 1, size: int = 0, search: str = "", live: bool = False,
+                 after: str | None = None) -> dict[str, Any]:
+        """Accounts by name (a page of them when `size`: the accounts named after `after`,
+        the `next` of the page before, or else page `page`), with value, cash, largest drift
+        and pending events; the selection and counting are done by the database. `total`
+        is counted up to 1,000 matches and estimated past that (`total_exact` says which);
+        `next` is the cursor of the following page (None on the last)."""
         if page < 1 or size < 0 or size > 1000:
             raise LedgerError("page starts at 1 and size is 0 (all) to 1000")
-        found = self.ledger.account_rows(search=search, offset=(page - 1) * size if size else 0, limit=size or None)
+        found = self.ledger.account_rows(search=search, offset=(page - 1) * size if size and after is None else 0,
+                                         limit=size + 1 if size else None, after=after)     # one more: is there a next?
+        more = bool(size) and len(found.accounts) > size
+        if more:
+            found = replace(found, accounts=found.accounts[:size])
         rows = []
         for a, pie, _, values in self._valued(found, live):
             d = max_drift_bp(slice_rows(pie, values))
             rows.append({"account": a.name, "pie": a.pie, "broker": a.broker, "status": a.status,
                          "value": fmt(sum(values.values())), "cash": str(a.cash),
                          "max_drift": None if d is None else f"{fmt(d)}%", "pending": found.pending.get(a.id, 0)})
-        return {"accounts": rows, "total": found.total, "page": page, "size": size}
+        return {"accounts": rows, "total": found.total, "total_exact": found.total_exact, "page": page, "size": size,
+                "after": after, "next": found.accounts[-1].name if more else None}
 
     def account(self, name: str, *, live: bool = False) -> dict[str, Any]:
         [(acct, pie, held, values)] = self._valued(self.ledger.account_rows(name=name), live)
@@ -128,7 +182,33 @@ class Service:
                             "value": fmt(r.value), "shares": str(held[r.path][1]) if r.path in held else None}
                            for r in rows],
                 "not_in_pie": [{"path": p, "value": fmt(values[p])} for p in outside],
-                "pending": [event_json(e) for e in pending]}
+                "pending": [event_json(e) for e in pending],
+                **self._basis_of(acct, held, values, live)}
+
+    def _basis_of(self, acct, held, values: dict[str, int], live: bool) -> dict[str, Any]:
+        """Per symbol: shares, value, cost basis, unrealized gain and the part of it that
+        is long-term today (engine/core/unrealized.py), and their totals."""
+        from adapters.ledger.books_repo import BooksRepository
+        from engine.core.unrealized import SymbolGain, unrealized_by_symbol
+        from engine.shell import clock
+        lots = BooksRepository(self.ledger).lots([acct.id])
+        symbols = sorted({sym for sym, q in held.values() if q} | {x.symbol for x in lots})
+        prices = self.valuation(symbols, live, acct.broker) if symbols else {}
+        by_symbol: dict[str, int] = {}
+        for path, c in values.items():
+            sym = held[path][0]
+            by_symbol[sym] = by_symbol.get(sym, 0) + c
+        rows = unrealized_by_symbol(lots, by_symbol, prices, clock.today())
+        total = SymbolGain("", sum((r.shares for r in rows), Decimal(0)), sum(r.value for r in rows),
+                           sum(r.basis for r in rows), sum(r.long_term for r in rows))
+
+        def figures(r: SymbolGain) -> dict[str, Any]:
+            bp = r.long_term_bp
+            return {"value": fmt(r.value), "basis": fmt(r.basis), "unrealized": fmt(r.gain),
+                    "long_term": fmt(r.long_term), "short_term": fmt(r.gain - r.long_term),
+                    "long_term_share": None if bp is None else f"{fmt(bp)}%"}
+        return {"basis": [{"symbol": r.symbol, "shares": shares_text(r.shares), **figures(r)} for r in rows],
+                "unrealized": figures(total)}
 
     def history(self, name: str) -> dict[str, Any]:
         events = self.ledger.events(name)
@@ -281,7 +361,9 @@ class Service:
                          | {sl.symbol for a in states for _, sl in a.pie.walk() if isinstance(sl, Security)})
         prices = self.live_prices(symbols) if symbols else {}
         day = clock.today()
+        states = self._with_recent_losses(states, day)
         plans = [plan_account(a, prices, day) for a in states]
+        taxes = self._tax_previews(states, plans, prices, day)
         by_symbol: dict[str, list[Intent]] = {}
         for p in plans:
             for t in p.trades:
@@ -296,10 +378,157 @@ class Service:
             "withdrawals": fmt(p.withdrawals), "rebalance": p.rebalanced,
             "trades": [{"slice": t.path, "symbol": t.symbol, "side": "buy" if t.cents > 0 else "sell",
                         "amount": fmt(abs(t.cents)), "whole_holding": t.sell_all} for t in p.trades],
-            "events": [{"id": o.event_id, "outcome": o.outcome.value, "reason": o.reason} for o in p.decided]}
+            "events": [{"id": o.event_id, "outcome": o.outcome.value, "reason": o.reason} for o in p.decided],
+            "held_back": [{"symbol": h.symbol, "amount": fmt(h.cents), "reason": h.describe()} for h in p.held_back],
+            "tax": tax_json(taxes[p.account_id])}
             for p in plans if p.worth_recording or name],
+            "tax": tax_json(sum((taxes[p.account_id] for p in plans if p.worth_recording or name), TAX_NONE)),
             "orders": [{"symbol": o.symbol, "side": o.side, "notional": None if o.notional is None else fmt(o.notional),
                         "qty": None if o.qty is None else str(o.qty)} for o in netting.orders]}
+
+    # --- the books: performance, lots, gains ----------------------------------------------------
+
+    def performance(self, name: str, start=None, end=None) -> dict[str, Any]:
+        """The account's time- and money-weighted return, value, flows, dividends, and
+        realized and unrealized gain over [start, end] (dates; open ends: its whole
+        history), from the ledger's window history (docs/performance.md). Writes nothing."""
+        from adapters.ledger.history import account_windows
+        from engine.core.performance import performance
+        _, windows = account_windows(self.ledger, name, end)
+        p = performance(windows, start, end)
+        return {"account": name, "from": p.start and p.start.isoformat(), "to": p.end and p.end.isoformat(),
+                "windows": len(p.points), "start_value": fmt(p.start_value), "end_value": fmt(p.end_value),
+                "cash": fmt(p.cash), "deposits": fmt(p.deposits), "withdrawals": fmt(p.withdrawals),
+                "net_flows": fmt(p.flows), "dividends": fmt(p.dividends),
+                "twr": _ratio(p.twr), "mwr": _ratio(p.mwr),
+                **self._gains_of(name, p, start, end),
+                "points": [{"day": x.day.isoformat(), "window": x.window_id, "value": fmt(x.value),
+                            "flow": fmt(x.flow), "dividends": fmt(x.dividends)} for x in p.points]}
+
+    def _gains_of(self, name: str, p, start, end) -> dict[str, Any]:
+        """Realized gains of the period (rows sold in it) and the unrealized gain at its end:
+        the holdings' value then less the basis of the lots open then (today's open lots
+        bought by the end, plus the basis of rows sold after it from lots bought by then)."""
+        from adapters.ledger.books_repo import BooksRepository
+        from engine.core.performance import basis_at
+        books = BooksRepository(self.ledger)
+        acct = self.ledger.account(name)
+        rows = books.realized([acct.id])
+        realized = [r for r in rows if (start is None or r.sold >= start) and (end is None or r.sold <= end)]
+        short = sum(r.gain for r in realized if r.term == "short")
+        long_ = sum(r.gain for r in realized if r.term == "long")
+        basis = basis_at(books.lots([acct.id]), rows, p.end)
+        return {"realized": {"short": fmt(short), "long": fmt(long_), "total": fmt(short + long_)},
+                "unrealized": {"market_value": fmt(p.market_value), "basis": fmt(basis),
+                               "gain": fmt(p.market_value - basis)}}
+
+    def _account_id(self, name: str) -> int:
+        return self.ledger.account(name).id          # NotFound naming it
+
+    def lots(self, name: str) -> dict[str, Any]:
+        """The account's open tax lots, by symbol and id (docs/books.md); basis includes
+        the wash-sale adjustment."""
+        from adapters.ledger.books_repo import BooksRepository
+        lots = BooksRepository(self.ledger).lots([self._account_id(name)])
+        return {"account": name, "lots": [{
+            "id": x.id, "symbol": x.symbol, "acquired": x.acquired.isoformat(), "shares": shares_text(x.shares),
+            "basis": fmt(x.basis), "wash_adjustment": fmt(x.wash_adjustment)} for x in lots]}
+
+    def gains(self, name: str | None = None, *, owner: str | None = None, year: int | None = None) -> dict[str, Any]:
+        """Realized gains of an account, or of every account of an owner (each row then
+        names its account), sold in `year` when given, by sale date: Form 8949's rows
+        (gain = proceeds - basis + wash_sale_disallowed) and the short- and long-term totals."""
+        from adapters.ledger.books_repo import BooksRepository
+        if (name is None) == (owner is None):
+            raise LedgerError("name an account or an owner (--owner ID), not both")
+        if year is not None and not 1900 <= year <= 9999:
+            raise LedgerError(f"year {year} is not a year like 2026")
+        books = BooksRepository(self.ledger)
+        if owner is not None:
+            ids = books.owner_accounts(owner)
+            if not ids:
+                raise NotFound(f"no account is owned by {owner!r}")
+            from adapters.ledger.history import account_names
+            names = account_names(self.ledger, ids)
+        else:
+            aid = self._account_id(name or "")
+            ids, names = [aid], {aid: name}
+        rows = books.realized(ids, year)
+        totals = {"short": 0, "long": 0}
+        out = []
+        for r in rows:
+            totals[r.term] += r.gain
+            out.append({**({"account": names[r.account_id]} if owner is not None else {}),
+                        "symbol": r.symbol, "acquired": r.acquired.isoformat(), "sold": r.sold.isoformat(),
+                        "shares": shares_text(r.shares), "proceeds": fmt(r.proceeds), "basis": fmt(r.basis),
+                        "wash_sale_disallowed": fmt(r.wash_sale_disallowed), "gain": fmt(r.gain), "term": r.term})
+        return {**({"owner": owner} if owner is not None else {"account": name}), "year": year, "rows": out,
+                "totals": {k: fmt(v) for k, v in totals.items()}}
+
+    def _with_recent_losses(self, states, day):
+        """`avoid wash-sales`: the owners' recent loss sales read and the blocked symbols
+        filled in, as the window's planning step does."""
+        from datetime import timedelta
+        from adapters.ledger.losses import recent_sales
+        from engine.core.books import WASH_DAYS
+        from engine.core.window.planning import with_recent_losses
+        careful = [a.id for a in states if a.rules.avoid_wash_sales]
+        if not careful:
+            return states
+        owners, sales = recent_sales(self.ledger, careful, day - timedelta(days=WASH_DAYS))
+        return with_recent_losses(states, owners, sales, day)
+
+    def _tax_previews(self, states, plans, prices, day) -> dict[int, Any]:
+        """account id -> the estimated realized gain of its plan's sells (engine/core/tax_preview.py)."""
+        from adapters.ledger.books_repo import BooksRepository
+        from engine.core.tax_preview import NONE, preview, sales_of
+        by_id = {a.id: a for a in states}
+        sales = {p.account_id: sales_of(((t.path, t.symbol, t.cents, t.sell_all) for t in p.trades),
+                                        {h.path: h.shares for h in by_id[p.account_id].holdings}, prices)
+                 for p in plans}
+        selling = sorted(aid for aid, s in sales.items() if s)
+        lots = BooksRepository(self.ledger).lots(selling) if selling else []
+        out = {}
+        for aid, s in sales.items():
+            out[aid] = preview(s, [x for x in lots if x.account_id == aid], day, by_id[aid].rules.lot_method) \
+                if s else NONE
+        return out
+
+    def policy_tax(self, plan) -> dict[str, Any]:
+        """The tax preview of a policy change's plan: per account that liquidates something,
+        and in total, at the plan's prices, by each account's lot method."""
+        from adapters.ledger.books_repo import BooksRepository
+        from engine.core.tax_preview import NONE, Sale, preview
+        from engine.shell import clock
+        day = clock.today()
+        if not plan.accounts:
+            return {"accounts": [], **tax_json(NONE)}
+        ids, methods = self.ledger_accounts_and_methods([a.account for a in plan.accounts])
+        lots = BooksRepository(self.ledger).lots(sorted(ids.values()))
+        rows, total = [], NONE
+        for a in plan.accounts:
+            aid = ids[a.account]
+            sales: dict[str, Sale] = {}
+            for x in a.liquidations:
+                if x.cents is None:
+                    continue
+                got = sales.get(x.symbol, Sale(x.symbol, Decimal(0), 0))
+                sales[x.symbol] = Sale(x.symbol, got.shares + x.shares, got.proceeds + x.cents)
+            t = preview(sorted(sales.values(), key=lambda s: s.symbol), [x for x in lots if x.account_id == aid],
+                        day, methods[a.account])
+            total = total + t
+            rows.append({"account": a.account, **tax_json(t)})
+        return {"accounts": rows, **tax_json(total)}
+
+    def ledger_accounts_and_methods(self, names: list[str]) -> tuple[dict[str, int], dict[str, str]]:
+        """name -> id, and name -> its rule set's lot method, of these accounts."""
+        from rules.library import find_rules
+        ids, methods = {}, {}
+        for n in names:
+            acct, _, policy = policies.policy_of(self.ledger, n)
+            ids[n] = acct.id
+            methods[n] = find_rules(acct.rules, policy).lot_method
+        return ids, methods
 
     # --- commands -------------------------------------------------------------------------------
 
@@ -335,7 +564,6 @@ class Service:
         exists already as asked is left as it is. The first account of a broker account
         asks the broker for the house's holdings."""
         from config.settings import SettingsError
-        from engine.shell.wiring import ensure_house, open_broker
         errors, brokers = [], set()
         for i, r in enumerate(rows):
             b = (r.get("broker") or "").strip() or self.settings.broker_name
@@ -346,8 +574,7 @@ class Service:
         if errors:
             raise LedgerError("; ".join(errors[:20]))
         for b in sorted(brokers):
-            if self.ledger.house(b) is None:
-                ensure_house(self.ledger, open_broker(self.settings, b), b)
+            self._housed(b)
         done = policies.add_accounts(self.ledger, rows, label=label, broker=self.settings.broker_name,
                                         policy_file=self.settings.policy_files[0] if self.settings.policy_files else None)
         return {"accounts": [{"account": n, "created": c} for n, c in done],
@@ -416,8 +643,19 @@ class Service:
                 continue                          # the import reports it, by line
             held.setdefault(acct.broker, set()).update(sym for sym, q in self.ledger.holdings(n).values() if q)
         prices = {b: self.valuation(sorted(syms), broker=b) for b, syms in sorted(held.items())}
-        created, existing = self.ledger.import_events(rows, {}, check_rebalance=policies.rebalance_check(),
-                                                      broker_prices=prices, where=where)
+        parsed, errors = [], []
+        for line, row in enumerate(rows, start=2):                # line 1 is the header
+            kind = (row.get("kind") or "").strip()
+            if row.get(None) or kind not in ("deposit", "withdrawal"):
+                parsed.append(row)                                # the ledger names what is wrong
+                continue
+            try:
+                parsed.append({**row, "amount": dollars(parse_dollars(row.get("amount") or "", what=kind))})
+            except MoneyError as e:
+                errors.append((line, f"{where}:{line}: {e}"))
+                parsed.append({**row, "amount": None})
+        created, existing = self.ledger.import_events(parsed, {}, check_rebalance=policies.rebalance_check(),
+                                                      broker_prices=prices, where=where, errors=errors)
         return {"file": where, "recorded": created, "already_recorded": existing}
 
     # --- accounts -------------------------------------------------------------------------------
@@ -427,10 +665,7 @@ class Service:
         """Open an account on `pie` of the policy file, owned by `owner` for wash sales
         (default: itself); the first account of a broker account makes its house (the only
         time this asks the broker)."""
-        from engine.shell.wiring import ensure_house, open_broker
-        b = broker or self.settings.broker_name
-        if self.ledger.house(b) is None:
-            ensure_house(self.ledger, open_broker(self.settings, self.settings.broker_named(b).name), b)
+        b = self._housed(broker or self.settings.broker_name)
         acct = policies.add_account(self.ledger, name, pie, policy_file, rules=rules, broker=b, owner=owner)
         return {"account": name, "pie": pie, "file": policy_file, "rules": rules, "broker": b, "owner": acct.owner_id}
 
@@ -438,6 +673,17 @@ class Service:
         """Who owns the account for wash sales (docs/books.md): all of an owner's accounts
         count together. Refused while a window of its broker account is open."""
         return {"account": name, "owner": self.ledger.set_owner(name, owner)}
+
+    def _housed(self, broker: str) -> str:
+        """The broker account, its house made the first time an account opens on it (the
+        only time opening accounts asks the broker, named as the settings name it)."""
+        from engine.shell.wiring import ensure_house, open_broker
+        if self.ledger.house(broker) is not None:        # a house made otherwise (`pies demo`'s) too
+            return broker
+        name = self.settings.broker_named(broker).name
+        if self.ledger.house(name) is None:
+            ensure_house(self.ledger, open_broker(self.settings, name), name)
+        return name
 
     def move_account(self, name: str, pie: str, policy_file: str | None = None,
                      rules: str | None = None) -> dict[str, Any]:

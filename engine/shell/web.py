@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from html import escape
 from pathlib import Path
@@ -25,10 +25,10 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 import rules as policy_lang
-from engine.core.errors import BrokerUnavailable, PiesError
+from engine.core.errors import BrokerUnavailable, PiesError, Refused
 from engine.core.money import cents, fmt, parse_dollars
 from engine.core.roles import Caller
-from engine.shell.service import NotAPolicyFile, StalePlan
+from engine.shell.service import NotAPolicyFile, StalePlan, gains_csv, safe_name
 
 HERE = Path(__file__).parent
 COOKIE = "pies_session"
@@ -175,6 +175,11 @@ def grouped(value: Any) -> str:
     return sign + format(d, ",") if d.is_finite() else text
 
 
+def percent(x: float | None) -> str:
+    """A return as people read it: +1.23% (a dash when the period defines none)."""
+    return "-" if x is None else f"{x * 100:+.2f}%"
+
+
 def local_time(value: Any, zone: str = "UTC") -> Markup:
     """An ISO time as a <time> element reading in `zone` (the market's: the first window's
     time zone), e.g. "2026-11-24 10:00 EST"; the exact UTC instant in its title."""
@@ -308,6 +313,80 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
                                                       "chart": pie_chart(a["slices"]), "message": message,
                                                       "bad": bool(bad)})
 
+    def refused_page(request: Request, e: PiesError) -> HTMLResponse:
+        return render(request, "windows.html", e.title.capitalize(), {"windows": [], "message": e.console(),
+                                                                      "bad": True}, status=e.status)
+
+    def day_param(text: str, what: str) -> date | None:
+        """A date a page was given (empty: none); a bad one is refused naming it."""
+        if not text:
+            return None
+        try:
+            if len(text) != 10:
+                raise ValueError(text)
+            return date.fromisoformat(text)
+        except ValueError:
+            raise Refused(f"{what} {text[:30]!r} is not a date like 2026-11-24") from None
+
+    @app.get("/console/accounts/{name}/performance", include_in_schema=False)
+    def performance_page(request: Request, name: str) -> Response:
+        if signed_in(request) is None:
+            return to_login()
+        start, end = request.query_params.get("from", ""), request.query_params.get("to", "")
+        try:
+            p = service.performance(name, day_param(start, "from"), day_param(end, "to"))
+        except PiesError as e:
+            return refused_page(request, e)
+        return render(request, "performance.html", f"{name}: performance",
+                      {"p": p, "start": start[:10], "end": end[:10], "pct": percent})
+
+    @app.get("/console/accounts/{name}/lots", include_in_schema=False)
+    def lots_page(request: Request, name: str) -> Response:
+        if signed_in(request) is None:
+            return to_login()
+        try:
+            d = service.lots(name)
+        except PiesError as e:
+            return refused_page(request, e)
+        return render(request, "lots.html", f"{name}: lots", {"d": d})
+
+    def year_param(text: str) -> int | None:
+        if not text:
+            return None
+        if not (len(text) == 4 and text.isdigit()):
+            raise Refused(f"year {text[:30]!r} is not a year like 2026")
+        return int(text)
+
+    def gains_page(request: Request, title: str, ask: Callable[[int | None], dict[str, Any]], base: str,
+                   filename: str) -> Response:
+        """A gains page, or its CSV download (`format=csv`): the same document either way."""
+        from urllib.parse import urlencode
+        if signed_in(request) is None:
+            return to_login()
+        year = request.query_params.get("year", "")
+        try:
+            d = ask(year_param(year))
+        except PiesError as e:
+            return refused_page(request, e)
+        if request.query_params.get("format") == "csv":
+            name = f"{filename}{'-' + year if d['year'] else ''}.csv"
+            return Response(gains_csv(d), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        csv = base + "?" + urlencode({"format": "csv", **({"year": d["year"]} if d["year"] else {})})
+        return render(request, "gains.html", title, {"d": d, "who_": title, "csv": csv})
+
+    @app.get("/console/accounts/{name}/gains", include_in_schema=False)
+    def account_gains_page(request: Request, name: str) -> Response:
+        from urllib.parse import quote
+        return gains_page(request, name, lambda y: service.gains(name, year=y),
+                          f"/console/accounts/{quote(name[:100])}/gains", f"gains-{safe_name(name)}")
+
+    @app.get("/console/owners/{owner}/gains", include_in_schema=False)
+    def owner_gains_page(request: Request, owner: str) -> Response:
+        from urllib.parse import quote
+        return gains_page(request, f"owner {owner}", lambda y: service.gains(owner=owner, year=y),
+                          f"/console/owners/{quote(owner[:100])}/gains", f"gains-owner-{safe_name(owner)}")
+
     def back(name: str, message: str, bad: bool = False) -> RedirectResponse:
         from urllib.parse import quote, urlencode
         # The message rides in the URL: never long, whatever was typed into the form.
@@ -324,7 +403,7 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
             return who
         args = {"account": name, "kind": kind, "amount": amount or None}
         if len(kind) > 20:
-            access.audit(who, f"record {kind[:20]}", args, "refused: too long")
+            service.refused(who, f"record {kind[:20]}", args, Refused("too long"))    # audited as "refused: too long"
             return back(name, "No such kind of event.", True)
         try:
             doc = service.audited(who, f"record {kind}", args, lambda: service.record(
@@ -392,7 +471,8 @@ def mount_console(app: FastAPI, *, access, service, sessions: Sessions | None = 
     def plan_of(f: str) -> dict[str, Any]:
         try:
             plan = service.plan_policy(f)
-            return {"file": plan.file, "plan": plan.to_json(), "warnings": service.policy_warnings(f)}
+            return {"file": plan.file, "plan": {**plan.to_json(), "tax": service.policy_tax(plan)},
+                    "warnings": service.policy_warnings(f)}
         except policy_lang.PolicyError as e:
             return {"file": f, "error": e.render()}
         except PiesError as e:

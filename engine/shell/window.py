@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
-import structlog
+from engine.shell import logs
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from adapters.broker.port import Broker, BrokerError, OrderRejected, OrderState, RetryLater
@@ -35,7 +35,7 @@ from engine.core.admission import HouseCash
 from engine.core.corporate_actions import ActionKind, CorporateAction
 from engine.core.corporate_moves import APPLIED_KINDS, apply_action, suspects
 from engine.core.errors import StopTrading
-from engine.core.books import book, net_trades
+from engine.core.books import WASH_DAYS, book, net_trades
 from engine.core.lots import LotMethod
 from engine.core.reconcile import Tolerance
 from engine.core.money import cents, dollars
@@ -44,7 +44,7 @@ from engine.core.window.collect import Recurring, recurring_due, split_dividend
 from engine.core.window.conservation import discrepancies
 from engine.core.window.model import Kind, Outcome, Phase
 from engine.core.window.netting import net_symbols
-from engine.core.window.planning import plan_account
+from engine.core.window.planning import plan_account, with_recent_losses
 from engine.core.window.report import window_report
 from engine.core.window.scaling import scale_buys
 from engine.core.window.settlement import house_own_trades, settle
@@ -53,7 +53,7 @@ from engine.shell.reconcile import compare, summary
 
 __all__ = ["STEPS", "Interrupted", "Recurring", "WindowHeld", "WindowOptions", "WindowPaused", "WindowRunner"]
 
-log = structlog.get_logger("pies.window")
+log = logs.logger("pies.window")
 NY = ZoneInfo("America/New_York")
 MAX_ACTION_CHAIN = 5          # a rename of a rename of ...: the symbols asked for again at most this often
 # `reconciled`: the ledger compared with the broker before anything is collected or planned
@@ -154,7 +154,12 @@ def plan_shard(job: tuple, repo: WindowRepository | None = None) -> list[tuple[i
         if tx.shard_done("planned", shard):
             return []
         prices = tx.prices()
-        plans = [plan_account(a, prices, day) for a in tx.accounts_to_plan(ids=ids)]
+        states = tx.accounts_to_plan(ids=ids)
+        careful = [a.id for a in states if a.rules.avoid_wash_sales]
+        if careful:                         # `avoid wash-sales`: the owners' recent loss sales
+            owners, sales = tx.recent_sales(careful, day - timedelta(days=WASH_DAYS))
+            states = with_recent_losses(states, owners, sales, day)
+        plans = [plan_account(a, prices, day) for a in states]
         tx.save_plans(plans)
         tx.mark_shard("planned", shard)
         _crash_hook(f"shard:planned:{shard}")         # killed mid-shard: nothing of it commits

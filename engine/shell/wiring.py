@@ -6,10 +6,14 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from adapters.broker.port import Broker
+from typing import TYPE_CHECKING
+
 from adapters.ledger.store import Ledger
 from config.settings import Settings
 from engine.shell import clock
+
+if TYPE_CHECKING:                      # an annotation only: a command that opens no broker never imports it
+    from adapters.broker.port import Broker
 
 
 def open_ledger(settings: Settings, *, upgrade: bool = True, create: bool = True) -> Ledger:
@@ -32,6 +36,8 @@ def open_broker(settings: Settings, name: str | None = None) -> Broker:
     b = settings.broker_named(name) if name else settings.broker
     if b.kind == "alpaca":
         from adapters.broker.alpaca import AlpacaBroker, AlpacaConfig
+        from engine.shell import logs
+        logs.ensure_configured()               # the adapter logs; never to stdout, where --json goes
         a = b.alpaca
         return AlpacaBroker(AlpacaConfig(key_env=a["key_env"], secret_env=a["secret_env"], paper=bool(a["paper"]),
                                          allow_live=bool(a["allow_live"]), feed=a["feed"],

@@ -82,6 +82,16 @@ def test_lists_are_paged_and_searched_by_the_database(world):
     assert found["accounts"][0]["value"] == "1000.00" and found["accounts"][0]["cash"] == "0.00"
 
 
+def test_accounts_page_on_by_cursor(world):
+    c, h = world["client"], auth(world["tokens"]["viewer"])
+    first = c.get("/api/v1/accounts?size=1", headers=h).json()
+    assert ([a["account"] for a in first["accounts"]], first["next"], first["total"], first["total_exact"]) == \
+        (["alice"], "alice", 2, True)
+    second = c.get(f"/api/v1/accounts?size=1&after={first['next']}", headers=h).json()
+    assert ([a["account"] for a in second["accounts"]], second["next"]) == (["bob"], None)
+    assert c.get("/api/v1/accounts?size=1&after=" + "x" * 101, headers=h).status_code == 422
+
+
 def test_events_honour_the_idempotency_key_and_are_audited(world):
     c, h = world["client"], auth(world["tokens"]["operator"])
     body = {"account": "alice", "kind": "deposit", "amount": "1,250.50"}

@@ -2,10 +2,10 @@
 
 How the old ledger is made, honestly: windows run with today's code (deposits, withdrawals
 that sell, a rebalance, a policy change that liquidates slices, prices both ways), which
-books as it goes; then the ledger is downgraded to 0008, which drops the lots, the
-realized rows and the owner column and leaves exactly the tables and rows revision 0008
-knows (nothing in 0001-0008 depends on the books, and the windows' allocations are what
-0008's code wrote: the books step only reads them). Upgrading to 0009 must rebuild the
+books as it goes; then the ledger is downgraded to the previous head, which drops the
+lots, the realized rows and the owner column and leaves exactly the tables and rows that
+revision knows (nothing before it depends on the books, and the windows' allocations are what
+the code before the books wrote: the books step only reads them). Upgrading to 0009 must rebuild the
 books the windows kept, row for row (ids aside: shards commit in any order)."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from adapters.ledger.schema import Account, LotRow, RealizedRow
 from adapters.ledger.store import Ledger
 
 from books.window_world import LESS, World, book_problems
+
+PREVIOUS = "0011"       # the head before the books (0008 when they were written; main's 0011 since)
 from test_crash import books_snapshot
 
 
@@ -63,11 +65,11 @@ def test_migration_rebuilds_the_books_from_the_window_history(db_url, tmp_path):
     cfg = migrate._config(led.engine)
     with led.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0008")
-    assert migrate.current(led.engine) == "0008"
+        command.downgrade(cfg, PREVIOUS)
+    assert migrate.current(led.engine) == PREVIOUS
     tables = inspect(led.engine).get_table_names()
     assert "lots" not in tables and "realized" not in tables
-    assert migrate.upgrade(led.engine) == ("0008", migrate.HEAD)
+    assert migrate.upgrade(led.engine) == (PREVIOUS, migrate.HEAD)
     assert snapshot(led) == kept
     assert book_problems(led) == []
     # the ids go on after the rebuilt ones

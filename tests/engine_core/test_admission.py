@@ -94,7 +94,7 @@ def test_an_import_admits_exactly_the_rows_that_recording_them_one_by_one_admits
     for event_id in recorded:
         ledger.cancel(event_id)
     assert pending() == before
-    csv_rows = [{"account": n, "kind": k, "amount": f"{c // 100}.{c % 100:02d}"} for n, k, c in batch]
+    csv_rows = [{"account": n, "kind": k, "amount": Decimal(c).scaleb(-2)} for n, k, c in batch]   # parsed (service)
     if refused:
         with pytest.raises(LedgerError) as e:
             ledger.import_events(csv_rows, PRICES, check_rebalance=policies.rebalance_check())

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 import rules
 from adapters.ledger import migrate
 from adapters.ledger.schema import Account, Event, Holding, PolicyVersion
-from adapters.ledger.store import Ledger, LedgerError, check_invariants
+from adapters.ledger.store import Ledger, LedgerError
+from adapters.ledger.window_repo import check_invariants
 from engine.shell import policies
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,29 +47,50 @@ def hold(led: Ledger, name: str, path: str, shares: str) -> None:
 
 def test_migrations_reach_head_and_run_once(db_url):
     led = Ledger(db_url)
-    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0011"
-    assert migrate.upgrade(led.engine) == ("0011", "0011")
+    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0010"
+    assert migrate.upgrade(led.engine) == ("0010", "0010")
 
 
-def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
-    """0003 lets an order fill in several parts; a ledger from before keeps its fills."""
+def at_revision(db_url: str, revision: str):
+    """An engine on a new ledger migrated only up to `revision` (an old ledger)."""
     from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine
     eng = create_engine(db_url)
     cfg = migrate._config(eng)
     with eng.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
+        command.upgrade(cfg, revision)
+    return eng
+
+
+def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
+    """0003 lets an order fill in several parts; a ledger from before keeps its fills."""
+    from sqlalchemy import text
+    eng = at_revision(db_url, "0002")
     with eng.begin() as conn:
         conn.execute(text("insert into windows (id, broker, trading_date, name, step, opened_at) "
                           "values (1, 'main', '2026-11-24', 'open', 'closed', '2026-11-24 14:35:00')"))
         conn.execute(text("insert into orders (id, window_id, client_order_id, phase, symbol, side, notional, status) "
                           "values (1, 1, 'c1', 'buy', 'VTI', 'buy', 100, 'filled')"))
         conn.execute(text("insert into fills (id, order_id, qty, price, amount) values (7, 1, 0.4, 250, 100)"))
-    assert migrate.upgrade(eng) == ("0002", "0011")
+    assert migrate.upgrade(eng) == ("0002", "0010")
     with eng.connect() as conn:
         rows = conn.execute(text("select id, order_id, seq, qty, amount from fills")).all()
     assert [(r[0], r[1], r[2]) for r in rows] == [(7, 1, 1)] and Decimal(str(rows[0][3])) == Decimal("0.4")
+    eng.dispose()
+
+
+def test_an_old_ledgers_unused_scheduler_jobs_table_is_dropped(db_url):
+    """0012: APScheduler's old job store left a table outside the migrations; it goes."""
+    from sqlalchemy import inspect, text
+    eng = at_revision(db_url, "0008")
+    with eng.begin() as conn:
+        conn.execute(text("create table scheduler_jobs (id varchar(191) primary key, next_run_time float, "
+                          "job_state bytea)" if eng.dialect.name == "postgresql" else
+                          "create table scheduler_jobs (id varchar(191) primary key, next_run_time float, "
+                          "job_state blob)"))
+    assert migrate.upgrade(eng) == ("0008", migrate.HEAD)
+    assert not inspect(eng).has_table("scheduler_jobs") and inspect(eng).has_table("accounts")
     eng.dispose()
 
 
@@ -204,3 +226,21 @@ def test_two_concurrent_writers_never_lose_or_double_an_event(ledger, db_url):
     keys = sorted(e.key for e, _ in events)
     assert len(keys) == len(set(keys)) == 30 + 30 + 30
     assert sum(e.amount for e, _ in events) == Decimal("30") + Decimal("120")
+
+
+def test_accounts_page_on_by_cursor_and_count_exactly_up_to_a_limit_then_estimate(ledger, tmp_path, monkeypatch):
+    for name in ("bob", "carol", "dave"):
+        policies.add_account(ledger, name, "Core", tmp_path / "core.pie")
+    rows = ledger.account_rows(limit=2)
+    assert ([a.name for a in rows.accounts], rows.total, rows.total_exact) == (["alice", "bob"], 4, True)
+    after = ledger.account_rows(limit=2, after="bob")
+    assert [a.name for a in after.accounts] == ["carol", "dave"]
+    assert [a.name for a in ledger.account_rows(limit=2, offset=2).accounts] == ["carol", "dave"]  # the old way
+    assert ledger.account_rows(limit=2, after="dave").accounts == []
+    monkeypatch.setattr(Ledger, "COUNTED_UP_TO", 2)   # past the limit: an estimate, never less than what was seen
+    est = ledger.account_rows(limit=2)
+    assert not est.total_exact and est.total >= 3 and [a.name for a in est.accounts] == ["alice", "bob"]
+    searched = ledger.account_rows(limit=2, search="a")        # alice, carol, dave: "more than 2"
+    assert (searched.total, searched.total_exact) == (3, False)
+    everyone = ledger.account_rows()                          # all of them read: counted exactly
+    assert (everyone.total, everyone.total_exact) == (4, True)

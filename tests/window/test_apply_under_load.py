@@ -13,7 +13,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from adapters.ledger.schema import Account, Event
-from adapters.ledger.store import Ledger, check_invariants
+from adapters.ledger.store import Ledger
+from adapters.ledger.window_repo import check_invariants
 from engine.shell import policies
 from engine.shell.window import WindowOptions, WindowRunner
 

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
 from adapters.ledger.books_repo import BooksRepository
 from adapters.ledger.schema import Account, CorporateActionRow, Event
-from adapters.ledger.store import Ledger, check_invariants
+from adapters.ledger.store import Ledger
+from adapters.ledger.window_repo import check_invariants
 from engine.core import events as ev
 from engine.core.errors import StopTrading
 from engine.core.planner import plan

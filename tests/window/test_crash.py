@@ -8,8 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -18,14 +16,12 @@ from sqlalchemy import select
 from adapters.ledger.schema import Account, Event, Holding, LotRow, Order, RealizedRow
 from adapters.ledger.store import Ledger
 from config.settings import load
-from engine.shell.window import STEPS, WindowOptions, WindowRunner
-from engine.shell.wiring import ensure_house, open_broker
-from engine.shell import policies
+from engine.shell.window import STEPS
+from engine.shell.wiring import open_broker
+
+from day_one import DAY2, POLICY, PRICES, day_one
 
 ROOT = Path(__file__).resolve().parents[2]
-POLICY = 'pie "Growth" { VTI 40% VXUS 20% pie "Bonds" 40% { BND 70% TIP 30% } }\npie "Tech" equal { AAPL MSFT NVDA }\n'
-PRICES = "VTI,250.00\nVXUS,60.25\nBND,72.50\nTIP,110.10\nAAPL,172.78\nMSFT,415.00\nNVDA,131.31\n"
-DAY1, DAY2 = date(2026, 11, 23), date(2026, 11, 24)
 POINTS = [s for s in STEPS if s != "opened"] + ["submit:before-call", "submit:after-call", "shard:booked:0", "booked"]
 
 
@@ -41,13 +37,7 @@ def scenario(root: Path, db_url: str) -> dict[str, str]:
            "PIES_NOW": "2026-11-24T15:00:00+00:00"}      # day 2 is today for `window run`
     settings = load(env=env)
     led = Ledger(db_url)
-    broker = open_broker(settings)
-    ensure_house(led, broker, "main")
-    for i in range(8):
-        policies.add_account(led, f"a{i}", "Growth" if i % 2 else "Tech", root / "policy.pie")
-        led.deposit(f"a{i}", f"{1000 + 137 * i}.{i:02d}", key=f"k1-{i}")
-    WindowRunner(led, broker, "main", WindowOptions(settle_timeout=1)).run(DAY1)
-    prices = {s: Decimal(p) for s, p in (line.split(",") for line in PRICES.split())}
+    prices = day_one(led, open_broker(settings), root / "policy.pie")
     led.deposit("a0", "500", key="k2-0")
     led.withdraw("a1", "300", prices, key="k2-1")
     led.withdraw("a3", "1000", prices, key="k2-3")

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
 from adapters.ledger.schema import Account, Event
-from adapters.ledger.store import Ledger, check_invariants
+from adapters.ledger.store import Ledger
+from adapters.ledger.window_repo import check_invariants
 from engine.core import events as ev
 from engine.core.planner import plan
 from engine.shell.window import WindowOptions, WindowRunner

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from adapters.broker.port import RetryLater
 from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
 from adapters.ledger.schema import Event, Window
-from adapters.ledger.store import Ledger, LedgerError, check_invariants
+from adapters.ledger.store import Ledger, LedgerError
+from adapters.ledger.window_repo import check_invariants
 from adapters.ledger.window_repo import WindowRepository
 from engine.shell.window import Interrupted, WindowOptions, WindowPaused, WindowRunner
 from engine.shell import policies

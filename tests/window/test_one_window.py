@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,14 +24,11 @@ from adapters.ledger.access import Access
 from adapters.ledger.schema import Order
 from adapters.ledger.store import Ledger
 from config.settings import load
-from engine.shell.window import WindowOptions, WindowRunner
-from engine.shell import policies
-from engine.shell.wiring import ensure_house, open_broker
+from engine.shell.wiring import open_broker
+
+from day_one import POLICY, PRICES, day_one
 
 ROOT = Path(__file__).resolve().parents[2]
-POLICY = 'pie "Growth" { VTI 40% VXUS 20% pie "Bonds" 40% { BND 70% TIP 30% } }\npie "Tech" equal { AAPL MSFT NVDA }\n'
-PRICES = "VTI,250.00\nVXUS,60.25\nBND,72.50\nTIP,110.10\nAAPL,172.78\nMSFT,415.00\nNVDA,131.31\n"
-DAY1, DAY2 = date(2026, 11, 23), date(2026, 11, 24)
 
 
 def _settings(root: Path, extra: str = "") -> None:
@@ -59,13 +55,7 @@ def world(db_url, tmp_path):
     env = {"PIES_CONFIG": str(root / "settings.toml"), "PIES_DATABASE_URL": db_url, "PIES_DATA_DIR": str(root / "data"),
            "PIES_NOW": "2026-11-24T15:00:00+00:00"}
     led = Ledger(db_url)
-    broker = open_broker(load(env=env))
-    ensure_house(led, broker, "main")
-    for i in range(8):
-        policies.add_account(led, f"a{i}", "Growth" if i % 2 else "Tech", root / "policy.pie")
-        led.deposit(f"a{i}", f"{1000 + 137 * i}.{i:02d}", key=f"k1-{i}")
-    WindowRunner(led, broker, "main", WindowOptions(settle_timeout=1)).run(DAY1)
-    prices = {s: Decimal(p) for s, p in (line.split(",") for line in PRICES.split())}
+    prices = day_one(led, open_broker(load(env=env)), root / "policy.pie")
     for i in range(8):
         led.deposit(f"a{i}", f"{300 + i}", key=f"k2-{i}")
     led.withdraw("a1", "300", prices, key="w2-1")

@@ -84,6 +84,9 @@ class AccountState:
     events: tuple[WindowEvent, ...] = ()
     last_rebalanced: date | None = None
     aliases: tuple[tuple[str, str], ...] = ()   # renamed symbols: (the policy's, the current)
+    # `avoid wash-sales`: symbol -> the day its owner last sold it at a loss (within 30 days);
+    # deposits, dividends and rebalances do not buy these this window.
+    blocked: tuple[tuple[str, date], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,20 @@ class SliceTrade:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldBack:
+    """A buy `avoid wash-sales` held back: the cents the plan would have bought of the
+    symbol, which its owner sold at a loss on `sold`."""
+
+    symbol: str
+    cents: int
+    sold: date
+
+    def describe(self) -> str:
+        return f"buy of ${self.cents // 100}.{self.cents % 100:02d} {self.symbol} held back: sold at a loss on " \
+               f"{self.sold} (avoid wash-sales)"
+
+
+@dataclass(frozen=True, slots=True)
 class AccountPlan:
     account_id: int
     planned: bool                     # False: the whole account was refused (reason says why)
@@ -119,11 +136,20 @@ class AccountPlan:
     decided: tuple[EventOutcome, ...]          # outcomes known at planning (events set aside)
     liquidating: tuple[tuple[int, str], ...]   # (liquidation event, path) this plan sells in full
     closing: bool = False                      # sells everything; settlement withdraws all cash
+    held_back: tuple[HeldBack, ...] = ()       # buys `avoid wash-sales` kept from this plan
 
     @property
     def worth_recording(self) -> bool:
         return bool(self.trades or self.decided or not self.planned or self.deposits or self.dividends
-                    or self.withdrawals or self.rebalanced or self.liquidating or self.closing)
+                    or self.withdrawals or self.rebalanced or self.liquidating or self.closing or self.held_back)
+
+    @property
+    def note(self) -> str | None:
+        """What the window keeps in the account's row: why it was refused, or which buys
+        were held back and why (the report shows it as `held_back`)."""
+        if not self.planned:
+            return self.reason
+        return "; ".join(h.describe() for h in self.held_back) or None
 
 
 @dataclass(frozen=True, slots=True)

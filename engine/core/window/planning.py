@@ -3,15 +3,18 @@ with events the planner refuses set aside one by one so that the rest go ahead."
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Mapping
+from typing import Callable, Mapping, Sequence
 
 from engine.core import events as ev
+from engine.core.books import WASH_DAYS
+from engine.core.lots import Realized
 from engine.core.money import cents, fmt
 from engine.core.planner import PlanError, Plan, plan
 
-from .model import AccountPlan, AccountState, Cause, EventOutcome, Kind, Outcome, SliceTrade, WindowEvent
+from .model import AccountPlan, AccountState, Cause, EventOutcome, HeldBack, Kind, Outcome, SliceTrade, WindowEvent
 
 _CASH = {Kind.DEPOSIT: ev.Deposit, Kind.DIVIDEND: ev.Dividend, Kind.WITHDRAWAL: ev.Withdrawal}
 
@@ -29,6 +32,22 @@ def _engine_event(e: WindowEvent) -> ev.Event | None:
     return None       # a liquidation needs no engine event: the planner sells what the pie dropped
 
 
+def with_recent_losses(states: Sequence[AccountState], owners: Mapping[int, str], sales: Sequence[Realized],
+                       day: date) -> list[AccountState]:
+    """The states with `blocked` filled for accounts whose rules avoid wash sales: each
+    symbol that any account of the same owner sold at a loss (proceeds below basis) in the
+    30 days up to `day`, with the day of the latest such sale. `owners` maps every account
+    named (planned ones and the rows' ones) to its owner."""
+    since = day - timedelta(days=WASH_DAYS)
+    lost: dict[str, dict[str, date]] = {}
+    for r in sales:
+        if r.proceeds < r.basis and since <= r.sold <= day and r.account_id in owners:
+            mine = lost.setdefault(owners[r.account_id], {})
+            mine[r.symbol] = max(mine.get(r.symbol, r.sold), r.sold)
+    return [replace(a, blocked=tuple(sorted(lost.get(owners.get(a.id, ""), {}).items())))
+            if a.rules.avoid_wash_sales else a for a in states]
+
+
 def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) -> AccountPlan:
     """The account's plan (the broker minimum applies after netting, so none here).
 
@@ -43,10 +62,12 @@ def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) ->
         return _close(a, events, values)
     rejected: dict[int, str] = {}
 
-    def attempt(evs: list[WindowEvent]) -> Plan:
+    blocked = frozenset(s for s, _ in a.blocked) if a.rules.avoid_wash_sales else frozenset()
+
+    def attempt(evs: list[WindowEvent], block: frozenset[str] = blocked) -> Plan:
         engine_events = [x for x in (_engine_event(e) for e in evs) if x is not None]
         return plan(a.pie, values, engine_events, a.rules, cash=a.cash, min_order=0, as_of=as_of,
-                    last_rebalanced=a.last_rebalanced)
+                    last_rebalanced=a.last_rebalanced, blocked=block)
 
     active = list(events)
     result: Plan | None = None
@@ -122,10 +143,32 @@ def plan_account(a: AccountState, prices: Mapping[str, Decimal], as_of: date) ->
             decided.append(EventOutcome(e.id, Outcome.DONE, None, "nothing to liquidate: the slice is in the pie again"))
         else:
             decided.append(EventOutcome(e.id, Outcome.DONE))
-    if not trades and not events:
+    held_back = _held_back(a, p, lambda: attempt(active, frozenset())) if blocked else ()
+    if not trades and not events and not held_back:
         return AccountPlan(a.id, True, None, a.cash, 0, 0, 0, False, (), (), ())
     return AccountPlan(a.id, True, None, a.cash, dep, div, wd, whole, trades,
-                       tuple(sorted(decided, key=lambda o: o.event_id)), tuple(liquidating))
+                       tuple(sorted(decided, key=lambda o: o.event_id)), tuple(liquidating), held_back=held_back)
+
+
+def _held_back(a: AccountState, p: Plan, unblocked: Callable[[], Plan]) -> tuple[HeldBack, ...]:
+    """The buys the block kept from the plan: the plan made again without it, and each
+    blocked symbol it would have bought more of (the report says which, and why)."""
+    try:
+        free = unblocked()
+    except PlanError:
+        return ()
+    sold = dict(a.blocked)
+
+    def bought(q: Plan) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for path, c in q.trades.items():
+            s = path.rsplit("/", 1)[-1]
+            if s in sold:
+                out[s] = out.get(s, 0) + c
+        return out
+    with_block, without = bought(p), bought(free)
+    return tuple(HeldBack(s, without[s] - with_block.get(s, 0), sold[s]) for s in sorted(without)
+                 if without[s] > with_block.get(s, 0))
 
 
 def _current(symbol: str, alias: Mapping[str, str]) -> str:

@@ -44,6 +44,7 @@ class AccountReport:
     trades: tuple[TradeLine, ...] = ()
     deferred_or_scaled: tuple[tuple[str, Decimal], ...] = ()
     house_advance: Decimal | None = None
+    held_back: str | None = None                 # buys `avoid wash-sales` held back, and why
 
     def to_json(self) -> dict[str, Any]:
         if self.status == "rejected":
@@ -55,6 +56,8 @@ class AccountReport:
             out["deferred_or_scaled"] = [{"slice": p, "amount": str(a)} for p, a in self.deferred_or_scaled]
         if self.house_advance:
             out["house_advance"] = str(self.house_advance)
+        if self.held_back:
+            out["held_back"] = self.held_back
         return out
 
 
@@ -83,7 +86,7 @@ def account_reports(lines: Sequence[AccountLine], events: Mapping[int, Sequence[
             x.name, "done", cash=dollars(x.cash or 0), withdrawn=dollars(x.withdrawn or 0),
             events=tuple(events.get(x.account_id, ())), trades=tuple(trades.get(x.account_id, ())),
             deferred_or_scaled=tuple(deferred.get(x.account_id, ())),
-            house_advance=dollars(x.advance) if x.advance else None))
+            house_advance=dollars(x.advance) if x.advance else None, held_back=x.reason))
     return tuple(out)
 
 

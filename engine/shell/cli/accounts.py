@@ -4,12 +4,8 @@ the next window would trade for them."""
 from __future__ import annotations
 
 import click
-from rich.table import Table
-from rich.text import Text
-from rich.tree import Tree
-
 import rules
-from engine.shell.cli.shared import ledger_of, print_json, service_of, settings_of
+from engine.shell.cli.shared import ask, ledger_of, print_json, print_rows, service_of, settings_of
 from engine.shell.console import UserError, out
 
 
@@ -79,8 +75,7 @@ def account_move(ctx: click.Context, name: str, pie: str, policy_file: str | Non
 @click.pass_context
 def account_close(ctx: click.Context, name: str) -> None:
     """Close an account: the next window sells everything and withdraws all its cash."""
-    with ledger_of(ctx) as led:
-        doc = service_of(ctx, led).close_account(name)
+    doc = ask(ctx, lambda service: service.close_account(name))
     out.print(f"account {name!r} is closing (event #{doc['event']}): the next window sells everything and "
               f"withdraws its cash; `pies plan {name}` shows what it will trade")
 
@@ -92,11 +87,12 @@ def account_close(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def account_show(ctx: click.Context, name: str, live: bool, as_json: bool) -> None:
     """The account's pie as a tree: target, actual share, drift and value per slice."""
-    with ledger_of(ctx) as led:
-        doc = service_of(ctx, led).account(name, live=live)
+    doc = ask(ctx, lambda service: service.account(name, live=live))
     if as_json:
         print_json(doc)
         return
+    from rich.text import Text
+    from rich.tree import Tree
     root = Tree(f"[bold cyan]{doc['account']}[/bold cyan]: {doc['pie']}  value ${doc['value']}  cash "
                 f"${doc['cash']}  rules {doc['rules']}  broker {doc['broker']}"
                 + ("" if doc["status"] == "active" else f"  {doc['status']}"))
@@ -113,6 +109,15 @@ def account_show(ctx: click.Context, name: str, live: bool, as_json: bool) -> No
     for e in doc["pending"]:
         out.print(Text(f"  pending #{e['id']} {e['kind']}" + (f" ${e['amount']}" if e["amount"] else "")
                        + (f" {e['path']}" if e["path"] else "")))
+    if doc["basis"]:
+        from rich.table import Table
+        t = Table(title="cost basis and unrealized gain", title_justify="left")
+        for col in ("symbol", "shares", "value", "basis", "unrealized", "long-term", "long-term share"):
+            t.add_column(col, justify="left" if col == "symbol" else "right")
+        for r in doc["basis"] + [{"symbol": "total", "shares": "", **doc["unrealized"]}]:
+            t.add_row(r["symbol"], r["shares"], r["value"], r["basis"], r["unrealized"], r["long_term"],
+                      r["long_term_share"] or "-")
+        out.print(t)
 
 
 @click.command("plan")
@@ -140,7 +145,15 @@ def plan_next(ctx: click.Context, name: str | None, as_json: bool) -> None:
             out.print(f"  {t['side']:<4} {t['slice']:<28} ${t['amount']:>12}" + ("  (all of it)" if t["whole_holding"] else ""))
         for e in a["events"]:
             out.print(f"  event #{e['id']}: {e['outcome']}" + (f" ({e['reason']})" if e["reason"] else ""))
+        for h in a["held_back"]:
+            from rich.text import Text
+            out.print(Text(f"  {h['reason']}", style="yellow"))
+        if a["tax"]["total"] != "0.00" or any(t["side"] == "sell" for t in a["trades"]):
+            out.print(f"  estimated realized gain: short-term ${a['tax']['short']}, long-term ${a['tax']['long']}")
     if len(doc["accounts"]) > 1 or not name:
+        if len(doc["accounts"]) > 1:
+            out.print(f"estimated realized gain in all: short-term ${doc['tax']['short']}, "
+                      f"long-term ${doc['tax']['long']}")
         for o in doc["orders"]:
             out.print(f"  order {o['side']:<4} {o['symbol']:<8} " + (f"${o['notional']}" if o["notional"] else f"{o['qty']} sh"))
 
@@ -151,19 +164,14 @@ def plan_next(ctx: click.Context, name: str | None, as_json: bool) -> None:
 @click.option("--page", default=1, show_default=True)
 @click.option("--size", default=0, help="Accounts per page (0: all).")
 @click.option("--search", default="", help="Only accounts whose name contains this.")
+@click.option("--after", default=None, metavar="NAME", help="The page after this account (the `next` of a page).")
 @click.pass_context
-def accounts(ctx: click.Context, live: bool, as_json: bool, page: int, size: int, search: str) -> None:
+def accounts(ctx: click.Context, live: bool, as_json: bool, page: int, size: int, search: str,
+             after: str | None) -> None:
     """Every account (or a page of them): value, cash, largest drift, pending events."""
-    with ledger_of(ctx) as led:
-        doc = service_of(ctx, led).accounts(page=page, size=size, search=search, live=live)
-    if as_json:
-        print_json(doc)
-        return
-    table = Table(title="accounts" + (f" (page {page}, {doc['total']} in all)" if size else ""),
-                  title_justify="left")
-    for col in ("account", "pie", "broker", "value", "cash", "max drift", "pending"):
-        table.add_column(col, justify="left" if col in ("account", "pie", "broker") else "right")
-    for a in doc["accounts"]:
-        table.add_row(Text(a["account"]), Text(a["pie"]), Text(a["broker"]), a["value"], a["cash"],
-                      a["max_drift"] or "-", str(a["pending"]))
-    out.print(table)
+    doc = ask(ctx, lambda service: service.accounts(page=page, size=size, search=search, live=live, after=after))
+    print_rows(doc, "accounts", as_json, "accounts" + (f" (page {page}, {'' if doc['total_exact'] else 'about '}{doc['total']} in all)"
+                                                  if size else ""), {
+        "account": lambda a: a["account"], "pie": lambda a: a["pie"], "broker": lambda a: a["broker"],
+        "value": lambda a: a["value"], "cash": lambda a: a["cash"], "max drift": lambda a: a["max_drift"] or "-",
+        "pending": lambda a: a["pending"]}, right=("value", "cash", "max drift", "pending"))

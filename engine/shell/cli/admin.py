@@ -8,14 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import click
-from rich.table import Table
-from rich.text import Text
 
 import rules
 from engine.core.errors import PiesError
 from engine.shell.cli.accounts import account_show
 from engine.shell.cli.policy import print_plan
-from engine.shell.cli.shared import QUIET, compact_logs, ledger_of, print_json, service_of, settings_of
+from engine.shell.cli.shared import QUIET, ask, compact_logs, ledger_of, print_rows, service_of, settings_of
 from engine.shell.console import UserError, err, out
 from engine.shell import policies
 
@@ -28,7 +26,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the HTTP API and the web console until stopped."""
     try:
         from engine.shell.api import serve as serve_api
-        serve_api(settings_of(ctx), host, port, say=lambda line: out.print(Text(line)))
+        serve_api(settings_of(ctx), host, port, say=lambda line: out.print(line, markup=False))
     except PiesError as e:
         raise UserError.of(e) from None
 
@@ -44,9 +42,8 @@ def token() -> None:
 @click.pass_context
 def token_create(ctx: click.Context, name: str, role: str) -> None:
     """Make a token; it is printed this once and never stored."""
-    with ledger_of(ctx) as led:
-        text = service_of(ctx, led).create_token(name, role)
-    err.print(Text(f"token {name!r} ({role}); it is shown once, store it now:", style="bold"))
+    text = ask(ctx, lambda service: service.create_token(name, role))
+    err.print(f"token {name!r} ({role}); it is shown once, store it now:", style="bold", markup=False)
     click.echo(text)
 
 
@@ -55,18 +52,11 @@ def token_create(ctx: click.Context, name: str, role: str) -> None:
 @click.pass_context
 def token_list(ctx: click.Context, as_json: bool) -> None:
     """Tokens: name, role, the first characters, created, last used, revoked."""
-    with ledger_of(ctx) as led:
-        rows = service_of(ctx, led).tokens()["tokens"]
-    if as_json:
-        print_json({"tokens": rows})
-        return
-    table = Table(title="tokens", title_justify="left")
-    for col in ("name", "role", "hint", "created", "last used", "revoked"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(Text(r["name"]), r["role"], r["hint"], r["created_at"][:16], (r["last_used_at"] or "")[:16],
-                      "yes" if r["revoked"] else "")
-    out.print(table)
+    rows = ask(ctx, lambda service: service.tokens())["tokens"]
+    print_rows({"tokens": rows}, "tokens", as_json, "tokens", {
+        "name": lambda r: r["name"], "role": lambda r: r["role"], "hint": lambda r: r["hint"],
+        "created": lambda r: r["created_at"][:16], "last used": lambda r: (r["last_used_at"] or "")[:16],
+        "revoked": lambda r: "yes" if r["revoked"] else ""})
 
 
 @token.command("revoke")
@@ -74,8 +64,7 @@ def token_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def token_revoke(ctx: click.Context, name: str) -> None:
     """Revoke a token at once."""
-    with ledger_of(ctx) as led:
-        service_of(ctx, led).revoke_token(name)
+    ask(ctx, lambda service: service.revoke_token(name))
     out.print(f"token {name!r} revoked")
 
 
@@ -85,8 +74,7 @@ def token_revoke(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def token_role(ctx: click.Context, name: str, role: str) -> None:
     """Change a token's role; its console sessions end at once."""
-    with ledger_of(ctx) as led:
-        service_of(ctx, led).access.set_role(name, role)
+    ask(ctx, lambda service: service.access.set_role(name, role))
     out.print(f"token {name!r} is now {role}")
 
 
@@ -96,18 +84,10 @@ def token_role(ctx: click.Context, name: str, role: str) -> None:
 @click.pass_context
 def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Writes made through the API and the console, newest first."""
-    with ledger_of(ctx) as led:
-        rows = service_of(ctx, led).audit_log(limit)["audit"]
-    if as_json:
-        print_json({"audit": rows})
-        return
-    table = Table(title="audit", title_justify="left")
-    for col in ("at", "token", "action", "arguments", "outcome"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(r["at"][:19], Text(r["token"]), r["action"], Text(json.dumps(r["arguments"])),
-                      Text(r["outcome"]))
-    out.print(table)
+    rows = ask(ctx, lambda service: service.audit_log(limit))["audit"]
+    print_rows({"audit": rows}, "audit", as_json, "audit", {
+        "at": lambda r: r["at"][:19], "token": lambda r: r["token"], "action": lambda r: r["action"],
+        "arguments": lambda r: json.dumps(r["arguments"]), "outcome": lambda r: r["outcome"]}, fold=True)
 
 
 @click.command("settings")
@@ -115,16 +95,9 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
 @click.pass_context
 def settings_cmd(ctx: click.Context, as_json: bool) -> None:
     """The settings in effect: every key, its value and where it was set (secrets masked)."""
-    rows = settings_of(ctx).effective()
-    if as_json:
-        print_json({"settings": [{"key": k, "value": v, "source": src} for k, v, src in rows]})
-        return
-    table = Table(title="settings in effect", title_justify="left")
-    for col in ("key", "value", "source"):
-        table.add_column(col, overflow="fold")
-    for k, v, src in rows:
-        table.add_row(Text(k), Text(v), Text(src))      # values are text, not markup
-    out.print(table)
+    rows = [{"key": k, "value": v, "source": src} for k, v, src in settings_of(ctx).effective()]
+    print_rows({"settings": rows}, "settings", as_json, "settings in effect",
+               {col: (lambda r, col=col: r[col]) for col in ("key", "value", "source")}, fold=True)
 
 
 @click.group()
@@ -245,8 +218,8 @@ def demo(ctx: click.Context, quiet: bool) -> None:
             if name not in known:
                 svc.add_account(name, pie, str(policy_file), rules=rules.DEFAULT_RULES, broker="demo")
             svc.record("deposit", name, amount, key=f"demo:{name}:{day1}")
-        out.print(Text(f"ledger {s.describe()['database_url']}; demo broker account in {home}", style="bold"))
-        out.print(Text(f"day 1 ({day1}): first deposits", style="bold"))
+        out.print(f"ledger {s.describe()['database_url']}; demo broker account in {home}", style="bold", markup=False)
+        out.print(f"day 1 ({day1}): first deposits", style="bold", markup=False)
         print_report(out, svc.run_window_on(broker, "demo", day1, "demo", settle_timeout=5))
         # Day 2: prices moved; bob withdraws, alice deposits and rebalances, and the Tech
         # pie drops NVDA, so carol's NVDA is sold and its proceeds buy the rest of Tech.
@@ -257,8 +230,8 @@ def demo(ctx: click.Context, quiet: bool) -> None:
         svc.record("rebalance", "demo-alice", key=f"demo:alice-rebalance:{day2}")
         text = example.replace("    NVDA\n", "")
         plan = policies.plan(led, policy_file, text, lambda symbols: {k: prices[k] for k in symbols})
-        out.print(Text(f"day 2 ({day2}): VTI split 2-for-1 overnight; a withdrawal, a rebalance, and a policy "
-                       f"change", style="bold"))
+        out.print(f"day 2 ({day2}): VTI split 2-for-1 overnight; a withdrawal, a rebalance, and a policy change",
+                  style="bold", markup=False)
         print_plan(plan)
         if plan.changed:
             policy_file.write_text(text, encoding="utf-8")
@@ -266,6 +239,6 @@ def demo(ctx: click.Context, quiet: bool) -> None:
         print_report(out, svc.run_window_on(broker, "demo", day2, "demo", settle_timeout=5))
     for name in ("demo-alice", "demo-bob", "demo-carol"):
         ctx.invoke(account_show, name=name)
-    out.print(Text("next: pies accounts · pies history demo-carol · pies plan demo-alice · "
-                   "pies policy history · pies windows · pies daemon (the windows, every market day)",
-                   style="bold"))
+    out.print("next: pies accounts · pies history demo-carol · pies plan demo-alice · "
+              "pies policy history · pies windows · pies daemon (the windows, every market day)",
+              style="bold", markup=False)

@@ -9,11 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import click
-from rich.table import Table
-
 from engine.core.money import MoneyError, parse_dollars
 from engine.shell.cli.shared import ledger_of, print_json, service_of
-from engine.shell.console import UserError, out
+from engine.shell.console import UserError, out, say
 
 
 def _event_command(kind: str):
@@ -29,7 +27,7 @@ def _event_command(kind: str):
         with ledger_of(ctx) as led:
             doc = service_of(ctx, led).record(kind, name, cents, key=key)
         word = "recorded" if doc["created"] else "already recorded"
-        out.print(f"{kind} #{doc['event']} {word}: {name} {doc['amount_text']} (pending until the next window)")
+        say(f"{kind} #{doc['event']} {word}: {name} {doc['amount_text']} (pending until the next window)")
     cmd.__doc__ = f"Record a {kind} for the next window."
     return cmd
 
@@ -69,8 +67,8 @@ def import_events(ctx: click.Context, file: str) -> None:
         raise UserError(f"{file}: not a UTF-8 CSV file: {e}") from None
     with ledger_of(ctx) as led:
         doc = service_of(ctx, led).import_events(rows, where=file)
-    out.print(f"{file}: {doc['recorded']} event(s) recorded, {doc['already_recorded']} already recorded "
-              f"(pending until the next window)")
+    say(f"{file}: {doc['recorded']} event(s) recorded, {doc['already_recorded']} already recorded "
+        f"(pending until the next window)")
 
 
 @import_group.command("accounts")
@@ -84,7 +82,7 @@ def import_accounts(ctx: click.Context, file: str) -> None:
     rows = read_rows(file, required={"name", "pie"}, optional={"policy", "rules", "broker"})
     with ledger_of(ctx) as led:
         doc = service_of(ctx, led).add_accounts(rows, label=lambda i: f"{file}:{i + 2}")
-    out.print(f"{file}: {doc['created']} account(s) opened, {doc['existing']} there already")
+    say(f"{file}: {doc['created']} account(s) opened, {doc['existing']} there already")
 
 
 @click.command()
@@ -96,8 +94,8 @@ def rebalance(ctx: click.Context, name: str, path: str, key: str | None) -> None
     """Request a rebalance of the whole portfolio, or of the nested pie at PATH."""
     with ledger_of(ctx) as led:
         doc = service_of(ctx, led).record("rebalance", name, path=path, key=key)
-    out.print(f"rebalance #{doc['event']} of {name}{' ' + path if path else ''} "
-              f"{'recorded' if doc['created'] else 'already recorded'}")
+    say(f"rebalance #{doc['event']} of {name}{' ' + path if path else ''} "
+        f"{'recorded' if doc['created'] else 'already recorded'}")
 
 
 @click.command()
@@ -107,7 +105,7 @@ def cancel(ctx: click.Context, event_id: int) -> None:
     """Cancel a pending event."""
     with ledger_of(ctx) as led:
         service_of(ctx, led).cancel(event_id)
-    out.print(f"event #{event_id} canceled")
+    say(f"event #{event_id} canceled")
 
 
 @click.command()
@@ -121,6 +119,7 @@ def history(ctx: click.Context, name: str, as_json: bool) -> None:
     if as_json:
         print_json(doc)
         return
+    from rich.table import Table
     table = Table(title=f"{name}: history", title_justify="left")
     for col in ("#", "when (UTC)", "event", "amount", "slice", "status", "reason"):
         table.add_column(col)

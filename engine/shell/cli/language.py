@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import click
-from rich.tree import Tree
 
 import rules
 from rules.model import FULL, Pie, Security
@@ -103,6 +102,8 @@ def show(file: str, pie_name: str) -> None:
     """Show a pie as a tree with each slice's share of the whole portfolio."""
     policy = _load_policy(file)
     pie = _pie_or_fail(policy, pie_name)
+
+    from rich.tree import Tree
 
     def add(node: Tree, p: Pie, share: Decimal) -> None:
         for s in p.slices:

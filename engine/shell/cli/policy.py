@@ -46,7 +46,7 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def print_plan(p: ChangePlan) -> None:
+def print_plan(p: ChangePlan, tax: dict | None = None) -> None:
     if not p.changed:
         out.print(f"{p.file}: the accounts follow this text already (sha {p.sha256[:12]}); nothing to apply")
         return
@@ -72,6 +72,11 @@ def print_plan(p: ChangePlan) -> None:
         for symbol, shares, cents in p.totals:
             out.print(f"    {symbol:<16} {shares:>16} sh  ${fmt(cents):>13}")
         out.print(f"    all: ${fmt(p.cents)} in {len(p.accounts)} account(s)")
+        if tax is not None:
+            out.print("  estimated realized gain of these sells (by each account's lot method):")
+            for a in tax["accounts"]:
+                out.print(f"    {a['account']:<16} short-term ${a['short']:>12}  long-term ${a['long']:>12}")
+            out.print(f"    all: short-term ${tax['short']}, long-term ${tax['long']}")
     if p.quiet_accounts:
         out.print(f"  {p.quiet_accounts} account(s) change targets without trading (until their next cash event "
                   f"or rebalance)")
@@ -97,6 +102,13 @@ def plans(ctx: click.Context, texts: list[tuple[str, str]], warnings: list[str] 
     return out
 
 
+def taxes(ctx: click.Context, result: list[ChangePlan]) -> list[dict]:
+    """Each plan's tax preview (the service's: what the API and console show too)."""
+    with ledger_of(ctx) as led:
+        svc = service_of(ctx, led)
+        return [svc.policy_tax(p) for p in result]
+
+
 @policy.command("plan")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
@@ -106,12 +118,14 @@ def policy_plan(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> No
     amounts at current prices, totals. Exit 0: nothing would trade; 1: it would; 2: errors."""
     warnings: list[str] = []
     result = plans(ctx, _read(files, 2), warnings)
+    tax = taxes(ctx, result)
     if as_json:
-        doc = {"plans": [p.to_json() for p in result], "trades": any(p.trades for p in result)}
+        doc = {"plans": [{**p.to_json(), "tax": t} for p, t in zip(result, tax)],
+               "trades": any(p.trades for p in result)}
         print_json({**doc, "warnings": warnings} if warnings else doc)
     else:
-        for p in result:
-            print_plan(p)
+        for p, t in zip(result, tax):
+            print_plan(p, t)
         for w in warnings:
             err.print(w, style="yellow", markup=False, soft_wrap=True)
     if any(p.trades for p in result):

@@ -7,7 +7,7 @@ import json
 import sys
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import click
 
@@ -20,11 +20,33 @@ from engine.shell.wiring import open_broker, open_ledger
 
 if TYPE_CHECKING:
     from adapters.ledger.store import Ledger
+    from engine.shell.service import Service
 
 
 def print_json(doc) -> None:
     """A command's --json output: the document, indented, on stdout."""
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+
+
+def print_rows(doc: Mapping[str, Any], key: str, as_json: bool, title: str,
+               columns: Mapping[str, Callable[[Mapping[str, Any]], Any]], *, right: tuple[str, ...] = (),
+               fold: bool = False) -> None:
+    """A query's rows, `doc[key]`: the whole document as JSON with --json, else a table with
+    a column per entry of `columns` (its heading -> the cell of a row), every cell shown as
+    written (never read as markup); `right`: columns aligned right; `fold`: long cells wrap."""
+    if as_json:
+        print_json(doc)
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    from engine.shell.console import out
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="right" if col in right else "left", overflow="fold" if fold else "ellipsis")
+    for row in doc[key]:
+        table.add_row(*(Text(str(cell(row))) for cell in columns.values()))
+    out.print(table)
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -99,10 +121,17 @@ def prices_of(ctx: click.Context, symbols: list[str]) -> dict[str, Decimal]:
     return open_broker(settings_of(ctx)).latest_prices(symbols) if symbols else {}
 
 
-def service_of(ctx: click.Context, led: "Ledger"):
+def service_of(ctx: click.Context, led: "Ledger") -> "Service":
     """The service layer over this ledger: what the HTTP API calls too."""
     from engine.shell.service import Service
     return Service(settings_of(ctx), led, lambda symbols: prices_of(ctx, symbols))
+
+
+def ask(ctx: click.Context, what: Callable[["Service"], Any]) -> Any:
+    """What `what` answers from the service over the command's ledger (opened and closed
+    around it, a mistake one line: `ledger_of`)."""
+    with ledger_of(ctx) as led:
+        return what(service_of(ctx, led))
 
 
 def compact_logs(ctx: click.Context, quiet: bool) -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
-from rich.text import Text
-
-from engine.shell.cli.shared import QUIET, compact_logs, day_of, ledger_of, print_json, service_of
+from engine.shell.cli.shared import QUIET, ask, compact_logs, day_of, ledger_of, print_json, print_rows, service_of
 from engine.shell.console import out
 
 
@@ -73,13 +70,13 @@ def window_show(ctx: click.Context, window_id: int | None, day: str | None, name
 def status(ctx: click.Context, as_json: bool) -> None:
     """The next window of each broker account, pending events per account, and each
     broker account's last window."""
-    with ledger_of(ctx) as led:
-        doc = service_of(ctx, led).status()
+    doc = ask(ctx, lambda service: service.status())
     brokers = doc["brokers"]
     pending = {x["account"]: x["events"] for x in doc["pending"]}
     if as_json:
         print_json(doc)
         return
+    from rich.text import Text
     for b in brokers:
         out.print(Text(f"{b['broker']} ({b['kind']})", style="bold"))
         if b["error"]:
@@ -101,15 +98,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def windows_list(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Trading windows, newest first: broker account, day, name, step, orders, problems."""
-    with ledger_of(ctx) as led:
-        rows = service_of(ctx, led).windows(limit)["windows"]
-    if as_json:
-        print_json({"windows": rows})
-        return
-    table = Table(title="windows", title_justify="left")
-    for col in ("id", "broker", "day", "name", "step", "accounts", "orders", "problems"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(*(Text(str(r[k])) for k in ("id", "broker", "day", "name", "step", "accounts", "orders",
-                                                  "problems")))
-    out.print(table)
+    doc = ask(ctx, lambda service: service.windows(limit))
+    print_rows({"windows": doc["windows"]}, "windows", as_json, "windows",
+               {k: (lambda r, k=k: r[k]) for k in ("id", "broker", "day", "name", "step", "accounts", "orders",
+                                                 "problems")})

@@ -6,7 +6,7 @@ window's books step books it (engine.core.books), with the default method tax-mi
 account its own owner: the history a ledger holds is all it takes to rebuild its books.
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from adapters.ledger.types import Money, Shares
 
 
 revision = '0009'
-down_revision = '0008'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

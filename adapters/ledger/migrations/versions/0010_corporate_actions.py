@@ -6,14 +6,14 @@ report). Renames recorded here are the aliases a policy's old symbol keeps worki
 through; cash-merged and removed symbols recorded here are never bought again.
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0012
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0010'
-down_revision = '0009'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

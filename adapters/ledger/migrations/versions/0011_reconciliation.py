@@ -1,7 +1,7 @@
 """reconciliation: operators' acceptances of breaks between the ledger and the broker
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from adapters.ledger.types import Exact
 
 
 revision = '0011'
-down_revision = '0010'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

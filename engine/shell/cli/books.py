@@ -1,0 +1,120 @@
+"""`pies lots`, `pies gains` and `pies performance`: an account's books (docs/books.md,
+docs/performance.md). Each parses its arguments, asks the service and prints; `--json`
+prints the service's document as it is."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from engine.shell.cli.shared import ledger_of, print_json, service_of
+from engine.shell.console import UserError, out
+
+
+def date_option(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} {text!r} is not a date like 2026-11-24") from None
+
+
+def percent(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:+.2f}%"
+
+
+@click.command("performance")
+@click.argument("name")
+@click.option("--from", "start", metavar="YYYY-MM-DD", help="The first day (default: the account's first window).")
+@click.option("--to", "end", metavar="YYYY-MM-DD", help="The last day (default: its last window).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def performance(ctx: click.Context, name: str, start: str | None, end: str | None, as_json: bool) -> None:
+    """Time- and money-weighted return, value, flows, dividends, and realized and
+    unrealized gain of an account, from its window history."""
+    first, last = date_option(start, "--from"), date_option(end, "--to")
+    with ledger_of(ctx) as led:
+        doc = service_of(ctx, led).performance(name, first, last)
+    if as_json:
+        print_json(doc)
+        return
+    if not doc["windows"]:
+        out.print(Text(f"{name}: no closed window in the period"))
+        return
+    t = Table(title=f"{name}: {doc['from']} to {doc['to']} ({doc['windows']} windows)", title_justify="left",
+              show_header=False)
+    t.add_column("", justify="left")
+    t.add_column("", justify="right")
+    rows = [("time-weighted return", percent(doc["twr"])), ("money-weighted return (annual)", percent(doc["mwr"])),
+            ("start value", doc["start_value"]), ("end value", doc["end_value"]), ("deposits", doc["deposits"]),
+            ("withdrawals", doc["withdrawals"]), ("net flows", doc["net_flows"]), ("dividends", doc["dividends"])]
+    if "realized" in doc:
+        rows += [("realized gain, short-term", doc["realized"]["short"]),
+                 ("realized gain, long-term", doc["realized"]["long"]),
+                 ("unrealized gain", doc["unrealized"]["gain"])]
+    for k, v in rows:
+        t.add_row(k, v)
+    out.print(t)
+
+
+@click.command("lots")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def lots(ctx: click.Context, name: str, as_json: bool) -> None:
+    """The account's open tax lots: symbol, acquired, shares, basis (wash adjustment included)."""
+    with ledger_of(ctx) as led:
+        doc = service_of(ctx, led).lots(name)
+    if as_json:
+        print_json(doc)
+        return
+    t = Table(title=f"{name}: open lots", title_justify="left")
+    for col in ("lot", "symbol", "acquired", "shares", "basis", "wash adj."):
+        t.add_column(col, justify="left" if col in ("symbol", "acquired") else "right")
+    for x in doc["lots"]:
+        t.add_row(str(x["id"]), x["symbol"], x["acquired"], x["shares"], x["basis"], x["wash_adjustment"])
+    out.print(t if doc["lots"] else Text(f"{name}: no open lots"))
+
+
+@click.command("gains")
+@click.argument("name", required=False)
+@click.option("--owner", help="Every account of this owner (instead of ACCOUNT).")
+@click.option("--year", type=click.IntRange(1900, 9999), help="Only sales in this year.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True, help="Form 8949's columns, the term last.")
+@click.pass_context
+def gains(ctx: click.Context, name: str | None, owner: str | None, year: int | None, as_json: bool,
+          as_csv: bool) -> None:
+    """Realized gains of ACCOUNT (or of every account of --owner): one row per lot sold,
+    with the short- and long-term totals."""
+    from engine.shell.service import gains_csv
+    if (name is None) == (owner is None):
+        raise UserError("name an ACCOUNT or give --owner ID (one of them)")
+    if as_json and as_csv:
+        raise UserError("--json or --csv, not both")
+    with ledger_of(ctx) as led:
+        doc = service_of(ctx, led).gains(name, owner=owner, year=year)
+    if as_json:
+        print_json(doc)
+        return
+    if as_csv:
+        click.echo(gains_csv(doc), nl=False)
+        return
+    who = f"owner {owner}" if owner else name
+    t = Table(title=f"{who}: realized gains" + (f" in {year}" if year else ""), title_justify="left")
+    cols = (["account"] if owner else []) + ["symbol", "acquired", "sold", "shares", "proceeds", "basis",
+                                              "wash sale", "gain", "term"]
+    for col in cols:
+        t.add_column(col, justify="right" if col in ("shares", "proceeds", "basis", "wash sale", "gain") else "left")
+    for r in doc["rows"]:
+        t.add_row(*([Text(r["account"])] if owner else []), r["symbol"], r["acquired"], r["sold"], r["shares"],
+                  r["proceeds"], r["basis"], r["wash_sale_disallowed"], r["gain"], r["term"])
+    out.print(t)
+    out.print(f"short-term {doc['totals']['short']}  long-term {doc['totals']['long']}")
