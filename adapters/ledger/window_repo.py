@@ -217,7 +217,8 @@ def accounts_to_plan(s: Session, repo: WindowRepository, broker: str, events_whe
     changes = repo.changes(s)
     aliases = tuple(sorted((old, new) for old, (new, _) in changes.renamed.items()))
     return [AccountState(aid, name, cents(cash), repo.pie(s, version, pie, changes), repo.ruleset(s, version, rules),
-                         tuple(held.get(aid, ())), tuple(with_events.get(aid, ())), last_rebalanced, aliases)
+                         tuple(held.get(aid, ())), tuple(with_events.get(aid, ())), last_rebalanced,
+                         aliases=aliases)
             for aid, name, cash, version, pie, rules, last_rebalanced in chosen]
 
 

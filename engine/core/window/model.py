@@ -83,10 +83,10 @@ class AccountState:
     holdings: tuple[Holding, ...]
     events: tuple[WindowEvent, ...] = ()
     last_rebalanced: date | None = None
-    aliases: tuple[tuple[str, str], ...] = ()   # renamed symbols: (the policy's, the current)
     # `avoid wash-sales`: symbol -> the day its owner last sold it at a loss (within 30 days);
     # deposits, dividends and rebalances do not buy these this window.
     blocked: tuple[tuple[str, date], ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()   # renamed symbols: (the policy's, the current)
 
 
 @dataclass(frozen=True, slots=True)
