@@ -19,7 +19,7 @@ from adapters.ledger.access import Access
 from adapters.ledger.store import AccountRows, Ledger, LedgerError
 from config.settings import Settings
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
-from engine.core.errors import BrokerUnavailable, Conflict, NotFound, PiesError
+from engine.core.errors import BrokerUnavailable, Conflict, NotFound, PiesError, Refused
 from engine.core.money import MoneyError, dollars, fmt, parse_dollars
 from engine.core.tax_preview import NONE as TAX_NONE
 from engine.shell import policies
@@ -589,7 +589,10 @@ class Service:
     def policy_file(self, file: str) -> str:
         """A policy file of the settings by its path or its name (resolved); any other file
         is refused: a network caller plans and applies only what the settings name."""
-        wanted = policies.resolve(file)
+        try:
+            wanted = policies.resolve(file)
+        except Refused as e:                 # a NUL byte: no file has that name (a 422 at every door)
+            raise NotAPolicyFile(str(e)) from None
         for f in self.settings.policy_files:
             resolved = policies.resolve(f)
             if resolved == wanted or Path(f).name == file:

@@ -35,6 +35,9 @@ def test_the_api_opens_accounts_all_or_none_and_idempotently(world):
     r = c.post("/api/v1/accounts", json={"accounts": [{"name": "x", "pie": "Core", "policy": "/etc/passwd"}]},
                headers=h)
     assert r.status_code == 422 and "not one of the policy files" in r.json()["detail"]
+    r = c.post("/api/v1/accounts", json={"accounts": [{"name": "x", "pie": "Core", "policy": "core\x00.pie"}]},
+               headers=h)                                                      # schemathesis found it: was a 500
+    assert r.status_code == 422 and "is not a file name" in r.json()["detail"]
     assert c.post("/api/v1/accounts", json={"accounts": []}, headers=h).status_code == 422
     audit = c.get("/api/v1/audit?limit=5", headers=auth(world["tokens"]["admin"])).json()["audit"]
     assert [a["action"] for a in audit[:2]] == ["add accounts", "add accounts"]
