@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from engine.shell.cli.shared import ledger_of, print_json, service_of
+from engine.shell.cli.shared import ask, ledger_of, print_json, print_rows, service_of
 from engine.shell.console import UserError, out
 
 
@@ -70,17 +70,15 @@ def performance(ctx: click.Context, name: str, start: str | None, end: str | Non
 @click.pass_context
 def lots(ctx: click.Context, name: str, as_json: bool) -> None:
     """The account's open tax lots: symbol, acquired, shares, basis (wash adjustment included)."""
-    with ledger_of(ctx) as led:
-        doc = service_of(ctx, led).lots(name)
-    if as_json:
-        print_json(doc)
+    doc = ask(ctx, lambda service: service.lots(name))
+    if not doc["lots"] and not as_json:
+        out.print(Text(f"{name}: no open lots"))
         return
-    t = Table(title=f"{name}: open lots", title_justify="left")
-    for col in ("lot", "symbol", "acquired", "shares", "basis", "wash adj."):
-        t.add_column(col, justify="left" if col in ("symbol", "acquired") else "right")
-    for x in doc["lots"]:
-        t.add_row(str(x["id"]), x["symbol"], x["acquired"], x["shares"], x["basis"], x["wash_adjustment"])
-    out.print(t if doc["lots"] else Text(f"{name}: no open lots"))
+    print_rows(doc, "lots", as_json, f"{name}: open lots",
+               {"lot": lambda x: x["id"], "symbol": lambda x: x["symbol"], "acquired": lambda x: x["acquired"],
+                "shares": lambda x: x["shares"], "basis": lambda x: x["basis"],
+                "wash adj.": lambda x: x["wash_adjustment"]},
+               right=("lot", "shares", "basis", "wash adj."))
 
 
 @click.command("gains")
