@@ -4,10 +4,7 @@ uninterrupted one: each action applied once, the same ledger, the same broker.""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +19,8 @@ from adapters.ledger.store import Ledger
 from engine.shell import policies
 from engine.shell.window import WindowOptions, WindowRunner
 
-ROOT = Path(__file__).resolve().parents[2]
+from day_one import run_window
+
 NY = ZoneInfo("America/New_York")
 POLICY = 'pie "Growth" { VTI 40% VXUS 20% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
 PRICES = "VTI,250.00\nVXUS,60.25\nBND,72.50\nTIP,110.10\nKD,20.00\nTIPX,110.10\n"
@@ -64,15 +62,6 @@ def scenario(root: Path, db_url: str) -> dict[str, str]:
     led.deposit("a0", "500", key="k2-0")
     led.dispose()
     return env
-
-
-def run_window(env: dict[str, str], crash_at: str | None = None) -> subprocess.CompletedProcess:
-    full = {**os.environ, **env}
-    full.pop("PIES_TEST_CRASH_AT", None)
-    if crash_at:
-        full["PIES_TEST_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "engine.shell.cli", "window", "run", "--date", DAY2.isoformat(),
-                           "--force"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=120)
 
 
 def snapshot(env: dict[str, str]) -> dict:

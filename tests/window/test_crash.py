@@ -4,10 +4,7 @@ ledger and broker an uninterrupted run gives, and no order placed twice."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,9 +16,8 @@ from config.settings import load
 from engine.shell.window import STEPS
 from engine.shell.wiring import open_broker
 
-from day_one import DAY2, POLICY, PRICES, day_one
+from day_one import POLICY, PRICES, day_one, run_window
 
-ROOT = Path(__file__).resolve().parents[2]
 POINTS = [s for s in STEPS if s != "opened"] + ["submit:before-call", "submit:after-call", "shard:booked:0", "booked"]
 
 
@@ -45,15 +41,6 @@ def scenario(root: Path, db_url: str) -> dict[str, str]:
     led.deposit("a6", "0.50", key="k2-6")            # too small alone: deferred or crossed
     led.dispose()
     return env
-
-
-def run_window(env: dict[str, str], crash_at: str | None = None) -> subprocess.CompletedProcess:
-    full = {**os.environ, **env}
-    full.pop("PIES_TEST_CRASH_AT", None)
-    if crash_at:
-        full["PIES_TEST_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "engine.shell.cli", "window", "run", "--date", DAY2.isoformat(),
-                           "--force"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=120)
 
 
 def snapshot(env: dict[str, str]) -> dict:
