@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
@@ -88,29 +88,48 @@ def load_realized(s: Session, account_ids: Iterable[int], *, year: int | None = 
     return sorted(out, key=lambda r: (r.sold, r.id))
 
 
-def lots_for_sales(s: Session, sales: Iterable[tuple[int, str]], owners_accounts: Iterable[int],
-                   day: date) -> list[Lot]:
-    """The open lots a window's sales on `day` need: every lot of each selling (account,
-    symbol), and the lots the owners' accounts bought in the 30 days before in the symbols
-    sold (replacements). A buyer's older lots are not read: a buy opens a lot and needs none."""
-    sales = set(sales)
-    if not sales:
-        return []
-    symbols = {sym for _, sym in sales}
+def _lots_by_pairs(s: Session, pairs: Iterable[tuple[int, str]], bought_since: date | None = None) -> dict[int, Lot]:
+    """id -> open lot of these (account, symbol) pairs (only bought on or after
+    `bought_since`, when given)."""
+    pairs = sorted(set(pairs))
+    if not pairs:
+        return {}
     if bulk.on_postgres(s):
         # The pairs as two arrays joined to the lots by index (a row-value IN over the pairs
         # is planned as a scan of the whole table).
-        pairs = sorted(sales)
+        sql = _BY_PAIRS if bought_since is None else text(_BY_PAIRS.text + " AND l.bought >= :since")
         found = {}
         for k in range(0, len(pairs), CHUNK):
             part = pairs[k:k + CHUNK]
-            for r in s.execute(_BY_PAIRS, {"a": [a for a, _ in part], "s": [sym for _, sym in part]}):
+            params = {"a": [a for a, _ in part], "s": [sym for _, sym in part]}
+            if bought_since is not None:
+                params["since"] = bought_since
+            for r in s.execute(sql, params):
                 found[r[0]] = _lot(r)
-    else:       # by the sellers' ids and the symbols sold, the pairs kept here
-        found = {x.id: x for x in load_lots(s, {aid for aid, _ in sales}, symbols)
-                 if (x.account_id, x.symbol) in sales}
-    for x in load_lots(s, owners_accounts, symbols, bought_since=day - timedelta(days=WASH_DAYS)):
-        found.setdefault(x.id, x)
+        return found
+    wanted = set(pairs)        # by the accounts' ids and the symbols, the pairs kept here
+    return {x.id: x for x in load_lots(s, {aid for aid, _ in pairs}, {sym for _, sym in pairs},
+                                       bought_since=bought_since)
+            if (x.account_id, x.symbol) in wanted}
+
+
+def lots_for_sales(s: Session, sales: Iterable[tuple[int, str]], owner_of: Mapping[int, str],
+                   day: date) -> list[Lot]:
+    """The open lots a window's sales on `day` need: every lot of each selling (account,
+    symbol), and the lots that the other accounts of a selling owner (`owner_of`: every
+    account of the shard's owners -> its owner) bought in the 30 days before in the symbols
+    that owner sold (replacements). A buyer's older lots are not read: a buy opens a lot
+    and needs none; nor are the lots of owners who sell nothing."""
+    sales = set(sales)
+    if not sales:
+        return []
+    sold_by: dict[str, set[str]] = {}
+    for aid, sym in sales:
+        sold_by.setdefault(owner_of.get(aid, f"#{aid}"), set()).add(sym)
+    others = {(aid, sym) for aid, who in owner_of.items() for sym in sold_by.get(who, ())} - sales
+    found = _lots_by_pairs(s, sales)
+    for i, x in _lots_by_pairs(s, others, day - timedelta(days=WASH_DAYS)).items():
+        found.setdefault(i, x)
     return [found[i] for i in sorted(found)]
 
 

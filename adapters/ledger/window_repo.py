@@ -854,13 +854,13 @@ class StepTx:
                     out[aid] = self.repo.ruleset(self.s, version, rules).lot_method
         return out
 
-    def book_inputs(self, account_ids: Iterable[int], sales: Iterable[tuple[int, str]], bought: Iterable[str],
+    def book_inputs(self, owner_of: Mapping[int, str], sales: Iterable[tuple[int, str]], bought: Iterable[str],
                     day: date) -> tuple[list, list]:
-        """What booking a shard of owners (`account_ids`) needs: the lots of the selling
-        (account, symbol) pairs and the owners' recent lots in those symbols; the realized
-        rows a buy of `bought` symbols may still wash."""
-        return (books_repo.lots_for_sales(self.s, sales, account_ids, day),
-                books_repo.washable(self.s, account_ids, day, bought))
+        """What booking a shard of owners (`owner_of`: their accounts -> owner) needs: the
+        lots of the selling (account, symbol) pairs and the selling owners' recent lots in
+        the symbols they sold; the realized rows a buy of `bought` symbols may still wash."""
+        return (books_repo.lots_for_sales(self.s, sales, owner_of, day),
+                books_repo.washable(self.s, owner_of, day, bought))
 
     def save_booking(self, booking) -> None:
         books_repo.save_booking(self.s, booking, self.wid)
