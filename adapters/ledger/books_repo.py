@@ -104,7 +104,7 @@ def _lots_by_pairs(s: Session, pairs: Iterable[tuple[int, str]], bought_since: d
             params = {"a": [a for a, _ in part], "s": [sym for _, sym in part]}
             if bought_since is not None:
                 params["since"] = bought_since
-            for r in s.execute(sql, params):
+            for r in bulk.fetch(s, sql.bindparams(**params)):     # straight from the driver
                 found[r[0]] = _lot(r)
         return found
     wanted = set(pairs)        # by the accounts' ids and the symbols, the pairs kept here
