@@ -113,20 +113,20 @@ def _lots_by_pairs(s: Session, pairs: Iterable[tuple[int, str]], bought_since: d
             if (x.account_id, x.symbol) in wanted}
 
 
-def lots_for_sales(s: Session, sales: Iterable[tuple[int, str]], owner_of: Mapping[int, str],
+def lots_for_sales(s: Session, sales: Iterable[tuple[int, str]], owners: Mapping[int, str],
                    day: date) -> list[Lot]:
     """The open lots a window's sales on `day` need: every lot of each selling (account,
-    symbol), and the lots that the other accounts of a selling owner (`owner_of`: every
-    account of the shard's owners -> its owner) bought in the 30 days before in the symbols
-    that owner sold (replacements). A buyer's older lots are not read: a buy opens a lot
-    and needs none; nor are the lots of owners who sell nothing."""
+    symbol), and the lots that the other accounts of a selling owner (`owners`: the accounts
+    of owners with several -> owner; an account absent is alone) bought in the 30 days
+    before in the symbols that owner sold (replacements). A buyer's older lots are not
+    read: a buy opens a lot and needs none; nor are the lots of owners who sell nothing."""
     sales = set(sales)
     if not sales:
         return []
-    sold_by: dict[str, set[str]] = {}
-    for aid, sym in sales:
-        sold_by.setdefault(owner_of.get(aid, f"#{aid}"), set()).add(sym)
-    others = {(aid, sym) for aid, who in owner_of.items() for sym in sold_by.get(who, ())} - sales
+    members: dict[str, list[int]] = {}
+    for aid, who in owners.items():
+        members.setdefault(who, []).append(aid)
+    others = {(other, sym) for aid, sym in sales if aid in owners for other in members[owners[aid]]} - sales
     found = _lots_by_pairs(s, sales)
     for i, x in _lots_by_pairs(s, others, day - timedelta(days=WASH_DAYS)).items():
         found.setdefault(i, x)
@@ -146,6 +146,15 @@ def owners_of(s: Session, account_ids: Iterable[int]) -> dict[int, str]:
         out.update({aid: who for aid, who in s.execute(select(Account.id, owner_expr())
                                                         .where(bulk.id_in(s, Account.id, ids[k:k + CHUNK])))})
     return out
+
+
+def shared_owners(s: Session) -> dict[int, str]:
+    """Every account of an owner with several accounts -> that owner: the accounts whose
+    owner is set, and those their owner names (an account with none set owns itself).
+    Every other account is alone. Empty, at the cost of one index lookup, while nobody
+    has set an owner."""
+    named = sorted(set(s.scalars(select(Account.owner).where(Account.owner.is_not(None)).distinct())))
+    return accounts_of_owners(s, named) if named else {}
 
 
 def accounts_of_owners(s: Session, owners: Sequence[str]) -> dict[int, str]:
