@@ -10,12 +10,13 @@ amounts go out as strings.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 import rules as policy_lang
-from adapters.ledger.access import Access
+from adapters.ledger import window_reports
 from adapters.ledger.store import AccountRows, Ledger, LedgerError
 from config.settings import Settings
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
@@ -101,7 +102,12 @@ class Service:
         self.ledger = ledger
         self.live_prices = live_prices
         self._brokers: dict[str, Any] = {}        # adapters of the other broker accounts, opened when asked
-        self.access = Access(ledger)         # tokens and the audit log, for the API and the console
+
+    @cached_property
+    def access(self):
+        """Tokens and the audit log, for the API and the console (its ORM rows: only when asked)."""
+        from adapters.ledger.access import Access
+        return Access(self.ledger)
 
     # --- prices ---------------------------------------------------------------------------
 
@@ -121,7 +127,7 @@ class Service:
     def valuation(self, symbols: list[str], live: bool = False, broker: str | None = None) -> dict[str, Decimal]:
         """The broker account's last window's prices (no broker call) unless `live`; the
         broker's for symbols no window priced yet."""
-        prices = {} if live else self.ledger.last_prices(broker or self.settings.broker_name)
+        prices = {} if live else window_reports.last_prices(self.ledger, broker or self.settings.broker_name)
         missing = [sym for sym in symbols if sym not in prices]
         return {**prices, **self._live(missing, broker)} if missing else prices
 
@@ -212,7 +218,7 @@ class Service:
 
     def history(self, name: str) -> dict[str, Any]:
         events = self.ledger.events(name)
-        trades = self.ledger.trades(name)
+        trades = window_reports.trades(self.ledger, name)
         return {"account": name, "events": [event_json(e) for e, _ in events], "trades": [
             {"day": d.isoformat(), "window": w, "slice": p, "symbol": sym, "shares": str(q), "cash": str(-a)}
             for d, w, p, sym, q, a in trades]}
@@ -231,11 +237,11 @@ class Service:
         return {"status": "ok"}
 
     def windows(self, limit: int = 30) -> dict[str, Any]:
-        return {"windows": self.ledger.windows(limit)}
+        return {"windows": window_reports.windows(self.ledger, limit)}
 
     def window(self, window_id: int, page: int | None = None, size: int = 100) -> dict[str, Any]:
         """A window and its report: every account's lines, or page `page` of `size` accounts."""
-        return self.ledger.window(window_id, page, size)
+        return window_reports.window(self.ledger, window_id, page, size)
 
     def _window_setting(self, name: str | None):
         ws = self.settings.windows
@@ -253,7 +259,7 @@ class Service:
         from engine.shell import clock
         w = self._window_setting(name)
         when = day or clock.today(w.timezone)
-        found = self.ledger.window_of(broker or self.settings.broker_name, when, w.name)
+        found = window_reports.window_of(self.ledger, broker or self.settings.broker_name, when, w.name)
         if found is None:
             raise NotFound(f"no window {w.name!r} on {when}")
         return found
@@ -283,7 +289,7 @@ class Service:
         when = day or today
 
         def closed() -> dict[str, Any] | None:
-            row = self.ledger.window_of(b.name, when, w.name)
+            row = window_reports.window_of(self.ledger, b.name, when, w.name)
             return {**row, "already_closed": True} if row is not None and row["step"] == "closed" else None
 
         done = closed()
@@ -291,7 +297,7 @@ class Service:
             return done
         if when > today:
             raise LedgerError(f"{when} is in the future (today is {today} in {w.timezone})")
-        if when < today and not (replay and self.ledger.window_of(b.name, when, w.name) is not None):
+        if when < today and not (replay and window_reports.window_of(self.ledger, b.name, when, w.name) is not None):
             raise LedgerError(f"{when} is past (today is {today} in {w.timezone}): only a window that was opened "
                               f"and never closed can be resumed, with --replay")
         lock = WindowLock(self.ledger, b.name, holder=describe_process(holder) if holder else None,
@@ -334,7 +340,7 @@ class Service:
         from engine.shell.wiring import open_broker
         now = clock.now()
         pending = self.ledger.pending_counts()
-        windows = self.ledger.windows(200)
+        windows = window_reports.windows(self.ledger, 200)
         kinds = {b.name: b.kind for b in self.settings.brokers}
         brokers = [{"broker": b["broker"], "kind": kinds[b["broker"]], "next": b["next"],
                     "last_window": next((w for w in windows if w["broker"] == b["broker"]), None),
@@ -703,12 +709,14 @@ class Service:
         from engine.core.policy_change import target_diff
         rows, previous = [], {}
         for v, applies, followers in self.ledger.versions():
-            pies = policies.COMPILER.version(v).pies
-            if pie and pie not in pies:
-                continue
-            before = previous.get(v.file)
-            changed = bool(target_diff(before.get(pie) if before else None, pies.get(pie))) if pie else None
-            previous[v.file] = pies
+            changed = None
+            if pie:                              # compiled only to look at a pie: the list alone reads rows
+                pies = policies.COMPILER.version(v).pies
+                if pie not in pies:
+                    continue
+                before = previous.get(v.file)
+                changed = bool(target_diff(before.get(pie) if before else None, pies.get(pie)))
+                previous[v.file] = pies
             rows.append({"version": v.id, "file": v.file, "sha256": v.sha256, "loaded_at": v.loaded_at.isoformat(),
                          "applied": [{"at": a.applied_at.isoformat(), "source": a.source, "accounts": a.accounts,
                                       "liquidations": a.liquidations} for a in applies],
@@ -749,7 +757,7 @@ class Service:
         rows = Reconciliations(self.ledger)
         today = clock.today()
         # From the broker account's last window before today, as its next window would.
-        start = max((d for d in (date_of(w["day"]) for w in self.ledger.windows(200) if w["broker"] == name)
+        start = max((d for d in (date_of(w["day"]) for w in window_reports.windows(self.ledger, 200) if w["broker"] == name)
                      if d < today), default=today)
         since = datetime.combine(start - timedelta(days=1), time(0), ZoneInfo("America/New_York"))
         return compare(self._adapter(name), rows.side(name), since=since, start=start, end=today,
@@ -860,7 +868,7 @@ class WindowStart:
             raise BrokerUnavailable(f"window paused: {e}; run it again to resume") from None
         finally:
             self.lock.release()
-        return {**self.service.ledger.window_of(self.broker, self.day, self.name), "already_closed": False}
+        return {**window_reports.window_of(self.service.ledger, self.broker, self.day, self.name), "already_closed": False}
 
     def release(self) -> None:
         self.lock.release()
