@@ -104,6 +104,12 @@ class Service:
         self._brokers: dict[str, Any] = {}        # adapters of the other broker accounts, opened when asked
 
     @cached_property
+    def books(self):
+        """The books' repository (lots, realized rows, owners: docs/books.md), made when first asked."""
+        from adapters.ledger.books_repo import BooksRepository
+        return BooksRepository(self.ledger)
+
+    @cached_property
     def access(self):
         """Tokens and the audit log, for the API and the console (its ORM rows: only when asked)."""
         from adapters.ledger.access import Access
@@ -194,10 +200,9 @@ class Service:
     def _basis_of(self, acct, held, values: dict[str, int], live: bool) -> dict[str, Any]:
         """Per symbol: shares, value, cost basis, unrealized gain and the part of it that
         is long-term today (engine/core/unrealized.py), and their totals."""
-        from adapters.ledger.books_repo import BooksRepository
         from engine.core.unrealized import SymbolGain, unrealized_by_symbol
         from engine.shell import clock
-        lots = BooksRepository(self.ledger).lots([acct.id])
+        lots = self.books.lots([acct.id])
         symbols = sorted({sym for sym, q in held.values() if q} | {x.symbol for x in lots})
         prices = self.valuation(symbols, live, acct.broker) if symbols else {}
         by_symbol: dict[str, int] = {}
@@ -415,15 +420,13 @@ class Service:
         """Realized gains of the period (rows sold in it) and the unrealized gain at its end:
         the holdings' value then less the basis of the lots open then (today's open lots
         bought by the end, plus the basis of rows sold after it from lots bought by then)."""
-        from adapters.ledger.books_repo import BooksRepository
         from engine.core.performance import basis_at
-        books = BooksRepository(self.ledger)
         acct = self.ledger.account(name)
-        rows = books.realized([acct.id])
+        rows = self.books.realized([acct.id])
         realized = [r for r in rows if (start is None or r.sold >= start) and (end is None or r.sold <= end)]
         short = sum(r.gain for r in realized if r.term == "short")
         long_ = sum(r.gain for r in realized if r.term == "long")
-        basis = basis_at(books.lots([acct.id]), rows, p.end)
+        basis = basis_at(self.books.lots([acct.id]), rows, p.end)
         return {"realized": {"short": fmt(short), "long": fmt(long_), "total": fmt(short + long_)},
                 "unrealized": {"market_value": fmt(p.market_value), "basis": fmt(basis),
                                "gain": fmt(p.market_value - basis)}}
@@ -434,8 +437,7 @@ class Service:
     def lots(self, name: str) -> dict[str, Any]:
         """The account's open tax lots, by symbol and id (docs/books.md); basis includes
         the wash-sale adjustment."""
-        from adapters.ledger.books_repo import BooksRepository
-        lots = BooksRepository(self.ledger).lots([self._account_id(name)])
+        lots = self.books.lots([self._account_id(name)])
         return {"account": name, "lots": [{
             "id": x.id, "symbol": x.symbol, "acquired": x.acquired.isoformat(), "shares": shares_text(x.shares),
             "basis": fmt(x.basis), "wash_adjustment": fmt(x.wash_adjustment)} for x in lots]}
@@ -444,14 +446,12 @@ class Service:
         """Realized gains of an account, or of every account of an owner (each row then
         names its account), sold in `year` when given, by sale date: Form 8949's rows
         (gain = proceeds - basis + wash_sale_disallowed) and the short- and long-term totals."""
-        from adapters.ledger.books_repo import BooksRepository
         if (name is None) == (owner is None):
             raise LedgerError("name an account or an owner (--owner ID), not both")
         if year is not None and not 1900 <= year <= 9999:
             raise LedgerError(f"year {year} is not a year like 2026")
-        books = BooksRepository(self.ledger)
         if owner is not None:
-            ids = books.owner_accounts(owner)
+            ids = self.books.owner_accounts(owner)
             if not ids:
                 raise NotFound(f"no account is owned by {owner!r}")
             from adapters.ledger.history import account_names
@@ -459,7 +459,7 @@ class Service:
         else:
             aid = self._account_id(name or "")
             ids, names = [aid], {aid: name}
-        rows = books.realized(ids, year)
+        rows = self.books.realized(ids, year)
         totals = {"short": 0, "long": 0}
         out = []
         for r in rows:
@@ -486,14 +486,13 @@ class Service:
 
     def _tax_previews(self, states, plans, prices, day) -> dict[int, Any]:
         """account id -> the estimated realized gain of its plan's sells (engine/core/tax_preview.py)."""
-        from adapters.ledger.books_repo import BooksRepository
         from engine.core.tax_preview import NONE, preview, sales_of
         by_id = {a.id: a for a in states}
         sales = {p.account_id: sales_of(((t.path, t.symbol, t.cents, t.sell_all) for t in p.trades),
                                         {h.path: h.shares for h in by_id[p.account_id].holdings}, prices)
                  for p in plans}
         selling = sorted(aid for aid, s in sales.items() if s)
-        lots = BooksRepository(self.ledger).lots(selling) if selling else []
+        lots = self.books.lots(selling) if selling else []
         out = {}
         for aid, s in sales.items():
             out[aid] = preview(s, [x for x in lots if x.account_id == aid], day, by_id[aid].rules.lot_method) \
@@ -503,14 +502,13 @@ class Service:
     def policy_tax(self, plan) -> dict[str, Any]:
         """The tax preview of a policy change's plan: per account that liquidates something,
         and in total, at the plan's prices, by each account's lot method."""
-        from adapters.ledger.books_repo import BooksRepository
         from engine.core.tax_preview import NONE, Sale, preview
         from engine.shell import clock
         day = clock.today()
         if not plan.accounts:
             return {"accounts": [], **tax_json(NONE)}
         ids, methods = self.ledger_accounts_and_methods([a.account for a in plan.accounts])
-        lots = BooksRepository(self.ledger).lots(sorted(ids.values()))
+        lots = self.books.lots(sorted(ids.values()))
         rows, total = [], NONE
         for a in plan.accounts:
             aid = ids[a.account]
