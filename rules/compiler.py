@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from itertools import chain as chain_names, islice
 from typing import Callable, Generator, Iterable, Mapping, NamedTuple
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 from sqlalchemy import select
 
 from engine.core.errors import NotFound
-from engine.core.money import cents, dollars
+from engine.core.money import cents
 
 from .tables import allocations, aware, windows as W
 

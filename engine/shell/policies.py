@@ -24,7 +24,6 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import rules as policy_lang
