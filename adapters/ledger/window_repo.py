@@ -340,6 +340,10 @@ class StepTx:
     def ledger_side(self) -> LedgerSide:
         return reconcile_repo.ledger_side(self.s, self.broker)
 
+    def broker_adjustment(self):
+        """What the broker should hold beyond what it reports (actions it does not apply)."""
+        return reconcile_repo.broker_adjustment(self.s, self.broker)
+
     def order_windows(self, client_order_ids: Iterable[str]) -> dict[str, str]:
         return reconcile_repo.order_windows(self.s, client_order_ids)
 
@@ -445,12 +449,13 @@ class StepTx:
                 out[(aid, path)] = row.symbol
         return out
 
-    def save_action(self, moved: Applied, names: Mapping[int, str]) -> dict:
+    def save_action(self, moved: Applied, names: Mapping[int, str], adjustment=None) -> dict:
         """Persist one applied action: its holdings, the accounts' and the house's cash, an
         event in every affected account's history (the cash a slice got carries its path:
         the planner invests it in the parent pie), a liquidation for every slice of a new
-        symbol that arrived, and the action's row (once: the primary key). Returns the
-        summary kept for the report."""
+        symbol that arrived, and the action's row (once: the primary key). `adjustment`
+        (a BrokerAdjustment): the broker does not apply actions itself, and should hold
+        this beyond what it reports from now on. Returns the summary kept for the report."""
         a = moved.action
         for h in moved.holdings:
             row = self.s.get(HoldingRow, (h.account_id, h.path))
@@ -509,6 +514,8 @@ class StepTx:
                    "cash": str(dollars(sum(c for aid, c in moved.cash if aid != house_id))),
                    "house_cash": str(dollars(paid.get(house_id, 0))), "house_shares": house_shares,
                    "liquidating": len([1 for aid, _ in moved.arrived if aid != house_id])}
+        if adjustment is not None:
+            summary["broker_adjustment"] = adjustment.to_json()
         self.s.add(CorporateActionRow(broker=self.broker, action_id=a.id, kind=a.kind.value, symbol=a.symbol,
                                       new_symbol=a.new_symbol, effective=a.effective, old_rate=str(a.old_rate),
                                       new_rate=str(a.new_rate), cash_rate=str(a.cash_rate),

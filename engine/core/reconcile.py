@@ -28,6 +28,7 @@ from enum import StrEnum
 from itertools import combinations
 from typing import Any, Iterable, Mapping, Sequence
 
+from engine.core.broker_view import BrokerAdjustment, seen
 from engine.core.corporate_actions import ActionKind, CorporateAction
 from engine.core.money import cents as to_cents, fmt
 from engine.core.orders import CENT, QTY, CashActivity, OrderState
@@ -58,13 +59,16 @@ class Tolerance:
 @dataclass(frozen=True, slots=True)
 class LedgerSide:
     """What the ledger says a broker account holds: shares per symbol of the accounts and
-    of the house, their cash in cents, and cash recorded by hand and not settled yet."""
+    of the house, their cash in cents, and cash recorded by hand and not settled yet.
+    `adjustment`: what a broker that does not apply corporate actions should hold beyond
+    what it reports (engine/core/broker_view.py), added to the broker's side."""
 
     accounts: Mapping[str, Decimal]
     house: Mapping[str, Decimal]
     accounts_cents: int
     house_cents: int
     pending_dividend_cents: int = 0
+    adjustment: BrokerAdjustment = BrokerAdjustment()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,8 @@ class Accepted:
 @dataclass(frozen=True, slots=True)
 class Line:
     """One symbol (or the cash line, CASH, in dollars): the accounts' part, the house's, the
-    broker's. `cause` is None where the sides agree."""
+    broker's (as compared: what it reports plus `adjusted`, the standing adjustment of
+    actions applied by pies only). `cause` is None where the sides agree."""
 
     symbol: str
     ledger: Decimal
@@ -89,6 +94,7 @@ class Line:
     cause: Cause | None = None
     detail: str = ""
     waits: bool = False                # an unexplained break above the tolerance
+    adjusted: Decimal = ZERO           # of `broker`: actions the broker does not apply (broker_view.py)
 
     @property
     def difference(self) -> Decimal:
@@ -99,7 +105,7 @@ class Line:
         return {"symbol": self.symbol, "ledger": str(self.ledger), "house": str(self.house),
                 "broker": str(self.broker), "difference": str(self.difference),
                 "cause": None if self.cause is None else self.cause.value, "detail": self.detail,
-                "waits": self.waits}
+                "waits": self.waits, "adjusted": str(self.adjusted)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +216,11 @@ def reconcile(ledger: LedgerSide, positions: Mapping[str, Decimal], broker_cents
     `outside`: filled orders the broker has that pies did not make; `unallocated`: pies's
     own orders whose window has not allocated them yet; `dividends`: the broker's dividend
     activities the ledger has not collected; `actions`: corporate actions on the symbols
-    concerned (either side may have applied them); `accepted`: operators' acceptances."""
+    concerned (either side may have applied them); `accepted`: operators' acceptances.
+    `positions` and `broker_cents` are what the broker reports; the ledger's standing
+    adjustment (`ledger.adjustment`) is added to them before comparing."""
+    adj = ledger.adjustment
+    positions, broker_cents = seen(positions, broker_cents, adj)
     held = {sym: ledger.accounts.get(sym, ZERO) + ledger.house.get(sym, ZERO)
             for sym in set(ledger.accounts) | set(ledger.house)}
     slack = max(tolerance.shares, MATCH)
@@ -218,7 +228,7 @@ def reconcile(ledger: LedgerSide, positions: Mapping[str, Decimal], broker_cents
     for sym in sorted(set(held) | {s for s, q in positions.items() if q}):
         mine, house = ledger.accounts.get(sym, ZERO), ledger.house.get(sym, ZERO)
         broker = positions.get(sym, ZERO)
-        line = Line(sym, mine, house, broker)
+        line = Line(sym, mine, house, broker, adjusted=adj.shares.get(sym, ZERO))
         d = line.difference
         if d:
             parts = _share_candidates(sym, mine + house, broker, held, actions)
@@ -230,7 +240,7 @@ def reconcile(ledger: LedgerSide, positions: Mapping[str, Decimal], broker_cents
             line = _decide(line, d, slack, abs(d) > tolerance.shares, parts, accepted)
         lines.append(line)
     cash = Line(CASH, Decimal(ledger.accounts_cents).scaleb(-2), Decimal(ledger.house_cents).scaleb(-2),
-                Decimal(broker_cents).scaleb(-2))
+                Decimal(broker_cents).scaleb(-2), adjusted=Decimal(adj.cents).scaleb(-2))
     d = cash.difference
     if d:
         paid = sorted(dividends, key=lambda a: (a.day, a.id))
@@ -268,7 +278,7 @@ def _decide(line: Line, d: Decimal, slack: Decimal, above: bool,
 
 
 def _with(line: Line, cause: Cause, detail: str, waits: bool) -> Line:
-    return Line(line.symbol, line.ledger, line.house, line.broker, cause, detail, waits)
+    return Line(line.symbol, line.ledger, line.house, line.broker, cause, detail, waits, line.adjusted)
 
 
 def _orders_detail(what: str, orders: Iterable[OrderState]) -> str:

@@ -33,7 +33,8 @@ from adapters.ledger.window_repo import WindowInfo, WindowRepository
 from engine.core import errors
 from engine.core.admission import HouseCash
 from engine.core.corporate_actions import ActionKind, CorporateAction
-from engine.core.corporate_moves import APPLIED_KINDS, apply_action, suspects
+from engine.core.broker_view import not_applied, seen
+from engine.core.corporate_moves import APPLIED_KINDS, Book, apply_action, suspects
 from engine.core.errors import StopTrading
 from engine.core.books import WASH_DAYS, book, net_trades
 from engine.core.lots import LotMethod
@@ -105,6 +106,14 @@ def _crash_hook(point: str) -> None:
         if os.environ.get("PIES_TEST_PAUSED"):
             open(os.environ["PIES_TEST_PAUSED"], "a").close()
         _time.sleep(float(seconds or 60))
+
+
+def _totals(book: Book) -> dict[str, Decimal]:
+    """Shares per symbol of a corporate action's book, the house's included."""
+    out: dict[str, Decimal] = {}
+    for h in book.holdings:
+        out[h.symbol] = out.get(h.symbol, Decimal(0)) + h.shares
+    return out
 
 
 def _since(w: WindowInfo, day: date) -> datetime:
@@ -462,6 +471,7 @@ class WindowRunner:
         positions = self._call("positions", self.broker.positions)
         self.crash("actions:read")
         summaries: list[dict] = []
+        applies = getattr(self.broker, "applies_corporate_actions", True)
         with self.repo.step(w.id) as tx:
             done = tx.applied_ids(a.id for a in listed)
             owned_before = set(tx.held_symbols())
@@ -470,11 +480,16 @@ class WindowRunner:
             for a in listed:
                 if a.id in done or a.kind not in APPLIED_KINDS:
                     continue
-                _, moved = apply_action(tx.action_book({a.symbol} | ({a.new_symbol} if a.new_symbol else set())), a)
-                summaries.append(tx.save_action(moved, tx.account_names(moved.accounts)))
+                book = tx.action_book({a.symbol} | ({a.new_symbol} if a.new_symbol else set()))
+                _, moved = apply_action(book, a)
+                # A broker that does not apply actions (Alpaca paper) keeps its side as it was:
+                # the ledger records what it should hold from now on (broker_view.py).
+                adjustment = None if applies else not_applied(a, _totals(book))
+                summaries.append(tx.save_action(moved, tx.account_names(moved.accounts), adjustment))
                 self.crash("actions:applying")          # killed here: none of the transaction stays
             owned = tx.conservation_inputs()[0]
-            stop += suspects(owned, {k: p.qty for k, p in positions.items()}, listed, tx.applied_actions())
+            seen_positions, _ = seen({k: p.qty for k, p in positions.items()}, 0, tx.broker_adjustment())
+            stop += suspects(owned, seen_positions, listed, tx.applied_actions())
             if stop:
                 raise StopTrading(f"window {w.id} stops before trading: " + "; ".join(stop))
             stale = tx.stale_names()
@@ -731,8 +746,12 @@ class WindowRunner:
             # ledger: the next window collects them. Compare without them, and say so.
             uncollected = sum((a.amount for a in tx.unrecorded_dividends(arrived)), Decimal(0))
             owned, negative, cash, negative_cash = tx.conservation_inputs()
-            problems = discrepancies(self.name, owned, {k: p.qty for k, p in positions.items()}, cash,
-                                     balance.cash - uncollected, negative, negative_cash)
+            # The broker as compared: what it reports plus what it should hold of the
+            # actions it does not apply itself (broker_view.py; nothing at most brokers).
+            theirs, their_cents = seen({k: p.qty for k, p in positions.items()}, 0, tx.broker_adjustment())
+            problems = discrepancies(self.name, owned, theirs, cash,
+                                     balance.cash + Decimal(their_cents).scaleb(-2) - uncollected, negative,
+                                     negative_cash)
             report = window_report(w.id, self.name, w.trading_date.isoformat(), w.name, tx.account_count(),
                                    tx.retried_events(), tx.report_orders(), problems, uncollected)
             before = (tx.window.report or {}).get("reconciliation") or {}
