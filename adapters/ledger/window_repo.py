@@ -516,6 +516,8 @@ class StepTx:
                    "liquidating": len([1 for aid, _ in moved.arrived if aid != house_id])}
         if adjustment is not None:
             summary["broker_adjustment"] = adjustment.to_json()
+        if moved.prices:                 # what a basis allocation was made at
+            summary["prices"] = {sym: str(p) for sym, p in moved.prices}
         self.s.add(CorporateActionRow(broker=self.broker, action_id=a.id, kind=a.kind.value, symbol=a.symbol,
                                       new_symbol=a.new_symbol, effective=a.effective, old_rate=str(a.old_rate),
                                       new_rate=str(a.new_rate), cash_rate=str(a.cash_rate),

@@ -108,6 +108,10 @@ def _crash_hook(point: str) -> None:
         _time.sleep(float(seconds or 60))
 
 
+# Kinds whose basis allocation needs the day's prices (engine/core/corporate_moves.basis_share).
+ALLOCATES = frozenset({ActionKind.SPIN_OFF, ActionKind.UNIT_SPLIT, ActionKind.STOCK_AND_CASH_MERGER})
+
+
 def _totals(book: Book) -> dict[str, Decimal]:
     """Shares per symbol of a corporate action's book, the house's included."""
     out: dict[str, Decimal] = {}
@@ -469,6 +473,9 @@ class WindowRunner:
                     held.add(a.new_symbol)
         listed = sorted((a for a in found.values() if a.effective <= w.trading_date), key=lambda a: (a.effective, a.id))
         positions = self._call("positions", self.broker.positions)
+        # The prices a basis allocation needs (a spin-off's, a unit split's distribution, a
+        # stock-and-cash merger's): the broker's at this window, the action's first.
+        prices = self._allocation_prices(w, listed)
         self.crash("actions:read")
         summaries: list[dict] = []
         applies = getattr(self.broker, "applies_corporate_actions", True)
@@ -481,7 +488,7 @@ class WindowRunner:
                 if a.id in done or a.kind not in APPLIED_KINDS:
                     continue
                 book = tx.action_book({a.symbol} | ({a.new_symbol} if a.new_symbol else set()))
-                _, moved = apply_action(book, a)
+                _, moved = apply_action(book, a, prices)
                 # A broker that does not apply actions (Alpaca paper) keeps its side as it was:
                 # the ledger records what it should hold from now on (broker_view.py).
                 adjustment = None if applies else not_applied(a, _totals(book))
@@ -499,6 +506,28 @@ class WindowRunner:
                         description=x["description"], accounts=x["account_count"])
         for line in stale:
             log.warning("policy names a changed symbol", window=w.id, warning=line)
+
+    def _allocation_prices(self, w: WindowInfo, listed: list[CorporateAction]) -> dict[str, Decimal]:
+        """The broker's prices now of the symbols whose basis allocation needs them (a spin-off:
+        both; a stock-and-cash merger: the acquirer's). A symbol without a price (not trading
+        yet, a feed without it) is left out: its action allocates no basis, and says so."""
+        wanted = sorted({s for a in listed if a.kind in ALLOCATES
+                         for s in ((a.new_symbol,) if a.kind == ActionKind.STOCK_AND_CASH_MERGER
+                                   else (a.symbol, a.new_symbol)) if s})
+        if not wanted:
+            return {}
+        try:
+            return dict(self.broker.latest_prices(wanted))
+        except BrokerError:
+            pass
+        out: dict[str, Decimal] = {}
+        for sym in wanted:                   # one by one: the others still count
+            try:
+                out.update(self.broker.latest_prices([sym]))
+            except BrokerError as e:
+                log.warning("no price for a corporate action's basis allocation", window=w.id, symbol=sym,
+                            reason=str(e))
+        return out
 
     def _collected(self, w: WindowInfo) -> None:
         self._corporate_actions(w)

@@ -209,8 +209,17 @@ def test_splits_rename_cash_merger_and_spin_off_through_the_window(world):
 
     # Day 5: IBM spins off KD (1 for 5): KD arrives beside IBM in "Value" and is sold into it.
     ibm = {n: shares(led, n)["Value/IBM"][1] for n in NAMES}
+    ibm_basis = {n: lots(n, "IBM")[1] for n in NAMES}
     r = world.run(DAYS[4])
     assert [x["id"] for x in r["corporate_actions"]] == ["so-ibm"]
+    # The basis is split by value at the window's prices (IBM 190, KD 50: KD takes 10/200):
+    # what KD took was realized when it was sold into "Value"; nothing lost to the cent.
+    assert r["corporate_actions"][0]["prices"] == {"IBM": "190.00", "KD": "50.00"}
+    for n in NAMES:
+        kd = [x for x in books.realized([ids[n]]) if x.symbol == "KD"]
+        kept = sum(l.basis for l in books.lots([ids[n]]) if l.symbol == "IBM" and l.shares and l.acquired < DAYS[4])
+        assert kd and sum(x.basis for x in kd) + kept == ibm_basis[n], n
+        assert abs(sum(x.basis for x in kd) - ibm_basis[n] / 20) <= 1, n
     assert {(o["symbol"], o["side"]) for o in r["orders"]} >= {("KD", "sell")}
     assert "CCC" not in {o["symbol"] for o in r["orders"]}
     for n in NAMES:
