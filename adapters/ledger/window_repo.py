@@ -516,6 +516,8 @@ class StepTx:
                    "liquidating": len([1 for aid, _ in moved.arrived if aid != house_id])}
         if adjustment is not None:
             summary["broker_adjustment"] = adjustment.to_json()
+        if a.lieu_price:
+            summary["lieu_price"] = str(a.lieu_price)
         if moved.prices:                 # what a basis allocation was made at
             summary["prices"] = {sym: str(p) for sym, p in moved.prices}
         self.s.add(CorporateActionRow(broker=self.broker, action_id=a.id, kind=a.kind.value, symbol=a.symbol,

@@ -17,7 +17,7 @@ applying once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Iterable, Mapping, Sequence
 
 from .corporate_actions import ActionKind, CorporateAction
@@ -102,12 +102,37 @@ def check(a: CorporateAction) -> None:
         raise ActionError(f"{a.id}: new_rate must be positive, not {a.new_rate}")
     if a.kind == ActionKind.NAME_CHANGE and not a.new_symbol:
         raise ActionError(f"{a.id}: a name change needs its new symbol")
+    if a.lieu_price < 0:
+        raise ActionError(f"{a.id}: lieu_price cannot be negative")
+    if a.lieu_price and not _in_place(a):
+        raise ActionError(f"{a.id}: cash in lieu is for splits, reverse splits and stock dividends")
 
 
 def _moves_shares(a: CorporateAction) -> bool:
     return a.kind in (ActionKind.FORWARD_SPLIT, ActionKind.REVERSE_SPLIT, ActionKind.STOCK_DIVIDEND,
                       ActionKind.SPIN_OFF, ActionKind.STOCK_MERGER, ActionKind.STOCK_AND_CASH_MERGER,
                       ActionKind.UNIT_SPLIT)
+
+
+def _in_place(a: CorporateAction) -> bool:
+    """A split, reverse split or stock dividend: the same symbol, a new count."""
+    return a.new_symbol is None and a.kind in (ActionKind.FORWARD_SPLIT, ActionKind.REVERSE_SPLIT,
+                                               ActionKind.STOCK_DIVIDEND)
+
+
+def lieu_fraction(a: CorporateAction, total: Decimal) -> tuple[Decimal, Decimal, int]:
+    """Cash in lieu at the broker for a position of `total` shares: (W, keep, cents).
+    The broker's new position is W = the whole shares of X = total x new_rate / old_rate;
+    it pays `cents` = floor_cent((X - W) x lieu_price) for the rest. `keep` = W / X is the
+    part of every holding that stays shares (1: no cash in lieu, or X whole)."""
+    exact = total * a.new_rate / a.old_rate
+    if not a.lieu_price or not _in_place(a) or exact <= 0:
+        return floor9(exact), Decimal(1), 0
+    whole = exact.to_integral_value(rounding=ROUND_DOWN)
+    with localcontext() as ctx:          # exact enough, and down: a slice never gets more than its part
+        ctx.prec, ctx.rounding = 60, ROUND_FLOOR
+        keep = whole / exact
+    return whole, keep, _cents_down((exact - whole) * a.lieu_price)
 
 
 def _target(a: CorporateAction) -> str | None:
@@ -139,7 +164,9 @@ def broker_after(a: CorporateAction, positions: Mapping[str, Decimal], cash_cent
     elif target is not None:
         arrive = arriving(a, qty)
         if target == a.symbol:
-            out[a.symbol] = arrive
+            whole, _, lieu = lieu_fraction(a, qty)
+            out[a.symbol] = whole
+            cash_cents += lieu
         else:
             if not _source_stays(a):
                 out.pop(a.symbol)
@@ -224,10 +251,10 @@ def apply_action(book: Book, a: CorporateAction,
                 put(Held(h.account_id, h.path, target, h.shares))
                 new_by_account[h.account_id] = new_by_account.get(h.account_id, ZERO) + h.shares
     elif target is not None:
-        arrive_total = arriving(a, total)
+        arrive_total, keep, lieu_cents = lieu_fraction(a, total) if target == a.symbol else (arriving(a, total), 1, 0)
         given = ZERO
         for h in mine:
-            n = arriving(a, h.shares)
+            n = arriving(a, h.shares) if keep == 1 else _kept(a, h.shares, keep)
             given += n
             new_by_account[h.account_id] = new_by_account.get(h.account_id, ZERO) + n
             if target == a.symbol:
@@ -270,21 +297,46 @@ def apply_action(book: Book, a: CorporateAction,
                         proceeds.append((aid, h.path, part))
         if broker_cash - paid:
             cash_moves.append((house, broker_cash - paid))
+    lieu_basis: Decimal | None = None
+    if target == a.symbol and keep != 1 and total > 0:
+        # Cash in lieu: every account's cashed-out part (its shares x ratio x (1 - keep)) at
+        # the lieu price, rounded down to the cent, over its slices by shares for the planner;
+        # the house takes the residue cents of what the broker paid.
+        by_account = {}
+        for h in mine:
+            by_account.setdefault(h.account_id, []).append(h)
+        paid = 0
+        for aid in sorted(by_account):
+            slices = by_account[aid]
+            out = sum((h.shares for h in slices), ZERO) * a.new_rate / a.old_rate * (1 - keep)
+            c = _cents_down(out * a.lieu_price)
+            paid += c
+            if c:
+                cash_moves.append((aid, c))
+                for h, part in zip(slices, split_units(c, [h.shares for h in slices])):
+                    if part:
+                        proceeds.append((aid, h.path, part))
+        if lieu_cents - paid:
+            cash_moves.append((house, lieu_cents - paid))
+        lieu_basis = 1 - keep
     cash = dict(book.cash)
     for aid, c in cash_moves:
         cash[aid] = cash.get(aid, 0) + c
 
-    fraction = basis_share(a, prices or {})
+    fraction = basis_share(a, prices or {}) if lieu_basis is None else lieu_basis
     changed, added, cash_basis = _move_lots(a, book.lots, new_by_account, target, stays, fraction)
     lots = [changed[i] for i in sorted(changed)] + added
-    realized = _realized(a, book.lots, changed, dict(cash_moves), house, cash_basis, fraction)
+    # The shares a realized row sells: the cash's part of the old shares (a merger), or the
+    # cashed-out part of the new ones (cash in lieu).
+    sold = fraction if lieu_basis is None or fraction is None else a.new_rate / a.old_rate * lieu_basis
+    realized = _realized(a, book.lots, changed, dict(cash_moves), house, cash_basis, sold)
     all_lots = tuple(changed.get(i, l) for i, l in enumerate(book.lots)) + tuple(added)
     holdings = tuple(sorted((h for h in rows.values() if h.shares), key=lambda h: (h.account_id, h.path)))
     after = Book(house, holdings, cash, all_lots, book.applied | {a.id})
     accounts = tuple(sorted({aid for aid, _ in touched if aid != house} | {aid for aid, _ in cash_moves if aid != house}))
     moved = tuple(sorted(touched.values(), key=lambda h: (h.account_id, h.path)))
     used = tuple(sorted((s, p) for s, p in (prices or {}).items() if s in (a.symbol, a.new_symbol))) \
-        if fraction is not None else ()
+        if fraction is not None and lieu_basis is None else ()
     return after, Applied(a, moved, tuple(sorted(cash_moves)), tuple(proceeds), tuple(sorted(set(arrived))),
                           tuple(lots), accounts, realized, used)
 
@@ -312,6 +364,14 @@ def basis_share(a: CorporateAction, prices: Mapping[str, Decimal]) -> Decimal | 
             return None
         return a.cash_rate / (a.cash_rate + a.new_rate / a.old_rate * p_new)
     return None
+
+
+def _kept(a: CorporateAction, shares: Decimal, keep: Decimal) -> Decimal:
+    """A slice's shares after a split that pays cash in lieu: its new count times the part
+    that stays shares, rounded down (the division already rounded down: never more)."""
+    with localcontext() as ctx:
+        ctx.prec, ctx.rounding = 60, ROUND_FLOOR
+        return floor9(shares * a.new_rate / a.old_rate * keep)
 
 
 def _half_even_cents(x: Decimal) -> int:
@@ -346,7 +406,7 @@ def _move_lots(a: CorporateAction, lots: Sequence[Lot], new_by_account: Mapping[
         parts = split_units(units, [lots[i].shares for i in mine])
         if a.kind == ActionKind.NAME_CHANGE or (target is not None and (target == a.symbol or not stays)):
             carried = [i for i, p in zip(mine, parts) if p]
-            if a.kind == ActionKind.STOCK_AND_CASH_MERGER and fraction is not None and carried:
+            if fraction is not None and carried and (a.kind == ActionKind.STOCK_AND_CASH_MERGER or a.lieu_price):
                 whole = sum(lots[i].basis for i in carried)
                 cash_basis = {**cash_basis, **dict(zip(carried, split_units(
                     _half_even_cents(whole * fraction), [Decimal(lots[i].basis) for i in carried])))}

@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from engine.core.broker_view import BrokerAdjustment, seen
 from engine.core.corporate_actions import ActionKind, CorporateAction
+from engine.core.corporate_moves import lieu_fraction
 from engine.core.money import cents as to_cents, fmt
 from engine.core.orders import CENT, QTY, CashActivity, OrderState
 
@@ -143,9 +144,10 @@ def _rate(a: CorporateAction) -> Decimal:
 
 def _after(a: CorporateAction, shares: Decimal) -> Decimal:
     """Shares of `a.symbol` (kinds in STAYS) once the action is applied, rounded down to 9 decimals."""
-    rate = _rate(a)
-    new = shares + shares * rate if a.kind == ActionKind.STOCK_DIVIDEND else shares * rate
-    return new.quantize(QTY, rounding="ROUND_DOWN")
+    if a.lieu_price:                   # cash in lieu: the broker keeps whole shares
+        return lieu_fraction(a, shares)[0]
+    # A stock dividend's new_rate is 1 + its rate already (both readers): one rule for all.
+    return (shares * _rate(a)).quantize(QTY, rounding="ROUND_DOWN")
 
 
 def _describe(a: CorporateAction) -> str:
@@ -257,6 +259,8 @@ def reconcile(ledger: LedgerSide, positions: Mapping[str, Decimal], broker_cents
                  (sum((_signed_cash(o) for o in unallocated), ZERO), Cause.UNALLOCATED,
                   _orders_detail("pies's own, its window not closed yet", list(unallocated)))]
         parts += [(amount, Cause.ACTION, f"cash of {_describe(a)}") for a, amount in lieu]
+        parts += [(Decimal(lieu_fraction(a, held.get(a.symbol, ZERO))[2]).scaleb(-2), Cause.ACTION,
+                   f"cash in lieu of {_describe(a)}") for a in actions if a.lieu_price]
         cash = _decide(cash, d, max(Decimal(tolerance.cents).scaleb(-2), CENT) if tolerance.cents else ZERO,
                        abs(to_cents(d, "ROUND_UP")) > tolerance.cents, parts, accepted)
     lines.append(cash)
