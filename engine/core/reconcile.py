@@ -276,9 +276,32 @@ def _decide(line: Line, d: Decimal, slack: Decimal, above: bool,
     if acc is not None:
         return _with(line, Cause.ACCEPTED, f"accepted by an operator (#{acc.id}): {acc.reason}", False)
     what = "shares" if line.symbol != CASH else "dollars"
+    split = suspected_split(line.symbol, line.ledger + line.house, line.broker) if line.symbol != CASH else None
     return _with(line, Cause.UNEXPLAINED,
-                 f"no action, order or dividend accounts for {d} {what}" +
+                 (f"{split}; " if split else "") + f"no action, order or dividend accounts for {d} {what}" +
                  ("; trading waits for an operator" if above else "; within the tolerance"), above)
+
+
+# The ratios a split nobody reported is looked for at: n-for-1 and 1-for-n for n up to 100,
+# and the usual fractional ones (3-for-2, 5-for-4, 4-for-3 and their reverses).
+SIMPLE_RATIOS = tuple(sorted({(n, 1) for n in range(2, 101)} | {(1, n) for n in range(2, 101)}
+                             | {(3, 2), (5, 4), (4, 3), (2, 3), (4, 5), (3, 4)}, key=lambda r: (r[0] + r[1], r)))
+
+
+def suspected_split(symbol: str, ledger: Decimal, broker: Decimal) -> str | None:
+    """When the broker's shares are the ledger's (accounts + house) times a simple ratio,
+    within each holding's rounding to 9 decimals (a millionth of a share, or a millionth of
+    the position), the split or reverse split that would explain it, as one phrase:
+    `VTI: broker holds 2.000x the ledger's shares: a 2-for-1 split pies has not heard of?`."""
+    if ledger <= 0 or broker <= 0 or ledger == broker:
+        return None
+    for new, old in SIMPLE_RATIOS:
+        expected = ledger * new / old
+        if abs(broker - expected) <= max(MATCH, expected * MATCH):
+            kind = "split" if new > old else "reverse split"
+            return (f"{symbol}: broker holds {broker / ledger:.3f}\u00d7 the ledger's shares: "
+                    f"a {new}-for-{old} {kind} pies has not heard of?")
+    return None
 
 
 def _with(line: Line, cause: Cause, detail: str, waits: bool) -> Line:

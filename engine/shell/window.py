@@ -38,7 +38,7 @@ from engine.core.corporate_moves import APPLIED_KINDS, Book, apply_action, suspe
 from engine.core.errors import StopTrading
 from engine.core.books import WASH_DAYS, book, net_trades
 from engine.core.lots import LotMethod
-from engine.core.reconcile import Tolerance
+from engine.core.reconcile import Tolerance, suspected_split
 from engine.core.money import cents, dollars
 from engine.core.window.allocation import allocate_symbol, new_fill, phase_of_symbols, shares_after
 from engine.core.window.collect import Recurring, recurring_due, split_dividend
@@ -437,7 +437,9 @@ class WindowRunner:
                 log.error("trading waits: ledger and broker disagree", window=w.id, broker=self.name, symbol=x.symbol,
                           ledger=str(x.ledger), house=str(x.house), broker_holds=str(x.broker),
                           difference=str(x.difference), alert=True)
-            names = ", ".join(f"{x.symbol} (difference {x.difference})" for x in rec.waits[:5])
+            names = ", ".join(f"{x.symbol} (difference {x.difference}"
+                              f"{'; ' + split if (split := suspected_split(x.symbol, x.ledger + x.house, x.broker)) else ''})"
+                              for x in rec.waits[:5])
             raise WindowHeld(f"window {w.id} waits for an operator: the ledger and broker {self.name!r} disagree on "
                              f"{names} and nothing explains it; see `pies reconcile`, then "
                              f"`pies reconcile accept --reason ...` and run the window again")

@@ -258,3 +258,18 @@ def test_a_split_the_ledger_has_not_heard_of_stops_the_window_before_trading(db_
         WindowRunner(w.led, b, "main", WindowOptions(settle_timeout=1)).run(DAYS[1])
     assert not b._state["orders"] or all(o["submitted_at"] < DAYS[1].isoformat() for o in b._state["orders"].values())
     w.led.dispose()
+
+
+def test_the_hold_on_an_unreported_split_names_the_symbol_and_the_split_suspected(db_url, tmp_path):
+    w = World(tmp_path, db_url, actions=False)
+    policies.add_account(w.led, "solo", "Growth", w.policy)
+    w.led.deposit("solo", "1000.00", key="first")
+    w.run(DAYS[0])
+    state = json.loads((tmp_path / "broker.json").read_text())
+    state["positions"]["VTI"] = str(Decimal(state["positions"]["VTI"]) * 2)
+    (tmp_path / "broker.json").write_text(json.dumps(state))
+    w.now = datetime.combine(DAYS[1], time(9, 35), NY)
+    with pytest.raises(StopTrading, match=r"VTI \(difference [0-9.]+; VTI: broker holds 2\.000\u00d7 the ledger's "
+                                          r"shares: a 2-for-1 split pies has not heard of\?\)"):
+        WindowRunner(w.led, w.broker(), "main", WindowOptions(settle_timeout=1)).run(DAYS[1])
+    w.led.dispose()
