@@ -457,33 +457,36 @@ class StepTx:
         (a BrokerAdjustment): the broker does not apply actions itself, and should hold
         this beyond what it reports from now on. Returns the summary kept for the report."""
         a = moved.action
-        for h in moved.holdings:
-            row = self.s.get(HoldingRow, (h.account_id, h.path))
-            if not h.shares:
-                if row is not None:
-                    self.s.delete(row)
-            elif row is None:
-                self.s.add(HoldingRow(account_id=h.account_id, path=h.path, symbol=h.symbol, shares=h.shares))
-            else:
-                row.symbol, row.shares = h.symbol, h.shares
         self.s.flush()
-        for lot in moved.lots:           # the lots the core moved: split, renamed, closed, or new (id 0)
-            if lot.id:
-                self.s.execute(update(LotRow).where(LotRow.id == lot.id).values(
-                    symbol=lot.symbol, shares=lot.shares, basis=dollars(lot.basis), replaced=lot.replaced,
-                    closed=not lot.shares).execution_options(synchronize_session=False))
-            else:
-                self.s.add(LotRow(account_id=lot.account_id, symbol=lot.symbol, bought=lot.bought,
-                                  acquired=lot.acquired, shares=lot.shares, basis=dollars(lot.basis),
-                                  wash_adjustment=dollars(lot.wash_adjustment), replaced=lot.replaced,
-                                  window_id=self.wid, closed=not lot.shares))
-        for r in moved.realized:
-            self.s.add(RealizedRow(account_id=r.account_id, lot_id=r.lot_id, symbol=r.symbol, acquired=r.acquired,
-                                   sold=r.sold, shares=r.shares, proceeds=dollars(r.proceeds), basis=dollars(r.basis),
-                                   window_id=self.wid))
-        for aid, c in moved.cash:
-            self.s.execute(update(Account).where(Account.id == aid).values(cash=Account.cash + dollars(c))
-                           .execution_options(synchronize_session=False))
+        # In bulk, a few statements per action whatever the number of accounts (COPY on
+        # PostgreSQL): every touched holding row goes and the non-zero ones come back.
+        touched = [(h.account_id, h.path) for h in moved.holdings]
+        bulk.delete_rows(self.s, HoldingRow.__table__, ("account_id", "path"), touched)
+        bulk.insert_rows(self.s, HoldingRow.__table__, ("account_id", "path", "symbol", "shares"),
+                         [(h.account_id, h.path, h.symbol, h.shares) for h in moved.holdings if h.shares])
+        # The lots the core moved: split, renamed, closed, re-based, or new (id 0).
+        bulk.update_rows(self.s, LotRow.__table__, ("id",), ("symbol", "shares", "basis", "replaced", "closed"),
+                         [(lot.id, lot.symbol, lot.shares, dollars(lot.basis), lot.replaced, not lot.shares)
+                          for lot in moved.lots if lot.id])
+        new_lots = [(lot.account_id, lot.symbol, lot.bought, lot.acquired, lot.shares, dollars(lot.basis),
+                     dollars(lot.wash_adjustment), lot.replaced, self.wid, not lot.shares)
+                    for lot in moved.lots if not lot.id]
+        if new_lots:
+            self.s.execute(insert(LotRow), [dict(zip(("account_id", "symbol", "bought", "acquired", "shares", "basis",
+                                                      "wash_adjustment", "replaced", "window_id", "closed"), r))
+                                            for r in new_lots])
+        if moved.realized:
+            self.s.execute(insert(RealizedRow), [
+                {"account_id": r.account_id, "lot_id": r.lot_id, "symbol": r.symbol, "acquired": r.acquired,
+                 "sold": r.sold, "shares": r.shares, "proceeds": dollars(r.proceeds), "basis": dollars(r.basis),
+                 "window_id": self.wid} for r in moved.realized])
+        if moved.cash:
+            ids = [aid for aid, _ in moved.cash]
+            now = {aid: c for aid, c in self.s.execute(select(Account.id, Account.cash).where(
+                bulk.id_in(self.s, Account.id, ids)).with_for_update())}
+            bulk.update_rows(self.s, Account.__table__, ("id",), ("cash",),
+                             [(aid, now[aid] + dollars(c)) for aid, c in moved.cash])
+        self.s.expire_all()              # rows the session holds were written around it
         text_ = describe(a)
         paid = dict(moved.cash)
         house_id = self.house().id
@@ -539,8 +542,11 @@ class StepTx:
 
     def account_names(self, ids: Iterable[int]) -> dict[int, str]:
         wanted = sorted(set(ids))
-        return {i: n for i, n in self.s.execute(select(Account.id, Account.name).where(Account.id.in_(wanted)))} \
-            if wanted else {}
+        out: dict[int, str] = {}
+        for k in range(0, len(wanted), 5_000):   # a statement's parameters are bounded (PostgreSQL: 65,535)
+            out.update((i, n) for i, n in self.s.execute(select(Account.id, Account.name).where(
+                bulk.id_in(self.s, Account.id, wanted[k:k + 5_000]))))
+        return out
 
     # --- price and plan ---------------------------------------------------------------------
 
