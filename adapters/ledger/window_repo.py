@@ -507,8 +507,8 @@ class StepTx:
                              "amount": None, "path": path, "status": "planned", "window_id": self.wid,
                              "reason": f"{text_}: {path} arrived; sold into its parent pie unless the policy "
                                        f"names it", "created_at": utcnow()})
-        if rows:
-            self.s.execute(insert(Event), rows)
+        cols = ("account_id", "key", "kind", "amount", "path", "status", "window_id", "reason", "created_at")
+        bulk.insert_rows(self.s, Event.__table__, cols, [tuple(r[c] for c in cols) for r in rows])
         house_shares = {h.symbol: str(h.shares) for h in moved.holdings if h.account_id == house_id}
         summary = {"id": a.id, "kind": a.kind.value, "symbol": a.symbol, "new_symbol": a.new_symbol,
                    "effective": a.effective.isoformat(), "description": text_,
