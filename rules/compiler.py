@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from itertools import chain as chain_names, islice
 from typing import Callable, Generator, Iterable, Mapping, NamedTuple
 
@@ -486,25 +486,31 @@ class _RulesResolver:
                 return None
             fields["every"] = period.text
             return "every"
-        if st.kind == "avoid":
-            if [w.text for w in st.words] != ["wash-sales"]:
-                c.error(st.words[0].src, f"'avoid {' '.join(w.text for w in st.words)}': the only thing to avoid is "
-                                         f"'wash-sales'")
-                return None
-            fields["avoid_wash_sales"] = True
-            return "avoid wash-sales"
-        if st.kind == "lots":
-            method = st.words[0]
-            if method.text not in vocab.LOT_METHODS:
-                c.error(method.src, f"'lots {method.text}': choose {vocab.one_of(list(vocab.LOT_METHODS))}")
-                return None
-            if len(st.words) > 1:
-                c.error(st.words[1].src, f"'lots {method.text}' takes one method; "
-                                         f"'{st.words[1].text}' is one word too many")
-                return None
-            fields["lot_method"] = method.text
-            return "lots"
+        if st.kind in _ONE_WORD:
+            return _one_word(st, fields, c)
         raise AssertionError(st.kind)
+
+
+# Rules of one word after their keyword (`lots fifo`, `avoid wash-sales`): the words each
+# takes, what a wrong word is told ("choose ..."), the RuleSet field the word sets (the
+# word itself; True when there is only one word to say) and the statement's name.
+_ONE_WORD: dict[str, tuple[tuple[str, ...], str, str, str]] = {
+    "lots": (vocab.LOT_METHODS, "choose", "lot_method", "lots"),
+    "avoid": (("wash-sales",), "the only thing to avoid is", "avoid_wash_sales", "avoid wash-sales"),
+}
+
+
+def _one_word(st: RuleStmt, fields: dict[str, object], c: Collector) -> str | None:
+    words, told, field, said = _ONE_WORD[st.kind]
+    word = st.words[0]
+    if word.text not in words:
+        c.error(word.src, f"'{st.kind} {word.text}': {told} {vocab.one_of(list(words))}")
+        return None
+    if len(st.words) > 1:
+        c.error(st.words[1].src, f"'{st.kind} {word.text}' takes one word; '{st.words[1].text}' is one word too many")
+        return None
+    fields[field] = word.text if len(words) > 1 else True
+    return said
 
 
 def _compile_rules(sf: SyntaxFile, c: Collector, external: Mapping[str, RuleSet],

@@ -12,10 +12,12 @@ from __future__ import annotations
 import itertools
 import json
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from sqlalchemy import ARRAY, Integer, String, Table, any_, bindparam, func, insert, literal, select, update
-from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:                  # an annotation only: a command that imports this never pays for the ORM
+    from sqlalchemy.orm import Session
 
 ZERO = Decimal(0)
 _temp_names = itertools.count(1)

@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Row
 
 from . import bulk
-from .schema import Account, Event, Holding, PolicyApply, PolicyVersion
+from .tables import accounts as A, events as E, holdings as H, policy_applies as PA, policy_versions as PV, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 WAITING = ("pending", "planned")       # a liquidation in these states is not queued twice
 
@@ -33,9 +38,9 @@ class FollowerRow:
 
 
 def _following(path: str):
-    return (select(Account.id, Account.name, Account.pie, Account.rules, Account.policy_version_id)
-            .join(PolicyVersion, Account.policy_version_id == PolicyVersion.id)
-            .where(PolicyVersion.file == path, Account.is_house.is_(False), Account.status != "closed"))
+    return (select(A.c.id, A.c.name, A.c.pie, A.c.rules, A.c.policy_version_id)
+            .join(PV, A.c.policy_version_id == PV.c.id)
+            .where(PV.c.file == path, A.c.is_house.is_(False), A.c.status != "closed"))
 
 
 def followers(s: Session, path: str, *, not_on: int | None = None, limit: int | None = None,
@@ -44,19 +49,19 @@ def followers(s: Session, path: str, *, not_on: int | None = None, limit: int | 
     version `not_on` yet (what an apply still has to move), at most `limit` of them."""
     q = _following(path)
     if not_on is not None:
-        q = q.where(Account.policy_version_id != not_on)
-    q = q.order_by(Account.id)
+        q = q.where(A.c.policy_version_id != not_on)
+    q = q.order_by(A.c.id)
     if limit is not None:
         q = q.limit(limit)
     if lock:
-        q = q.with_for_update(of=Account)
+        q = q.with_for_update(of=A)
     return [FollowerRow(*r) for r in s.execute(q)]
 
 
 def follower_pies(s: Session, path: str) -> dict[str, list[str]]:
     """pie -> names of the open accounts following the file with it (by name)."""
     out: dict[str, list[str]] = {}
-    for _, name, pie, _, _ in s.execute(_following(path).order_by(Account.name)):
+    for _, name, pie, _, _ in s.execute(_following(path).order_by(A.c.name)):
         out.setdefault(pie, []).append(name)
     return out
 
@@ -66,8 +71,8 @@ def holdings(s: Session, ids: Sequence[int]) -> dict[int, list[tuple[str, str, D
     out: dict[int, list[tuple[str, str, Decimal]]] = {}
     if not ids:
         return out
-    q = select(Holding.account_id, Holding.path, Holding.symbol, Holding.shares) \
-        .where(bulk.id_in(s, Holding.account_id, ids)).order_by(Holding.account_id, Holding.path)
+    q = select(H.c.account_id, H.c.path, H.c.symbol, H.c.shares) \
+        .where(bulk.id_in(s, H.c.account_id, ids)).order_by(H.c.account_id, H.c.path)
     for aid, path, symbol, shares in s.execute(q):
         if shares > 0:
             out.setdefault(aid, []).append((path, symbol, shares))
@@ -79,8 +84,8 @@ def queued_liquidations(s: Session, ids: Sequence[int]) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
     if not ids:
         return out
-    q = select(Event.account_id, Event.path).where(bulk.id_in(s, Event.account_id, ids),
-                                                   Event.kind == "liquidation", Event.status.in_(WAITING))
+    q = select(E.c.account_id, E.c.path).where(bulk.id_in(s, E.c.account_id, ids),
+                                                   E.c.kind == "liquidation", E.c.status.in_(WAITING))
     for aid, path in s.execute(q):
         out.setdefault(aid, set()).add(path)
     return out
@@ -90,37 +95,36 @@ def taken_keys(s: Session, ids: Sequence[int]) -> set[str]:
     """Keys of the policy-change events (target changes, liquidations) of these accounts."""
     if not ids:
         return set()
-    return set(s.scalars(select(Event.key).where(bulk.id_in(s, Event.account_id, ids),
-                                                 Event.kind.in_(("target_change", "liquidation")))))
+    return set(s.scalars(select(E.c.key).where(bulk.id_in(s, E.c.account_id, ids),
+                                                 E.c.kind.in_(("target_change", "liquidation")))))
 
 
-def version(s: Session, version_id: int) -> PolicyVersion | None:
-    return s.get(PolicyVersion, version_id)
+def version(s: Session, version_id: int) -> Row | None:
+    return s.execute(select(PV).where(PV.c.id == version_id)).first()
 
 
-def versions_by_id(s: Session, ids: Iterable[int]) -> dict[int, PolicyVersion]:
+def versions_by_id(s: Session, ids: Iterable[int]) -> dict[int, Row]:
     ids = sorted(set(ids))
     if not ids:
         return {}
-    return {v.id: v for v in s.scalars(select(PolicyVersion).where(PolicyVersion.id.in_(ids)))}
+    return {v.id: v for v in s.execute(select(PV).where(PV.c.id.in_(ids)))}
 
 
-def latest_version(s: Session, path: str) -> PolicyVersion | None:
-    return s.scalars(select(PolicyVersion).where(PolicyVersion.file == path)
-                     .order_by(PolicyVersion.id.desc()).limit(1)).first()
+def latest_version(s: Session, path: str) -> Row | None:
+    return s.execute(select(PV).where(PV.c.file == path)
+                     .order_by(PV.c.id.desc()).limit(1)).first()
 
 
-def find_version(s: Session, path: str, sha: str) -> PolicyVersion | None:
-    return s.scalars(select(PolicyVersion).where(PolicyVersion.file == path, PolicyVersion.sha256 == sha)).first()
+def find_version(s: Session, path: str, sha: str) -> Row | None:
+    return s.execute(select(PV).where(PV.c.file == path, PV.c.sha256 == sha)).first()
 
 
-def ensure_version(s: Session, path: str, text: str, sha: str) -> PolicyVersion:
+def ensure_version(s: Session, path: str, text: str, sha: str) -> Row:
     """The version of this file with this text: found, or recorded now."""
     found = find_version(s, path, sha)
     if found is None:
-        found = PolicyVersion(file=path, sha256=sha, text=text)
-        s.add(found)
-        s.flush()
+        s.execute(insert(PV).values(file=path, sha256=sha, text=text))
+        found = find_version(s, path, sha)
     return found
 
 
@@ -128,40 +132,37 @@ def move(s: Session, ids: Sequence[int], version_id: int) -> int:
     """Point the accounts `ids` at version `version_id`: one statement."""
     if not ids:
         return 0
-    return s.execute(update(Account).where(bulk.id_in(s, Account.id, ids)).values(policy_version_id=version_id)
+    return s.execute(update(A).where(bulk.id_in(s, A.c.id, ids)).values(policy_version_id=version_id)
                      .execution_options(synchronize_session=False)).rowcount
 
 
 def add_events(s: Session, rows: Iterable[tuple[int, str, str, str | None]]) -> int:
     """Pending events (account id, key, kind, path), written in bulk."""
-    from .schema import utcnow
     now = utcnow()
-    return bulk.insert_rows(s, Event.__table__, ("account_id", "key", "kind", "path", "status", "created_at"),
+    return bulk.insert_rows(s, E, ("account_id", "key", "kind", "path", "status", "created_at"),
                             ((aid, key, kind, path, "pending", now) for aid, key, kind, path in rows))
 
 
 def start_apply(s: Session, version_id: int, source: str) -> int:
-    row = PolicyApply(version_id=version_id, source=source, accounts=0, liquidations=0)
-    s.add(row)
-    s.flush()
-    return row.id
+    return s.execute(insert(PA).values(version_id=version_id, source=source, accounts=0, liquidations=0)
+                     ).inserted_primary_key[0]
 
 
 def count_apply(s: Session, apply_id: int, accounts: int, liquidations: int) -> None:
     """Add a shard's moved accounts and queued liquidations to its apply's row."""
-    s.execute(update(PolicyApply).where(PolicyApply.id == apply_id)
-              .values(accounts=PolicyApply.accounts + accounts, liquidations=PolicyApply.liquidations + liquidations)
+    s.execute(update(PA).where(PA.c.id == apply_id)
+              .values(accounts=PA.c.accounts + accounts, liquidations=PA.c.liquidations + liquidations)
               .execution_options(synchronize_session=False))
 
 
 def follower_count(s: Session, version_id: int) -> int:
-    return s.scalar(select(func.count()).select_from(Account).where(Account.policy_version_id == version_id,
-                                                                    Account.is_house.is_(False)))
+    return s.scalar(select(func.count()).select_from(A).where(A.c.policy_version_id == version_id,
+                                                                    A.c.is_house.is_(False)))
 
 
 def follows(s: Session, path: str) -> list[tuple[int, str]]:
     """The distinct (version, pie) pairs the open accounts following the file are on."""
-    q = _following(path).with_only_columns(Account.policy_version_id, Account.pie).distinct()
+    q = _following(path).with_only_columns(A.c.policy_version_id, A.c.pie).distinct()
     return sorted((v, p) for v, p in s.execute(q))
 
 
@@ -169,6 +170,6 @@ def move_all(s: Session, from_version: int, pies: Sequence[str], to_version: int
     """Point every open account on `pies` of `from_version` at `to_version`: one statement."""
     if not pies:
         return 0
-    return s.execute(update(Account).where(Account.policy_version_id == from_version, Account.pie.in_(list(pies)),
-                                           Account.is_house.is_(False), Account.status != "closed")
+    return s.execute(update(A).where(A.c.policy_version_id == from_version, A.c.pie.in_(list(pies)),
+                                           A.c.is_house.is_(False), A.c.status != "closed")
                      .values(policy_version_id=to_version).execution_options(synchronize_session=False)).rowcount

@@ -11,15 +11,16 @@ from __future__ import annotations
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-from sqlalchemy import create_engine, event, func, select, true
+from typing import TYPE_CHECKING
+
+from sqlalchemy import create_engine, event, func, insert, select, true, update
 from sqlalchemy import text as sql
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core.admission import AccountRoom, HouseCash, admit_deposit, admit_withdrawal
 from engine.core.drift import MissingPrice, slice_values
@@ -27,8 +28,13 @@ from engine.core.errors import Conflict, NotFound, Refused, Unavailable
 from engine.core.money import MAX_CENTS, MoneyError, cents, dollars, fmt, parse_dollars
 from engine.core.names import InvalidName, check_name
 
-from . import migrate, policy_repo
-from .schema import Account, Event, Holding, PolicyApply, PolicyVersion, Window, aware
+from . import migrate, window_reports
+from .tables import accounts as A, events as E, holdings as H, policy_applies, policy_versions as PV
+
+if TYPE_CHECKING:               # the ORM is imported by the methods that load objects, not by every command
+    from sqlalchemy.orm import Session
+
+    from .schema import Account, Event, PolicyVersion
 
 ZERO = Decimal("0")
 EVENT_KINDS = ("deposit", "withdrawal", "dividend", "rebalance", "target_change", "liquidation", "close",
@@ -184,8 +190,7 @@ class Ledger:
         except BaseException:
             self.engine.dispose()
             raise
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._readers = sessionmaker(self.engine.execution_options(pies_read_only=True), expire_on_commit=False)
+        self._sessions = self._readers = None          # ORM sessions, made when first asked (tx, read)
 
     @contextmanager
     def tx(self, *, autoflush: bool = True) -> Iterator[Session]:
@@ -194,6 +199,8 @@ class Ledger:
 
         The window turns autoflush off: it reads and writes thousands of rows per step and
         flushes once at the end instead of before every query."""
+        if self._sessions is None:
+            self._make_sessions()
         try:
             with self._sessions(autoflush=autoflush) as s, s.begin():
                 yield s
@@ -204,31 +211,53 @@ class Ledger:
     def read(self) -> Iterator[Session]:
         """A transaction that only reads: one consistent snapshot, and on SQLite without
         the write lock (writers go on meanwhile). Writing in it is a mistake."""
+        if self._readers is None:
+            self._make_sessions()
         with self._readers() as s, s.begin():
             yield s
+
+    def _make_sessions(self) -> None:
+        from sqlalchemy.orm import sessionmaker           # the ORM: only for the methods that load objects
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(self.engine.execution_options(pies_read_only=True), expire_on_commit=False)
+
+    @contextmanager
+    def conn(self, *, read_only: bool = False) -> Iterator[Connection]:
+        """One transaction over SQLAlchemy Core (tables.py: rows as named tuples, no ORM):
+        what a command that reads or writes a few rows uses. Commits on success, rolls back
+        on any error; `read_only` as `read`; a database that cannot be reached is one line."""
+        eng = self.engine.execution_options(pies_read_only=True) if read_only else self.engine
+        try:
+            with eng.begin() as c:
+                yield c
+        except (OperationalError, InterfaceError) as e:
+            raise database_trouble(e, self.url) from None
 
     def dispose(self) -> None:
         self.engine.dispose()
 
     # --- policies (rows: engine/shell/policies.py compiles, plans and applies them) -------------
 
-    def versions(self, path: str | None = None) -> list[tuple[PolicyVersion, list[PolicyApply], int]]:
+    def versions(self, path: str | None = None) -> list[tuple[Row, list[Row], int]]:
         """Policy versions (of one file, or all), oldest first, with their applies and how
-        many accounts follow each now."""
-        with self.tx() as s:
-            q = select(PolicyVersion).order_by(PolicyVersion.id)
+        many accounts follow each now: three queries, whatever the number of versions."""
+        with self.conn(read_only=True) as c:
+            q = select(PV).order_by(PV.c.id)
             if path:
-                q = q.where(PolicyVersion.file == path)
-            out = []
-            for v in s.scalars(q):
-                applies = list(s.scalars(select(PolicyApply).where(PolicyApply.version_id == v.id)
-                                         .order_by(PolicyApply.id)))
-                out.append((v, applies, policy_repo.follower_count(s, v.id)))
-            return out
+                q = q.where(PV.c.file == path)
+            versions = list(c.execute(q))
+            applies: dict[int, list[Row]] = {v.id: [] for v in versions}
+            for a in c.execute(select(policy_applies).order_by(policy_applies.c.id)):
+                if a.version_id in applies:
+                    applies[a.version_id].append(a)
+            followers = dict(c.execute(select(A.c.policy_version_id, func.count())
+                                       .where(A.c.is_house.is_(False), A.c.policy_version_id.is_not(None))
+                                       .group_by(A.c.policy_version_id)).all())
+            return [(v, applies[v.id], followers.get(v.id, 0)) for v in versions]
 
-    def version(self, version_id: int) -> PolicyVersion:
-        with self.tx() as s:
-            v = s.get(PolicyVersion, version_id)
+    def version(self, version_id: int) -> Row:
+        with self.conn(read_only=True) as c:
+            v = c.execute(select(PV).where(PV.c.id == version_id)).first()
             if v is None:
                 raise NotFound(f"no policy version {version_id}")
             return v
@@ -238,6 +267,7 @@ class Ledger:
     def ensure_house(self, broker: str, cash: Decimal, positions: Mapping[str, Decimal]) -> Account:
         """The house account of a broker account: created once, owning the broker's cash and
         positions that no account owns. Later calls change nothing."""
+        from .schema import Account, Holding
         with self.tx() as s:
             house = self._house(s, broker)
             if house is None:
@@ -249,9 +279,11 @@ class Ledger:
                         s.add(Holding(account_id=house.id, path=sym, symbol=sym, shares=qty))
             return house
 
-    def _house(self, s: Session, broker: str, lock: bool = False) -> Account | None:
-        q = select(Account).where(Account.broker == broker, Account.is_house.is_(True))
-        return s.scalars(q.with_for_update() if lock else q).first()
+    @staticmethod
+    def _house(c: Connection | Session, broker: str, lock: bool = False) -> Row | None:
+        """The house account's row (in a Core or an ORM transaction alike)."""
+        q = select(A).where(A.c.broker == broker, A.c.is_house.is_(True))
+        return c.execute(q.with_for_update() if lock else q).first()
 
     def add_account(self, name: str, pie: str, file: str, text: str, sha: str, *, rules: str = "m1",
                     broker: str = "main", owner: str | None = None) -> Account:
@@ -259,6 +291,8 @@ class Ledger:
         recorded now if new. The service layer (engine/shell/policies.add_account) checks
         the pie and rule set first; other accounts following the file are not moved (that
         is `policy apply`'s to do, with its plan)."""
+        from . import policy_repo
+        from .schema import Account
         name = account_name(name.strip())
         owner = None if owner is None else owner_name(owner, name)
         with self.tx() as s:
@@ -285,6 +319,8 @@ class Ledger:
         An account that exists with the same pie, policy file, rules and broker is left as
         it is (idempotent by name); one that exists otherwise is a mistake. Returns (name,
         created) per row."""
+        from . import policy_repo
+        from .schema import Account
         errors = list(errors)
         done: list[tuple[str, bool]] = []
         with self.tx() as s:
@@ -317,6 +353,7 @@ class Ledger:
     def close_account(self, name: str, key: str | None = None) -> Recorded:
         """Close an account: the next window sells everything and withdraws all its cash;
         then it is closed. From now on it refuses new events."""
+        from .schema import Event
         with self.tx() as s:
             acct = self._account(s, name, lock=True)
             self._check_open(acct)
@@ -327,20 +364,35 @@ class Ledger:
             return Recorded(ev.id, True)
 
     @staticmethod
-    def _check_open(acct: Account) -> None:
+    def _check_open(acct: Account | Row) -> None:
         if acct.status != "active":
             raise LedgerError(f"account {acct.name!r} is {acct.status}; it takes no new events")
 
     def _account(self, s: Session, name: str, lock: bool = False) -> Account:
+        """An account (not a house) as an ORM object, for a caller that changes it."""
+        from .schema import Account
         q = select(Account).where(Account.name == name, Account.is_house.is_(False))
         acct = s.scalars(q.with_for_update() if lock else q).first()
         if acct is None:
-            known = s.scalars(select(Account.name).where(Account.is_house.is_(False)).order_by(Account.name)).all()
-            hint = f" (accounts: {', '.join(known[:10])})" if known else " (there are no accounts yet)"
-            raise NotFound(f"no account named {name!r}{hint}")
+            self._no_account(s, name)
         return acct
 
+    def _account_row(self, c: Connection | Session, name: str, lock: bool = False) -> Row:
+        """An account (not a house) as a row, to read."""
+        q = select(A).where(A.c.name == name, A.c.is_house.is_(False))
+        acct = c.execute(q.with_for_update() if lock else q).first()
+        if acct is None:
+            self._no_account(c, name)
+        return acct
+
+    @staticmethod
+    def _no_account(c: Connection | Session, name: str):
+        known = c.execute(select(A.c.name).where(A.c.is_house.is_(False)).order_by(A.c.name).limit(10)).scalars().all()
+        hint = f" (accounts: {', '.join(known)})" if known else " (there are no accounts yet)"
+        raise NotFound(f"no account named {name!r}{hint}")
+
     def accounts(self, broker: str | None = None) -> list[Account]:
+        from .schema import Account
         with self.tx() as s:
             q = select(Account).where(Account.is_house.is_(False)).order_by(Account.name)
             if broker:
@@ -355,6 +407,7 @@ class Ledger:
         and policy versions' texts. One transaction, a few queries whatever the number of
         accounts: counted (count_accounts) and cut by the database. `after` costs the same at
         any depth; `offset` reads the names it skips."""
+        from .schema import Account, Event, Holding, PolicyVersion
         with self.tx() as s:
             exact = True
             if name is not None:
@@ -412,6 +465,7 @@ class Ledger:
         database's own estimate of the table's rows (PostgreSQL's planner statistics; on
         SQLite the highest account id, accounts being never deleted; the few houses
         included); with a search, COUNTED_UP_TO + 1, meaning "more than COUNTED_UP_TO"."""
+        from .schema import Account
         seen = s.scalar(select(func.count()).select_from(
             select(Account.name).where(*named).limit(cls.COUNTED_UP_TO + 1).subquery()))
         if seen <= cls.COUNTED_UP_TO:
@@ -430,10 +484,9 @@ class Ledger:
         owners in a shard, so an owner must not change under it."""
         with self.tx() as s:
             acct = self._account(s, name, lock=True)
-            open_ = s.scalars(select(Window).where(Window.broker == acct.broker, Window.step != "closed")
-                              .limit(1)).first()
+            open_ = window_reports.open_window(s, acct.broker)
             if open_ is not None:
-                raise LedgerConflict(f"window {open_.id} of broker account {acct.broker!r} is open; "
+                raise LedgerConflict(f"window {open_} of broker account {acct.broker!r} is open; "
                                      f"change the owner of {name!r} after it closes")
             acct.owner = owner_name(owner, acct.name)
             return acct.owner_id
@@ -444,59 +497,25 @@ class Ledger:
             return self._account(s, name)
 
     def pending_counts(self, names: Sequence[str] | None = None) -> dict[str, int]:
-        with self.tx() as s:
-            q = select(Account.name, func.count()).join(Event, Event.account_id == Account.id) \
-                .where(Event.status == "pending").group_by(Account.name)
+        with self.conn(read_only=True) as c:
+            q = select(A.c.name, func.count()).join(E, E.c.account_id == A.c.id) \
+                .where(E.c.status == "pending").group_by(A.c.name)
             if names is not None:
-                q = q.where(Account.name.in_(list(names)))
-            return {n: c for n, c in s.execute(q)}
+                q = q.where(A.c.name.in_(list(names)))
+            return {n: k for n, k in c.execute(q)}
 
-    def last_good_windows(self) -> dict:
-        """Broker account -> when its last window closed without problems."""
-        from .schema import Window
-        out: dict = {}
-        with self.tx() as s:
-            for w in s.scalars(select(Window).where(Window.closed_at.is_not(None))
-                               .order_by(Window.closed_at.desc()).limit(1000)):
-                if w.broker not in out and not (w.report or {}).get("problems"):
-                    out[w.broker] = aware(w.closed_at)
-        return out
-
-    def window(self, window_id: int, page: int | None = None, size: int = 100) -> dict:
-        """A window with its report: every account's lines, or one page of `size` accounts."""
-        from .schema import Window
-        with self.tx() as s:
-            w = s.get(Window, window_id)
-            if w is None:
-                raise NotFound(f"no window {window_id}")
-            return _window_json(s, w, page, size)
-
-    def step_timings(self, window_id: int) -> dict[str, float]:
-        """Seconds each step of a window took, read from its stored summary alone (never its
-        accounts' lines: /metrics reads this at every scrape)."""
-        from .schema import Window
-        with self.tx() as s:
-            report = s.scalar(select(Window.report).where(Window.id == window_id))
-            return dict((report or {}).get("timings", {}))
-
-    def window_of(self, broker: str, day, name: str) -> dict | None:
-        from .schema import Window
-        with self.tx() as s:
-            w = s.scalars(select(Window).where(Window.broker == broker, Window.trading_date == day,
-                                               Window.name == name)).first()
-            return None if w is None else _window_json(s, w)
-
-    def house(self, broker: str) -> Account | None:
-        with self.tx() as s:
-            return self._house(s, broker)
+    def house(self, broker: str) -> Row | None:
+        with self.conn(read_only=True) as c:
+            return self._house(c, broker)
 
     def holdings(self, name: str) -> dict[str, tuple[str, Decimal]]:
         """path -> (symbol, shares) of an account (or a house, by its full name)."""
-        with self.tx() as s:
-            acct = s.scalars(select(Account).where(Account.name == name)).first()
+        with self.conn(read_only=True) as c:
+            acct = c.execute(select(A.c.id).where(A.c.name == name)).first()
             if acct is None:
                 raise NotFound(f"no account named {name!r}")
-            return {h.path: (h.symbol, h.shares) for h in s.scalars(select(Holding).where(Holding.account_id == acct.id))}
+            return {p: (sym, q) for p, sym, q in c.execute(select(H.c.path, H.c.symbol, H.c.shares)
+                                                           .where(H.c.account_id == acct.id))}
 
     # --- events ---------------------------------------------------------------------------
 
@@ -514,43 +533,44 @@ class Ledger:
         for attempt in Retrying(stop=stop_after_attempt(2), retry=retry_if_exception_type(IntegrityError),
                                 reraise=True):
             with attempt:
-                with self.tx() as s:
-                    existing = s.scalars(select(Event).where(Event.key == key)).first()
+                with self.conn() as c:
+                    existing = c.execute(select(E).where(E.c.key == key)).first()
                     if existing is not None:
-                        return self._same(s, existing, name, kind, amount, path)
-                    acct = self._account(s, name, lock=True)
+                        return self._same(c, existing, name, kind, amount, path)
+                    acct = self._account_row(c, name, lock=True)
                     self._check_open(acct)
-                    check(s, acct)
-                    ev = Event(account_id=acct.id, key=key, kind=kind, amount=amount, path=path, status="pending")
-                    s.add(ev)
-                    s.flush()
-                    return Recorded(ev.id, True)
+                    check(c, acct)
+                    ev = c.execute(insert(E).values(account_id=acct.id, key=key, kind=kind, amount=amount, path=path,
+                                                    status="pending")).inserted_primary_key[0]
+                    return Recorded(ev, True)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _same(self, s: Session, ev: Event, name: str, kind: str, amount, path) -> Recorded:
-        acct = s.get(Account, ev.account_id)
-        if (acct.name, ev.kind, ev.amount, ev.path) != (name, kind, amount, path):
+    @staticmethod
+    def _same(c: Connection | Session, ev: Event | Row, name: str, kind: str, amount, path) -> Recorded:
+        owner = c.execute(select(A.c.name).where(A.c.id == ev.account_id)).scalar_one()
+        if (owner, ev.kind, ev.amount, ev.path) != (name, kind, amount, path):
             raise LedgerError(f"key {ev.key!r} was already used for a different request "
-                              f"(event {ev.id}: {ev.kind} {acct.name})")
+                              f"(event {ev.id}: {ev.kind} {owner})")
         return Recorded(ev.id, False)
 
-    def _pending(self, s: Session, kind: str, *, broker: str | None = None, account_id: int | None = None) -> Decimal:
+    @staticmethod
+    def _pending(c: Connection | Session, kind: str, *, broker: str | None = None,
+                 account_id: int | None = None) -> Decimal:
         """The sum of pending events' amounts (summed in Python: exact on SQLite's text too)."""
-        q = select(Event.amount).join(Account, Event.account_id == Account.id) \
-            .where(Event.kind == kind, Event.status == "pending")
+        q = select(E.c.amount).join(A, E.c.account_id == A.c.id).where(E.c.kind == kind, E.c.status == "pending")
         if broker:
-            q = q.where(Account.broker == broker)
+            q = q.where(A.c.broker == broker)
         if account_id:
-            q = q.where(Event.account_id == account_id)
-        return sum((a for a in s.scalars(q) if a is not None), ZERO)
+            q = q.where(E.c.account_id == account_id)
+        return sum((a for a in c.execute(q).scalars() if a is not None), ZERO)
 
     def deposit(self, name: str, amount: str | Decimal, key: str | None = None) -> Recorded:
         """Queue a deposit. Paper accounts cannot receive money: it comes out of the house's
         cash (at the window), so it is refused when the house has too little."""
         amt = parse_amount(amount, "deposit")
 
-        def check(s: Session, acct: Account) -> None:
-            verdict = admit_deposit(cents(amt), name, self._house_cash(s, acct.broker))
+        def check(c: Connection, acct: Row) -> None:
+            verdict = admit_deposit(cents(amt), name, self._house_cash(c, acct.broker))
             if not verdict:
                 raise LedgerError(verdict.reason)
         return self._record(name, "deposit", key, check, amount=amt)
@@ -559,23 +579,23 @@ class Ledger:
                  key: str | None = None) -> Recorded:
         amt = parse_amount(amount, "withdrawal")
 
-        def check(s: Session, acct: Account) -> None:
-            verdict = admit_withdrawal(cents(amt), self._room(s, acct, prices))
+        def check(c: Connection, acct: Row) -> None:
+            verdict = admit_withdrawal(cents(amt), self._room(c, acct, prices))
             if not verdict:
                 raise LedgerError(verdict.reason)
         return self._record(name, "withdrawal", key, check, amount=amt)
 
-    def _house_cash(self, s: Session, broker: str) -> HouseCash:
+    def _house_cash(self, c: Connection | Session, broker: str) -> HouseCash:
         """The house's cash and the pending deposits promised out of it (the house row locked)."""
-        house = self._house(s, broker, lock=True)
+        house = self._house(c, broker, lock=True)
         return HouseCash(broker, cents(house.cash) if house else 0,
-                         cents(self._pending(s, "deposit", broker=broker)))
+                         cents(self._pending(c, "deposit", broker=broker)))
 
-    def _room(self, s: Session, acct: Account, prices: Mapping[str, Decimal]) -> AccountRoom:
+    def _room(self, c: Connection | Session, acct: Account | Row, prices: Mapping[str, Decimal]) -> AccountRoom:
         """What the account holds at `prices`, and its pending deposits and withdrawals."""
-        return AccountRoom(acct.name, self._value(s, acct, prices), cents(acct.cash),
-                           cents(self._pending(s, "deposit", account_id=acct.id)),
-                           cents(self._pending(s, "withdrawal", account_id=acct.id)))
+        return AccountRoom(acct.name, self._value(c, acct, prices), cents(acct.cash),
+                           cents(self._pending(c, "deposit", account_id=acct.id)),
+                           cents(self._pending(c, "withdrawal", account_id=acct.id)))
 
     def import_events(self, rows: Sequence[Mapping[str, object]], prices: Mapping[str, Decimal], *,
                       check_rebalance: Callable[[Account, PolicyVersion, str], None],
@@ -593,6 +613,7 @@ class Ledger:
         for the same request is skipped. `check_rebalance` refuses a rebalance path that is
         not a pie of the account (the service layer's: engine/shell/policies.rebalance_check).
         Returns (recorded, already recorded)."""
+        from .schema import Event, PolicyVersion
         found_before = dict(errors)
         numbered: list[tuple[int, str]] = list(errors)
         created = existing = 0
@@ -675,9 +696,9 @@ class Ledger:
         refuses a path that is not a pie of the account's, inside this transaction."""
         path = path.strip().strip("/")
 
-        def checked(s: Session, acct: Account) -> None:
+        def checked(c: Connection, acct: Row) -> None:
             if path and check is not None:
-                check(acct, s.get(PolicyVersion, acct.policy_version_id), path)
+                check(acct, c.execute(select(PV).where(PV.c.id == acct.policy_version_id)).first(), path)
         return self._record(name, "rebalance", key, checked, path=path or None)
 
     def dividend(self, name: str, amount: str | Decimal, key: str | None = None, *,
@@ -691,74 +712,42 @@ class Ledger:
                               f"by hand may be ([events] max_dividend); check the amount")
         return self._record(name, "dividend", key, lambda s, a: None, amount=amt)
 
-    def cancel(self, event_id: int) -> Event:
-        with self.tx() as s:
-            ev = s.get(Event, event_id, with_for_update=True)
+    def cancel(self, event_id: int) -> Row:
+        with self.conn() as c:
+            ev = c.execute(select(E).where(E.c.id == event_id).with_for_update()).first()
             if ev is None:
                 raise NotFound(f"no event {event_id}")
             if ev.status != "pending":
                 raise LedgerError(f"event {event_id} is {ev.status}; only a pending event can be canceled")
-            ev.status = "canceled"
-            ev.reason = "canceled by an operator"
-            return ev
+            c.execute(update(E).where(E.c.id == event_id).values(status="canceled", reason="canceled by an operator"))
+            return c.execute(select(E).where(E.c.id == event_id)).one()
 
-    def events(self, name: str | None = None, status: str | None = None) -> list[tuple[Event, str]]:
-        with self.tx() as s:
-            q = select(Event, Account.name).join(Account, Event.account_id == Account.id).order_by(Event.id)
+    def events(self, name: str | None = None, status: str | None = None) -> list[tuple[Row, str]]:
+        """(event, account name) in the order recorded."""
+        with self.conn(read_only=True) as c:
+            q = select(E, A.c.name.label("account_name")).join(A, E.c.account_id == A.c.id).order_by(E.c.id)
             if name:
-                self._account(s, name)
-                q = q.where(Account.name == name)
+                self._account_row(c, name)
+                q = q.where(A.c.name == name)
             if status:
-                q = q.where(Event.status == status)
-            return [(e, n) for e, n in s.execute(q)]
+                q = q.where(E.c.status == status)
+            return [(r, r.account_name) for r in c.execute(q)]
 
-    def pending_page(self, offset: int, limit: int) -> tuple[int, list[tuple[Event, str]]]:
+    def pending_page(self, offset: int, limit: int) -> tuple[int, list[tuple[Row, str]]]:
         """Pending events of every account, oldest first, a page at a time, and how many."""
-        with self.tx() as s:
-            total = s.scalar(select(func.count()).select_from(Event).where(Event.status == "pending")) or 0
-            q = select(Event, Account.name).join(Account, Event.account_id == Account.id) \
-                .where(Event.status == "pending").order_by(Event.id).offset(offset).limit(limit)
-            return total, [(e, n) for e, n in s.execute(q)]
-
-    def last_prices(self, broker: str) -> dict[str, Decimal]:
-        """The prices the broker account's latest priced window planned with."""
-        from .schema import Window
-        with self.tx() as s:
-            got = s.scalars(select(Window.prices).where(Window.broker == broker, Window.prices.is_not(None))
-                            .order_by(Window.trading_date.desc(), Window.id.desc()).limit(1)).first()
-            return {k: Decimal(v) for k, v in (got or {}).items()}
-
-    def windows(self, limit: int = 30) -> list[dict]:
-        """Windows newest first, with their report's counts."""
-        from .schema import Window
-        with self.tx() as s:
-            out = []
-            for w in s.scalars(select(Window).order_by(Window.trading_date.desc(), Window.id.desc()).limit(limit)):
-                r = w.report or {}
-                out.append({"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name,
-                            "step": w.step, "opened_at": w.opened_at.isoformat(),
-                            "closed_at": w.closed_at.isoformat() if w.closed_at else None,
-                            "accounts": r.get("account_count", len(r.get("accounts", []))),
-                            "orders": len(r.get("orders", [])),
-                            "problems": len(r.get("problems", []))})
-            return out
-
-    def trades(self, name: str) -> list[tuple]:
-        """(trading date, window name, slice, symbol, shares, dollars) of an account, oldest first."""
-        from .schema import Allocation, Window
-        with self.tx() as s:
-            acct = self._account(s, name)
-            q = (select(Window.trading_date, Window.name, Allocation.path, Allocation.symbol, Allocation.shares,
-                        Allocation.amount)
-                 .join(Window, Allocation.window_id == Window.id).where(Allocation.account_id == acct.id)
-                 .order_by(Allocation.id))
-            return [tuple(r) for r in s.execute(q)]
+        with self.conn(read_only=True) as c:
+            total = c.execute(select(func.count()).select_from(E).where(E.c.status == "pending")).scalar() or 0
+            q = select(E, A.c.name.label("account_name")).join(A, E.c.account_id == A.c.id) \
+                .where(E.c.status == "pending").order_by(E.c.id).offset(offset).limit(limit)
+            return total, [(r, r.account_name) for r in c.execute(q)]
 
     # --- values ---------------------------------------------------------------------------
 
-    def _value(self, s: Session, acct: Account, prices: Mapping[str, Decimal]) -> int:
+    @staticmethod
+    def _value(c: Connection | Session, acct: Account | Row, prices: Mapping[str, Decimal]) -> int:
         """Cents the account's holdings are worth at `prices`."""
-        held = {h.path: (h.symbol, h.shares) for h in s.scalars(select(Holding).where(Holding.account_id == acct.id))}
+        held = {p: (sym, q) for p, sym, q in c.execute(select(H.c.path, H.c.symbol, H.c.shares)
+                                                       .where(H.c.account_id == acct.id))}
         try:
             return sum(slice_values(held, prices).values())
         except MissingPrice as e:
@@ -772,14 +761,9 @@ class Ledger:
             raise LedgerError(f"no price for {e.symbol} (held by {name!r})") from None
 
     def symbols(self, broker: str | None = None) -> list[str]:
-        with self.tx() as s:
-            q = select(Holding.symbol).join(Account, Holding.account_id == Account.id).distinct()
+        with self.conn(read_only=True) as c:
+            q = select(H.c.symbol).join(A, H.c.account_id == A.c.id).distinct()
             if broker:
-                q = q.where(Account.broker == broker)
-            return sorted(s.scalars(q))
+                q = q.where(A.c.broker == broker)
+            return sorted(c.execute(q).scalars())
 
-
-def _window_json(s: Session, w, page: int | None = None, size: int = 100) -> dict:
-    from .window_reports import full_report          # the window core's report types: only when one is read
-    return {"id": w.id, "broker": w.broker, "day": w.trading_date.isoformat(), "name": w.name, "step": w.step,
-            "closed_at": w.closed_at.isoformat() if w.closed_at else None, "report": full_report(s, w, page, size)}

@@ -47,9 +47,9 @@ class UserError(click.ClickException):
         return made
 
     def show(self, file=None) -> None:  # noqa: ARG002 - click's signature
-        # The message quotes what the user typed: never markup (`pies deposit a "[/x]"`).
-        from rich.markup import escape
-        err.print(f"[red]error:[/red] {escape(self.message)}", markup=True, soft_wrap=True)
+        # The message quotes what the user typed, printed as it is (`pies deposit a "[/x]"`);
+        # click colours "error:" on a terminal only, and a refusal does not load rich.
+        click.echo(f"{click.style('error:', fg='red')} {self.message}", err=True)
 
 
 def print_policy_error(e: rules.PolicyError) -> None:

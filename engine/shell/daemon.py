@@ -27,6 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 import rules as policy_lang
 from adapters.broker.port import BrokerError, StopTrading
+from adapters.ledger import window_reports
 from adapters.ledger.locks import DaemonLock
 from adapters.ledger.store import Ledger, LedgerConflict, LedgerError
 from config.settings import Settings, Window
@@ -93,7 +94,7 @@ class Daemon:
         """The next window of each broker account, for the start line and the heartbeat."""
         out = []
         for b in upcoming_windows(self.settings, self.now(), lambda name: self._broker(name).market_day,
-                                  self.ledger.windows(200)):
+                                  window_reports.windows(self.ledger, 200)):
             if b["error"]:
                 out.append({"broker": b["broker"], "error": b["error"]})
             elif b["next"]:

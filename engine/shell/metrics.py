@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from adapters.ledger import window_reports
 from adapters.ledger.store import Ledger
 
 
@@ -22,7 +23,7 @@ def render(ledger: Ledger) -> str:
                  registry=reg)
     pending = Gauge("pies_pending_events", "Events waiting for the next window", registry=reg)
     seen: set[str] = set()
-    for w in ledger.windows(1000):
+    for w in window_reports.windows(ledger, 1000):
         b = w["broker"]
         if w["step"] != "closed":
             continue
@@ -30,9 +31,9 @@ def render(ledger: Ledger) -> str:
             seen.add(b)
             orders.labels(b).set(w["orders"])
             problems.labels(b).set(w["problems"])
-            for name, seconds in ledger.step_timings(w["id"]).items():
+            for name, seconds in window_reports.step_timings(ledger, w["id"]).items():
                 step.labels(b, name).set(seconds)
-    for b, closed_at in ledger.last_good_windows().items():
+    for b, closed_at in window_reports.last_good_windows(ledger).items():
         good.labels(b).set(closed_at.timestamp())
     pending.set(sum(ledger.pending_counts().values()))
     return generate_latest(reg).decode()

@@ -24,18 +24,18 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import rules as policy_lang
 from adapters.ledger import policy_repo as repo
-from adapters.ledger.schema import PolicyVersion
 from adapters.ledger.store import Ledger, LedgerError
-from adapters.ledger.window_repo import applied_actions
 from engine.core.action_policy import stale_names as stale_slices, symbol_changes
 from engine.core.errors import Refused
 from engine.core.policy_change import ChangePlan, Follower, plan_change, retargets
 from rules.model import Pie, Policy, RuleSet, Security
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Row as PolicyVersion      # a policy_versions row (adapters/ledger/tables.py)
 
 SHARD = 500              # followers per apply transaction
 YIELD = 0.1              # seconds between two shards on SQLite: its waiting writers poll up to every 100 ms
@@ -401,6 +401,7 @@ def stale_names(ledger: Ledger, path: str | os.PathLike, text: str | None = None
     if text is None:
         _, text = read(path)
     policy = compiler.policy(text, path)
+    from adapters.ledger.window_repo import applied_actions     # the window's SQL: only when a policy is checked
     with ledger.read() as s:
         actions = applied_actions(s, None)
     return stale_slices(policy.pies, symbol_changes(actions)) if actions else []

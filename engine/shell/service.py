@@ -10,12 +10,13 @@ amounts go out as strings.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
 import rules as policy_lang
-from adapters.ledger.access import Access
+from adapters.ledger import window_reports
 from adapters.ledger.store import AccountRows, Ledger, LedgerError
 from config.settings import Settings
 from engine.core.drift import MissingPrice, max_drift_bp, slice_rows, slice_values
@@ -101,7 +102,18 @@ class Service:
         self.ledger = ledger
         self.live_prices = live_prices
         self._brokers: dict[str, Any] = {}        # adapters of the other broker accounts, opened when asked
-        self.access = Access(ledger)         # tokens and the audit log, for the API and the console
+
+    @cached_property
+    def books(self):
+        """The books' repository (lots, realized rows, owners: docs/books.md), made when first asked."""
+        from adapters.ledger.books_repo import BooksRepository
+        return BooksRepository(self.ledger)
+
+    @cached_property
+    def access(self):
+        """Tokens and the audit log, for the API and the console (its ORM rows: only when asked)."""
+        from adapters.ledger.access import Access
+        return Access(self.ledger)
 
     # --- prices ---------------------------------------------------------------------------
 
@@ -121,7 +133,7 @@ class Service:
     def valuation(self, symbols: list[str], live: bool = False, broker: str | None = None) -> dict[str, Decimal]:
         """The broker account's last window's prices (no broker call) unless `live`; the
         broker's for symbols no window priced yet."""
-        prices = {} if live else self.ledger.last_prices(broker or self.settings.broker_name)
+        prices = {} if live else window_reports.last_prices(self.ledger, broker or self.settings.broker_name)
         missing = [sym for sym in symbols if sym not in prices]
         return {**prices, **self._live(missing, broker)} if missing else prices
 
@@ -188,10 +200,9 @@ class Service:
     def _basis_of(self, acct, held, values: dict[str, int], live: bool) -> dict[str, Any]:
         """Per symbol: shares, value, cost basis, unrealized gain and the part of it that
         is long-term today (engine/core/unrealized.py), and their totals."""
-        from adapters.ledger.books_repo import BooksRepository
         from engine.core.unrealized import SymbolGain, unrealized_by_symbol
         from engine.shell import clock
-        lots = BooksRepository(self.ledger).lots([acct.id])
+        lots = self.books.lots([acct.id])
         symbols = sorted({sym for sym, q in held.values() if q} | {x.symbol for x in lots})
         prices = self.valuation(symbols, live, acct.broker) if symbols else {}
         by_symbol: dict[str, int] = {}
@@ -212,7 +223,7 @@ class Service:
 
     def history(self, name: str) -> dict[str, Any]:
         events = self.ledger.events(name)
-        trades = self.ledger.trades(name)
+        trades = window_reports.trades(self.ledger, name)
         return {"account": name, "events": [event_json(e) for e, _ in events], "trades": [
             {"day": d.isoformat(), "window": w, "slice": p, "symbol": sym, "shares": str(q), "cash": str(-a)}
             for d, w, p, sym, q, a in trades]}
@@ -231,11 +242,11 @@ class Service:
         return {"status": "ok"}
 
     def windows(self, limit: int = 30) -> dict[str, Any]:
-        return {"windows": self.ledger.windows(limit)}
+        return {"windows": window_reports.windows(self.ledger, limit)}
 
     def window(self, window_id: int, page: int | None = None, size: int = 100) -> dict[str, Any]:
         """A window and its report: every account's lines, or page `page` of `size` accounts."""
-        return self.ledger.window(window_id, page, size)
+        return window_reports.window(self.ledger, window_id, page, size)
 
     def _window_setting(self, name: str | None):
         ws = self.settings.windows
@@ -253,7 +264,7 @@ class Service:
         from engine.shell import clock
         w = self._window_setting(name)
         when = day or clock.today(w.timezone)
-        found = self.ledger.window_of(broker or self.settings.broker_name, when, w.name)
+        found = window_reports.window_of(self.ledger, broker or self.settings.broker_name, when, w.name)
         if found is None:
             raise NotFound(f"no window {w.name!r} on {when}")
         return found
@@ -283,7 +294,7 @@ class Service:
         when = day or today
 
         def closed() -> dict[str, Any] | None:
-            row = self.ledger.window_of(b.name, when, w.name)
+            row = window_reports.window_of(self.ledger, b.name, when, w.name)
             return {**row, "already_closed": True} if row is not None and row["step"] == "closed" else None
 
         done = closed()
@@ -291,7 +302,7 @@ class Service:
             return done
         if when > today:
             raise LedgerError(f"{when} is in the future (today is {today} in {w.timezone})")
-        if when < today and not (replay and self.ledger.window_of(b.name, when, w.name) is not None):
+        if when < today and not (replay and window_reports.window_of(self.ledger, b.name, when, w.name) is not None):
             raise LedgerError(f"{when} is past (today is {today} in {w.timezone}): only a window that was opened "
                               f"and never closed can be resumed, with --replay")
         lock = WindowLock(self.ledger, b.name, holder=describe_process(holder) if holder else None,
@@ -334,7 +345,7 @@ class Service:
         from engine.shell.wiring import open_broker
         now = clock.now()
         pending = self.ledger.pending_counts()
-        windows = self.ledger.windows(200)
+        windows = window_reports.windows(self.ledger, 200)
         kinds = {b.name: b.kind for b in self.settings.brokers}
         brokers = [{"broker": b["broker"], "kind": kinds[b["broker"]], "next": b["next"],
                     "last_window": next((w for w in windows if w["broker"] == b["broker"]), None),
@@ -409,15 +420,13 @@ class Service:
         """Realized gains of the period (rows sold in it) and the unrealized gain at its end:
         the holdings' value then less the basis of the lots open then (today's open lots
         bought by the end, plus the basis of rows sold after it from lots bought by then)."""
-        from adapters.ledger.books_repo import BooksRepository
         from engine.core.performance import basis_at
-        books = BooksRepository(self.ledger)
         acct = self.ledger.account(name)
-        rows = books.realized([acct.id])
+        rows = self.books.realized([acct.id])
         realized = [r for r in rows if (start is None or r.sold >= start) and (end is None or r.sold <= end)]
         short = sum(r.gain for r in realized if r.term == "short")
         long_ = sum(r.gain for r in realized if r.term == "long")
-        basis = basis_at(books.lots([acct.id]), rows, p.end)
+        basis = basis_at(self.books.lots([acct.id]), rows, p.end)
         return {"realized": {"short": fmt(short), "long": fmt(long_), "total": fmt(short + long_)},
                 "unrealized": {"market_value": fmt(p.market_value), "basis": fmt(basis),
                                "gain": fmt(p.market_value - basis)}}
@@ -428,8 +437,7 @@ class Service:
     def lots(self, name: str) -> dict[str, Any]:
         """The account's open tax lots, by symbol and id (docs/books.md); basis includes
         the wash-sale adjustment."""
-        from adapters.ledger.books_repo import BooksRepository
-        lots = BooksRepository(self.ledger).lots([self._account_id(name)])
+        lots = self.books.lots([self._account_id(name)])
         return {"account": name, "lots": [{
             "id": x.id, "symbol": x.symbol, "acquired": x.acquired.isoformat(), "shares": shares_text(x.shares),
             "basis": fmt(x.basis), "wash_adjustment": fmt(x.wash_adjustment)} for x in lots]}
@@ -438,14 +446,12 @@ class Service:
         """Realized gains of an account, or of every account of an owner (each row then
         names its account), sold in `year` when given, by sale date: Form 8949's rows
         (gain = proceeds - basis + wash_sale_disallowed) and the short- and long-term totals."""
-        from adapters.ledger.books_repo import BooksRepository
         if (name is None) == (owner is None):
             raise LedgerError("name an account or an owner (--owner ID), not both")
         if year is not None and not 1900 <= year <= 9999:
             raise LedgerError(f"year {year} is not a year like 2026")
-        books = BooksRepository(self.ledger)
         if owner is not None:
-            ids = books.owner_accounts(owner)
+            ids = self.books.owner_accounts(owner)
             if not ids:
                 raise NotFound(f"no account is owned by {owner!r}")
             from adapters.ledger.history import account_names
@@ -453,7 +459,7 @@ class Service:
         else:
             aid = self._account_id(name or "")
             ids, names = [aid], {aid: name}
-        rows = books.realized(ids, year)
+        rows = self.books.realized(ids, year)
         totals = {"short": 0, "long": 0}
         out = []
         for r in rows:
@@ -480,14 +486,13 @@ class Service:
 
     def _tax_previews(self, states, plans, prices, day) -> dict[int, Any]:
         """account id -> the estimated realized gain of its plan's sells (engine/core/tax_preview.py)."""
-        from adapters.ledger.books_repo import BooksRepository
         from engine.core.tax_preview import NONE, preview, sales_of
         by_id = {a.id: a for a in states}
         sales = {p.account_id: sales_of(((t.path, t.symbol, t.cents, t.sell_all) for t in p.trades),
                                         {h.path: h.shares for h in by_id[p.account_id].holdings}, prices)
                  for p in plans}
         selling = sorted(aid for aid, s in sales.items() if s)
-        lots = BooksRepository(self.ledger).lots(selling) if selling else []
+        lots = self.books.lots(selling) if selling else []
         out = {}
         for aid, s in sales.items():
             out[aid] = preview(s, [x for x in lots if x.account_id == aid], day, by_id[aid].rules.lot_method) \
@@ -497,14 +502,13 @@ class Service:
     def policy_tax(self, plan) -> dict[str, Any]:
         """The tax preview of a policy change's plan: per account that liquidates something,
         and in total, at the plan's prices, by each account's lot method."""
-        from adapters.ledger.books_repo import BooksRepository
         from engine.core.tax_preview import NONE, Sale, preview
         from engine.shell import clock
         day = clock.today()
         if not plan.accounts:
             return {"accounts": [], **tax_json(NONE)}
         ids, methods = self.ledger_accounts_and_methods([a.account for a in plan.accounts])
-        lots = BooksRepository(self.ledger).lots(sorted(ids.values()))
+        lots = self.books.lots(sorted(ids.values()))
         rows, total = [], NONE
         for a in plan.accounts:
             aid = ids[a.account]
@@ -703,12 +707,14 @@ class Service:
         from engine.core.policy_change import target_diff
         rows, previous = [], {}
         for v, applies, followers in self.ledger.versions():
-            pies = policies.COMPILER.version(v).pies
-            if pie and pie not in pies:
-                continue
-            before = previous.get(v.file)
-            changed = bool(target_diff(before.get(pie) if before else None, pies.get(pie))) if pie else None
-            previous[v.file] = pies
+            changed = None
+            if pie:                              # compiled only to look at a pie: the list alone reads rows
+                pies = policies.COMPILER.version(v).pies
+                if pie not in pies:
+                    continue
+                before = previous.get(v.file)
+                changed = bool(target_diff(before.get(pie) if before else None, pies.get(pie)))
+                previous[v.file] = pies
             rows.append({"version": v.id, "file": v.file, "sha256": v.sha256, "loaded_at": v.loaded_at.isoformat(),
                          "applied": [{"at": a.applied_at.isoformat(), "source": a.source, "accounts": a.accounts,
                                       "liquidations": a.liquidations} for a in applies],
@@ -749,7 +755,7 @@ class Service:
         rows = Reconciliations(self.ledger)
         today = clock.today()
         # From the broker account's last window before today, as its next window would.
-        start = max((d for d in (date_of(w["day"]) for w in self.ledger.windows(200) if w["broker"] == name)
+        start = max((d for d in (date_of(w["day"]) for w in window_reports.windows(self.ledger, 200) if w["broker"] == name)
                      if d < today), default=today)
         since = datetime.combine(start - timedelta(days=1), time(0), ZoneInfo("America/New_York"))
         return compare(self._adapter(name), rows.side(name), since=since, start=start, end=today,
@@ -860,7 +866,7 @@ class WindowStart:
             raise BrokerUnavailable(f"window paused: {e}; run it again to resume") from None
         finally:
             self.lock.release()
-        return {**self.service.ledger.window_of(self.broker, self.day, self.name), "already_closed": False}
+        return {**window_reports.window_of(self.service.ledger, self.broker, self.day, self.name), "already_closed": False}
 
     def release(self) -> None:
         self.lock.release()

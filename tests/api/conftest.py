@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from adapters.ledger.access import Access
 from adapters.ledger.store import Ledger
 from config.settings import load
 from engine.shell.api import Limiter, create_app
-from engine.shell.cli import main
-from cli_helpers import cli_env
+from cli_helpers import cli_runner
 from api_helpers import PRICES
 
 POLICY = 'pie "Core" { VTI 60% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
@@ -19,12 +17,8 @@ POLICY = 'pie "Core" { VTI 60% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
 
 @pytest.fixture
 def world(db_url, tmp_path):
-    env = {**cli_env(tmp_path, db_url, POLICY, "50000.00"), "PIES_NOW": "2026-11-24T15:00:00+00:00"}
-
-    def cli(*args: str, code: int = 0):
-        r = CliRunner().invoke(main, list(args), env=env)
-        assert r.exit_code == code, r.output
-        return r
+    cli = cli_runner(tmp_path, db_url, POLICY, "50000.00")
+    env = cli.env
     cli("account", "add", "alice", "--pie", "Core")
     cli("account", "add", "bob", "--pie", "Core")
     cli("deposit", "alice", "1000")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from adapters.ledger.access import Access
@@ -16,22 +15,14 @@ from adapters.ledger.schema import Window
 from adapters.ledger.store import Ledger
 from config.settings import load
 from engine.shell.api import Limiter, create_app
-from engine.shell.cli import main
-from cli_helpers import cli_env
+from cli_helpers import cli_runner
 
 POLICY = 'pie "Core" { VTI 60% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
 
 
 @pytest.fixture
 def pies(db_url, tmp_path):
-    env = {**cli_env(tmp_path, db_url, POLICY, "50000.00"), "PIES_NOW": "2026-11-24T15:00:00+00:00"}
-
-    def run(*args: str, code: int = 0):
-        r = CliRunner().invoke(main, list(args), env=env)
-        assert r.exit_code == code, r.output
-        return r
-    run.env = env
-    return run
+    return cli_runner(tmp_path, db_url, POLICY, "50000.00")
 
 
 def owners(db_url) -> dict[str, list[str]]:

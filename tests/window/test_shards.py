@@ -8,6 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from adapters.ledger import window_reports
 from adapters.ledger.schema import Account, Intent, WindowShard
 from conftest import PG_URL, _pg_or_skip
 from test_crash import books_snapshot, lots_match_holdings
@@ -162,6 +163,6 @@ def test_report_pages_are_the_whole_reports_lines_in_order(db_url, tmp_path):
     assert [a["account"] for a in whole["accounts"]] == [f"a{i}" for i in range(5)]
     assert all(a["trades"] and a["events"] for a in whole["accounts"])
     wid = whole["window"]
-    pages = [w.led.window(wid, page, 2)["report"]["accounts"] for page in (1, 2, 3, 4)]
+    pages = [window_reports.window(w.led, wid, page, 2)["report"]["accounts"] for page in (1, 2, 3, 4)]
     assert pages == [whole["accounts"][0:2], whole["accounts"][2:4], whole["accounts"][4:5], []]
     w.led.dispose()

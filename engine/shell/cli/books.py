@@ -8,11 +8,9 @@ import re
 from datetime import date
 
 import click
-from rich.table import Table
-from rich.text import Text
 
 from engine.shell.cli.shared import ask, ledger_of, print_json, print_rows, service_of
-from engine.shell.console import UserError, out
+from engine.shell.console import UserError, out, say
 
 
 def date_option(text: str | None, option: str) -> date | None:
@@ -45,6 +43,8 @@ def performance(ctx: click.Context, name: str, start: str | None, end: str | Non
     if as_json:
         print_json(doc)
         return
+    from rich.table import Table
+    from rich.text import Text
     if not doc["windows"]:
         out.print(Text(f"{name}: no closed window in the period"))
         return
@@ -72,7 +72,7 @@ def lots(ctx: click.Context, name: str, as_json: bool) -> None:
     """The account's open tax lots: symbol, acquired, shares, basis (wash adjustment included)."""
     doc = ask(ctx, lambda service: service.lots(name))
     if not doc["lots"] and not as_json:
-        out.print(Text(f"{name}: no open lots"))
+        say(f"{name}: no open lots")
         return
     print_rows(doc, "lots", as_json, f"{name}: open lots",
                {"lot": lambda x: x["id"], "symbol": lambda x: x["symbol"], "acquired": lambda x: x["acquired"],
@@ -106,13 +106,11 @@ def gains(ctx: click.Context, name: str | None, owner: str | None, year: int | N
         click.echo(gains_csv(doc), nl=False)
         return
     who = f"owner {owner}" if owner else name
-    t = Table(title=f"{who}: realized gains" + (f" in {year}" if year else ""), title_justify="left")
-    cols = (["account"] if owner else []) + ["symbol", "acquired", "sold", "shares", "proceeds", "basis",
-                                              "wash sale", "gain", "term"]
-    for col in cols:
-        t.add_column(col, justify="right" if col in ("shares", "proceeds", "basis", "wash sale", "gain") else "left")
-    for r in doc["rows"]:
-        t.add_row(*([Text(r["account"])] if owner else []), r["symbol"], r["acquired"], r["sold"], r["shares"],
-                  r["proceeds"], r["basis"], r["wash_sale_disallowed"], r["gain"], r["term"])
-    out.print(t)
+    columns = {"account": lambda r: r["account"]} if owner else {}
+    columns.update({"symbol": lambda r: r["symbol"], "acquired": lambda r: r["acquired"], "sold": lambda r: r["sold"],
+                    "shares": lambda r: r["shares"], "proceeds": lambda r: r["proceeds"],
+                    "basis": lambda r: r["basis"], "wash sale": lambda r: r["wash_sale_disallowed"],
+                    "gain": lambda r: r["gain"], "term": lambda r: r["term"]})
+    print_rows(doc, "rows", False, f"{who}: realized gains" + (f" in {year}" if year else ""), columns,
+               right=("shares", "proceeds", "basis", "wash sale", "gain"))
     out.print(f"short-term {doc['totals']['short']}  long-term {doc['totals']['long']}")

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import click
 from engine.core.money import MoneyError, parse_dollars
-from engine.shell.cli.shared import ledger_of, print_json, service_of
-from engine.shell.console import UserError, out, say
+from engine.shell.cli.shared import ledger_of, print_rows, service_of
+from engine.shell.console import UserError, say
 
 
 def _event_command(kind: str):
@@ -116,22 +116,12 @@ def history(ctx: click.Context, name: str, as_json: bool) -> None:
     """An account's events, oldest first."""
     with ledger_of(ctx) as led:
         doc = service_of(ctx, led).history(name)
-    if as_json:
-        print_json(doc)
-        return
-    from rich.table import Table
-    table = Table(title=f"{name}: history", title_justify="left")
-    for col in ("#", "when (UTC)", "event", "amount", "slice", "status", "reason"):
-        table.add_column(col)
-    for e in doc["events"]:
-        table.add_row(str(e["id"]), e["recorded_at"][:16].replace("T", " "), e["kind"], e["amount"] or "",
-                      e["path"] or "", e["status"], e["reason"] or "")
-    out.print(table)
-    if doc["trades"]:
-        t = Table(title=f"{name}: trades", title_justify="left")
-        for col in ("day", "window", "slice", "symbol", "shares", "cash"):
-            t.add_column(col, justify="right" if col in ("shares", "cash") else "left")
-        for x in doc["trades"]:
-            t.add_row(x["day"], x["window"], x["slice"], x["symbol"], f"{Decimal(x['shares']):+}",
-                      f"{Decimal(x['cash']):+}")
-        out.print(t)
+    print_rows(doc, "events", as_json, f"{name}: history",
+               {"#": lambda e: e["id"], "when (UTC)": lambda e: e["recorded_at"][:16].replace("T", " "),
+                "event": lambda e: e["kind"], "amount": lambda e: e["amount"] or "", "slice": lambda e: e["path"] or "",
+                "status": lambda e: e["status"], "reason": lambda e: e["reason"] or ""})
+    if doc["trades"] and not as_json:
+        print_rows(doc, "trades", False, f"{name}: trades",
+                   {"day": lambda x: x["day"], "window": lambda x: x["window"], "slice": lambda x: x["slice"],
+                    "symbol": lambda x: x["symbol"], "shares": lambda x: f"{Decimal(x['shares']):+}",
+                    "cash": lambda x: f"{Decimal(x['cash']):+}"}, right=("shares", "cash"))

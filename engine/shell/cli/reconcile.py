@@ -8,8 +8,6 @@ import getpass
 from decimal import Decimal
 
 import click
-from rich.table import Table
-from rich.text import Text
 
 from engine.core.roles import Caller
 from engine.shell.cli.shared import ledger_of, print_json, service_of
@@ -38,6 +36,8 @@ def reconcile(ctx: click.Context, broker_name: str | None, as_json: bool) -> Non
 
 
 def print_broker(b: dict) -> None:
+    from rich.table import Table              # rich only when a table is printed (not for --json)
+    from rich.text import Text
     out.print(Text(f"{b['broker']}", style="bold"))
     if b["error"]:
         out.print(Text(f"  {b['error']}", style="yellow"))
