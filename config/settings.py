@@ -133,6 +133,9 @@ class BrokerSection(_Section):
     simulated: SimulatedSection = SimulatedSection()
     alpaca: AlpacaSection = AlpacaSection()
     settle: SettleSection | None = None        # per broker; the top-level [settle] otherwise
+    # Does this broker apply corporate actions to its own positions? Unset: the simulated
+    # broker and Alpaca live do, Alpaca paper does not (Alpaca-API #181).
+    applies_corporate_actions: StrictBool | None = None
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -309,6 +312,7 @@ class Broker:
     settle_before_close_minutes: int = 15
     settle_at_least_seconds: float = 60.0
     poll_seconds: float = 2.0
+    applies_corporate_actions: bool = True
 
 
 @dataclass(frozen=True)
@@ -585,5 +589,8 @@ def load(path: str | Path | None = None, env: Mapping[str, str] = os.environ) ->
 
 def _broker(b: BrokerSection, settle: SettleSection) -> Broker:
     st = b.settle or settle
+    applies = b.applies_corporate_actions
+    if applies is None:
+        applies = b.kind == "simulated" or not b.alpaca.paper
     return Broker(b.name, b.kind, cents(b.min_order), b.simulated.model_dump(), b.alpaca.model_dump(),
-                  int(st.before_close_minutes), float(st.at_least_seconds), float(st.poll_seconds))
+                  int(st.before_close_minutes), float(st.at_least_seconds), float(st.poll_seconds), applies)

@@ -89,20 +89,26 @@ def _shown(v: Any) -> str:
     return s if len(s) <= 40 else s[:40] + "..."
 
 
+def _lieu(e: _Entry) -> Decimal:
+    """pies's own optional field (not Alpaca's): dollars per share after the action paid in
+    lieu of the fraction of a share the broker does not issue; absent: fractions stay."""
+    return ZERO if e.raw.get("cash_in_lieu") is None else e.rate("cash_in_lieu")
+
+
 def _forward_split(e: _Entry, i: str) -> list[CorporateAction]:
     return [CorporateAction(i, ActionKind.FORWARD_SPLIT, e.symbol("symbol"), e.day("ex_date"),
-                            old_rate=e.rate("old_rate"), new_rate=e.rate("new_rate"))]
+                            old_rate=e.rate("old_rate"), new_rate=e.rate("new_rate"), lieu_price=_lieu(e))]
 
 
 def _reverse_split(e: _Entry, i: str) -> list[CorporateAction]:
     return [CorporateAction(i, ActionKind.REVERSE_SPLIT, e.symbol("symbol"), e.day("ex_date"),
-                            old_rate=e.rate("old_rate"), new_rate=e.rate("new_rate"))]
+                            old_rate=e.rate("old_rate"), new_rate=e.rate("new_rate"), lieu_price=_lieu(e))]
 
 
 def _stock_dividend(e: _Entry, i: str) -> list[CorporateAction]:
     # `rate`: new shares per share held; the holding becomes 1 + rate shares per share.
     return [CorporateAction(i, ActionKind.STOCK_DIVIDEND, e.symbol("symbol"), e.day("ex_date"),
-                            old_rate=ONE, new_rate=ONE + e.rate("rate"))]
+                            old_rate=ONE, new_rate=ONE + e.rate("rate"), lieu_price=_lieu(e))]
 
 
 def _spin_off(e: _Entry, i: str) -> list[CorporateAction]:

@@ -65,6 +65,9 @@ class AlpacaConfig:
     url_override: str | None = None            # e.g. a local fake for tests
     data_url_override: str | None = None
     requests_per_minute: int = 190             # Alpaca allows 200 a minute; a margin for clock skew
+    # None: live accounts apply corporate actions (the start-of-day sync), paper accounts
+    # do not (Alpaca-API #181, open since 2021).
+    applies_corporate_actions: bool | None = None
 
 
 class _ExactActionsClient(CorporateActionsClient):
@@ -142,6 +145,8 @@ class AlpacaBroker:
             raise StopTrading(f"Alpaca keys missing: set the environment variables {config.key_env} "
                               f"and {config.secret_env}")
         self.config = config
+        self.applies_corporate_actions = (not config.paper if config.applies_corporate_actions is None
+                                          else config.applies_corporate_actions)
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._clock = clock
@@ -157,7 +162,8 @@ class AlpacaBroker:
         self._assets_day: date | None = None
         self._submitted: dict[str, datetime] = {}     # client order id -> submitted_at, as seen
         log.info("alpaca broker ready", paper=config.paper, feed=config.feed,
-                 requests_per_minute=config.requests_per_minute)
+                 requests_per_minute=config.requests_per_minute,
+                 applies_corporate_actions=self.applies_corporate_actions)
 
     def _paced(self, send: Callable[..., Any]) -> Callable[..., Any]:
         def request(method: str, url: str, **kw: Any) -> Any:

@@ -8,9 +8,8 @@ Each kind takes effect on the day the issue's Decisions name: `ex_date` for spli
 reverse splits, stock dividends and spin-offs; `effective_date` for mergers and unit
 splits; `process_date` for name changes, removals and redemptions.
 
-What pies does not handle is not dropped silently: a rights distribution (and a unit
-split's alternate leg, e.g. warrants) comes back as `ActionKind.RIGHTS_DISTRIBUTION`, which
-stops a window that holds the symbol; a kind this module does not know is returned in
+What pies does not handle is not dropped silently: a rights distribution comes back as
+`ActionKind.RIGHTS_DISTRIBUTION`, which stops a window that holds the symbol; a kind this module does not know is returned in
 `Parsed.unknown` for the adapter to raise on (docs/brokers.md).
 """
 
@@ -139,15 +138,17 @@ def action(key: str, e: Mapping[str, Any]) -> list[CorporateAction]:
         if old == 0:
             raise BodyError(f"{k} {aid}: old_rate must be positive")
         source, day = _sym(k, e, "old_symbol"), _day(k, e, "effective_date")
-        out = [CorporateAction(aid, kind, source, day, new_symbol=_sym(k, e, "new_symbol"), old_rate=old,
-                               new_rate=_rate(k, e, "new_rate"))]
+        # Two values, as the actions file reader gives them (action_file._unit_split): the
+        # alternate shares (usually warrants) distributed first, the units still held
+        # (`<id>/alternate`, sorting first), then the units becoming the new symbol (`<id>/new`).
+        out = []
         alt = _rate(k, e, "alternate_rate", ZERO)
         if alt > 0 and e.get("alternate_symbol"):
-            # The second leg (usually warrants) has no place in CorporateAction's one new
-            # symbol: it is returned as not handled, so a window holding the units stops.
-            out.append(CorporateAction(f"{aid}:alternate", ActionKind.RIGHTS_DISTRIBUTION, source, day,
+            out.append(CorporateAction(f"{aid}/alternate", kind, source, day,
                                        new_symbol=_sym(k, e, "alternate_symbol"), old_rate=old, new_rate=alt,
                                        source_keeps=True))
+        out.append(CorporateAction(f"{aid}/new", kind, source, day, new_symbol=_sym(k, e, "new_symbol"), old_rate=old,
+                                   new_rate=_rate(k, e, "new_rate")))
         return out
     if kind == ActionKind.REDEMPTION:
         return [CorporateAction(aid, kind, _sym(k, e, "symbol"), _day(k, e, "process_date"),

@@ -95,6 +95,10 @@ class Balance:
 @runtime_checkable
 class Broker(Protocol):
     name: str
+    # Does the broker apply corporate actions to its own positions and cash? Alpaca's paper
+    # accounts do not (Alpaca-API #181): the ledger then keeps a standing adjustment
+    # (engine/core/broker_view.py; docs/corporate-actions.md).
+    applies_corporate_actions: bool
 
     def clock(self) -> Clock: ...
 

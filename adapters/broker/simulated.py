@@ -67,6 +67,9 @@ class SimulatedConfig:
     dividend_day: int = 15                          # paid the first trading day on/after this day
     journal_file: Path | None = None                # each order placed, one line (tests count submissions)
     corporate_actions_file: Path | None = None      # Alpaca's GET /v1/corporate-actions body (action_file.py)
+    # False: behave as Alpaca's paper accounts (Alpaca-API #181): positions and cash stay as
+    # they were on an action's day while prices move (the walk splits; a file is quoted).
+    applies_corporate_actions: bool = True
 
 
 class SimulatedBroker:
@@ -81,6 +84,7 @@ class SimulatedBroker:
         self._fixed_prices = _read_prices(self.config.prices_file) if self.config.prices_file else {}
         # Read (and checked) before anything trades: a malformed file stops here.
         self._actions = read_actions(self.config.corporate_actions_file) if self.config.corporate_actions_file else []
+        self.applies_corporate_actions = self.config.applies_corporate_actions
         self._walk: dict[tuple[str, date], Decimal] = {}
         self._walked: dict[str, date] = {}
         self._transient = self.config.transient_errors
@@ -281,7 +285,7 @@ class SimulatedBroker:
     def _apply_actions(self) -> bool:
         """Apply to the positions and cash each action of the file whose day has come (by
         the broker's clock, PIES_NOW), once each, in effective-date then id order."""
-        if not self._actions:
+        if not self._actions or not self.config.applies_corporate_actions:
             return False
         today = self._now().astimezone(NY).date()
         done = self._state.setdefault("actions_applied", [])

@@ -14,11 +14,12 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.core.broker_view import BrokerAdjustment, total
 from engine.core.money import cents
 from engine.core.orders import CashActivity
 from engine.core.reconcile import Accepted, LedgerSide
 
-from .schema import Account, Event, Holding, Order, ReconciliationAccept, Window
+from .schema import Account, CorporateActionRow, Event, Holding, Order, ReconciliationAccept, Window
 from .store import Ledger
 
 ZERO = Decimal(0)
@@ -50,7 +51,15 @@ def ledger_side(s: Session, broker: str) -> LedgerSide:
                             Event.status.in_(("pending", "planned"))))
     return LedgerSide({k: v for k, v in accounts.items() if v}, {k: v for k, v in house.items() if v},
                       cents(cash.get(False, ZERO)), cents(cash.get(True, ZERO)),
-                      cents(sum((a for a in owed if a is not None), ZERO)))
+                      cents(sum((a for a in owed if a is not None), ZERO)), broker_adjustment(s, broker))
+
+
+def broker_adjustment(s: Session, broker: str) -> BrokerAdjustment:
+    """The standing adjustment of the actions this ledger applied that the broker does not
+    apply itself (kept in each action's summary, `broker_adjustment`; broker_view.py)."""
+    return total(BrokerAdjustment.of_json(doc.get("broker_adjustment")) for doc in s.scalars(
+        select(CorporateActionRow.summary).where(CorporateActionRow.broker == broker)
+        .order_by(CorporateActionRow.effective, CorporateActionRow.action_id)) if doc)
 
 
 def _cash_in_python(s: Session, broker: str) -> dict[bool, Decimal]:

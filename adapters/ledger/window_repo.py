@@ -340,6 +340,10 @@ class StepTx:
     def ledger_side(self) -> LedgerSide:
         return reconcile_repo.ledger_side(self.s, self.broker)
 
+    def broker_adjustment(self):
+        """What the broker should hold beyond what it reports (actions it does not apply)."""
+        return reconcile_repo.broker_adjustment(self.s, self.broker)
+
     def order_windows(self, client_order_ids: Iterable[str]) -> dict[str, str]:
         return reconcile_repo.order_windows(self.s, client_order_ids)
 
@@ -445,40 +449,44 @@ class StepTx:
                 out[(aid, path)] = row.symbol
         return out
 
-    def save_action(self, moved: Applied, names: Mapping[int, str]) -> dict:
+    def save_action(self, moved: Applied, names: Mapping[int, str], adjustment=None) -> dict:
         """Persist one applied action: its holdings, the accounts' and the house's cash, an
         event in every affected account's history (the cash a slice got carries its path:
         the planner invests it in the parent pie), a liquidation for every slice of a new
-        symbol that arrived, and the action's row (once: the primary key). Returns the
-        summary kept for the report."""
+        symbol that arrived, and the action's row (once: the primary key). `adjustment`
+        (a BrokerAdjustment): the broker does not apply actions itself, and should hold
+        this beyond what it reports from now on. Returns the summary kept for the report."""
         a = moved.action
-        for h in moved.holdings:
-            row = self.s.get(HoldingRow, (h.account_id, h.path))
-            if not h.shares:
-                if row is not None:
-                    self.s.delete(row)
-            elif row is None:
-                self.s.add(HoldingRow(account_id=h.account_id, path=h.path, symbol=h.symbol, shares=h.shares))
-            else:
-                row.symbol, row.shares = h.symbol, h.shares
         self.s.flush()
-        for lot in moved.lots:           # the lots the core moved: split, renamed, closed, or new (id 0)
-            if lot.id:
-                self.s.execute(update(LotRow).where(LotRow.id == lot.id).values(
-                    symbol=lot.symbol, shares=lot.shares, basis=dollars(lot.basis), replaced=lot.replaced,
-                    closed=not lot.shares).execution_options(synchronize_session=False))
-            else:
-                self.s.add(LotRow(account_id=lot.account_id, symbol=lot.symbol, bought=lot.bought,
-                                  acquired=lot.acquired, shares=lot.shares, basis=dollars(lot.basis),
-                                  wash_adjustment=dollars(lot.wash_adjustment), replaced=lot.replaced,
-                                  window_id=self.wid, closed=not lot.shares))
-        for r in moved.realized:
-            self.s.add(RealizedRow(account_id=r.account_id, lot_id=r.lot_id, symbol=r.symbol, acquired=r.acquired,
-                                   sold=r.sold, shares=r.shares, proceeds=dollars(r.proceeds), basis=dollars(r.basis),
-                                   window_id=self.wid))
-        for aid, c in moved.cash:
-            self.s.execute(update(Account).where(Account.id == aid).values(cash=Account.cash + dollars(c))
-                           .execution_options(synchronize_session=False))
+        # In bulk, a few statements per action whatever the number of accounts (COPY on
+        # PostgreSQL): every touched holding row goes and the non-zero ones come back.
+        touched = [(h.account_id, h.path) for h in moved.holdings]
+        bulk.delete_rows(self.s, HoldingRow.__table__, ("account_id", "path"), touched)
+        bulk.insert_rows(self.s, HoldingRow.__table__, ("account_id", "path", "symbol", "shares"),
+                         [(h.account_id, h.path, h.symbol, h.shares) for h in moved.holdings if h.shares])
+        # The lots the core moved: split, renamed, closed, re-based, or new (id 0).
+        bulk.update_rows(self.s, LotRow.__table__, ("id",), ("symbol", "shares", "basis", "replaced", "closed"),
+                         [(lot.id, lot.symbol, lot.shares, dollars(lot.basis), lot.replaced, not lot.shares)
+                          for lot in moved.lots if lot.id])
+        new_lots = [(lot.account_id, lot.symbol, lot.bought, lot.acquired, lot.shares, dollars(lot.basis),
+                     dollars(lot.wash_adjustment), lot.replaced, self.wid, not lot.shares)
+                    for lot in moved.lots if not lot.id]
+        if new_lots:
+            self.s.execute(insert(LotRow), [dict(zip(("account_id", "symbol", "bought", "acquired", "shares", "basis",
+                                                      "wash_adjustment", "replaced", "window_id", "closed"), r))
+                                            for r in new_lots])
+        if moved.realized:
+            self.s.execute(insert(RealizedRow), [
+                {"account_id": r.account_id, "lot_id": r.lot_id, "symbol": r.symbol, "acquired": r.acquired,
+                 "sold": r.sold, "shares": r.shares, "proceeds": dollars(r.proceeds), "basis": dollars(r.basis),
+                 "window_id": self.wid} for r in moved.realized])
+        if moved.cash:
+            ids = [aid for aid, _ in moved.cash]
+            now = {aid: c for aid, c in self.s.execute(select(Account.id, Account.cash).where(
+                bulk.id_in(self.s, Account.id, ids)).with_for_update())}
+            bulk.update_rows(self.s, Account.__table__, ("id",), ("cash",),
+                             [(aid, now[aid] + dollars(c)) for aid, c in moved.cash])
+        self.s.expire_all()              # rows the session holds were written around it
         text_ = describe(a)
         paid = dict(moved.cash)
         house_id = self.house().id
@@ -499,8 +507,8 @@ class StepTx:
                              "amount": None, "path": path, "status": "planned", "window_id": self.wid,
                              "reason": f"{text_}: {path} arrived; sold into its parent pie unless the policy "
                                        f"names it", "created_at": utcnow()})
-        if rows:
-            self.s.execute(insert(Event), rows)
+        cols = ("account_id", "key", "kind", "amount", "path", "status", "window_id", "reason", "created_at")
+        bulk.insert_rows(self.s, Event.__table__, cols, [tuple(r[c] for c in cols) for r in rows])
         house_shares = {h.symbol: str(h.shares) for h in moved.holdings if h.account_id == house_id}
         summary = {"id": a.id, "kind": a.kind.value, "symbol": a.symbol, "new_symbol": a.new_symbol,
                    "effective": a.effective.isoformat(), "description": text_,
@@ -509,6 +517,12 @@ class StepTx:
                    "cash": str(dollars(sum(c for aid, c in moved.cash if aid != house_id))),
                    "house_cash": str(dollars(paid.get(house_id, 0))), "house_shares": house_shares,
                    "liquidating": len([1 for aid, _ in moved.arrived if aid != house_id])}
+        if adjustment is not None:
+            summary["broker_adjustment"] = adjustment.to_json()
+        if a.lieu_price:
+            summary["lieu_price"] = str(a.lieu_price)
+        if moved.prices:                 # what a basis allocation was made at
+            summary["prices"] = {sym: str(p) for sym, p in moved.prices}
         self.s.add(CorporateActionRow(broker=self.broker, action_id=a.id, kind=a.kind.value, symbol=a.symbol,
                                       new_symbol=a.new_symbol, effective=a.effective, old_rate=str(a.old_rate),
                                       new_rate=str(a.new_rate), cash_rate=str(a.cash_rate),
@@ -528,8 +542,11 @@ class StepTx:
 
     def account_names(self, ids: Iterable[int]) -> dict[int, str]:
         wanted = sorted(set(ids))
-        return {i: n for i, n in self.s.execute(select(Account.id, Account.name).where(Account.id.in_(wanted)))} \
-            if wanted else {}
+        out: dict[int, str] = {}
+        for k in range(0, len(wanted), 5_000):   # a statement's parameters are bounded (PostgreSQL: 65,535)
+            out.update((i, n) for i, n in self.s.execute(select(Account.id, Account.name).where(
+                bulk.id_in(self.s, Account.id, wanted[k:k + 5_000]))))
+        return out
 
     # --- price and plan ---------------------------------------------------------------------
 

@@ -49,3 +49,7 @@ class CorporateAction:
     new_rate: Decimal = Decimal(0)       # ... new_rate shares arrive (of new_symbol or symbol)
     cash_rate: Decimal = Decimal(0)      # dollars per share held (merger cash, redemption)
     source_keeps: bool = False
+    # Dollars per share of `symbol` after the action paid for the fraction of a share the
+    # broker does not issue (a split, reverse split or stock dividend); 0: no cash in lieu,
+    # fractions stay (Alpaca's fractional positions). See corporate_moves.lieu_fraction.
+    lieu_price: Decimal = Decimal(0)

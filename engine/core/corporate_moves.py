@@ -17,7 +17,7 @@ applying once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Iterable, Mapping, Sequence
 
 from .corporate_actions import ActionKind, CorporateAction
@@ -73,6 +73,7 @@ class Applied:
     lots: tuple[Lot, ...]
     accounts: tuple[int, ...]                   # every account touched, the house's excluded
     realized: tuple[Realized, ...] = ()         # closed lots' sales at the action's cash (id 0: new rows)
+    prices: tuple[tuple[str, Decimal], ...] = ()  # the prices a basis allocation used (spin-off, merger cash)
 
     @property
     def empty(self) -> bool:
@@ -101,12 +102,37 @@ def check(a: CorporateAction) -> None:
         raise ActionError(f"{a.id}: new_rate must be positive, not {a.new_rate}")
     if a.kind == ActionKind.NAME_CHANGE and not a.new_symbol:
         raise ActionError(f"{a.id}: a name change needs its new symbol")
+    if a.lieu_price < 0:
+        raise ActionError(f"{a.id}: lieu_price cannot be negative")
+    if a.lieu_price and not _in_place(a):
+        raise ActionError(f"{a.id}: cash in lieu is for splits, reverse splits and stock dividends")
 
 
 def _moves_shares(a: CorporateAction) -> bool:
     return a.kind in (ActionKind.FORWARD_SPLIT, ActionKind.REVERSE_SPLIT, ActionKind.STOCK_DIVIDEND,
                       ActionKind.SPIN_OFF, ActionKind.STOCK_MERGER, ActionKind.STOCK_AND_CASH_MERGER,
                       ActionKind.UNIT_SPLIT)
+
+
+def _in_place(a: CorporateAction) -> bool:
+    """A split, reverse split or stock dividend: the same symbol, a new count."""
+    return a.new_symbol is None and a.kind in (ActionKind.FORWARD_SPLIT, ActionKind.REVERSE_SPLIT,
+                                               ActionKind.STOCK_DIVIDEND)
+
+
+def lieu_fraction(a: CorporateAction, total: Decimal) -> tuple[Decimal, Decimal, int]:
+    """Cash in lieu at the broker for a position of `total` shares: (W, keep, cents).
+    The broker's new position is W = the whole shares of X = total x new_rate / old_rate;
+    it pays `cents` = floor_cent((X - W) x lieu_price) for the rest. `keep` = W / X is the
+    part of every holding that stays shares (1: no cash in lieu, or X whole)."""
+    exact = total * a.new_rate / a.old_rate
+    if not a.lieu_price or not _in_place(a) or exact <= 0:
+        return floor9(exact), Decimal(1), 0
+    whole = exact.to_integral_value(rounding=ROUND_DOWN)
+    with localcontext() as ctx:          # exact enough, and down: a slice never gets more than its part
+        ctx.prec, ctx.rounding = 60, ROUND_FLOOR
+        keep = whole / exact
+    return whole, keep, _cents_down((exact - whole) * a.lieu_price)
 
 
 def _target(a: CorporateAction) -> str | None:
@@ -138,7 +164,9 @@ def broker_after(a: CorporateAction, positions: Mapping[str, Decimal], cash_cent
     elif target is not None:
         arrive = arriving(a, qty)
         if target == a.symbol:
-            out[a.symbol] = arrive
+            whole, _, lieu = lieu_fraction(a, qty)
+            out[a.symbol] = whole
+            cash_cents += lieu
         else:
             if not _source_stays(a):
                 out.pop(a.symbol)
@@ -177,8 +205,13 @@ def beside(path: str, symbol: str) -> str:
     return f"{p}/{symbol}" if p else symbol
 
 
-def apply_action(book: Book, a: CorporateAction) -> tuple[Book, Applied]:
-    """The book after `a`, and the moves. Already applied: the same book, no moves."""
+def apply_action(book: Book, a: CorporateAction,
+                 prices: Mapping[str, Decimal] | None = None) -> tuple[Book, Applied]:
+    """The book after `a`, and the moves. Already applied: the same book, no moves.
+    `prices`: per symbol, on the action's day, for the basis allocations that need them
+    (a spin-off's, a unit split's distribution, a stock-and-cash merger's): see
+    `basis_share`. Without them the new shares start at no basis (and merger cash
+    realizes nothing), as the sources give no allocation."""
     if a.id in book.applied:
         return book, Applied(a, (), (), (), (), (), ())
     check(a)
@@ -218,10 +251,10 @@ def apply_action(book: Book, a: CorporateAction) -> tuple[Book, Applied]:
                 put(Held(h.account_id, h.path, target, h.shares))
                 new_by_account[h.account_id] = new_by_account.get(h.account_id, ZERO) + h.shares
     elif target is not None:
-        arrive_total = arriving(a, total)
+        arrive_total, keep, lieu_cents = lieu_fraction(a, total) if target == a.symbol else (arriving(a, total), 1, 0)
         given = ZERO
         for h in mine:
-            n = arriving(a, h.shares)
+            n = arriving(a, h.shares) if keep == 1 else _kept(a, h.shares, keep)
             given += n
             new_by_account[h.account_id] = new_by_account.get(h.account_id, ZERO) + n
             if target == a.symbol:
@@ -264,32 +297,104 @@ def apply_action(book: Book, a: CorporateAction) -> tuple[Book, Applied]:
                         proceeds.append((aid, h.path, part))
         if broker_cash - paid:
             cash_moves.append((house, broker_cash - paid))
+    lieu_basis: Decimal | None = None
+    if target == a.symbol and keep != 1 and total > 0:
+        # Cash in lieu: every account's cashed-out part (its shares x ratio x (1 - keep)) at
+        # the lieu price, rounded down to the cent, over its slices by shares for the planner;
+        # the house takes the residue cents of what the broker paid.
+        by_account = {}
+        for h in mine:
+            by_account.setdefault(h.account_id, []).append(h)
+        paid = 0
+        for aid in sorted(by_account):
+            slices = by_account[aid]
+            out = sum((h.shares for h in slices), ZERO) * a.new_rate / a.old_rate * (1 - keep)
+            c = _cents_down(out * a.lieu_price)
+            paid += c
+            if c:
+                cash_moves.append((aid, c))
+                for h, part in zip(slices, split_units(c, [h.shares for h in slices])):
+                    if part:
+                        proceeds.append((aid, h.path, part))
+        if lieu_cents - paid:
+            cash_moves.append((house, lieu_cents - paid))
+        lieu_basis = 1 - keep
     cash = dict(book.cash)
     for aid, c in cash_moves:
         cash[aid] = cash.get(aid, 0) + c
 
-    changed, added = _move_lots(a, book.lots, new_by_account, target, stays)
+    fraction = basis_share(a, prices or {}) if lieu_basis is None else lieu_basis
+    changed, added, cash_basis = _move_lots(a, book.lots, new_by_account, target, stays, fraction)
     lots = [changed[i] for i in sorted(changed)] + added
-    realized = _realized(a, book.lots, changed, dict(cash_moves), house)
+    # The shares a realized row sells: the cash's part of the old shares (a merger), or the
+    # cashed-out part of the new ones (cash in lieu).
+    sold = fraction if lieu_basis is None or fraction is None else a.new_rate / a.old_rate * lieu_basis
+    realized = _realized(a, book.lots, changed, dict(cash_moves), house, cash_basis, sold)
     all_lots = tuple(changed.get(i, l) for i, l in enumerate(book.lots)) + tuple(added)
     holdings = tuple(sorted((h for h in rows.values() if h.shares), key=lambda h: (h.account_id, h.path)))
     after = Book(house, holdings, cash, all_lots, book.applied | {a.id})
     accounts = tuple(sorted({aid for aid, _ in touched if aid != house} | {aid for aid, _ in cash_moves if aid != house}))
     moved = tuple(sorted(touched.values(), key=lambda h: (h.account_id, h.path)))
+    used = tuple(sorted((s, p) for s, p in (prices or {}).items() if s in (a.symbol, a.new_symbol))) \
+        if fraction is not None and lieu_basis is None else ()
     return after, Applied(a, moved, tuple(sorted(cash_moves)), tuple(proceeds), tuple(sorted(set(arrived))),
-                          tuple(lots), accounts, realized)
+                          tuple(lots), accounts, realized, used)
+
+
+def basis_share(a: CorporateAction, prices: Mapping[str, Decimal]) -> Decimal | None:
+    """The part of the source lots' basis that goes to what the action distributes, by
+    relative market value on its day (a simplification of the issuer's Form 8937
+    allocation, which the sources do not give):
+
+    - spin-off, a unit split's distribution (the source stays): the new shares' value
+      over the whole, `r * P_new / (P_source + r * P_new)` with r = new_rate / old_rate;
+    - stock-and-cash merger: the cash's part, `cash_rate / (cash_rate + r * P_new)` (the
+      acquirer's price only: the acquiree has stopped trading);
+
+    None when it does not apply or a price is missing or not positive."""
+    if a.kind in (ActionKind.SPIN_OFF, ActionKind.UNIT_SPLIT) and a.source_keeps and a.new_symbol:
+        p_old, p_new = prices.get(a.symbol), prices.get(a.new_symbol)
+        if not p_old or not p_new or p_old <= 0 or p_new <= 0:
+            return None
+        new_value = a.new_rate / a.old_rate * p_new
+        return new_value / (p_old + new_value)
+    if a.kind == ActionKind.STOCK_AND_CASH_MERGER and a.cash_rate > 0 and a.new_symbol:
+        p_new = prices.get(a.new_symbol)
+        if not p_new or p_new <= 0:
+            return None
+        return a.cash_rate / (a.cash_rate + a.new_rate / a.old_rate * p_new)
+    return None
+
+
+def _kept(a: CorporateAction, shares: Decimal, keep: Decimal) -> Decimal:
+    """A slice's shares after a split that pays cash in lieu: its new count times the part
+    that stays shares, rounded down (the division already rounded down: never more)."""
+    with localcontext() as ctx:
+        ctx.prec, ctx.rounding = 60, ROUND_FLOOR
+        return floor9(shares * a.new_rate / a.old_rate * keep)
+
+
+def _half_even_cents(x: Decimal) -> int:
+    return int(x.to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def _move_lots(a: CorporateAction, lots: Sequence[Lot], new_by_account: Mapping[int, Decimal],
-               target: str | None, stays: bool) -> tuple[dict[int, Lot], list[Lot]]:
+               target: str | None, stays: bool, fraction: Decimal | None = None
+               ) -> tuple[dict[int, Lot], list[Lot], dict[int, int]]:
     """Lots after the action: those that changed (by their place in `lots`) and new ones
     (id 0). The total basis of an account's lots never changes: a split divides the
     per-share basis by the ratio; a rename or a stock merger carries the basis to the new
-    symbol; a spin-off's or unit split's new shares start at no basis, the source keeping
-    its own; a cash merger, a redemption or a removal closes the lots (shares 0, basis kept
-    on the closed lot for the books to realize). Holding periods are kept."""
+    symbol; a spin-off's or unit split's new shares take `fraction` of the basis of the
+    source lots they arrive for (per account: the sum's share rounded half-even to the
+    cent, spread over those lots by largest remainder, so no lot gives more than it has),
+    the source keeping the rest (no fraction: the new shares start at no basis); a cash
+    merger, a redemption or a removal closes the lots (shares 0, basis kept on the closed
+    lot for the books to realize). A stock-and-cash merger with `fraction` (the cash's
+    part) takes that part of each account's basis off the lots it carries, the same way,
+    for the cash to realize: returned as lot place -> cents. Holding periods are kept."""
     changed: dict[int, Lot] = {}
     added: list[Lot] = []
+    cash_basis: dict[int, int] = {}
     by_account: dict[int, list[int]] = {}
     for i in sorted(range(len(lots)), key=lambda i: (lots[i].account_id, lots[i].acquired, lots[i].id, i)):
         l = lots[i]
@@ -300,26 +405,48 @@ def _move_lots(a: CorporateAction, lots: Sequence[Lot], new_by_account: Mapping[
         units = int(new_by_account.get(aid, ZERO) * NANO)
         parts = split_units(units, [lots[i].shares for i in mine])
         if a.kind == ActionKind.NAME_CHANGE or (target is not None and (target == a.symbol or not stays)):
+            carried = [i for i, p in zip(mine, parts) if p]
+            if fraction is not None and carried and (a.kind == ActionKind.STOCK_AND_CASH_MERGER or a.lieu_price):
+                whole = sum(lots[i].basis for i in carried)
+                cash_basis = {**cash_basis, **dict(zip(carried, split_units(
+                    _half_even_cents(whole * fraction), [Decimal(lots[i].basis) for i in carried])))}
             for i, p in zip(mine, parts):
                 l = lots[i]
                 shares = Decimal(p).scaleb(-9)
                 # Shares already a wash sale's replacement scale with the lot, never past it.
                 replaced = l.replaced if a.kind == ActionKind.NAME_CHANGE else min(shares, arriving(a, l.replaced))
-                changed[i] = replace(l, symbol=target, shares=shares, replaced=replaced)
+                basis = l.basis - cash_basis.get(i, 0)
+                changed[i] = replace(l, symbol=target, shares=shares, replaced=replaced, basis=basis,
+                                     wash_adjustment=min(l.wash_adjustment, basis))
         elif target is not None:         # a spin-off, a unit split's distribution: new lots beside
-            added.extend(Lot(0, aid, target, lots[i].bought, lots[i].acquired, Decimal(p).scaleb(-9), 0)
-                         for i, p in zip(mine, parts) if p)
+            getting = [(i, p) for i, p in zip(mine, parts) if p]
+            moved = [0] * len(getting)
+            if fraction is not None and getting:
+                whole = sum(lots[i].basis for i, _ in getting)
+                moved = split_units(_half_even_cents(whole * fraction), [Decimal(lots[i].basis) for i, _ in getting])
+            for (i, p), b in zip(getting, moved):
+                l = lots[i]
+                if b:
+                    changed[i] = replace(l, basis=l.basis - b, wash_adjustment=min(l.wash_adjustment, l.basis - b))
+                added.append(Lot(0, aid, target, l.bought, l.acquired, Decimal(p).scaleb(-9), b))
         else:                           # cash merger, redemption, worthless removal: closed
             for i in mine:
                 changed[i] = replace(lots[i], shares=ZERO)
-    return changed, added
+    return changed, added, cash_basis
 
 
 def _realized(a: CorporateAction, lots: Sequence[Lot], changed: Mapping[int, Lot], cash: Mapping[int, int],
-              house: int) -> tuple[Realized, ...]:
+              house: int, cash_basis: Mapping[int, int] | None = None,
+              fraction: Decimal | None = None) -> tuple[Realized, ...]:
     """A cash merger, redemption or worthless removal sells the lots it closes on its day:
     each account's cash (rounded down already) split over its closed lots by shares; a
-    removal realizes the whole basis as a loss."""
+    removal realizes the whole basis as a loss. A stock-and-cash merger with its basis
+    allocated (`cash_basis`) sells the cash's part of every lot: one row per lot, the
+    account's cash split over its lots by shares, the lot's allocated basis, its shares
+    times `fraction` (rounded down), the lot's holding period; a lot too small to get a
+    new share closes and sells whole."""
+    if cash_basis:
+        return _cash_part(a, lots, changed, cash, house, cash_basis, fraction or ZERO)
     closed = [i for i in sorted(changed) if changed[i].shares == 0 and lots[i].shares > 0]
     by_account: dict[int, list[int]] = {}
     for i in closed:
@@ -330,6 +457,24 @@ def _realized(a: CorporateAction, lots: Sequence[Lot], changed: Mapping[int, Lot
         parts = split_units(cash.get(aid, 0) if aid != house else 0, [lots[i].shares for i in mine])
         out.extend(Realized(0, aid, lots[i].id, lots[i].symbol, lots[i].acquired, a.effective, lots[i].shares,
                             c, lots[i].basis) for i, c in zip(mine, parts))
+    return tuple(out)
+
+
+def _cash_part(a: CorporateAction, lots: Sequence[Lot], changed: Mapping[int, Lot], cash: Mapping[int, int],
+               house: int, cash_basis: Mapping[int, int], fraction: Decimal) -> tuple[Realized, ...]:
+    by_account: dict[int, list[int]] = {}
+    for i in sorted(changed):
+        if lots[i].shares > 0 and lots[i].account_id != house:
+            by_account.setdefault(lots[i].account_id, []).append(i)
+    out: list[Realized] = []
+    for aid in sorted(by_account):
+        mine = sorted(by_account[aid], key=lambda i: (lots[i].acquired, lots[i].id, i))
+        parts = split_units(cash.get(aid, 0), [lots[i].shares for i in mine])
+        for i, c in zip(mine, parts):
+            l, closes = lots[i], changed[i].shares == 0
+            out.append(Realized(0, aid, l.id, l.symbol, l.acquired, a.effective,
+                                l.shares if closes else floor9(l.shares * fraction), c,
+                                l.basis if closes else cash_basis.get(i, 0)))
     return tuple(out)
 
 

@@ -28,7 +28,9 @@ from enum import StrEnum
 from itertools import combinations
 from typing import Any, Iterable, Mapping, Sequence
 
+from engine.core.broker_view import BrokerAdjustment, seen
 from engine.core.corporate_actions import ActionKind, CorporateAction
+from engine.core.corporate_moves import lieu_fraction
 from engine.core.money import cents as to_cents, fmt
 from engine.core.orders import CENT, QTY, CashActivity, OrderState
 
@@ -58,13 +60,16 @@ class Tolerance:
 @dataclass(frozen=True, slots=True)
 class LedgerSide:
     """What the ledger says a broker account holds: shares per symbol of the accounts and
-    of the house, their cash in cents, and cash recorded by hand and not settled yet."""
+    of the house, their cash in cents, and cash recorded by hand and not settled yet.
+    `adjustment`: what a broker that does not apply corporate actions should hold beyond
+    what it reports (engine/core/broker_view.py), added to the broker's side."""
 
     accounts: Mapping[str, Decimal]
     house: Mapping[str, Decimal]
     accounts_cents: int
     house_cents: int
     pending_dividend_cents: int = 0
+    adjustment: BrokerAdjustment = BrokerAdjustment()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +85,8 @@ class Accepted:
 @dataclass(frozen=True, slots=True)
 class Line:
     """One symbol (or the cash line, CASH, in dollars): the accounts' part, the house's, the
-    broker's. `cause` is None where the sides agree."""
+    broker's (as compared: what it reports plus `adjusted`, the standing adjustment of
+    actions applied by pies only). `cause` is None where the sides agree."""
 
     symbol: str
     ledger: Decimal
@@ -89,6 +95,7 @@ class Line:
     cause: Cause | None = None
     detail: str = ""
     waits: bool = False                # an unexplained break above the tolerance
+    adjusted: Decimal = ZERO           # of `broker`: actions the broker does not apply (broker_view.py)
 
     @property
     def difference(self) -> Decimal:
@@ -99,7 +106,7 @@ class Line:
         return {"symbol": self.symbol, "ledger": str(self.ledger), "house": str(self.house),
                 "broker": str(self.broker), "difference": str(self.difference),
                 "cause": None if self.cause is None else self.cause.value, "detail": self.detail,
-                "waits": self.waits}
+                "waits": self.waits, "adjusted": str(self.adjusted)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +144,10 @@ def _rate(a: CorporateAction) -> Decimal:
 
 def _after(a: CorporateAction, shares: Decimal) -> Decimal:
     """Shares of `a.symbol` (kinds in STAYS) once the action is applied, rounded down to 9 decimals."""
-    rate = _rate(a)
-    new = shares + shares * rate if a.kind == ActionKind.STOCK_DIVIDEND else shares * rate
-    return new.quantize(QTY, rounding="ROUND_DOWN")
+    if a.lieu_price:                   # cash in lieu: the broker keeps whole shares
+        return lieu_fraction(a, shares)[0]
+    # A stock dividend's new_rate is 1 + its rate already (both readers): one rule for all.
+    return (shares * _rate(a)).quantize(QTY, rounding="ROUND_DOWN")
 
 
 def _describe(a: CorporateAction) -> str:
@@ -210,7 +218,11 @@ def reconcile(ledger: LedgerSide, positions: Mapping[str, Decimal], broker_cents
     `outside`: filled orders the broker has that pies did not make; `unallocated`: pies's
     own orders whose window has not allocated them yet; `dividends`: the broker's dividend
     activities the ledger has not collected; `actions`: corporate actions on the symbols
-    concerned (either side may have applied them); `accepted`: operators' acceptances."""
+    concerned (either side may have applied them); `accepted`: operators' acceptances.
+    `positions` and `broker_cents` are what the broker reports; the ledger's standing
+    adjustment (`ledger.adjustment`) is added to them before comparing."""
+    adj = ledger.adjustment
+    positions, broker_cents = seen(positions, broker_cents, adj)
     held = {sym: ledger.accounts.get(sym, ZERO) + ledger.house.get(sym, ZERO)
             for sym in set(ledger.accounts) | set(ledger.house)}
     slack = max(tolerance.shares, MATCH)
@@ -218,7 +230,7 @@ def reconcile(ledger: LedgerSide, positions: Mapping[str, Decimal], broker_cents
     for sym in sorted(set(held) | {s for s, q in positions.items() if q}):
         mine, house = ledger.accounts.get(sym, ZERO), ledger.house.get(sym, ZERO)
         broker = positions.get(sym, ZERO)
-        line = Line(sym, mine, house, broker)
+        line = Line(sym, mine, house, broker, adjusted=adj.shares.get(sym, ZERO))
         d = line.difference
         if d:
             parts = _share_candidates(sym, mine + house, broker, held, actions)
@@ -230,7 +242,7 @@ def reconcile(ledger: LedgerSide, positions: Mapping[str, Decimal], broker_cents
             line = _decide(line, d, slack, abs(d) > tolerance.shares, parts, accepted)
         lines.append(line)
     cash = Line(CASH, Decimal(ledger.accounts_cents).scaleb(-2), Decimal(ledger.house_cents).scaleb(-2),
-                Decimal(broker_cents).scaleb(-2))
+                Decimal(broker_cents).scaleb(-2), adjusted=Decimal(adj.cents).scaleb(-2))
     d = cash.difference
     if d:
         paid = sorted(dividends, key=lambda a: (a.day, a.id))
@@ -247,6 +259,8 @@ def reconcile(ledger: LedgerSide, positions: Mapping[str, Decimal], broker_cents
                  (sum((_signed_cash(o) for o in unallocated), ZERO), Cause.UNALLOCATED,
                   _orders_detail("pies's own, its window not closed yet", list(unallocated)))]
         parts += [(amount, Cause.ACTION, f"cash of {_describe(a)}") for a, amount in lieu]
+        parts += [(Decimal(lieu_fraction(a, held.get(a.symbol, ZERO))[2]).scaleb(-2), Cause.ACTION,
+                   f"cash in lieu of {_describe(a)}") for a in actions if a.lieu_price]
         cash = _decide(cash, d, max(Decimal(tolerance.cents).scaleb(-2), CENT) if tolerance.cents else ZERO,
                        abs(to_cents(d, "ROUND_UP")) > tolerance.cents, parts, accepted)
     lines.append(cash)
@@ -262,13 +276,36 @@ def _decide(line: Line, d: Decimal, slack: Decimal, above: bool,
     if acc is not None:
         return _with(line, Cause.ACCEPTED, f"accepted by an operator (#{acc.id}): {acc.reason}", False)
     what = "shares" if line.symbol != CASH else "dollars"
+    split = suspected_split(line.symbol, line.ledger + line.house, line.broker) if line.symbol != CASH else None
     return _with(line, Cause.UNEXPLAINED,
-                 f"no action, order or dividend accounts for {d} {what}" +
+                 (f"{split}; " if split else "") + f"no action, order or dividend accounts for {d} {what}" +
                  ("; trading waits for an operator" if above else "; within the tolerance"), above)
 
 
+# The ratios a split nobody reported is looked for at: n-for-1 and 1-for-n for n up to 100,
+# and the usual fractional ones (3-for-2, 5-for-4, 4-for-3 and their reverses).
+SIMPLE_RATIOS = tuple(sorted({(n, 1) for n in range(2, 101)} | {(1, n) for n in range(2, 101)}
+                             | {(3, 2), (5, 4), (4, 3), (2, 3), (4, 5), (3, 4)}, key=lambda r: (r[0] + r[1], r)))
+
+
+def suspected_split(symbol: str, ledger: Decimal, broker: Decimal) -> str | None:
+    """When the broker's shares are the ledger's (accounts + house) times a simple ratio,
+    within each holding's rounding to 9 decimals (a millionth of a share, or a millionth of
+    the position), the split or reverse split that would explain it, as one phrase:
+    `VTI: broker holds 2.000x the ledger's shares: a 2-for-1 split pies has not heard of?`."""
+    if ledger <= 0 or broker <= 0 or ledger == broker:
+        return None
+    for new, old in SIMPLE_RATIOS:
+        expected = ledger * new / old
+        if abs(broker - expected) <= max(MATCH, expected * MATCH):
+            kind = "split" if new > old else "reverse split"
+            return (f"{symbol}: broker holds {broker / ledger:.3f}\u00d7 the ledger's shares: "
+                    f"a {new}-for-{old} {kind} pies has not heard of?")
+    return None
+
+
 def _with(line: Line, cause: Cause, detail: str, waits: bool) -> Line:
-    return Line(line.symbol, line.ledger, line.house, line.broker, cause, detail, waits)
+    return Line(line.symbol, line.ledger, line.house, line.broker, cause, detail, waits, line.adjusted)
 
 
 def _orders_detail(what: str, orders: Iterable[OrderState]) -> str:

@@ -33,11 +33,12 @@ from adapters.ledger.window_repo import WindowInfo, WindowRepository
 from engine.core import errors
 from engine.core.admission import HouseCash
 from engine.core.corporate_actions import ActionKind, CorporateAction
-from engine.core.corporate_moves import APPLIED_KINDS, apply_action, suspects
+from engine.core.broker_view import not_applied, seen
+from engine.core.corporate_moves import APPLIED_KINDS, Book, apply_action, suspects
 from engine.core.errors import StopTrading
 from engine.core.books import WASH_DAYS, book, net_trades
 from engine.core.lots import LotMethod
-from engine.core.reconcile import Tolerance
+from engine.core.reconcile import Tolerance, suspected_split
 from engine.core.money import cents, dollars
 from engine.core.window.allocation import allocate_symbol, new_fill, phase_of_symbols, shares_after
 from engine.core.window.collect import Recurring, recurring_due, split_dividend
@@ -105,6 +106,18 @@ def _crash_hook(point: str) -> None:
         if os.environ.get("PIES_TEST_PAUSED"):
             open(os.environ["PIES_TEST_PAUSED"], "a").close()
         _time.sleep(float(seconds or 60))
+
+
+# Kinds whose basis allocation needs the day's prices (engine/core/corporate_moves.basis_share).
+ALLOCATES = frozenset({ActionKind.SPIN_OFF, ActionKind.UNIT_SPLIT, ActionKind.STOCK_AND_CASH_MERGER})
+
+
+def _totals(book: Book) -> dict[str, Decimal]:
+    """Shares per symbol of a corporate action's book, the house's included."""
+    out: dict[str, Decimal] = {}
+    for h in book.holdings:
+        out[h.symbol] = out.get(h.symbol, Decimal(0)) + h.shares
+    return out
 
 
 def _since(w: WindowInfo, day: date) -> datetime:
@@ -424,7 +437,9 @@ class WindowRunner:
                 log.error("trading waits: ledger and broker disagree", window=w.id, broker=self.name, symbol=x.symbol,
                           ledger=str(x.ledger), house=str(x.house), broker_holds=str(x.broker),
                           difference=str(x.difference), alert=True)
-            names = ", ".join(f"{x.symbol} (difference {x.difference})" for x in rec.waits[:5])
+            names = ", ".join(f"{x.symbol} (difference {x.difference}"
+                              f"{'; ' + split if (split := suspected_split(x.symbol, x.ledger + x.house, x.broker)) else ''})"
+                              for x in rec.waits[:5])
             raise WindowHeld(f"window {w.id} waits for an operator: the ledger and broker {self.name!r} disagree on "
                              f"{names} and nothing explains it; see `pies reconcile`, then "
                              f"`pies reconcile accept --reason ...` and run the window again")
@@ -460,8 +475,12 @@ class WindowRunner:
                     held.add(a.new_symbol)
         listed = sorted((a for a in found.values() if a.effective <= w.trading_date), key=lambda a: (a.effective, a.id))
         positions = self._call("positions", self.broker.positions)
+        # The prices a basis allocation needs (a spin-off's, a unit split's distribution, a
+        # stock-and-cash merger's): the broker's at this window, the action's first.
+        prices = self._allocation_prices(w, listed)
         self.crash("actions:read")
         summaries: list[dict] = []
+        applies = getattr(self.broker, "applies_corporate_actions", True)
         with self.repo.step(w.id) as tx:
             done = tx.applied_ids(a.id for a in listed)
             owned_before = set(tx.held_symbols())
@@ -470,11 +489,16 @@ class WindowRunner:
             for a in listed:
                 if a.id in done or a.kind not in APPLIED_KINDS:
                     continue
-                _, moved = apply_action(tx.action_book({a.symbol} | ({a.new_symbol} if a.new_symbol else set())), a)
-                summaries.append(tx.save_action(moved, tx.account_names(moved.accounts)))
+                book = tx.action_book({a.symbol} | ({a.new_symbol} if a.new_symbol else set()))
+                _, moved = apply_action(book, a, prices)
+                # A broker that does not apply actions (Alpaca paper) keeps its side as it was:
+                # the ledger records what it should hold from now on (broker_view.py).
+                adjustment = None if applies else not_applied(a, _totals(book))
+                summaries.append(tx.save_action(moved, tx.account_names(moved.accounts), adjustment))
                 self.crash("actions:applying")          # killed here: none of the transaction stays
             owned = tx.conservation_inputs()[0]
-            stop += suspects(owned, {k: p.qty for k, p in positions.items()}, listed, tx.applied_actions())
+            seen_positions, _ = seen({k: p.qty for k, p in positions.items()}, 0, tx.broker_adjustment())
+            stop += suspects(owned, seen_positions, listed, tx.applied_actions())
             if stop:
                 raise StopTrading(f"window {w.id} stops before trading: " + "; ".join(stop))
             stale = tx.stale_names()
@@ -484,6 +508,28 @@ class WindowRunner:
                         description=x["description"], accounts=x["account_count"])
         for line in stale:
             log.warning("policy names a changed symbol", window=w.id, warning=line)
+
+    def _allocation_prices(self, w: WindowInfo, listed: list[CorporateAction]) -> dict[str, Decimal]:
+        """The broker's prices now of the symbols whose basis allocation needs them (a spin-off:
+        both; a stock-and-cash merger: the acquirer's). A symbol without a price (not trading
+        yet, a feed without it) is left out: its action allocates no basis, and says so."""
+        wanted = sorted({s for a in listed if a.kind in ALLOCATES
+                         for s in ((a.new_symbol,) if a.kind == ActionKind.STOCK_AND_CASH_MERGER
+                                   else (a.symbol, a.new_symbol)) if s})
+        if not wanted:
+            return {}
+        try:
+            return dict(self.broker.latest_prices(wanted))
+        except BrokerError:
+            pass
+        out: dict[str, Decimal] = {}
+        for sym in wanted:                   # one by one: the others still count
+            try:
+                out.update(self.broker.latest_prices([sym]))
+            except BrokerError as e:
+                log.warning("no price for a corporate action's basis allocation", window=w.id, symbol=sym,
+                            reason=str(e))
+        return out
 
     def _collected(self, w: WindowInfo) -> None:
         self._corporate_actions(w)
@@ -741,8 +787,12 @@ class WindowRunner:
             # ledger: the next window collects them. Compare without them, and say so.
             uncollected = sum((a.amount for a in tx.unrecorded_dividends(arrived)), Decimal(0))
             owned, negative, cash, negative_cash = tx.conservation_inputs()
-            problems = discrepancies(self.name, owned, {k: p.qty for k, p in positions.items()}, cash,
-                                     balance.cash - uncollected, negative, negative_cash)
+            # The broker as compared: what it reports plus what it should hold of the
+            # actions it does not apply itself (broker_view.py; nothing at most brokers).
+            theirs, their_cents = seen({k: p.qty for k, p in positions.items()}, 0, tx.broker_adjustment())
+            problems = discrepancies(self.name, owned, theirs, cash,
+                                     balance.cash + Decimal(their_cents).scaleb(-2) - uncollected, negative,
+                                     negative_cash)
             report = window_report(w.id, self.name, w.trading_date.isoformat(), w.name, tx.account_count(),
                                    tx.retried_events(), tx.report_orders(), problems, uncollected)
             before = (tx.window.report or {}).get("reconciliation") or {}

@@ -43,7 +43,8 @@ def open_broker(settings: Settings, name: str | None = None) -> Broker:
                                          allow_live=bool(a["allow_live"]), feed=a["feed"],
                                          timeout=float(a["timeout"]), url_override=a["trading_url"] or None,
                                          data_url_override=a["data_url"] or None,
-                                         requests_per_minute=int(a["requests_per_minute"])))
+                                         requests_per_minute=int(a["requests_per_minute"]),
+                                         applies_corporate_actions=b.applies_corporate_actions))
     from adapters.broker.simulated import SimulatedBroker, SimulatedConfig
     sim = b.simulated
     default_state = "simulated-broker.json" if b is settings.brokers[0] else f"simulated-broker-{b.name}.json"
@@ -62,6 +63,7 @@ def open_broker(settings: Settings, name: str | None = None) -> Broker:
         journal_file=Path(sim["journal_file"]).expanduser() if sim.get("journal_file") else None,
         corporate_actions_file=Path(sim["corporate_actions_file"]).expanduser()
         if sim.get("corporate_actions_file") else None,
+        applies_corporate_actions=b.applies_corporate_actions,
     ), now=broker_clock())
 
 

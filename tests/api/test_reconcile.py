@@ -118,3 +118,14 @@ def test_the_console_page_shows_the_breaks_and_lets_an_operator_accept(world):
     done = c.post("/console/reconcile/accept", data={"csrf": csrf, "reason": "gift of shares", "broker": "main"})
     assert done.status_code == 200 and "accepted: TIP 2" in done.text and "gift of shares" in done.text
     assert "Trading waits" not in done.text
+
+
+def test_pies_reconcile_names_a_split_nobody_reported(world):
+    cli = world["cli"]
+    path = Path(world["env"]["PIES_DATA_DIR"]) / "simulated-broker.json"
+    state = json.loads(path.read_text())
+    tamper(world, "VTI", state["positions"]["VTI"])                # the broker's VTI doubled
+    r = cli("reconcile", code=4)
+    assert "2-for-1" in r.output and "heard of?" in r.output          # in the table's wrapped cell
+    doc = json.loads(cli("reconcile", "--json", code=4).output)
+    assert line(doc, "VTI")["detail"].startswith("VTI: broker holds 2.000\u00d7 the ledger's shares: a 2-for-1 split")

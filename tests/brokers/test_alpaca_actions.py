@@ -35,9 +35,10 @@ def test_every_kind_is_read_with_its_effective_day_and_exact_rates_over_all_page
         assert c.all_played and c.play_count == 2            # two pages
     u = "a7932b15-f816-4f83-921e-998b524487"
     assert got == [
-        CorporateAction(f"{u}b2", K.UNIT_SPLIT, "TPBAU", date(2023, 3, 1), "LVRO", D(1), D(1)),
-        CorporateAction(f"{u}b2:alternate", K.RIGHTS_DISTRIBUTION, "TPBAU", date(2023, 3, 1), "LVROW", D(1),
+        # A unit split's two legs, as the actions file reader gives them: the alternate first.
+        CorporateAction(f"{u}b2/alternate", K.UNIT_SPLIT, "TPBAU", date(2023, 3, 1), "LVROW", D(1),
                         D("0.3333"), source_keeps=True),
+        CorporateAction(f"{u}b2/new", K.UNIT_SPLIT, "TPBAU", date(2023, 3, 1), "LVRO", D(1), D(1)),
         CorporateAction(f"{u}b3", K.STOCK_DIVIDEND, "MSBC", date(2023, 5, 19), None, D(1), D("1.05")),
         CorporateAction(f"{u}b9", K.REDEMPTION, "ORPHY", date(2023, 6, 13), None, D(1), D(0), D("0.141134")),
         CorporateAction(f"{u}b6", K.CASH_MERGER, "GLOP", date(2023, 7, 17), None, D(1), D(0), D("5.37")),
@@ -56,8 +57,7 @@ def test_every_kind_is_read_with_its_effective_day_and_exact_rates_over_all_page
     ]
     assert not any(a.kind == K.CASH_DIVIDEND for a in got)          # FCF's cash comes as a DIV activity
     alerts = [x for x in logs if x["event"] == "corporate action not handled"]
-    assert {(x["log_level"], x["alert"], x["id"]) for x in alerts} == {("error", True, f"{u}c2"),
-                                                                      ("error", True, f"{u}b2:alternate")}
+    assert {(x["log_level"], x["alert"], x["id"]) for x in alerts} == {("error", True, f"{u}c2")}
     # The query: the held symbols, 10 days beyond each end (Alpaca filters on process_date).
     url = SENT[0][1]
     assert "start=2022-12-22" in url and "end=2025-01-10" in url and "symbols=ATNXQ%2CBSAQ" in url
@@ -126,3 +126,23 @@ def test_the_reader_takes_a_body_parsed_with_decimal_floats():
            '"process_date": "2026-05-20"}]}'
     (a,) = alpaca_actions.parse(json.loads(text, parse_float=Decimal)).actions
     assert (a.kind, a.old_rate, a.new_rate, a.effective) == (K.STOCK_DIVIDEND, 1, Decimal("1.1"), date(2026, 5, 19))
+
+
+def test_a_unit_split_reads_the_same_from_alpaca_and_from_an_actions_file():
+    """The same body, through the Alpaca adapter (the cassette) and the simulated broker's
+    file reader: the same two values, ids, rates and order; a body without an alternate
+    leg gives the one `/new` value either way."""
+    from adapters.broker.action_file import parse_actions
+    import yaml
+    with cassette("corporate_actions_every_kind"):
+        from_alpaca = [a for a in alpaca().corporate_actions(SYMBOLS, date(2023, 1, 1), date(2024, 12, 31))
+                       if a.kind == K.UNIT_SPLIT]
+    pages = [json.loads(i["response"]["body"]["string"], parse_float=Decimal)
+             for i in yaml.safe_load((CASSETTES / "corporate_actions_every_kind.yaml").read_text())["interactions"]]
+    entries = [e for p in pages for e in p["corporate_actions"].get("unit_splits", [])]
+    body = {"corporate_actions": {"unit_splits": entries}}
+    from_file = parse_actions(json.dumps(body, default=str), "units.json")
+    assert len(from_alpaca) == 2 and from_file == from_alpaca
+    single = {**entries[0], "alternate_rate": 0, "alternate_symbol": None}
+    assert (parse_actions(json.dumps({"corporate_actions": {"unit_splits": [single]}}, default=str), "u.json")
+            == alpaca_actions.parse({"unit_splits": [single]}).actions)

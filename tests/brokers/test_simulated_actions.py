@@ -148,3 +148,18 @@ def test_a_rename_moves_the_position_and_the_new_symbol_continues_the_old_walk(t
                day, starting_positions={"SQ": Decimal("4")})
     assert {s: p.qty for s, p in b.positions().items()} == {"XYZ": Decimal(4)}
     assert b.latest_prices(["XYZ"])["XYZ"] == b._walk_price("SQ", date(2026, 3, 5))
+
+
+def test_a_reverse_split_with_cash_in_lieu_keeps_whole_shares_and_pays_the_fraction(tmp_path):
+    """`cash_in_lieu` (pies's own field): dollars per new share for the fraction the broker
+    does not issue; a negative one is refused naming the field."""
+    day = [datetime(2026, 3, 5, 10, 0, tzinfo=NY)]
+    rs = {"id": "rs-1", "symbol": "BND", "old_rate": 10, "new_rate": 1, "ex_date": "2026-03-05",
+          "process_date": "2026-03-05", "cash_in_lieu": "725.10"}
+    b = broker(tmp_path, {"reverse_splits": [rs]}, day, starting_positions={"BND": Decimal("123.456789")},
+               starting_cash=Decimal("10.00"))
+    # 12.3456789 new shares: 12 kept, 0.3456789 x $725.10 = $250.6517... paid, rounded down.
+    assert b.positions()["BND"].qty == Decimal(12)
+    assert b.balance().cash == Decimal("260.65")
+    with pytest.raises(ActionsFileError, match=r"reverse_splits\[0\]\.cash_in_lieu: must be positive"):
+        parse_actions(json.dumps({"corporate_actions": {"reverse_splits": [{**rs, "cash_in_lieu": -1}]}}), "a.json")

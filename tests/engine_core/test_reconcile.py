@@ -128,3 +128,27 @@ def test_any_split_rate_is_recognised_and_the_verdict_is_deterministic(shares, r
     outs = [order(f"m{i}", "T", s, str(q), "1") for i, (s, q) in enumerate(orders)]
     again = reconcile(side({"S": str(shares)}), {"S": after}, 100_000, actions=[a], outside=outs[::-1])
     assert line(again, "S") == line(rec, "S")
+
+
+def test_an_unreported_split_is_named_on_the_waiting_line():
+    from engine.core.reconcile import suspected_split
+    rec = reconcile(side({"VTI": "20.684382769"}, {"VTI": "0.000000003"}), {"VTI": D("41.368765544")}, 100_000)
+    vti = line(rec, "VTI")
+    assert vti.cause == Cause.UNEXPLAINED and vti.waits
+    assert vti.detail.startswith("VTI: broker holds 2.000\u00d7 the ledger's shares: a 2-for-1 split pies has not "
+                                 "heard of?; no action")
+    # Each account rounded down to 9 decimals: still recognised; reverse and 3-for-2 too.
+    assert "1-for-10 reverse split" in suspected_split("BND", D("36.165793103"), D("3.616579309"))
+    assert "3-for-2 split" in suspected_split("X", D("100"), D("150.0000004"))
+    assert "10-for-1 split" in suspected_split("NVDA", D("3.5"), D("35"))
+    # Not a simple ratio, or nothing on one side: no suspicion.
+    assert suspected_split("X", D("100"), D("100.5")) is None
+    assert suspected_split("X", D("0"), D("5")) is None and suspected_split("X", D("5"), D("0")) is None
+    outside = reconcile(side({"VTI": "10"}), {"VTI": D("10.5")}, 100_000)
+    assert "pies has not heard of" not in line(outside, "VTI").detail
+
+
+def test_a_stock_dividend_the_broker_applied_is_explained_at_its_rate():
+    div = CorporateAction("sd", ActionKind.STOCK_DIVIDEND, "MSBC", DAY, old_rate=D(1), new_rate=D("1.05"))
+    rec = reconcile(side({"MSBC": "100"}), {"MSBC": D("105")}, 100_000, actions=[div])
+    assert line(rec, "MSBC").cause == Cause.ACTION and not rec.waits

@@ -137,3 +137,25 @@ def test_the_alpaca_request_budget_is_a_setting_that_reaches_the_adapter(tmp_pat
     b = open_broker(load(f, env={}))
     assert b.config.requests_per_minute == 120 and b.pacer.per_minute == 120
     assert load(None, env={}).alpaca["requests_per_minute"] == 190
+
+
+def test_whether_a_broker_applies_corporate_actions_is_a_setting_that_reaches_the_adapter(tmp_path, monkeypatch):
+    """Unset: the simulated broker and Alpaca live apply them, Alpaca paper does not
+    (Alpaca-API #181); either can be said otherwise."""
+    from engine.shell.wiring import open_broker
+    monkeypatch.setenv("APCA_API_KEY_ID", "PKTESTKEY0000000000")
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "test-secret-never-recorded")
+    f = tmp_path / "s.toml"
+    f.write_text('[[brokers]]\nname = "sim"\n[brokers.simulated]\nstate_file = "sim.json"\n'
+                 '[[brokers]]\nname = "paper"\nkind = "alpaca"\n'
+                 '[[brokers]]\nname = "live"\nkind = "alpaca"\n[brokers.alpaca]\npaper = false\nallow_live = true\n'
+                 '[[brokers]]\nname = "sim-as-paper"\napplies_corporate_actions = false\n'
+                 '[brokers.simulated]\nstate_file = "sim2.json"\n'
+                 '[[brokers]]\nname = "paper-applies"\nkind = "alpaca"\napplies_corporate_actions = true\n')
+    s = load(f, env={})
+    assert [(b.name, b.applies_corporate_actions) for b in s.brokers] == [
+        ("sim", True), ("paper", False), ("live", True), ("sim-as-paper", False), ("paper-applies", True)]
+    assert [open_broker(s, b.name).applies_corporate_actions for b in s.brokers] == [True, False, True, False, True]
+    f.write_text('[broker]\napplies_corporate_actions = "no"\n')
+    with pytest.raises(SettingsError, match="applies_corporate_actions"):
+        load(f, env={})

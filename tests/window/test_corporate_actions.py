@@ -209,8 +209,17 @@ def test_splits_rename_cash_merger_and_spin_off_through_the_window(world):
 
     # Day 5: IBM spins off KD (1 for 5): KD arrives beside IBM in "Value" and is sold into it.
     ibm = {n: shares(led, n)["Value/IBM"][1] for n in NAMES}
+    ibm_basis = {n: lots(n, "IBM")[1] for n in NAMES}
     r = world.run(DAYS[4])
     assert [x["id"] for x in r["corporate_actions"]] == ["so-ibm"]
+    # The basis is split by value at the window's prices (IBM 190, KD 50: KD takes 10/200):
+    # what KD took was realized when it was sold into "Value"; nothing lost to the cent.
+    assert r["corporate_actions"][0]["prices"] == {"IBM": "190.00", "KD": "50.00"}
+    for n in NAMES:
+        kd = [x for x in books.realized([ids[n]]) if x.symbol == "KD"]
+        kept = sum(l.basis for l in books.lots([ids[n]]) if l.symbol == "IBM" and l.shares and l.acquired < DAYS[4])
+        assert kd and sum(x.basis for x in kd) + kept == ibm_basis[n], n
+        assert abs(sum(x.basis for x in kd) - ibm_basis[n] / 20) <= 1, n
     assert {(o["symbol"], o["side"]) for o in r["orders"]} >= {("KD", "sell")}
     assert "CCC" not in {o["symbol"] for o in r["orders"]}
     for n in NAMES:
@@ -248,4 +257,19 @@ def test_a_split_the_ledger_has_not_heard_of_stops_the_window_before_trading(db_
     with pytest.raises(StopTrading, match=r"VTI"):
         WindowRunner(w.led, b, "main", WindowOptions(settle_timeout=1)).run(DAYS[1])
     assert not b._state["orders"] or all(o["submitted_at"] < DAYS[1].isoformat() for o in b._state["orders"].values())
+    w.led.dispose()
+
+
+def test_the_hold_on_an_unreported_split_names_the_symbol_and_the_split_suspected(db_url, tmp_path):
+    w = World(tmp_path, db_url, actions=False)
+    policies.add_account(w.led, "solo", "Growth", w.policy)
+    w.led.deposit("solo", "1000.00", key="first")
+    w.run(DAYS[0])
+    state = json.loads((tmp_path / "broker.json").read_text())
+    state["positions"]["VTI"] = str(Decimal(state["positions"]["VTI"]) * 2)
+    (tmp_path / "broker.json").write_text(json.dumps(state))
+    w.now = datetime.combine(DAYS[1], time(9, 35), NY)
+    with pytest.raises(StopTrading, match=r"VTI \(difference [0-9.]+; VTI: broker holds 2\.000\u00d7 the ledger's "
+                                          r"shares: a 2-for-1 split pies has not heard of\?\)"):
+        WindowRunner(w.led, w.broker(), "main", WindowOptions(settle_timeout=1)).run(DAYS[1])
     w.led.dispose()

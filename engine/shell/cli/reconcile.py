@@ -5,6 +5,7 @@ breaks as they are (docs/reconciliation.md)."""
 from __future__ import annotations
 
 import getpass
+from decimal import Decimal
 
 import click
 
@@ -48,9 +49,12 @@ def print_broker(b: dict) -> None:
     for x in b["lines"]:
         cause = x["cause"] or ""
         style = "red" if x["waits"] else ("yellow" if cause else "")
+        said = f"{cause}: {x['detail']}" if cause else "agrees"
+        if x.get("adjusted") and Decimal(x["adjusted"]):
+            # A broker that does not apply corporate actions: its figure includes what it lacks.
+            said += f" (broker: {x['adjusted']} of actions it does not apply added to what it reports)"
         table.add_row(Text(x["symbol"]), Text(x["ledger"]), Text(x["house"]), Text(x["broker"]),
-                      Text(x["difference"], style=style),
-                      Text(f"{cause}: {x['detail']}" if cause else "agrees", style=style))
+                      Text(x["difference"], style=style), Text(said, style=style))
     out.print(table)
     verdict = ("trading waits for an operator: check the red lines, then `pies reconcile accept --reason ...`"
                if b["waits"] else "the ledger agrees with the broker" if b["agrees"]
