@@ -6,8 +6,8 @@
 Accounts follow 20-slice, 2-level pies and are already invested, each holding in `--lots`
 tax lots (default 2, bought on different days of 2025 at prices either side of today's);
 a third have an event (deposits mostly, some withdrawals and rebalances). The window books
-every trade (docs/books.md); to measure the window without lots, run main's bench/window.py
-from before the books (or --lots 0: no lots to read, the books step still runs). Setup is streamed in (COPY on
+every trade (docs/books.md); `--no-books` skips the books step (for measuring only: what the
+window costs without lots; the ledger it leaves has no lots for its trades). Setup is streamed in (COPY on
 PostgreSQL, 10,000 accounts at a time) and not timed. Prints the seconds of each window
 step, the total, and the peak memory: this process's, and all processes' together at most
 (this one's plus each worker at the largest worker's). PostgreSQL comes from
@@ -150,7 +150,9 @@ def database(db: str, workdir: Path) -> Iterator[str]:
             c.execute(text(f'drop schema "{schema}" cascade'))
 
 
-def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000, lots: int = 2) -> None:
+def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000, lots: int = 2, books: bool = True) -> None:
+    if not books:           # measuring only: the window as it was before the books
+        WindowRunner._book = lambda self, w: None
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with database(db, workdir) as url:
@@ -175,10 +177,14 @@ def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000, lots: int = 
         child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         # All processes together, at most: this one's peak plus each worker at the largest worker's peak.
         together = peak + (workers * child if workers > 1 and db != "sqlite" else 0)
-        print(f"{db:10} N={n:>7,}  lots {lots}/holding  workers {workers}  window {total:6.1f} s  (setup {setup_s:.1f} s)  "
+        cpu, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        print(f"{db:10} N={n:>7,}  lots {lots}/holding{'' if books else ' (no books step)'}  workers {workers}  window {total:6.1f} s  (setup {setup_s:.1f} s)  "
               f"orders {len(report['orders'])}  problems {len(report['problems'])}  peak {peak:,.0f} MiB "
               f"(all processes at most {together:,.0f} MiB)")
         print("    " + ", ".join(steps))
+        print(f"    CPU: this process {cpu.ru_utime + cpu.ru_stime:.1f} s (setup included), its workers "
+              f"{kids.ru_utime + kids.ru_stime:.1f} s (PostgreSQL's own not counted); load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
@@ -188,10 +194,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="processes that plan shards (PostgreSQL)")
     ap.add_argument("--shard-size", type=int, default=5_000)
     ap.add_argument("--lots", type=int, default=2, help="tax lots per holding at the start (0: none)")
+    ap.add_argument("--no-books", dest="books", action="store_false",
+                    help="skip the window's books step (to measure what lots cost; the ledger is then incomplete)")
     args = ap.parse_args()
     for db in args.db or ["sqlite", "postgresql"]:
         for n in args.n or [10_000, 100_000]:
-            run(db, n, args.workers, args.shard_size, args.lots)
+            run(db, n, args.workers, args.shard_size, args.lots, args.books)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
@@ -88,29 +88,48 @@ def load_realized(s: Session, account_ids: Iterable[int], *, year: int | None = 
     return sorted(out, key=lambda r: (r.sold, r.id))
 
 
-def lots_for_sales(s: Session, sales: Iterable[tuple[int, str]], owners_accounts: Iterable[int],
-                   day: date) -> list[Lot]:
-    """The open lots a window's sales on `day` need: every lot of each selling (account,
-    symbol), and the lots the owners' accounts bought in the 30 days before in the symbols
-    sold (replacements). A buyer's older lots are not read: a buy opens a lot and needs none."""
-    sales = set(sales)
-    if not sales:
-        return []
-    symbols = {sym for _, sym in sales}
+def _lots_by_pairs(s: Session, pairs: Iterable[tuple[int, str]], bought_since: date | None = None) -> dict[int, Lot]:
+    """id -> open lot of these (account, symbol) pairs (only bought on or after
+    `bought_since`, when given)."""
+    pairs = sorted(set(pairs))
+    if not pairs:
+        return {}
     if bulk.on_postgres(s):
         # The pairs as two arrays joined to the lots by index (a row-value IN over the pairs
         # is planned as a scan of the whole table).
-        pairs = sorted(sales)
+        sql = _BY_PAIRS if bought_since is None else text(_BY_PAIRS.text + " AND l.bought >= :since")
         found = {}
         for k in range(0, len(pairs), CHUNK):
             part = pairs[k:k + CHUNK]
-            for r in s.execute(_BY_PAIRS, {"a": [a for a, _ in part], "s": [sym for _, sym in part]}):
+            params = {"a": [a for a, _ in part], "s": [sym for _, sym in part]}
+            if bought_since is not None:
+                params["since"] = bought_since
+            for r in bulk.fetch(s, sql.bindparams(**params)):     # straight from the driver
                 found[r[0]] = _lot(r)
-    else:       # by the sellers' ids and the symbols sold, the pairs kept here
-        found = {x.id: x for x in load_lots(s, {aid for aid, _ in sales}, symbols)
-                 if (x.account_id, x.symbol) in sales}
-    for x in load_lots(s, owners_accounts, symbols, bought_since=day - timedelta(days=WASH_DAYS)):
-        found.setdefault(x.id, x)
+        return found
+    wanted = set(pairs)        # by the accounts' ids and the symbols, the pairs kept here
+    return {x.id: x for x in load_lots(s, {aid for aid, _ in pairs}, {sym for _, sym in pairs},
+                                       bought_since=bought_since)
+            if (x.account_id, x.symbol) in wanted}
+
+
+def lots_for_sales(s: Session, sales: Iterable[tuple[int, str]], owners: Mapping[int, str],
+                   day: date) -> list[Lot]:
+    """The open lots a window's sales on `day` need: every lot of each selling (account,
+    symbol), and the lots that the other accounts of a selling owner (`owners`: the accounts
+    of owners with several -> owner; an account absent is alone) bought in the 30 days
+    before in the symbols that owner sold (replacements). A buyer's older lots are not
+    read: a buy opens a lot and needs none; nor are the lots of owners who sell nothing."""
+    sales = set(sales)
+    if not sales:
+        return []
+    members: dict[str, list[int]] = {}
+    for aid, who in owners.items():
+        members.setdefault(who, []).append(aid)
+    others = {(other, sym) for aid, sym in sales if aid in owners for other in members[owners[aid]]} - sales
+    found = _lots_by_pairs(s, sales)
+    for i, x in _lots_by_pairs(s, others, day - timedelta(days=WASH_DAYS)).items():
+        found.setdefault(i, x)
     return [found[i] for i in sorted(found)]
 
 
@@ -127,6 +146,15 @@ def owners_of(s: Session, account_ids: Iterable[int]) -> dict[int, str]:
         out.update({aid: who for aid, who in s.execute(select(Account.id, owner_expr())
                                                         .where(bulk.id_in(s, Account.id, ids[k:k + CHUNK])))})
     return out
+
+
+def shared_owners(s: Session) -> dict[int, str]:
+    """Every account of an owner with several accounts -> that owner: the accounts whose
+    owner is set, and those their owner names (an account with none set owns itself).
+    Every other account is alone. Empty, at the cost of one index lookup, while nobody
+    has set an owner."""
+    named = sorted(set(s.scalars(select(Account.owner).where(Account.owner.is_not(None)).distinct())))
+    return accounts_of_owners(s, named) if named else {}
 
 
 def accounts_of_owners(s: Session, owners: Sequence[str]) -> dict[int, str]:

@@ -841,14 +841,20 @@ class StepTx:
 
     # --- the books (adapters/ledger/books_repo.py) ----------------------------------------
 
-    def trading_owners(self) -> list[str]:
-        """The owners of the accounts (the house's aside) with allocations in this window, sorted."""
-        return sorted(set(self.s.scalars(
-            select(books_repo.owner_expr()).select_from(Allocation).join(Account, Allocation.account_id == Account.id)
-            .where(Allocation.window_id == self.wid, Account.is_house.is_(False)).distinct())))
-
-    def owners_accounts(self, owners: Sequence[str]) -> dict[int, str]:
-        return books_repo.accounts_of_owners(self.s, owners)
+    def trading_accounts(self) -> tuple[list[int], dict[int, str]]:
+        """The accounts (the house aside) with allocations in this window, sorted, and every
+        account of an owner with several whose accounts are among them -> that owner (the
+        books take whole owners; an account not in it is its own owner). Read from the
+        allocations' (window, account) index and the owners' index, not account by account."""
+        house = self.house().id
+        ids = sorted(set(self.s.scalars(select(Allocation.account_id).where(Allocation.window_id == self.wid)
+                                        .distinct())) - {house})
+        shared = books_repo.shared_owners(self.s)
+        if shared:
+            trading = set(ids)
+            wanted = {who for aid, who in shared.items() if aid in trading}
+            shared = {aid: who for aid, who in shared.items() if who in wanted}
+        return ids, shared
 
     def window_moves(self, account_ids: Iterable[int]) -> list[tuple[int, str, Decimal, int]]:
         """(account, symbol, shares, cents) of this window's allocations to these accounts."""
@@ -871,13 +877,14 @@ class StepTx:
                     out[aid] = self.repo.ruleset(self.s, version, rules).lot_method
         return out
 
-    def book_inputs(self, account_ids: Iterable[int], sales: Iterable[tuple[int, str]], bought: Iterable[str],
-                    day: date) -> tuple[list, list]:
-        """What booking a shard of owners (`account_ids`) needs: the lots of the selling
-        (account, symbol) pairs and the owners' recent lots in those symbols; the realized
+    def book_inputs(self, accounts: Iterable[int], owners: Mapping[int, str], sales: Iterable[tuple[int, str]],
+                    bought: Iterable[str], day: date) -> tuple[list, list]:
+        """What booking a shard of whole owners needs (`accounts`: all of theirs; `owners`:
+        those of owners with several -> owner): the lots of the selling (account, symbol)
+        pairs and the selling owners' recent lots in the symbols they sold; the realized
         rows a buy of `bought` symbols may still wash."""
-        return (books_repo.lots_for_sales(self.s, sales, account_ids, day),
-                books_repo.washable(self.s, account_ids, day, bought))
+        return (books_repo.lots_for_sales(self.s, sales, owners, day),
+                books_repo.washable(self.s, accounts, day, bought))
 
     def save_booking(self, booking) -> None:
         books_repo.save_booking(self.s, booking, self.wid)

@@ -143,18 +143,21 @@ def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequ
     (more may be given; they are left alone); `realized`: their rows sold in the 30 days
     before `day` in the symbols bought (older ones cannot be washed by a buy now);
     `methods`: each selling account's lot method (tax-min when absent); `owners`: every
-    account's owner (itself when absent).
+    account's owner (an account absent is its own owner, whatever the others' owners are
+    called: the window passes only the accounts of owners with several).
 
     Per owner and symbol: this window's buys open lots; then earlier losses still
     unmatched take this window's buys as replacements (earliest sale first); then each
     sale (accounts in id order) consumes its account's lots and each of its rows at a loss
     is washed by the owner's lots bought within 30 days (this window's included)."""
-    owner = lambda aid: owners.get(aid, f"#{aid}")                          # noqa: E731
+    # An owner named in `owners` sorts before the accounts alone, which are keyed by id (a
+    # tuple each, so no owner's name can be taken for an account's).
+    owner = lambda aid: (0, owners[aid]) if aid in owners else (1, aid)      # noqa: E731
     b = _Books(lots, realized)
-    accounts_of: dict[str, set[int]] = defaultdict(set)
+    accounts_of: dict[tuple, set[int]] = defaultdict(set)
     for aid in {lot.account_id for lot in lots} | {t.account_id for t in trades} | set(owners):
         accounts_of[owner(aid)].add(aid)
-    groups: dict[tuple[str, str], list[Trade]] = defaultdict(list)
+    groups: dict[tuple[tuple, str], list[Trade]] = defaultdict(list)
     for t in trades:
         groups[(owner(t.account_id), t.symbol)].append(t)
     for (who, sym), ts in sorted(groups.items()):

@@ -8,7 +8,7 @@ integer cents; `basis` includes any wash-sale adjustment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -97,33 +97,57 @@ def part_of(cents: int, shares: Decimal, of: Decimal) -> int:
     return cents if shares == of else divide_half_even(cents * nano(shares), nano(of))
 
 
-def _category(lot: Lot, gain: Fraction, sold: date) -> int:
+class _Ratio:
+    """n / d (d > 0) compared exactly by cross-multiplication: a sort key that costs less
+    than a Fraction (no gcd), for the per-share comparisons of a sale's lots."""
+
+    __slots__ = ("n", "d")
+
+    def __init__(self, n: int, d: int):
+        self.n, self.d = n, d
+
+    def __eq__(self, other: "_Ratio") -> bool:           # type: ignore[override]
+        return self.n * other.d == other.n * self.d
+
+    def __lt__(self, other: "_Ratio") -> bool:
+        return self.n * other.d < other.n * self.d
+
+    __hash__ = None      # type: ignore[assignment]
+
+
+def _category(long: bool, gain_sign: int) -> int:
     """tax-min's six groups, in the order the issue gives them."""
-    long = is_long_term(lot.acquired, sold)
-    if gain < 0:
+    if gain_sign < 0:
         return 2 if long else 1
-    if gain == 0:
+    if gain_sign == 0:
         return 4 if long else 3
     return 5 if long else 6
 
 
 def consumption_order(lots: Sequence[Lot], method: LotMethod, price: Fraction, sold: date) -> list[Lot]:
     """The open lots in the order a sale at `price` per share on `sold` consumes them. Ties:
-    earlier acquired first, then lower lot id (every key below ends so)."""
-    def per_share(lot: Lot) -> Fraction:
-        return Fraction(lot.basis, nano(lot.shares))          # cents per billionth of a share
-
+    earlier acquired first, then lower lot id (every key below ends so). Per-share values
+    are compared exactly (cents per billionth of a share, cross-multiplied)."""
+    open_ = [lot for lot in lots if lot.shares > 0]
+    if len(open_) < 2:
+        return open_
     if method == LotMethod.FIFO:
         key = lambda lot: (lot.acquired, lot.id)                                   # noqa: E731
     elif method == LotMethod.LIFO:
         key = lambda lot: (-lot.acquired.toordinal(), lot.id)                     # noqa: E731
     elif method == LotMethod.HIFO:
-        key = lambda lot: (-per_share(lot), lot.acquired, lot.id)                 # noqa: E731
+        key = lambda lot: (_Ratio(-lot.basis, nano(lot.shares)), lot.acquired, lot.id)   # noqa: E731
     else:
+        pn, pd = price.numerator, price.denominator
+
         def key(lot: Lot):
-            gain = price - per_share(lot)     # per share; ascending: largest loss, smallest gain first
-            return (_category(lot, gain, sold), gain, lot.acquired, lot.id)
-    return sorted((lot for lot in lots if lot.shares > 0), key=key)
+            # gain per share = price - basis / shares; ascending gain within a group is
+            # descending basis per share (the price is the same for every lot).
+            n = nano(lot.shares)
+            diff = pn * n - lot.basis * pd
+            sign = (diff > 0) - (diff < 0)
+            return (_category(is_long_term(lot.acquired, sold), sign), _Ratio(-lot.basis, n), lot.acquired, lot.id)
+    return sorted(open_, key=key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +185,7 @@ def consume(lots: Sequence[Lot], shares: Decimal, proceeds: int, sold: date,
         given += got
         realized.append(Realized(0, lot.account_id, lot.id, lot.symbol, lot.acquired, sold, take, got, basis))
         rest = lot.shares - take
-        after.append(replace(lot, shares=rest, basis=lot.basis - basis, wash_adjustment=lot.wash_adjustment - wash,
-                             replaced=min(lot.replaced, rest)))
+        # Lot(...) rather than dataclasses.replace: a few times faster, and every sale's lots go through it.
+        after.append(Lot(lot.id, lot.account_id, lot.symbol, lot.bought, lot.acquired, rest, lot.basis - basis,
+                         lot.wash_adjustment - wash, min(lot.replaced, rest)))
     return Consumption(tuple(realized), tuple(after))

@@ -253,21 +253,21 @@ def _no_gc() -> Iterator[None]:
 
 
 def book_shard(job: tuple, repo: WindowRepository | None = None) -> int:
-    """The books of one shard of owners (engine.core.books): every account of theirs, so a
-    wash sale across an owner's accounts is decided in one shard; their lots and washable
+    """The books of one shard of owners (engine.core.books): every account of theirs
+    (`accounts`; `owners`: those of owners with several -> owner), so a wash sale across
+    an owner's accounts is decided in one shard; their lots and washable
     realized rows read and the answer written in bulk, in one transaction that records the
     shard. Returns the number of trades booked."""
-    url, broker, wid, day, shard, owners = job
+    url, broker, wid, day, shard, accounts, owners = job
     repo = repo or _worker_repo(url, broker)
     with repo.step(wid) as tx, _no_gc():
         if tx.shard_done("booked", shard):
             return 0
-        owner_of = tx.owners_accounts(owners)
-        trades = net_trades(tx.window_moves(owner_of))
-        lots, realized = tx.book_inputs(owner_of, {(t.account_id, t.symbol) for t in trades if t.shares < 0},
+        trades = net_trades(tx.window_moves(accounts))
+        lots, realized = tx.book_inputs(accounts, owners, {(t.account_id, t.symbol) for t in trades if t.shares < 0},
                                         {t.symbol for t in trades if t.shares > 0}, day)
         methods = {aid: LotMethod(m) for aid, m in tx.lot_methods({t.account_id for t in trades if t.shares < 0}).items()}
-        tx.save_booking(book(day, trades, lots, realized, methods, owner_of))
+        tx.save_booking(book(day, trades, lots, realized, methods, owners))
         tx.mark_shard("booked", shard)
         _crash_hook(f"shard:booked:{shard}")
     return len(trades)
@@ -732,11 +732,21 @@ class WindowRunner:
         an allocation too): shards of whole owners, each one transaction that records
         itself, run like planning's."""
         with self.repo.step(w.id) as tx:
-            owners = tx.trading_owners()
+            ids, shared = tx.trading_accounts()
+        # Whole owners: an owner with several accounts is one unit (all of them, trading or
+        # not), any other trading account one of its own; in order of their first account.
+        members: dict[str, list[int]] = {}
+        for aid in sorted(shared):
+            members.setdefault(shared[aid], []).append(aid)
+        units = sorted([[aid] for aid in ids if aid not in shared] + list(members.values()))
         size = max(1, self.opt.shard_size)
         url = self.repo.ledger.url
-        self._map(book_shard, [(url, self.name, w.id, w.trading_date, k, owners[i:i + size])
-                               for k, i in enumerate(range(0, len(owners), size))])
+        jobs = []
+        for k, i in enumerate(range(0, len(units), size)):
+            accounts = [aid for unit in units[i:i + size] for aid in unit]
+            jobs.append((url, self.name, w.id, w.trading_date, k, accounts,
+                         {aid: shared[aid] for aid in accounts if aid in shared}))
+        self._map(book_shard, jobs)
         self.crash("booked")
 
     def _explain_after(self, w: WindowInfo) -> None:
