@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from .corporate_actions import ActionKind, CorporateAction
 from .lots import Lot, Realized
@@ -205,6 +205,27 @@ def beside(path: str, symbol: str) -> str:
     return f"{p}/{symbol}" if p else symbol
 
 
+
+def _pay(mine: Sequence[Held], cents_of: Callable[[Decimal], int], broker_paid: int, house: int,
+         cash_moves: list[tuple[int, int]], proceeds: list[tuple[int, str, int]]) -> None:
+    """Pay each account its cents (`cents_of` its shares, rounded down), spread over its slices
+    by shares for the planner; the house takes the residue of what the broker paid."""
+    by_account: dict[int, list[Held]] = {}
+    for h in mine:
+        by_account.setdefault(h.account_id, []).append(h)
+    paid = 0
+    for aid in sorted(by_account):
+        slices = by_account[aid]
+        c = cents_of(sum((h.shares for h in slices), ZERO))
+        paid += c
+        if c:
+            cash_moves.append((aid, c))
+            for h, part in zip(slices, split_units(c, [h.shares for h in slices])):
+                if part:
+                    proceeds.append((aid, h.path, part))
+    if broker_paid - paid:
+        cash_moves.append((house, broker_paid - paid))
+
 def apply_action(book: Book, a: CorporateAction,
                  prices: Mapping[str, Decimal] | None = None) -> tuple[Book, Applied]:
     """The book after `a`, and the moves. Already applied: the same book, no moves.
@@ -281,43 +302,15 @@ def apply_action(book: Book, a: CorporateAction,
     cash_moves: list[tuple[int, int]] = []
     proceeds: list[tuple[int, str, int]] = []
     if a.cash_rate > 0 and total > 0:
-        broker_cash = _cents_down(total * a.cash_rate)
-        by_account: dict[int, list[Held]] = {}
-        for h in mine:
-            by_account.setdefault(h.account_id, []).append(h)
-        paid = 0
-        for aid in sorted(by_account):
-            slices = by_account[aid]
-            c = _cents_down(sum((h.shares for h in slices), ZERO) * a.cash_rate)
-            paid += c
-            if c:
-                cash_moves.append((aid, c))
-                for h, part in zip(slices, split_units(c, [h.shares for h in slices])):
-                    if part:
-                        proceeds.append((aid, h.path, part))
-        if broker_cash - paid:
-            cash_moves.append((house, broker_cash - paid))
+        _pay(mine, lambda shares: _cents_down(shares * a.cash_rate),
+             _cents_down(total * a.cash_rate), house, cash_moves, proceeds)
     lieu_basis: Decimal | None = None
     if target == a.symbol and keep != 1 and total > 0:
         # Cash in lieu: every account's cashed-out part (its shares x ratio x (1 - keep)) at
         # the lieu price, rounded down to the cent, over its slices by shares for the planner;
         # the house takes the residue cents of what the broker paid.
-        by_account = {}
-        for h in mine:
-            by_account.setdefault(h.account_id, []).append(h)
-        paid = 0
-        for aid in sorted(by_account):
-            slices = by_account[aid]
-            out = sum((h.shares for h in slices), ZERO) * a.new_rate / a.old_rate * (1 - keep)
-            c = _cents_down(out * a.lieu_price)
-            paid += c
-            if c:
-                cash_moves.append((aid, c))
-                for h, part in zip(slices, split_units(c, [h.shares for h in slices])):
-                    if part:
-                        proceeds.append((aid, h.path, part))
-        if lieu_cents - paid:
-            cash_moves.append((house, lieu_cents - paid))
+        _pay(mine, lambda shares: _cents_down(shares * a.new_rate / a.old_rate * (1 - keep) * a.lieu_price),
+             lieu_cents, house, cash_moves, proceeds)
         lieu_basis = 1 - keep
     cash = dict(book.cash)
     for aid, c in cash_moves:
