@@ -5,6 +5,7 @@ as its own process, killed at a point when asked (the crash tests)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from datetime import date
@@ -41,3 +42,12 @@ def run_window(env: dict[str, str], crash_at: str | None = None) -> subprocess.C
         full["PIES_TEST_CRASH_AT"] = crash_at
     return subprocess.run([sys.executable, "-m", "engine.shell.cli", "window", "run", "--date", DAY2.isoformat(),
                            "--force"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=120)
+
+
+def kill_then_resume(env: dict[str, str], point: str) -> None:
+    """Day two's window SIGKILLed at `point`, then run again to its end, agreeing with the broker."""
+    crashed = run_window(env, crash_at=point)
+    assert crashed.returncode == -signal.SIGKILL, (point, crashed.returncode, crashed.stderr[-2000:])
+    resumed = run_window(env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "ledger agrees with the broker" in resumed.stdout

@@ -4,7 +4,6 @@ uninterrupted one: each action applied once, the same ledger, the same broker.""
 from __future__ import annotations
 
 import json
-import signal
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,7 @@ from adapters.ledger.store import Ledger
 from engine.shell import policies
 from engine.shell.window import WindowOptions, WindowRunner
 
-from day_one import run_window
+from day_one import kill_then_resume, run_window
 
 NY = ZoneInfo("America/New_York")
 POLICY = 'pie "Growth" { VTI 40% VXUS 20% pie "Bonds" 40% { BND 70% TIP 30% } }\n'
@@ -105,9 +104,5 @@ def reference(tmp_path_factory):
 @pytest.mark.parametrize("point", POINTS)
 def test_a_window_killed_around_its_corporate_actions_ends_the_same(point, reference, tmp_path):
     env = scenario(tmp_path / "s", f"sqlite:///{tmp_path / 'crash.db'}")
-    crashed = run_window(env, crash_at=point)
-    assert crashed.returncode == -signal.SIGKILL, (point, crashed.returncode, crashed.stderr[-2000:])
-    resumed = run_window(env)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "ledger agrees with the broker" in resumed.stdout
+    kill_then_resume(env, point)
     assert snapshot(env) == reference

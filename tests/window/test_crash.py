@@ -16,7 +16,7 @@ from config.settings import load
 from engine.shell.window import STEPS
 from engine.shell.wiring import open_broker
 
-from day_one import POLICY, PRICES, day_one, run_window
+from day_one import POLICY, PRICES, day_one, kill_then_resume, run_window
 
 POINTS = [s for s in STEPS if s != "opened"] + ["submit:before-call", "submit:after-call", "shard:booked:0", "booked"]
 
@@ -106,11 +106,7 @@ def reference(tmp_path_factory):
 @pytest.mark.parametrize("point", POINTS)
 def test_a_crash_at_any_step_resumes_to_the_same_end(point, reference, tmp_path):
     env = scenario(tmp_path / "s", f"sqlite:///{tmp_path / 'crash.db'}")
-    crashed = run_window(env, crash_at=point)
-    assert crashed.returncode == -signal.SIGKILL, (point, crashed.returncode, crashed.stderr[-2000:])
-    resumed = run_window(env)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "ledger agrees with the broker" in resumed.stdout
+    kill_then_resume(env, point)
     assert snapshot(env) == reference
 
 
