@@ -9,10 +9,9 @@ replay); `BooksRepository` wraps them for readers (the service layer, the comman
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Iterable, Mapping, Sequence
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from engine.core.books import WASH_DAYS, Booking

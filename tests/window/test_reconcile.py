@@ -8,7 +8,6 @@ A crash around the check resumes to the same end as an uninterrupted run."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
