@@ -12,13 +12,22 @@ PostgreSQL, 10,000 accounts at a time) and not timed. Prints the seconds of each
 step, the total, and the peak memory: this process's, and all processes' together at most
 (this one's plus each worker at the largest worker's). PostgreSQL comes from
 PIES_TEST_POSTGRES_URL (default: the local server, database `test`), in a schema of its
-own that is dropped afterwards.
+own that is dropped afterwards. After setup the ledger is vacuumed and checkpointed, so the
+window does not pay for the setup's writes (hint bits, a checkpoint of gigabytes).
+
+`--reuse` (PostgreSQL) keeps the set-up ledger in a database of its own, `pies_bench_N_L`
+(N accounts, L lots), with its files in bench/.cache/, and later runs start from a copy of
+it (CREATE DATABASE ... TEMPLATE, STRATEGY FILE_COPY): a million accounts set up once
+(12-17 minutes) and then a minute or two per run; `--repeat K` runs the window K times.
+`--drop` removes the kept database and files.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import random
 import resource
 import sys
@@ -34,7 +43,7 @@ from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
 from adapters.ledger import bulk  # noqa: E402
 
@@ -125,11 +134,77 @@ def setup(url: str, n: int, workdir: Path, lots: int = 2) -> tuple[Ledger, Simul
     if led.engine.dialect.name == "postgresql":
         with led.engine.begin() as c:
             c.exec_driver_sql("select setval(pg_get_serial_sequence('accounts', 'id'), (select max(id) from accounts))")
-            c.exec_driver_sql("analyze")
-    broker = SimulatedBroker(SimulatedConfig(state_file=workdir / "broker.json", prices_file=workdir / "prices.csv",
-                                             starting_cash=cash, starting_positions=dict(positions)),
-                             now=lambda: datetime(2026, 11, 24, 9, 40, tzinfo=timezone.utc), sleep=lambda s: None)
-    return led, broker
+        with led.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql("vacuum analyze")         # the setup's hint bits and statistics, not the window's
+            c.exec_driver_sql("checkpoint")             # nor a checkpoint of the setup's gigabytes
+    (workdir / "start.json").write_text(json.dumps({"cash": str(cash),
+                                                    "positions": {k: str(v) for k, v in sorted(positions.items())}}))
+    return led, broker_of(workdir)
+
+
+def broker_of(workdir: Path) -> SimulatedBroker:
+    """The simulated broker holding what setup left in `workdir` (start.json)."""
+    start = json.loads((workdir / "start.json").read_text())
+    return SimulatedBroker(SimulatedConfig(state_file=workdir / "broker.json", prices_file=workdir / "prices.csv",
+                                           starting_cash=Decimal(start["cash"]),
+                                           starting_positions={k: Decimal(v) for k, v in start["positions"].items()}),
+                           now=lambda: datetime(2026, 11, 24, 9, 40, tzinfo=timezone.utc), sleep=lambda s: None)
+
+
+BOOK = WindowRunner._book
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+
+
+def _admin():
+    return create_engine(PG, isolation_level="AUTOCOMMIT")
+
+
+def _exists(admin, name: str) -> bool:
+    with admin.connect() as c:
+        return c.execute(text("select 1 from pg_database where datname = :n"), {"n": name}).first() is not None
+
+
+@contextmanager
+def reused(n: int, lots: int, workdir: Path) -> Iterator[tuple[str, float]]:
+    """(the URL of a fresh copy of the kept ledger, setup seconds or 0 when it was kept):
+    sets the ledger up into `pies_bench_N_L` first if it is not there; the copy is dropped
+    afterwards, the kept one stays."""
+    keep, admin = f"pies_bench_{n}_{lots}", _admin()
+    cache = CACHE / keep
+    setup_s = 0.0
+    if not _exists(admin, keep) or not (cache / "start.json").exists():
+        if _exists(admin, keep):
+            with admin.connect() as c:
+                c.execute(text(f'drop database "{keep}"'))
+        with admin.connect() as c:
+            c.execute(text(f'create database "{keep}"'))
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir(parents=True)
+        t0 = time.perf_counter()
+        led, _ = setup(make_url(PG).set(database=keep).render_as_string(hide_password=False), n, cache, lots)
+        led.dispose()
+        setup_s = time.perf_counter() - t0
+    copy = f"{keep}_run_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as c:
+        c.execute(text(f'create database "{copy}" template "{keep}" strategy file_copy'))
+        c.execute(text("checkpoint"))
+    for f in ("policy.pie", "prices.csv", "start.json"):
+        shutil.copy(cache / f, workdir / f)
+    try:
+        yield make_url(PG).set(database=copy).render_as_string(hide_password=False), setup_s
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'drop database if exists "{copy}" with (force)'))
+
+
+def drop_kept() -> None:
+    admin = _admin()
+    with admin.connect() as c:
+        for (name,) in c.execute(text("select datname from pg_database where datname like 'pies\\_bench\\_%'")):
+            c.execute(text(f'drop database "{name}" with (force)'))
+            print("dropped", name)
+    shutil.rmtree(CACHE, ignore_errors=True)
 
 
 @contextmanager
@@ -150,15 +225,25 @@ def database(db: str, workdir: Path) -> Iterator[str]:
             c.execute(text(f'drop schema "{schema}" cascade'))
 
 
-def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000, lots: int = 2, books: bool = True) -> None:
-    if not books:           # measuring only: the window as it was before the books
-        WindowRunner._book = lambda self, w: None
+@contextmanager
+def ledger(db: str, n: int, lots: int, workdir: Path, reuse: bool) -> Iterator[tuple[Ledger, SimulatedBroker, float]]:
+    """The set-up ledger and broker, and the seconds setup took."""
+    if reuse:
+        with reused(n, lots, workdir) as (url, setup_s):
+            yield Ledger(url, upgrade=False), broker_of(workdir), setup_s
+        return
+    with database(db, workdir) as url:
+        t0 = time.perf_counter()
+        led, broker = setup(url, n, workdir, lots)
+        yield led, broker, time.perf_counter() - t0
+
+
+def run(db: str, n: int, workers: int = 1, shard_size: int = 5_000, lots: int = 2, books: bool = True,
+        reuse: bool = False) -> None:
+    WindowRunner._book = BOOK if books else (lambda self, w: None)   # no books: for measuring only
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        with database(db, workdir) as url:
-            t0 = time.perf_counter()
-            led, broker = setup(url, n, workdir, lots)
-            setup_s = time.perf_counter() - t0
+        with ledger(db, n, lots, workdir, reuse) as (led, broker, setup_s):
             marks: list[tuple[str, float]] = []
             runner = WindowRunner(led, broker, "main", WindowOptions(settle_timeout=5, workers=workers,
                                                                      shard_size=shard_size),
@@ -196,10 +281,20 @@ def main() -> None:
     ap.add_argument("--lots", type=int, default=2, help="tax lots per holding at the start (0: none)")
     ap.add_argument("--no-books", dest="books", action="store_false",
                     help="skip the window's books step (to measure what lots cost; the ledger is then incomplete)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the set-up ledger in a database of its own and start later runs from a copy (PostgreSQL)")
+    ap.add_argument("--repeat", type=int, default=1, help="windows to run, each on a fresh ledger")
+    ap.add_argument("--drop", action="store_true", help="drop the kept ledgers of --reuse and stop")
     args = ap.parse_args()
+    if args.drop:
+        drop_kept()
+        return
+    if args.reuse and (args.db or ["sqlite"]) != ["postgresql"]:
+        ap.error("--reuse needs --db postgresql")
     for db in args.db or ["sqlite", "postgresql"]:
         for n in args.n or [10_000, 100_000]:
-            run(db, n, args.workers, args.shard_size, args.lots, args.books)
+            for _ in range(args.repeat):
+                run(db, n, args.workers, args.shard_size, args.lots, args.books, args.reuse)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,14 @@ class LedgerSide:
     pending_dividend_cents: int = 0
     adjustment: BrokerAdjustment = BrokerAdjustment()
 
+    def owned(self) -> dict[str, Decimal]:
+        """Shares per symbol of the accounts and the house together (what the broker holds
+        for them)."""
+        out = dict(self.accounts)
+        for sym, q in self.house.items():
+            out[sym] = out.get(sym, ZERO) + q
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class Accepted:

@@ -300,6 +300,7 @@ class WindowRunner:
         self._pool = None                  # the shards' executor, for one run
         self._lock: WindowLock | None = None   # held for one run
         self._closers: list[Callable[[], Any]] = []
+        self._owned: tuple[int, dict[str, Decimal]] | None = None   # (window, shares per symbol) at reconciliation
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -406,6 +407,7 @@ class WindowRunner:
         with self.repo.step(w.id) as tx:
             last = tx.last_trading_date()
             side, accepted = tx.ledger_side(), tx.acceptances()
+        self._owned = (w.id, side.owned())
         start = min(last or w.trading_date, w.trading_date)
 
         def order_windows(coids: list[str]) -> dict[str, str]:
@@ -460,6 +462,8 @@ class WindowRunner:
         with self.repo.step(w.id) as tx:
             last = tx.last_trading_date()
             held = set(tx.held_symbols())
+        owned_before = frozenset(held)
+        cached, self._owned = self._owned, None     # reconciliation's sums, used once (below)
         start = min(last or w.trading_date, w.trading_date)
         found: dict[str, CorporateAction] = {}
         asked: set[str] = set()
@@ -483,7 +487,6 @@ class WindowRunner:
         applies = getattr(self.broker, "applies_corporate_actions", True)
         with self.repo.step(w.id) as tx:
             done = tx.applied_ids(a.id for a in listed)
-            owned_before = set(tx.held_symbols())
             stop = [f"{a.symbol}: {a.kind.value} {a.id} is not handled by pies; the window stops before trading"
                     for a in listed if a.kind == ActionKind.RIGHTS_DISTRIBUTION and a.symbol in owned_before]
             for a in listed:
@@ -496,7 +499,11 @@ class WindowRunner:
                 adjustment = None if applies else not_applied(a, _totals(book))
                 summaries.append(tx.save_action(moved, tx.account_names(moved.accounts), adjustment))
                 self.crash("actions:applying")          # killed here: none of the transaction stays
-            owned = tx.conservation_inputs()[0]
+            # What the accounts and the house own per symbol: as reconciliation just summed it,
+            # unless an action changed it since (or this run resumed after reconciling). A sum
+            # over every holding is seconds at a million accounts; holdings change only in a
+            # window, and this runner holds the broker account's window lock.
+            owned = cached[1] if cached and cached[0] == w.id and not summaries else tx.conservation_inputs()[0]
             seen_positions, _ = seen({k: p.qty for k, p in positions.items()}, 0, tx.broker_adjustment())
             stop += suspects(owned, seen_positions, listed, tx.applied_actions())
             if stop:

@@ -49,6 +49,25 @@ def test_the_ledger_side_sums_accounts_and_house_apart_exactly(db_url, tmp_path)
     led.dispose()
 
 
+def test_one_broker_account_is_summed_without_the_join_and_the_same(db_url, tmp_path):
+    """With one broker account the ledger's side is every holding's sum less the house's
+    (no join per holding): the same figures, a symbol only the house holds, and none
+    that sums to zero."""
+    led = Ledger(db_url)
+    led.ensure_house("main", D("1.00"), {"VTI": D("0.5"), "TIP": D("3.000000001")})
+    (tmp_path / "core.pie").write_text(POLICY)
+    policies.add_account(led, "a", "Core", tmp_path / "core.pie")
+    with led.tx() as s:
+        aid = s.scalar(select(Account.id).where(Account.name == "a"))
+        s.add_all([Holding(account_id=aid, path="Core/VTI", symbol="VTI", shares=D("1.123456789")),
+                   Holding(account_id=aid, path="Core/BND", symbol="BND", shares=D("0"))])
+    side = Reconciliations(led).side("main")
+    assert side.accounts == {"VTI": D("1.123456789")}
+    assert side.house == {"VTI": D("0.5"), "TIP": D("3.000000001")}
+    assert side.owned() == {"VTI": D("1.623456789"), "TIP": D("3.000000001")}
+    led.dispose()
+
+
 def test_0011_adds_the_acceptances_to_a_ledger_of_0008(db_url):
     from alembic import command
     eng = create_engine(db_url)
