@@ -330,6 +330,7 @@ class WindowRunner:
         finally:
             self._close_pool()
             self._lock = None
+            self._owned = None        # another holder of the lock may change holdings after this run
             lock.release()
 
     def _still_mine(self, w: WindowInfo) -> None:
@@ -499,10 +500,10 @@ class WindowRunner:
                 adjustment = None if applies else not_applied(a, _totals(book))
                 summaries.append(tx.save_action(moved, tx.account_names(moved.accounts), adjustment))
                 self.crash("actions:applying")          # killed here: none of the transaction stays
-            # What the accounts and the house own per symbol: as reconciliation just summed it,
-            # unless an action changed it since (or this run resumed after reconciling). A sum
-            # over every holding is seconds at a million accounts; holdings change only in a
-            # window, and this runner holds the broker account's window lock.
+            # What the accounts and the house own per symbol: as reconciliation summed it in
+            # this run, unless an action changed it since (a run resumed after reconciling sums
+            # again). A sum over every holding is seconds at a million accounts; holdings change
+            # only in a window, under the broker account's window lock that this run holds.
             owned = cached[1] if cached and cached[0] == w.id and not summaries else tx.conservation_inputs()[0]
             seen_positions, _ = seen({k: p.qty for k, p in positions.items()}, 0, tx.broker_adjustment())
             stop += suspects(owned, seen_positions, listed, tx.applied_actions())

@@ -260,6 +260,39 @@ def test_a_split_the_ledger_has_not_heard_of_stops_the_window_before_trading(db_
     w.led.dispose()
 
 
+def test_a_run_resumed_after_reconciling_sums_the_holdings_again(db_url, tmp_path):
+    """The corporate-action check reuses reconciliation's sums only within one run. A run
+    stopped after reconciling, VTI then doubled in the ledger and at the broker alike (as
+    another holder of the window lock could have done), and the same runner run again:
+    the check sums afresh and agrees, instead of taking the old sums for an unreported
+    2-for-1 split."""
+    from adapters.ledger.schema import Holding
+    w = World(tmp_path, db_url, actions=False)
+    policies.add_account(w.led, "solo", "Growth", w.policy)
+    w.led.deposit("solo", "1000.00", key="first")
+    w.run(DAYS[0])
+    w.now = datetime.combine(DAYS[1], time(9, 35), NY)
+
+    class Stopped(Exception):
+        pass
+
+    def stop_after_reconciling(step: str) -> None:
+        if step == "reconciled":
+            raise Stopped
+    runner = WindowRunner(w.led, w.broker(), "main", WindowOptions(settle_timeout=1), crash=stop_after_reconciling)
+    with pytest.raises(Stopped):
+        runner.run(DAYS[1])
+    with w.led.tx() as s:
+        for h in s.scalars(select(Holding).where(Holding.symbol == "VTI")):
+            h.shares *= 2
+    state = json.loads((tmp_path / "broker.json").read_text())
+    state["positions"]["VTI"] = str(Decimal(state["positions"]["VTI"]) * 2)
+    (tmp_path / "broker.json").write_text(json.dumps(state))
+    runner.crash = lambda step: None
+    assert runner.run(DAYS[1])["problems"] == []
+    w.led.dispose()
+
+
 def test_the_hold_on_an_unreported_split_names_the_symbol_and_the_split_suspected(db_url, tmp_path):
     w = World(tmp_path, db_url, actions=False)
     policies.add_account(w.led, "solo", "Growth", w.policy)
