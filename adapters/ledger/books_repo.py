@@ -100,7 +100,7 @@ def _lots_by_pairs(s: Session, pairs: Iterable[tuple[int, str]], bought_since: d
         found = {}
         for k in range(0, len(pairs), CHUNK):
             part = pairs[k:k + CHUNK]
-            params = {"a": bulk.int_array(a for a, _ in part), "s": bulk.text_array(sym for _, sym in part)}
+            params = {"a": [a for a, _ in part], "s": [sym for _, sym in part]}
             if bought_since is not None:
                 params["since"] = bought_since
             for r in bulk.fetch(s, sql.bindparams(**params)):     # straight from the driver

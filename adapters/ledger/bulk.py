@@ -14,7 +14,7 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from sqlalchemy import ARRAY, Integer, String, Table, any_, bindparam, cast, func, insert, literal, select, update
+from sqlalchemy import ARRAY, Integer, String, Table, any_, bindparam, func, insert, literal, select, update
 
 if TYPE_CHECKING:                  # an annotation only: a command that imports this never pays for the ORM
     from sqlalchemy.orm import Session
@@ -125,28 +125,17 @@ def _executemany(s: Session, stmt, params: Iterable[dict], batch: int) -> int:
     return n
 
 
-def int_array(ids: Iterable[int]) -> str:
-    """An integer[] literal, '{1,2,3}': sent as one text parameter and cast by PostgreSQL,
-    several times cheaper than the driver adapting a list of thousands of ints one by one."""
-    return "{" + ",".join(map(str, map(int, ids))) + "}"
-
-
-def text_array(values: Iterable[str]) -> str:
-    """A text[] literal, each element quoted: '{"VTI","BRK.B"}'."""
-    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
-
-
 def id_in(s: Session, column, ids: Sequence[int]):
     """`column IN ids`: on PostgreSQL one array parameter (`= ANY`), however many ids."""
     if on_postgres(s):
-        return column == any_(cast(literal(int_array(ids)), ARRAY(Integer)))
+        return column == any_(literal(list(ids), ARRAY(Integer)))
     return column.in_(list(ids))
 
 
 def text_in(s: Session, column, values: Sequence[str]):
     """`column IN values` for strings: on PostgreSQL one array parameter (`= ANY`)."""
     if on_postgres(s):
-        return column == any_(cast(literal(text_array(values)), ARRAY(String)))
+        return column == any_(literal(list(values), ARRAY(String)))
     return column.in_(list(values))
 
 
