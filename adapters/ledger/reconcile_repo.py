@@ -27,6 +27,15 @@ KEEP = 1000                     # acceptances read per broker account, newest fi
 CHUNK = 5_000
 
 
+def of_broker(s: Session, q, broker: str):
+    """`q` over the holdings kept to `broker`'s accounts: joined to the accounts only when the
+    ledger has accounts of another broker account (a join per holding is a third of a pass
+    over them at a million accounts)."""
+    if s.scalar(select(Account.id).where(Account.broker != broker).limit(1)) is None:
+        return q
+    return q.join(Account, Holding.account_id == Account.id).where(Account.broker == broker)
+
+
 def ledger_side(s: Session, broker: str) -> LedgerSide:
     """Shares per symbol of the accounts and of the house, their cash, and the dividends
     owed to accounts and not settled yet (recorded by hand, or collected by a window that
@@ -41,13 +50,9 @@ def ledger_side(s: Session, broker: str) -> LedgerSide:
             side = house if is_house else accounts
             side[symbol] = side.get(symbol, ZERO) + Decimal(shares)
     else:
-        # NUMERIC sums exactly in the database. Every holding per symbol, then the house's
-        # (a few rows by its account id) taken off: one pass over the holdings without a join
-        # to the accounts where the ledger has one broker account (a join per holding was a
-        # third of the pass at a million accounts).
-        sums = select(Holding.symbol, func.sum(Holding.shares))
-        if s.scalar(select(Account.id).where(Account.broker != broker).limit(1)) is not None:
-            sums = sums.join(Account, Holding.account_id == Account.id).where(Account.broker == broker)
+        # NUMERIC sums exactly in the database. Every holding per symbol (of_broker), then the
+        # house's (a few rows by its account id) taken off: one pass over the holdings.
+        sums = of_broker(s, select(Holding.symbol, func.sum(Holding.shares)), broker)
         everyone = {sym: Decimal(t) for sym, t in s.execute(sums.group_by(Holding.symbol))}
         homes = select(Account.id).where(Account.broker == broker, Account.is_house.is_(True)).scalar_subquery()
         for sym, t in s.execute(select(Holding.symbol, func.sum(Holding.shares))

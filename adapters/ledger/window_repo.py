@@ -914,9 +914,8 @@ def holdings_and_cash(s: Session, broker: str) -> tuple[dict[str, Decimal], list
                 negative.append((name, path, symbol, shares))
         cash = sum(s.scalars(select(Account.cash).where(Account.broker == broker)), ZERO)
     else:                                    # NUMERIC sums exactly in the database, in one pass
-        sums = select(HoldingRow.symbol, func.sum(HoldingRow.shares), func.count().filter(HoldingRow.shares < 0))
-        if s.scalar(select(Account.id).where(Account.broker != broker).limit(1)) is not None:
-            sums = sums.join(Account, HoldingRow.account_id == Account.id).where(Account.broker == broker)
+        sums = reconcile_repo.of_broker(s, select(HoldingRow.symbol, func.sum(HoldingRow.shares),
+                                                  func.count().filter(HoldingRow.shares < 0)), broker)
         owned, below = {}, 0
         for sym, total, negatives in s.execute(sums.group_by(HoldingRow.symbol)):
             owned[sym] = Decimal(total)
