@@ -161,6 +161,11 @@ def _admin():
     return create_engine(PG, isolation_level="AUTOCOMMIT")
 
 
+def _url(database: str) -> str:
+    """PG's server, another database on it."""
+    return make_url(PG).set(database=database).render_as_string(hide_password=False)
+
+
 def _exists(admin, name: str) -> bool:
     with admin.connect() as c:
         return c.execute(text("select 1 from pg_database where datname = :n"), {"n": name}).first() is not None
@@ -174,16 +179,16 @@ def reused(n: int, lots: int, workdir: Path) -> Iterator[tuple[str, float]]:
     keep, admin = f"pies_bench_{n}_{lots}", _admin()
     cache = CACHE / keep
     setup_s = 0.0
-    if not _exists(admin, keep) or not (cache / "start.json").exists():
-        if _exists(admin, keep):
-            with admin.connect() as c:
-                c.execute(text(f'drop database "{keep}"'))
+    kept = _exists(admin, keep)
+    if not kept or not (cache / "start.json").exists():
         with admin.connect() as c:
+            if kept:                       # its files are gone: set it up again
+                c.execute(text(f'drop database "{keep}"'))
             c.execute(text(f'create database "{keep}"'))
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
         t0 = time.perf_counter()
-        led, _ = setup(make_url(PG).set(database=keep).render_as_string(hide_password=False), n, cache, lots)
+        led, _ = setup(_url(keep), n, cache, lots)
         led.dispose()
         setup_s = time.perf_counter() - t0
     copy = f"{keep}_run_{uuid.uuid4().hex[:6]}"
@@ -193,7 +198,7 @@ def reused(n: int, lots: int, workdir: Path) -> Iterator[tuple[str, float]]:
     for f in ("policy.pie", "prices.csv", "start.json"):
         shutil.copy(cache / f, workdir / f)
     try:
-        yield make_url(PG).set(database=copy).render_as_string(hide_password=False), setup_s
+        yield _url(copy), setup_s
     finally:
         with admin.connect() as c:
             c.execute(text(f'drop database if exists "{copy}" with (force)'))
@@ -216,7 +221,7 @@ def database(db: str, workdir: Path) -> Iterator[str]:
         yield f"sqlite:///{workdir / 'bench.db'}"
         return
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    admin = _admin()
     with admin.connect() as c:
         c.execute(text(f'create schema "{schema}"'))
     try:
