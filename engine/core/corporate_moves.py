@@ -205,7 +205,6 @@ def beside(path: str, symbol: str) -> str:
     return f"{p}/{symbol}" if p else symbol
 
 
-
 def _pay(mine: Sequence[Held], cents_of: Callable[[Decimal], int], broker_paid: int, house: int,
          cash_moves: list[tuple[int, int]], proceeds: list[tuple[int, str, int]]) -> None:
     """Pay each account its cents (`cents_of` its shares, rounded down), spread over its slices
