@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 HERE = Path(__file__).parent / "migrations"
-HEAD = "0010"  # 0008 -> 0011 -> 0009 -> 0012 -> 0010 (corporate actions merged last)
+HEAD = "0013"  # 0008 -> 0011 -> 0009 -> 0012 -> 0010 (corporate actions) -> 0013 (books without foreign keys)
 
 
 def _config(engine: Engine):

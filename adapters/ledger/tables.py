@@ -225,7 +225,7 @@ window_shards = Table(
 lots = Table(
     "lots", metadata,
     Column("id", Integer, primary_key=True),
-    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("account_id", Integer, nullable=False),       # no foreign keys here: docs/books.md
     Column("symbol", String(20), nullable=False),
     Column("bought", Date, nullable=False),
     Column("acquired", Date, nullable=False),
@@ -233,7 +233,7 @@ lots = Table(
     Column("basis", Money, nullable=False),
     Column("wash_adjustment", Money, default=Decimal("0"), nullable=False),
     Column("replaced", Shares, default=Decimal("0"), nullable=False),   # shares already a wash-sale replacement
-    Column("window_id", ForeignKey("windows.id")),    # the window that opened it
+    Column("window_id", Integer),                     # the window that opened it
     Column("closed", Boolean, default=False, nullable=False),
     Index("ix_lots_account_closed", "account_id", "closed"),
 )
@@ -242,8 +242,8 @@ lots = Table(
 realized = Table(
     "realized", metadata,
     Column("id", Integer, primary_key=True),
-    Column("account_id", ForeignKey("accounts.id"), nullable=False),
-    Column("lot_id", ForeignKey("lots.id"), nullable=False),
+    Column("account_id", Integer, nullable=False),       # no foreign keys here: docs/books.md
+    Column("lot_id", Integer, nullable=False),
     Column("symbol", String(20), nullable=False),
     Column("acquired", Date, nullable=False),
     Column("sold", Date, nullable=False),
@@ -252,7 +252,7 @@ realized = Table(
     Column("basis", Money, nullable=False),
     Column("wash_sale_disallowed", Money, default=Decimal("0"), nullable=False),
     Column("washed", Shares, default=Decimal("0"), nullable=False),     # shares of the loss matched by replacements
-    Column("window_id", ForeignKey("windows.id")),
+    Column("window_id", Integer),
     Index("ix_realized_account_sold", "account_id", "sold"),
 )
 

@@ -81,3 +81,35 @@ def test_migration_rebuilds_the_books_from_the_window_history(db_url, tmp_path):
         assert max(s.scalars(select(LotRow.id))) == top + 1
         s.rollback()
     led.dispose()
+
+
+def test_0013_drops_the_books_foreign_keys_and_keeps_every_row(db_url, tmp_path):
+    """0013 takes the foreign keys off lots and realized (each was a per-row check on the
+    window's largest writes) and keeps their rows; downgrading puts the keys back."""
+    w = World(tmp_path / "w", db_url, accounts=3)
+    for name in w.names:
+        w.deposit(name, "2500")
+    w.window()
+    w.move_prices({"VTI": -10, "AAPL": 12})
+    w.withdraw("a1", "700")
+    w.window(4)
+    kept = snapshot(w.led)
+    assert kept[1]                                             # realized rows to keep
+    w.close()
+
+    def keys(led):
+        found = inspect(led.engine)
+        return {t: sorted(fk["referred_table"] for fk in found.get_foreign_keys(t)) for t in ("lots", "realized")}
+
+    led = Ledger(db_url, upgrade=False)
+    assert keys(led) == {"lots": [], "realized": []}
+    cfg = migrate._config(led.engine)
+    with led.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+    assert keys(led) == {"lots": ["accounts", "windows"], "realized": ["accounts", "lots", "windows"]}
+    assert snapshot(led) == kept
+    assert migrate.upgrade(led.engine) == ("0010", "0013")
+    assert keys(led) == {"lots": [], "realized": []}
+    assert snapshot(led) == kept and book_problems(led) == []
+    led.dispose()

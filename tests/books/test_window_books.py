@@ -112,3 +112,27 @@ def test_the_rule_sets_lot_method_reaches_the_window(tmp_path):
     assert {bought[r.lot_id] for r in fifo} == {first}
     assert {bought[r.lot_id] for r in taxmin} == {second}
     w.close()
+
+
+def test_the_checks_find_a_reference_no_foreign_key_guards(db_url, tmp_path):
+    """The books' tables have no foreign keys (migration 0013): book_problems, which every
+    window test runs, checks their references instead, and finds a broken one."""
+    from sqlalchemy import update
+
+    from adapters.ledger.schema import RealizedRow
+    w = World(tmp_path / "w", db_url, accounts=2)
+    for name in w.names:
+        w.deposit(name, "3000")
+    w.window()
+    w.withdraw("a0", "500")
+    w.window(5)
+    assert book_problems(w.led) == []
+    with w.led.tx() as s:
+        row = s.scalars(select(RealizedRow).order_by(RealizedRow.id)).first()
+        lot = s.get(LotRow, row.lot_id)
+        other = s.scalars(select(LotRow).where(LotRow.account_id != lot.account_id)).first()
+        s.execute(update(RealizedRow).where(RealizedRow.id == row.id).values(lot_id=other.id))
+        s.execute(update(LotRow).where(LotRow.id == lot.id).values(window_id=10_000))
+    assert book_problems(w.led) == [f"lot {lot.id}: no window 10000",
+                                    f"realized {row.id}: no lot {other.id} of account {row.account_id} in {row.symbol}"]
+    w.close()

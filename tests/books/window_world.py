@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from adapters.ledger.schema import Account, Holding, LotRow, RealizedRow, Allocation
+from adapters.ledger.schema import Account, Allocation, Holding, LotRow, RealizedRow, Window
 from adapters.ledger.store import Ledger
 from config.settings import load
 from engine.core.lots import is_long_term
@@ -92,7 +92,9 @@ def book_problems(led: Ledger, bought: dict | None = None) -> list[str]:
     """What the books' invariants find wrong, house aside: per account and symbol the open
     lots' shares equal the holdings; basis of open lots + basis consumed = basis of buys +
     wash adjustments (the buys: every window's net buy per account and symbol); every
-    realized row's gain and term."""
+    realized row's gain and term; and every reference the books' tables make, which no
+    foreign key checks (migration 0013): a lot's account and window, a realized row's
+    account, window and lot (of the same account and symbol)."""
     out: list[str] = []
     with led.read() as s:
         house = set(s.scalars(select(Account.id).where(Account.is_house.is_(True))))
@@ -119,6 +121,16 @@ def book_problems(led: Ledger, bought: dict | None = None) -> list[str]:
         right = buys + sum((r.wash_sale_disallowed for r in rows), Decimal(0))
         if left != right:
             out.append(f"basis: open + consumed {left} != buys + wash adjustments {right}")
+        accounts = set(s.scalars(select(Account.id)))
+        windows = set(s.scalars(select(Window.id)))
+        by_id = {x.id: x for x in lots}
+        out += [f"lot {x.id}: no account {x.account_id}" for x in lots if x.account_id not in accounts]
+        out += [f"lot {x.id}: no window {x.window_id}" for x in lots
+                if x.window_id is not None and x.window_id not in windows]
+        out += [f"realized {r.id}: no lot {r.lot_id} of account {r.account_id} in {r.symbol}" for r in rows
+                if r.lot_id not in by_id or (by_id[r.lot_id].account_id, by_id[r.lot_id].symbol) != (r.account_id, r.symbol)]
+        out += [f"realized {r.id}: no window {r.window_id}" for r in rows
+                if r.window_id is not None and r.window_id not in windows]
         closed_with_shares = [x.id for x in lots if x.closed and x.shares]
         if closed_with_shares:
             out.append(f"closed lots with shares: {closed_with_shares}")

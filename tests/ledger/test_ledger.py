@@ -47,8 +47,8 @@ def hold(led: Ledger, name: str, path: str, shares: str) -> None:
 
 def test_migrations_reach_head_and_run_once(db_url):
     led = Ledger(db_url)
-    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0010"
-    assert migrate.upgrade(led.engine) == ("0010", "0010")
+    assert migrate.current(led.engine) == migrate.head() == migrate.HEAD == "0013"
+    assert migrate.upgrade(led.engine) == ("0013", "0013")
 
 
 def at_revision(db_url: str, revision: str):
@@ -73,7 +73,7 @@ def test_fills_written_before_0003_become_part_one_of_their_order(db_url):
         conn.execute(text("insert into orders (id, window_id, client_order_id, phase, symbol, side, notional, status) "
                           "values (1, 1, 'c1', 'buy', 'VTI', 'buy', 100, 'filled')"))
         conn.execute(text("insert into fills (id, order_id, qty, price, amount) values (7, 1, 0.4, 250, 100)"))
-    assert migrate.upgrade(eng) == ("0002", "0010")
+    assert migrate.upgrade(eng) == ("0002", "0013")
     with eng.connect() as conn:
         rows = conn.execute(text("select id, order_id, seq, qty, amount from fills")).all()
     assert [(r[0], r[1], r[2]) for r in rows] == [(7, 1, 1)] and Decimal(str(rows[0][3])) == Decimal("0.4")
