@@ -841,30 +841,39 @@ class StepTx:
 
     # --- the books (adapters/ledger/books_repo.py) ----------------------------------------
 
-    def trading_accounts(self) -> tuple[list[int], dict[int, str]]:
-        """The accounts (the house aside) with allocations in this window, sorted, and every
-        account of an owner with several whose accounts are among them -> that owner (the
-        books take whole owners; an account not in it is its own owner). Read from the
-        allocations' (window, account) index and the owners' index, not account by account."""
+    def net_moves(self) -> list[tuple[int, str, Decimal, int]]:
+        """(account, symbol, shares, cents) of this window's allocations summed per account
+        and symbol (the house aside), by account and symbol. One pass over the window's
+        allocations: the books' shards once read theirs by account, and an account's rows
+        lie wherever its symbols' allocation shards wrote them, so at a million accounts every
+        shard read most of the table's pages (docs/books.md, "What it costs")."""
         house = self.house().id
-        ids = sorted(set(self.s.scalars(select(Allocation.account_id).where(Allocation.window_id == self.wid)
-                                        .distinct())) - {house})
+        if bulk.on_postgres(self.s):            # NUMERIC sums exactly in the database
+            q = select(Allocation.account_id, Allocation.symbol, func.sum(Allocation.shares),
+                       func.sum(Allocation.amount)) \
+                .where(Allocation.window_id == self.wid, Allocation.account_id != house) \
+                .group_by(Allocation.account_id, Allocation.symbol)
+            return sorted((aid, sym, sh, cents(amount)) for aid, sym, sh, amount in bulk.fetch(self.s, q))
+        sums: dict[tuple[int, str], list] = {}
+        for aid, sym, sh, amount in self.s.execute(select(Allocation.account_id, Allocation.symbol, Allocation.shares,
+                                                          Allocation.amount)
+                                                   .where(Allocation.window_id == self.wid,
+                                                          Allocation.account_id != house)):
+            x = sums.setdefault((aid, sym), [Decimal(0), Decimal(0)])
+            x[0] += sh
+            x[1] += amount
+        return [(aid, sym, sh, cents(amount)) for (aid, sym), (sh, amount) in sorted(sums.items())]
+
+    def shared_owners(self, account_ids: Iterable[int]) -> dict[int, str]:
+        """Every account of an owner with several accounts of whom one is among
+        `account_ids` -> that owner (the books take whole owners; an account not in it is its
+        own owner). Read from the owners' index, not account by account."""
         shared = books_repo.shared_owners(self.s)
         if shared:
-            trading = set(ids)
+            trading = set(account_ids)
             wanted = {who for aid, who in shared.items() if aid in trading}
             shared = {aid: who for aid, who in shared.items() if who in wanted}
-        return ids, shared
-
-    def window_moves(self, account_ids: Iterable[int]) -> list[tuple[int, str, Decimal, int]]:
-        """(account, symbol, shares, cents) of this window's allocations to these accounts."""
-        ids = sorted(set(account_ids))
-        out = []
-        for k in range(0, len(ids), CHUNK):
-            out.extend((aid, sym, sh, cents(amount)) for aid, sym, sh, amount in bulk.fetch(self.s, select(
-                Allocation.account_id, Allocation.symbol, Allocation.shares, Allocation.amount)
-                .where(Allocation.window_id == self.wid, bulk.id_in(self.s, Allocation.account_id, ids[k:k + CHUNK]))))
-        return out
+        return shared
 
     def lot_methods(self, account_ids: Iterable[int]) -> dict[int, str]:
         """Each account's lot method, from its rule set (`lots ...`)."""

@@ -36,7 +36,7 @@ from engine.core.corporate_actions import ActionKind, CorporateAction
 from engine.core.broker_view import not_applied, seen
 from engine.core.corporate_moves import APPLIED_KINDS, Book, apply_action, suspects
 from engine.core.errors import StopTrading
-from engine.core.books import WASH_DAYS, book, net_trades
+from engine.core.books import WASH_DAYS, Trade, book, net_trades
 from engine.core.lots import LotMethod
 from engine.core.reconcile import Tolerance, suspected_split
 from engine.core.money import cents, dollars
@@ -253,17 +253,18 @@ def _no_gc() -> Iterator[None]:
 
 
 def book_shard(job: tuple, repo: WindowRepository | None = None) -> int:
-    """The books of one shard of owners (engine.core.books): every account of theirs
-    (`accounts`; `owners`: those of owners with several -> owner), so a wash sale across
-    an owner's accounts is decided in one shard; their lots and washable
-    realized rows read and the answer written in bulk, in one transaction that records the
-    shard. Returns the number of trades booked."""
-    url, broker, wid, day, shard, accounts, owners = job
+    """The books of one shard of owners (engine.core.books): their net trades of the
+    window (`trades`: (account, symbol, shares, cents), read by the runner in one pass) for
+    every account of theirs (`accounts`; `owners`: those of owners with several -> owner),
+    so a wash sale across an owner's accounts is decided in one shard; their lots and
+    washable realized rows read and the answer written in bulk, in one transaction that
+    records the shard. Returns the number of trades booked."""
+    url, broker, wid, day, shard, accounts, owners, moves = job
     repo = repo or _worker_repo(url, broker)
     with repo.step(wid) as tx, _no_gc():
         if tx.shard_done("booked", shard):
             return 0
-        trades = net_trades(tx.window_moves(accounts))
+        trades = [Trade(*t) for t in moves]
         lots, realized = tx.book_inputs(accounts, owners, {(t.account_id, t.symbol) for t in trades if t.shares < 0},
                                         {t.symbol for t in trades if t.shares > 0}, day)
         methods = {aid: LotMethod(m) for aid, m in tx.lot_methods({t.account_id for t in trades if t.shares < 0}).items()}
@@ -737,23 +738,32 @@ class WindowRunner:
 
     def _book(self, w: WindowInfo) -> None:
         """The window's books, after settlement (whose closes may sweep dust to the house,
-        an allocation too): shards of whole owners, each one transaction that records
-        itself, run like planning's."""
+        an allocation too): the window's net trades read in one pass, then shards of whole
+        owners, each one transaction that records itself, run like planning's. A resumed
+        run reads the same trades (allocations are final once settlement is done) and skips
+        the shards recorded."""
         with self.repo.step(w.id) as tx:
-            ids, shared = tx.trading_accounts()
+            trades = net_trades(tx.net_moves())
+            by_account: dict[int, list[tuple]] = {}
+            for t in trades:
+                by_account.setdefault(t.account_id, []).append((t.account_id, t.symbol, t.shares, t.cents))
+            del trades
+            shared = tx.shared_owners(by_account)
         # Whole owners: an owner with several accounts is one unit (all of them, trading or
         # not), any other trading account one of its own; in order of their first account.
         members: dict[str, list[int]] = {}
         for aid in sorted(shared):
             members.setdefault(shared[aid], []).append(aid)
-        units = sorted([[aid] for aid in ids if aid not in shared] + list(members.values()))
+        units = sorted([[aid] for aid in by_account if aid not in shared] + list(members.values()))
         size = max(1, self.opt.shard_size)
         url = self.repo.ledger.url
         jobs = []
         for k, i in enumerate(range(0, len(units), size)):
             accounts = [aid for unit in units[i:i + size] for aid in unit]
             jobs.append((url, self.name, w.id, w.trading_date, k, accounts,
-                         {aid: shared[aid] for aid in accounts if aid in shared}))
+                         {aid: shared[aid] for aid in accounts if aid in shared},
+                         [t for aid in accounts for t in by_account.get(aid, ())]))
+        del by_account
         self._map(book_shard, jobs)
         self.crash("booked")
 
