@@ -30,11 +30,15 @@ _REALIZED = (RealizedRow.id, RealizedRow.account_id, RealizedRow.lot_id, Realize
              RealizedRow.wash_sale_disallowed, RealizedRow.washed)
 
 
+# A pair's lots are found among its account's open lots (one index scan per account, not
+# one per pair: an account that sells sells several symbols, and each scan reads all of
+# the account's open lots to find a symbol's), kept by "account:symbol" keys in a hashed
+# subquery (an `= ANY` over the keys is scanned linearly once psycopg prepares the query).
 _BY_PAIRS = text("""
     SELECT l.id, l.account_id, l.symbol, l.bought, l.acquired, l.shares, l.basis, l.wash_adjustment, l.replaced
-    FROM unnest(CAST(:a AS integer[]), CAST(:s AS varchar[])) AS p(a, s)
-    JOIN lots l ON l.account_id = p.a AND l.symbol = p.s
-    WHERE NOT l.closed""")
+    FROM lots l
+    WHERE l.account_id = ANY(CAST(:a AS integer[])) AND NOT l.closed
+      AND CAST(l.account_id AS text) || ':' || l.symbol IN (SELECT unnest(CAST(:k AS text[])))""")
 
 
 def _lot(r) -> Lot:
@@ -94,13 +98,11 @@ def _lots_by_pairs(s: Session, pairs: Iterable[tuple[int, str]], bought_since: d
     if not pairs:
         return {}
     if bulk.on_postgres(s):
-        # The pairs as two arrays joined to the lots by index (a row-value IN over the pairs
-        # is planned as a scan of the whole table).
         sql = _BY_PAIRS if bought_since is None else text(_BY_PAIRS.text + " AND l.bought >= :since")
         found = {}
         for k in range(0, len(pairs), CHUNK):
             part = pairs[k:k + CHUNK]
-            params = {"a": [a for a, _ in part], "s": [sym for _, sym in part]}
+            params = {"a": sorted({a for a, _ in part}), "k": [f"{a}:{sym}" for a, sym in part]}
             if bought_since is not None:
                 params["since"] = bought_since
             for r in bulk.fetch(s, sql.bindparams(**params)):     # straight from the driver
