@@ -20,7 +20,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Text, cast, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from engine.core.action_policy import SymbolChanges, stale_names, symbol_changes, without_gone
@@ -841,19 +841,22 @@ class StepTx:
 
     # --- the books (adapters/ledger/books_repo.py) ----------------------------------------
 
-    def net_moves(self) -> list[tuple[int, str, Decimal, int]]:
-        """(account, symbol, shares, cents) of this window's allocations summed per account
-        and symbol (the house aside), by account and symbol. One pass over the window's
-        allocations: the books' shards once read theirs by account, and an account's rows
-        lie wherever its symbols' allocation shards wrote them, so at a million accounts every
+    def net_moves(self) -> list[tuple[int, str, str, str]]:
+        """(account, symbol, shares, amount) of this window's allocations summed per account
+        and symbol where the shares do not net to zero (the house aside), by account and
+        symbol; the sums as exact decimal text, for the runner to hand to the books' shards
+        as they are (engine.core.books.net_trades reads them). One pass over the window's
+        allocations: the shards once read theirs by account, and an account's rows lie
+        wherever its symbols' allocation shards wrote them, so at a million accounts every
         shard read most of the table's pages (docs/books.md, "What it costs")."""
         house = self.house().id
         if bulk.on_postgres(self.s):            # NUMERIC sums exactly in the database
-            q = select(Allocation.account_id, Allocation.symbol, func.sum(Allocation.shares),
-                       func.sum(Allocation.amount)) \
-                .where(Allocation.window_id == self.wid, Allocation.account_id != house) \
-                .group_by(Allocation.account_id, Allocation.symbol)
-            return sorted((aid, sym, sh, cents(amount)) for aid, sym, sh, amount in bulk.fetch(self.s, q))
+            shares, amount = func.sum(Allocation.shares), func.sum(Allocation.amount)
+            return bulk.fetch(self.s, select(Allocation.account_id, Allocation.symbol, cast(shares, Text),
+                                             cast(amount, Text))
+                              .where(Allocation.window_id == self.wid, Allocation.account_id != house)
+                              .group_by(Allocation.account_id, Allocation.symbol).having(shares != 0)
+                              .order_by(Allocation.account_id, Allocation.symbol))
         sums: dict[tuple[int, str], list] = {}
         for aid, sym, sh, amount in self.s.execute(select(Allocation.account_id, Allocation.symbol, Allocation.shares,
                                                           Allocation.amount)
@@ -862,7 +865,7 @@ class StepTx:
             x = sums.setdefault((aid, sym), [Decimal(0), Decimal(0)])
             x[0] += sh
             x[1] += amount
-        return [(aid, sym, sh, cents(amount)) for (aid, sym), (sh, amount) in sorted(sums.items())]
+        return [(aid, sym, str(sh), str(amount)) for (aid, sym), (sh, amount) in sorted(sums.items()) if sh]
 
     def shared_owners(self, account_ids: Iterable[int]) -> dict[int, str]:
         """Every account of an owner with several accounts of whom one is among

@@ -36,7 +36,7 @@ from engine.core.corporate_actions import ActionKind, CorporateAction
 from engine.core.broker_view import not_applied, seen
 from engine.core.corporate_moves import APPLIED_KINDS, Book, apply_action, suspects
 from engine.core.errors import StopTrading
-from engine.core.books import WASH_DAYS, Trade, book, net_trades
+from engine.core.books import WASH_DAYS, book, net_trades
 from engine.core.lots import LotMethod
 from engine.core.reconcile import Tolerance, suspected_split
 from engine.core.money import cents, dollars
@@ -254,8 +254,8 @@ def _no_gc() -> Iterator[None]:
 
 def book_shard(job: tuple, repo: WindowRepository | None = None) -> int:
     """The books of one shard of owners (engine.core.books): their net trades of the
-    window (`trades`: (account, symbol, shares, cents), read by the runner in one pass) for
-    every account of theirs (`accounts`; `owners`: those of owners with several -> owner),
+    window (`moves`: (account, symbol, shares, amount) as the runner read them, in one pass
+    for every shard) for every account of theirs (`accounts`; `owners`: those of owners with several -> owner),
     so a wash sale across an owner's accounts is decided in one shard; their lots and
     washable realized rows read and the answer written in bulk, in one transaction that
     records the shard. Returns the number of trades booked."""
@@ -264,7 +264,7 @@ def book_shard(job: tuple, repo: WindowRepository | None = None) -> int:
     with repo.step(wid) as tx, _no_gc():
         if tx.shard_done("booked", shard):
             return 0
-        trades = [Trade(*t) for t in moves]
+        trades = net_trades((aid, sym, Decimal(sh), cents(Decimal(amount))) for aid, sym, sh, amount in moves)
         lots, realized = tx.book_inputs(accounts, owners, {(t.account_id, t.symbol) for t in trades if t.shares < 0},
                                         {t.symbol for t in trades if t.shares > 0}, day)
         methods = {aid: LotMethod(m) for aid, m in tx.lot_methods({t.account_id for t in trades if t.shares < 0}).items()}
@@ -743,11 +743,11 @@ class WindowRunner:
         run reads the same trades (allocations are final once settlement is done) and skips
         the shards recorded."""
         with self.repo.step(w.id) as tx:
-            trades = net_trades(tx.net_moves())
+            # Grouped here, netted in the shards (the runner's process does as little per
+            # row as it can: at a million accounts it is one process against the pool).
             by_account: dict[int, list[tuple]] = {}
-            for t in trades:
-                by_account.setdefault(t.account_id, []).append((t.account_id, t.symbol, t.shares, t.cents))
-            del trades
+            for row in tx.net_moves():
+                by_account.setdefault(row[0], []).append(row)
             shared = tx.shared_owners(by_account)
         # Whole owners: an owner with several accounts is one unit (all of them, trading or
         # not), any other trading account one of its own; in order of their first account.
