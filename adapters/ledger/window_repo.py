@@ -566,6 +566,14 @@ class StepTx:
         """The ids of the accounts this window plans, in order (what the shards split)."""
         return plan_ids(self.s, self.repo, self.broker, (Event.window_id == self.wid) & (Event.status == "planned"))
 
+    def without_jit(self) -> None:
+        """PostgreSQL's JIT off for the rest of this transaction. A shard's lookups of a few
+        thousand keys in tables of millions are estimated costly enough to compile, and the
+        compiling costs more than the query: at a million accounts, 266 ms of a 340 ms read
+        of the lots a books shard's sales need (EXPLAIN ANALYZE)."""
+        if bulk.on_postgres(self.s):
+            self.s.execute(text("SET LOCAL jit = off"))
+
     def shard_done(self, step: str, shard: int) -> bool:
         return self.s.get(WindowShard, (self.wid, step, shard)) is not None
 

@@ -264,6 +264,7 @@ def book_shard(job: tuple, repo: WindowRepository | None = None) -> int:
     with repo.step(wid) as tx, _no_gc():
         if tx.shard_done("booked", shard):
             return 0
+        tx.without_jit()
         trades = net_trades((aid, sym, Decimal(sh), cents(Decimal(amount))) for aid, sym, sh, amount in moves)
         lots, realized = tx.book_inputs(accounts, owners, {(t.account_id, t.symbol) for t in trades if t.shares < 0},
                                         {t.symbol for t in trades if t.shares > 0}, day)
