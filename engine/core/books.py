@@ -35,13 +35,15 @@ class Trade:
 def net_trades(moves: Iterable[tuple[int, str, Decimal, int]]) -> list[Trade]:
     """(account, symbol, shares, cents) allocation rows summed per account and symbol; those
     whose shares net to zero trade nothing (their cents, if any, are cash only)."""
-    shares: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
-    cents: dict[tuple[int, str], int] = defaultdict(int)
+    sums: dict[tuple[int, str], list] = {}
     for aid, sym, sh, c in moves:
-        shares[(aid, sym)] += sh
-        cents[(aid, sym)] += c
-    return [Trade(aid, sym, shares[(aid, sym)], cents[(aid, sym)]) for aid, sym in sorted(shares)
-            if shares[(aid, sym)] != 0]
+        x = sums.get((aid, sym))
+        if x is None:
+            sums[(aid, sym)] = [sh, c]
+        else:
+            x[0] += sh
+            x[1] += c
+    return [Trade(aid, sym, sh, c) for (aid, sym), (sh, c) in sorted(sums.items()) if sh != 0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +81,16 @@ class _Books:
         self.new_realized: list[Realized] = []
 
     def add(self, lot: Lot) -> int:
+        return self.open(lot.account_id, lot.symbol, lot.bought, lot.acquired, lot.shares, lot.basis,
+                         lot.wash_adjustment, lot.replaced)
+
+    def open(self, account_id: int, symbol: str, bought: date, acquired: date, shares: Decimal, basis: int,
+             wash_adjustment: int = 0, replaced: Decimal = ZERO) -> int:
+        """A new lot under the next key (a window's buys open one each: built once, here)."""
         key = -(len(self.new_keys) + 1)
         self.new_keys.append(key)
-        self.lots[key] = _with_id(lot, key)
-        self.held[(lot.account_id, lot.symbol)].append(key)
+        self.lots[key] = Lot(key, account_id, symbol, bought, acquired, shares, basis, wash_adjustment, replaced)
+        self.held[(account_id, symbol)].append(key)
         return key
 
     def put(self, lot: Lot) -> None:
@@ -162,11 +170,12 @@ def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequ
         groups[(owner(t.account_id), t.symbol)].append(t)
     for (who, sym), ts in sorted(groups.items()):
         mine = accounts_of[who]
-        ts.sort(key=lambda t: t.account_id)
+        if len(ts) > 1:
+            ts.sort(key=lambda t: t.account_id)
         bought: set[int] = set()
         for t in ts:
             if t.shares > 0:
-                bought.add(b.add(Lot(0, t.account_id, sym, day, day, t.shares, max(t.cents, 0))))
+                bought.add(b.open(t.account_id, sym, day, day, t.shares, max(t.cents, 0)))
         if bought and b.rows_of:
             earlier = sorted((r for aid in mine for r in (b.realized[i] for i in b.rows_of.get((aid, sym), ()))
                               if r.sold < day and within_wash(r.sold, day) and r.washed < r.shares

@@ -128,6 +128,12 @@ def consumption_order(lots: Sequence[Lot], method: LotMethod, price: Fraction, s
     """The open lots in the order a sale at `price` per share on `sold` consumes them. Ties:
     earlier acquired first, then lower lot id (every key below ends so). Per-share values
     are compared exactly (cents per billionth of a share, cross-multiplied)."""
+    return _ordered(lots, method, price.numerator, price.denominator, sold)
+
+
+def _ordered(lots: Sequence[Lot], method: LotMethod, pn: int, pd: int, sold: date) -> list[Lot]:
+    """consumption_order at a price of pn / pd (pd > 0) cents per billionth of a share,
+    not necessarily in lowest terms (every comparison is a cross-multiplication)."""
     open_ = [lot for lot in lots if lot.shares > 0]
     if len(open_) < 2:
         return open_
@@ -138,8 +144,6 @@ def consumption_order(lots: Sequence[Lot], method: LotMethod, price: Fraction, s
     elif method == LotMethod.HIFO:
         key = lambda lot: (_Ratio(-lot.basis, nano(lot.shares)), lot.acquired, lot.id)   # noqa: E731
     else:
-        pn, pd = price.numerator, price.denominator
-
         def key(lot: Lot):
             # gain per share = price - basis / shares; ascending gain within a group is
             # descending basis per share (the price is the same for every lot).
@@ -165,10 +169,9 @@ def consume(lots: Sequence[Lot], shares: Decimal, proceeds: int, sold: date,
     books never let happen) are sold without a lot, and their share of the proceeds with them."""
     if shares <= 0:
         return Consumption((), ())
-    price = Fraction(proceeds, nano(shares))
     left = shares
     taken: list[tuple[Lot, Decimal]] = []
-    for lot in consumption_order(lots, method, price, sold):
+    for lot in _ordered(lots, method, proceeds, nano(shares), sold):
         if left <= 0:
             break
         take = min(lot.shares, left)
