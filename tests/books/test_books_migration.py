@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 
 from alembic import command
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from adapters.ledger import migrate
 from adapters.ledger.schema import Account, LotRow, RealizedRow
@@ -85,7 +85,8 @@ def test_migration_rebuilds_the_books_from_the_window_history(db_url, tmp_path):
 
 def test_0013_drops_the_books_foreign_keys_and_keeps_every_row(db_url, tmp_path):
     """0013 takes the foreign keys off lots and realized (each was a per-row check on the
-    window's largest writes) and keeps their rows; downgrading puts the keys back."""
+    window's largest writes), leaves room on lots' pages on PostgreSQL, and keeps their
+    rows; downgrading puts the keys back."""
     w = World(tmp_path / "w", db_url, accounts=3)
     for name in w.names:
         w.deposit(name, "2500")
@@ -101,15 +102,26 @@ def test_0013_drops_the_books_foreign_keys_and_keeps_every_row(db_url, tmp_path)
         found = inspect(led.engine)
         return {t: sorted(fk["referred_table"] for fk in found.get_foreign_keys(t)) for t in ("lots", "realized")}
 
+    def fill(led):
+        """lots' storage options on PostgreSQL (SQLite has none)."""
+        if led.engine.dialect.name != "postgresql":
+            return None
+        with led.engine.connect() as c:
+            return c.execute(text("select reloptions from pg_class where oid = 'lots'::regclass")).scalar()
+
     led = Ledger(db_url, upgrade=False)
     assert keys(led) == {"lots": [], "realized": []}
+    postgres = led.engine.dialect.name == "postgresql"
+    assert fill(led) == (["fillfactor=90"] if postgres else None)
     cfg = migrate._config(led.engine)
     with led.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0010")
     assert keys(led) == {"lots": ["accounts", "windows"], "realized": ["accounts", "lots", "windows"]}
+    assert fill(led) is None
     assert snapshot(led) == kept
     assert migrate.upgrade(led.engine) == ("0010", "0013")
     assert keys(led) == {"lots": [], "realized": []}
+    assert fill(led) == (["fillfactor=90"] if postgres else None)
     assert snapshot(led) == kept and book_problems(led) == []
     led.dispose()
