@@ -253,12 +253,12 @@ def _no_gc() -> Iterator[None]:
 
 
 def book_shard(job: tuple, repo: WindowRepository | None = None) -> int:
-    """The books of one shard of owners (engine.core.books): their net trades of the
-    window (`moves`: (account, symbol, shares, amount) as the runner read them, in one pass
-    for every shard) for every account of theirs (`accounts`; `owners`: those of owners with several -> owner),
-    so a wash sale across an owner's accounts is decided in one shard; their lots and
-    washable realized rows read and the answer written in bulk, in one transaction that
-    records the shard. Returns the number of trades booked."""
+    """The books of one shard of owners (engine.core.books): the net moves of every
+    account of theirs (`moves`: (account, symbol, shares, amount) as the runner read them,
+    in one pass for every shard; `accounts`; `owners`: those of owners with several ->
+    owner), so a wash sale across an owner's accounts is decided in one shard; their lots
+    and washable realized rows read and the answer written in bulk, in one transaction
+    that records the shard. Returns the number of trades booked."""
     url, broker, wid, day, shard, accounts, owners, moves = job
     repo = repo or _worker_repo(url, broker)
     with repo.step(wid) as tx, _no_gc():
