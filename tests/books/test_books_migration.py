@@ -123,5 +123,7 @@ def test_0013_drops_the_books_foreign_keys_and_keeps_every_row(db_url, tmp_path)
     assert migrate.upgrade(led.engine) == ("0010", "0013")
     assert keys(led) == {"lots": [], "realized": []}
     assert fill(led) == (["fillfactor=90"] if postgres else None)
+    assert [ix["name"] for t in ("lots", "realized") for ix in inspect(led.engine).get_indexes(t)] == \
+        ["ix_lots_account_closed", "ix_realized_account_sold"]        # SQLite copied the tables: indexes too
     assert snapshot(led) == kept and book_problems(led) == []
     led.dispose()

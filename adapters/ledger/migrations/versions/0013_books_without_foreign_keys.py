@@ -21,8 +21,6 @@ Revises: 0010
 from alembic import op
 import sqlalchemy as sa
 
-from adapters.ledger.types import Money, Shares
-
 
 revision = '0013'
 down_revision = '0010'
@@ -34,59 +32,18 @@ KEYS = {
     "lots": (("account_id", "accounts"), ("window_id", "windows")),
     "realized": (("account_id", "accounts"), ("lot_id", "lots"), ("window_id", "windows")),
 }
-
-
-def _lots(keys: bool) -> sa.Table:
-    fk = (lambda target: [sa.ForeignKey(target)]) if keys else (lambda target: [])
-    return sa.Table(
-        'lots', sa.MetaData(),
-        sa.Column('id', sa.Integer(), primary_key=True),
-        sa.Column('account_id', sa.Integer(), *fk('accounts.id'), nullable=False),
-        sa.Column('symbol', sa.String(length=20), nullable=False),
-        sa.Column('bought', sa.Date(), nullable=False),
-        sa.Column('acquired', sa.Date(), nullable=False),
-        sa.Column('shares', Shares, nullable=False),
-        sa.Column('basis', Money, nullable=False),
-        sa.Column('wash_adjustment', Money, nullable=False),
-        sa.Column('replaced', Shares, nullable=False),
-        sa.Column('window_id', sa.Integer(), *fk('windows.id'), nullable=True),
-        sa.Column('closed', sa.Boolean(), nullable=False),
-        sa.Index('ix_lots_account_closed', 'account_id', 'closed'),
-    )
-
-
-def _realized(keys: bool) -> sa.Table:
-    fk = (lambda target: [sa.ForeignKey(target)]) if keys else (lambda target: [])
-    return sa.Table(
-        'realized', sa.MetaData(),
-        sa.Column('id', sa.Integer(), primary_key=True),
-        sa.Column('account_id', sa.Integer(), *fk('accounts.id'), nullable=False),
-        sa.Column('lot_id', sa.Integer(), *fk('lots.id'), nullable=False),
-        sa.Column('symbol', sa.String(length=20), nullable=False),
-        sa.Column('acquired', sa.Date(), nullable=False),
-        sa.Column('sold', sa.Date(), nullable=False),
-        sa.Column('shares', Shares, nullable=False),
-        sa.Column('proceeds', Money, nullable=False),
-        sa.Column('basis', Money, nullable=False),
-        sa.Column('wash_sale_disallowed', Money, nullable=False),
-        sa.Column('washed', Shares, nullable=False),
-        sa.Column('window_id', sa.Integer(), *fk('windows.id'), nullable=True),
-        sa.Index('ix_realized_account_sold', 'account_id', 'sold'),
-    )
-
-
-def _sqlite_recreate(keys: bool) -> None:
-    """SQLite cannot drop or add a key: the tables are copied into their new shape, in
-    the order that never drops a table another's key names (realized names lots)."""
-    for table in ((_lots(keys), _realized(keys)) if keys else (_realized(keys), _lots(keys))):
-        with op.batch_alter_table(table.name, copy_from=table, recreate="always"):
-            pass
+# SQLite's keys have no names (0009 made them so): batch mode names them as it reflects them.
+SQLITE_NAMES = {"fk": "%(table_name)s_%(column_0_name)s_fkey"}
 
 
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
-        _sqlite_recreate(keys=False)
+        # SQLite drops a key by copying the table; realized first, which names lots.
+        for table in ("realized", "lots"):
+            with op.batch_alter_table(table, naming_convention=SQLITE_NAMES, recreate="always") as t:
+                for column, _ in KEYS[table]:
+                    t.drop_constraint(f"{table}_{column}_fkey", type_="foreignkey")
         return
     inspector = sa.inspect(bind)
     for table in ("realized", "lots"):
@@ -96,11 +53,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name == "sqlite":
-        _sqlite_recreate(keys=True)
-        return
-    op.execute("ALTER TABLE lots RESET (fillfactor)")
+    if op.get_bind().dialect.name != "sqlite":
+        op.execute("ALTER TABLE lots RESET (fillfactor)")
     for table in ("lots", "realized"):
-        for column, target in KEYS[table]:
-            op.create_foreign_key(f"{table}_{column}_fkey", table, target, [column], ["id"])
+        with op.batch_alter_table(table) as t:
+            for column, target in KEYS[table]:
+                t.create_foreign_key(f"{table}_{column}_fkey", target, [column], ["id"])
