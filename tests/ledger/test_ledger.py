@@ -94,6 +94,27 @@ def test_an_old_ledgers_unused_scheduler_jobs_table_is_dropped(db_url):
     eng.dispose()
 
 
+def test_0013_refuses_a_ledger_whose_window_stopped_in_its_books_step(db_url):
+    """0013 also changed how the books step cuts its shards: a window stopped inside that
+    step is named, and the ledger stays as it was until it is finished."""
+    import pytest
+    from sqlalchemy import text
+
+    from engine.core.errors import Conflict
+    eng = at_revision(db_url, "0010")
+    with eng.begin() as conn:
+        conn.execute(text("insert into windows (id, broker, trading_date, name, step, opened_at) "
+                          "values (7, 'main', '2026-11-24', 'open', 'settled', '2026-11-24 14:35:00')"))
+        conn.execute(text("insert into window_shards (window_id, step, shard) values (7, 'booked', 0)"))
+    with pytest.raises(Conflict, match="window 7 stopped in its books step"):
+        migrate.upgrade(eng)
+    assert migrate.current(eng) == "0010"
+    with eng.begin() as conn:
+        conn.execute(text("update windows set closed_at = '2026-11-24 16:00:00' where id = 7"))
+    assert migrate.upgrade(eng) == ("0010", "0013")
+    eng.dispose()
+
+
 def test_the_same_key_is_recorded_once(ledger):
     first = ledger.deposit("alice", "100", key="bank-ref-1")
     again = ledger.deposit("alice", "100.00", key="bank-ref-1")
