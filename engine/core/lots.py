@@ -124,16 +124,11 @@ def _category(long: bool, gain_sign: int) -> int:
     return 5 if long else 6
 
 
-def consumption_order(lots: Sequence[Lot], method: LotMethod, price: Fraction, sold: date) -> list[Lot]:
-    """The open lots in the order a sale at `price` per share on `sold` consumes them. Ties:
-    earlier acquired first, then lower lot id (every key below ends so). Per-share values
-    are compared exactly (cents per billionth of a share, cross-multiplied)."""
-    return _ordered(lots, method, price.numerator, price.denominator, sold)
-
-
-def _ordered(lots: Sequence[Lot], method: LotMethod, pn: int, pd: int, sold: date) -> list[Lot]:
-    """consumption_order at a price of pn / pd (pd > 0) cents per billionth of a share,
-    not necessarily in lowest terms (every comparison is a cross-multiplication)."""
+def consumption_order(lots: Sequence[Lot], method: LotMethod, pn: int, pd: int, sold: date) -> list[Lot]:
+    """The open lots in the order a sale at pn / pd (pd > 0) cents per billionth of a share
+    on `sold` consumes them. Ties: earlier acquired first, then lower lot id (every key
+    below ends so). Per-share values are compared exactly, cross-multiplied (so the price
+    need not be in lowest terms: a sale passes its cents and its billionths as they are)."""
     open_ = [lot for lot in lots if lot.shares > 0]
     if len(open_) < 2:
         return open_
@@ -171,7 +166,7 @@ def consume(lots: Sequence[Lot], shares: Decimal, proceeds: int, sold: date,
         return Consumption((), ())
     left = shares
     taken: list[tuple[Lot, Decimal]] = []
-    for lot in _ordered(lots, method, proceeds, nano(shares), sold):
+    for lot in consumption_order(lots, method, proceeds, nano(shares), sold):
         if left <= 0:
             break
         take = min(lot.shares, left)
