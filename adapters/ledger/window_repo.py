@@ -24,6 +24,7 @@ from sqlalchemy import Text, cast, func, insert, or_, select, text, tuple_, upda
 from sqlalchemy.orm import Session
 
 from engine.core.action_policy import SymbolChanges, stale_names, symbol_changes, without_gone
+from engine.core.books import net_trades
 from engine.core.corporate_actions import ActionKind, CorporateAction
 from engine.core.corporate_moves import Applied, Book, Held, describe
 from engine.core.money import cents, dollars
@@ -865,15 +866,11 @@ class StepTx:
                               .where(Allocation.window_id == self.wid, Allocation.account_id != house)
                               .group_by(Allocation.account_id, Allocation.symbol).having(shares != 0)
                               .order_by(Allocation.account_id, Allocation.symbol))
-        sums: dict[tuple[int, str], list] = {}
-        for aid, sym, sh, amount in self.s.execute(select(Allocation.account_id, Allocation.symbol, Allocation.shares,
-                                                          Allocation.amount)
-                                                   .where(Allocation.window_id == self.wid,
-                                                          Allocation.account_id != house)):
-            x = sums.setdefault((aid, sym), [Decimal(0), Decimal(0)])
-            x[0] += sh
-            x[1] += amount
-        return [(aid, sym, str(sh), str(amount)) for (aid, sym), (sh, amount) in sorted(sums.items()) if sh]
+        # SQLite keeps exact text: the core's netting sums the rows (the same rule the shards apply).
+        rows = self.s.execute(select(Allocation.account_id, Allocation.symbol, Allocation.shares, Allocation.amount)
+                              .where(Allocation.window_id == self.wid, Allocation.account_id != house))
+        return [(t.account_id, t.symbol, str(t.shares), str(dollars(t.cents)))
+                for t in net_trades((aid, sym, sh, cents(amount)) for aid, sym, sh, amount in rows)]
 
     def shared_owners(self, account_ids: Iterable[int]) -> dict[int, str]:
         """Every account of an owner with several accounts of whom one is among
