@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from datetime import date
 from decimal import Decimal
 from typing import Iterable, Mapping, Sequence
@@ -142,6 +143,51 @@ class _Books:
         return row
 
 
+_by_account = attrgetter("account_id")
+_by_pair = attrgetter("account_id", "symbol")
+
+
+def _book_group(b: _Books, day: date, mine: set[int], sym: str, ts: Sequence[Trade],
+                methods: Mapping[int, LotMethod]) -> None:
+    """One owner's trades of one symbol (`mine`: the owner's accounts; `ts` by account):
+    buys open lots; earlier losses still unmatched take them as replacements (earliest
+    sale first); then each sale consumes its account's lots and each of its rows at a loss
+    is washed by the owner's lots bought within 30 days (this window's included)."""
+    bought: set[int] = set()
+    for t in ts:
+        if t.shares > 0:
+            bought.add(b.open(t.account_id, sym, day, day, t.shares, max(t.cents, 0)))
+    if bought and b.rows_of:
+        earlier = sorted((r for aid in mine for r in (b.realized[i] for i in b.rows_of.get((aid, sym), ()))
+                          if r.sold < day and within_wash(r.sold, day) and r.washed < r.shares
+                          and r.basis > r.proceeds), key=lambda r: (r.sold, r.id))
+        for r in earlier:
+            washed = b.wash(r, sorted((lot for aid in mine for lot in b.of(aid, sym) if lot.id < 0),
+                                      key=lambda lot: -lot.id))
+            if washed != r:
+                b.realized[r.id] = washed
+                b.changed_realized.add(r.id)
+    if len(bought) == len(ts):
+        return                            # buys only: nothing sold, nothing to wash
+    sales: list[tuple[Realized, set[int]]] = []
+    for t in ts:
+        if t.shares >= 0:
+            continue
+        held = [lot for lot in b.of(t.account_id, sym) if lot.shares > 0]
+        c: Consumption = consume(held, -t.shares, max(-t.cents, 0), day,
+                                 methods.get(t.account_id, LotMethod.TAX_MIN))
+        for lot in c.lots:
+            b.put(lot)
+        sold_here = {lot.id for lot in c.lots}
+        sales.extend((row, sold_here) for row in c.realized)
+    # Every sale has consumed its lots before any loss is washed, so the lots a wash
+    # splits are never consumed in the same window (a new lot has no id to name yet).
+    for row, sold_here in sales:
+        if row.basis > row.proceeds:
+            row = b.wash(row, b.candidates(mine, sym, day, sold_here))
+        b.new_realized.append(row)
+
+
 def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequence[Realized],
          methods: Mapping[int, LotMethod], owners: Mapping[int, str]) -> Booking:
     """The books of one window's trades on `day` for a set of whole owners.
@@ -158,54 +204,35 @@ def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequ
     unmatched take this window's buys as replacements (earliest sale first); then each
     sale (accounts in id order) consumes its account's lots and each of its rows at a loss
     is washed by the owner's lots bought within 30 days (this window's included)."""
-    # An owner named in `owners` sorts before the accounts alone, which are keyed by id (a
-    # tuple each, so no owner's name can be taken for an account's).
-    owner = lambda aid: (0, owners[aid]) if aid in owners else (1, aid)      # noqa: E731
     b = _Books(lots, realized)
-    accounts_of: dict[tuple, set[int]] = defaultdict(set)
-    for aid in {lot.account_id for lot in lots} | {t.account_id for t in trades} | set(owners):
-        accounts_of[owner(aid)].add(aid)
-    groups: dict[tuple[tuple, str], list[Trade]] = defaultdict(list)
+    # Owners named in `owners` come first (by name, then symbol), then the accounts alone
+    # (by id, then symbol): an owner's accounts are one unit, an account alone its own.
+    members: dict[str, set[int]] = defaultdict(set)
+    for aid, who in owners.items():
+        members[who].add(aid)
+    shared: dict[tuple[str, str], list[Trade]] = defaultdict(list)
+    alone: list[Trade] = []
     for t in trades:
-        groups[(owner(t.account_id), t.symbol)].append(t)
-    for (who, sym), ts in sorted(groups.items()):
-        mine = accounts_of[who]
-        if len(ts) > 1:
-            ts.sort(key=lambda t: t.account_id)
-        bought: set[int] = set()
-        for t in ts:
-            if t.shares > 0:
-                bought.add(b.open(t.account_id, sym, day, day, t.shares, max(t.cents, 0)))
-        if bought and b.rows_of:
-            earlier = sorted((r for aid in mine for r in (b.realized[i] for i in b.rows_of.get((aid, sym), ()))
-                              if r.sold < day and within_wash(r.sold, day) and r.washed < r.shares
-                              and r.basis > r.proceeds), key=lambda r: (r.sold, r.id))
-            for r in earlier:
-                washed = b.wash(r, sorted((lot for aid in mine for lot in b.of(aid, sym) if lot.id < 0),
-                                          key=lambda lot: -lot.id))
-                if washed != r:
-                    b.realized[r.id] = washed
-                    b.changed_realized.add(r.id)
-        if len(bought) == len(ts):
-            continue                          # buys only: nothing sold, nothing to wash
-        sales: list[tuple[Realized, set[int]]] = []
-        for t in ts:
-            if t.shares >= 0:
-                continue
-            held = [lot for lot in b.of(t.account_id, sym) if lot.shares > 0]
-            c: Consumption = consume(held, -t.shares, max(-t.cents, 0), day,
-                                     methods.get(t.account_id, LotMethod.TAX_MIN))
-            for lot in c.lots:
-                b.put(lot)
-            sold_here = {lot.id for lot in c.lots}
-            sales.extend((row, sold_here) for row in c.realized)
-        # Every sale has consumed its lots before any loss is washed, so the lots a wash
-        # splits are never consumed in the same window (a new lot has no id to name yet).
-        for row, sold_here in sales:
-            if row.basis > row.proceeds:
-                row = b.wash(row, b.candidates(mine, sym, day, sold_here))
-            b.new_realized.append(row)
+        if t.account_id in owners:
+            shared[(owners[t.account_id], t.symbol)].append(t)
+        else:
+            alone.append(t)
+    for (who, sym), ts in sorted(shared.items()):
+        _book_group(b, day, members[who], sym, sorted(ts, key=_by_account), methods)
+    alone.sort(key=_by_pair)                  # stable: one pair's trades keep their order
+    k, n = 0, len(alone)
+    while k < n:
+        t = alone[k]
+        end = k + 1
+        while end < n and alone[end].account_id == t.account_id and alone[end].symbol == t.symbol:
+            end += 1
+        if end == k + 1 and t.shares > 0 and not b.rows_of:
+            b.open(t.account_id, t.symbol, day, day, t.shares, max(t.cents, 0))   # a buy alone: a lot
+        else:
+            _book_group(b, day, {t.account_id}, t.symbol, alone[k:end], methods)
+        k = end
     return Booking(tuple(_with_id(b.lots[k], 0) for k in b.new_keys),
                    tuple(b.lots[k] for k in sorted(b.changed)),
                    tuple(b.new_realized),
                    tuple(b.realized[k] for k in sorted(b.changed_realized)))
+
