@@ -20,7 +20,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import Text, cast, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Numeric, Text, cast, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from engine.core.action_policy import SymbolChanges, stale_names, symbol_changes, without_gone
@@ -851,25 +851,27 @@ class StepTx:
     # --- the books (adapters/ledger/books_repo.py) ----------------------------------------
 
     def net_moves(self) -> list[tuple[int, str, str, str]]:
-        """(account, symbol, shares, amount) of this window's allocations summed per account
+        """(account, symbol, shares, cents) of this window's allocations summed per account
         and symbol where the shares do not net to zero (the house aside), by account and
-        symbol; the sums as exact decimal text, for the runner to hand to the books' shards
-        as they are (engine.core.books.net_trades reads them). One pass over the window's
-        allocations: the shards once read theirs by account, and an account's rows lie
-        wherever its symbols' allocation shards wrote them, so at a million accounts every
-        shard read most of the table's pages (docs/books.md, "What it costs")."""
+        symbol; the shares as exact decimal text and the money as whole cents in text, for
+        the runner to hand to the books' shards as they are (engine.core.books.net_trades
+        reads them). One pass over the window's allocations: the shards once read theirs by
+        account, and an account's rows lie wherever its symbols' allocation shards wrote
+        them, so at a million accounts every shard read most of the table's pages
+        (docs/books.md, "What it costs")."""
         house = self.house().id
         if bulk.on_postgres(self.s):            # NUMERIC sums exactly in the database
             shares, amount = func.sum(Allocation.shares), func.sum(Allocation.amount)
+            # Cents as text: two places times 100 is whole, and text has no integer's bounds.
             return bulk.fetch(self.s, select(Allocation.account_id, Allocation.symbol, cast(shares, Text),
-                                             cast(amount, Text))
+                                             cast(cast(amount * 100, Numeric(38, 0)), Text))
                               .where(Allocation.window_id == self.wid, Allocation.account_id != house)
                               .group_by(Allocation.account_id, Allocation.symbol).having(shares != 0)
                               .order_by(Allocation.account_id, Allocation.symbol))
         # SQLite keeps exact text: the core's netting sums the rows (the same rule the shards apply).
         rows = self.s.execute(select(Allocation.account_id, Allocation.symbol, Allocation.shares, Allocation.amount)
                               .where(Allocation.window_id == self.wid, Allocation.account_id != house))
-        return [(t.account_id, t.symbol, str(t.shares), str(dollars(t.cents)))
+        return [(t.account_id, t.symbol, str(t.shares), str(t.cents))
                 for t in net_trades((aid, sym, sh, cents(amount)) for aid, sym, sh, amount in rows)]
 
     def shared_owners(self, account_ids: Iterable[int]) -> dict[int, str]:

@@ -254,7 +254,7 @@ def _no_gc() -> Iterator[None]:
 
 def book_shard(job: tuple, repo: WindowRepository | None = None) -> int:
     """The books of one shard of owners (engine.core.books): the net moves of every
-    account of theirs (`moves`: (account, symbol, shares, amount) as the runner read them,
+    account of theirs (`moves`: (account, symbol, shares, cents) as the runner read them,
     in one pass for every shard; `accounts`; `owners`: those of owners with several ->
     owner), so a wash sale across an owner's accounts is decided in one shard; their lots
     and washable realized rows read and the answer written in bulk, in one transaction
@@ -265,7 +265,7 @@ def book_shard(job: tuple, repo: WindowRepository | None = None) -> int:
         if tx.shard_done("booked", shard):
             return 0
         tx.without_jit()
-        trades = net_trades((aid, sym, Decimal(sh), cents(Decimal(amount))) for aid, sym, sh, amount in moves)
+        trades = net_trades((aid, sym, Decimal(sh), int(c)) for aid, sym, sh, c in moves)
         lots, realized = tx.book_inputs(accounts, owners, {(t.account_id, t.symbol) for t in trades if t.shares < 0},
                                         {t.symbol for t in trades if t.shares > 0}, day)
         methods = {aid: LotMethod(m) for aid, m in tx.lot_methods({t.account_id for t in trades if t.shares < 0}).items()}
