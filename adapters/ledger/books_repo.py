@@ -34,8 +34,13 @@ _REALIZED = (RealizedRow.id, RealizedRow.account_id, RealizedRow.lot_id, Realize
 # one per pair: an account that sells sells several symbols, and each scan reads all of
 # the account's open lots to find a symbol's), kept by "account:symbol" keys in a hashed
 # subquery (an `= ANY` over the keys is scanned linearly once psycopg prepares the query).
+# Basis and adjustment come as whole cents in text (two places times 100; text has no
+# integer's bounds): a sale reads some 400,000 lots at a million accounts, and cents are
+# what the core takes.
 _BY_PAIRS = text("""
-    SELECT l.id, l.account_id, l.symbol, l.bought, l.acquired, l.shares, l.basis, l.wash_adjustment, l.replaced
+    SELECT l.id, l.account_id, l.symbol, l.bought, l.acquired, l.shares,
+           CAST(CAST(l.basis * 100 AS NUMERIC(38, 0)) AS TEXT),
+           CAST(CAST(l.wash_adjustment * 100 AS NUMERIC(38, 0)) AS TEXT), l.replaced
     FROM lots l
     WHERE l.account_id = ANY(CAST(:a AS integer[])) AND NOT l.closed
       AND CAST(l.account_id AS text) || ':' || l.symbol IN (SELECT unnest(CAST(:k AS text[])))""")
@@ -44,6 +49,11 @@ _BY_PAIRS = text("""
 def _lot(r) -> Lot:
     i, aid, sym, bought, acquired, shares, basis, wash, replaced = r
     return Lot(i, aid, sym, bought, acquired, shares, cents(basis), cents(wash), replaced)
+
+
+def _lot_in_cents(r) -> Lot:
+    i, aid, sym, bought, acquired, shares, basis, wash, replaced = r
+    return Lot(i, aid, sym, bought, acquired, shares, int(basis), int(wash), replaced)
 
 
 def _realized(r) -> Realized:
@@ -106,7 +116,7 @@ def _lots_by_pairs(s: Session, pairs: Iterable[tuple[int, str]], bought_since: d
             if bought_since is not None:
                 params["since"] = bought_since
             for r in bulk.fetch(s, sql.bindparams(**params)):     # straight from the driver
-                found[r[0]] = _lot(r)
+                found[r[0]] = _lot_in_cents(r)
         return found
     wanted = set(pairs)        # by the accounts' ids and the symbols, the pairs kept here
     return {x.id: x for x in load_lots(s, {aid for aid, _ in pairs}, {sym for _, sym in pairs},
