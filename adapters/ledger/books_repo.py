@@ -190,18 +190,21 @@ def save_booking(s: Session, booking: Booking, window_id: int | None) -> None:
                       "replaced", "window_id", "closed"),
                      ((x.account_id, x.symbol, x.bought, x.acquired, x.shares, dollars(x.basis),
                        dollars(x.wash_adjustment), x.replaced, window_id, x.shares == 0) for x in booking.new_lots))
-    bulk.update_rows(s, LotRow.__table__, ("id",),
-                     ("acquired", "shares", "basis", "wash_adjustment", "replaced", "closed"),
-                     ((x.id, x.acquired, x.shares, dollars(x.basis), dollars(x.wash_adjustment), x.replaced,
-                       x.shares == 0) for x in booking.changed_lots))
+    # An update goes through a temporary table (bulk.update_rows): none for no rows.
+    if booking.changed_lots:
+        bulk.update_rows(s, LotRow.__table__, ("id",),
+                         ("acquired", "shares", "basis", "wash_adjustment", "replaced", "closed"),
+                         ((x.id, x.acquired, x.shares, dollars(x.basis), dollars(x.wash_adjustment), x.replaced,
+                           x.shares == 0) for x in booking.changed_lots))
     bulk.insert_rows(s, RealizedRow.__table__,
                      ("account_id", "lot_id", "symbol", "acquired", "sold", "shares", "proceeds", "basis",
                       "wash_sale_disallowed", "washed", "window_id"),
                      ((r.account_id, r.lot_id, r.symbol, r.acquired, r.sold, r.shares, dollars(r.proceeds),
                        dollars(r.basis), dollars(r.wash_sale_disallowed), r.washed, window_id)
                       for r in booking.new_realized))
-    bulk.update_rows(s, RealizedRow.__table__, ("id",), ("wash_sale_disallowed", "washed"),
-                     ((r.id, dollars(r.wash_sale_disallowed), r.washed) for r in booking.changed_realized))
+    if booking.changed_realized:
+        bulk.update_rows(s, RealizedRow.__table__, ("id",), ("wash_sale_disallowed", "washed"),
+                         ((r.id, dollars(r.wash_sale_disallowed), r.washed) for r in booking.changed_realized))
 
 
 class BooksRepository:
