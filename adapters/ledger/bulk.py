@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from sqlalchemy import ARRAY, Integer, String, Table, any_, bindparam, func, insert, literal, select, update
 
@@ -66,20 +66,6 @@ def fetch(s: Session, stmt) -> list[tuple]:
     with s.connection().connection.driver_connection.cursor() as cur:
         cur.execute(str(compiled), compiled.construct_params())
         return cur.fetchall()
-
-
-def stream(s: Session, stmt, batch: int = 20_000) -> Iterator[tuple]:
-    """The rows of a SELECT as plain tuples, `batch` at a time from a server-side cursor on
-    PostgreSQL (the caller's transaction must stay open while it reads them); elsewhere
-    `fetch`'s list."""
-    if not on_postgres(s):
-        yield from fetch(s, stmt)
-        return
-    compiled = stmt.compile(dialect=s.get_bind().dialect, compile_kwargs={"render_postcompile": True})
-    with s.connection().connection.driver_connection.cursor(name=f"pies_stream_{next(_temp_names)}") as cur:
-        cur.itersize = batch
-        cur.execute(str(compiled), compiled.construct_params())
-        yield from cur
 
 
 def insert_rows(s: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]],

@@ -850,42 +850,40 @@ class StepTx:
 
     # --- the books (adapters/ledger/books_repo.py) ----------------------------------------
 
-    def net_moves(self, accounts: Sequence[int] | None = None, *, stream: bool = False) -> Iterable[tuple]:
+    def net_moves(self) -> list[tuple[int, str, str, str]]:
         """(account, symbol, shares, cents) of this window's allocations summed per account
-        and symbol where the shares do not net to zero (the house aside; only `accounts`'
-        when given), by account and symbol; the shares as exact decimal text and the money as
-        whole cents in text, for the runner to hand to the books' shards as they are
-        (engine.core.books.net_trades reads them). One pass over the window's allocations:
-        the shards once read theirs by account, and an account's rows lie wherever its
-        symbols' allocation shards wrote them, so at a million accounts every shard read
-        most of the table's pages (docs/books.md, "What it costs"). `stream`: on PostgreSQL
-        the rows come as the database sends them, while this transaction stays open."""
+        and symbol where the shares do not net to zero (the house aside), by account and
+        symbol; the shares as exact decimal text and the money as whole cents in text, for
+        the runner to hand to the books' shards as they are (engine.core.books.net_trades
+        reads them). One pass over the window's allocations: the shards once read theirs by
+        account, and an account's rows lie wherever its symbols' allocation shards wrote
+        them, so at a million accounts every shard read most of the table's pages
+        (docs/books.md, "What it costs")."""
         house = self.house().id
         if bulk.on_postgres(self.s):            # NUMERIC sums exactly in the database
             shares, amount = func.sum(Allocation.shares), func.sum(Allocation.amount)
             # Cents as text: two places times 100 is whole, and text has no integer's bounds.
-            q = (select(Allocation.account_id, Allocation.symbol, cast(shares, Text),
-                        cast(cast(amount * 100, Numeric(38, 0)), Text))
-                 .where(Allocation.window_id == self.wid, Allocation.account_id != house))
-            if accounts is not None:
-                q = q.where(bulk.id_in(self.s, Allocation.account_id, sorted(accounts)))
-            q = (q.group_by(Allocation.account_id, Allocation.symbol).having(shares != 0)
-                 .order_by(Allocation.account_id, Allocation.symbol))
-            return bulk.stream(self.s, q) if stream else bulk.fetch(self.s, q)
+            return bulk.fetch(self.s, select(Allocation.account_id, Allocation.symbol, cast(shares, Text),
+                                             cast(cast(amount * 100, Numeric(38, 0)), Text))
+                              .where(Allocation.window_id == self.wid, Allocation.account_id != house)
+                              .group_by(Allocation.account_id, Allocation.symbol).having(shares != 0)
+                              .order_by(Allocation.account_id, Allocation.symbol))
         # SQLite keeps exact text: the core's netting sums the rows (the same rule the shards apply).
         rows = self.s.execute(select(Allocation.account_id, Allocation.symbol, Allocation.shares, Allocation.amount)
                               .where(Allocation.window_id == self.wid, Allocation.account_id != house))
-        if accounts is not None:           # kept here: SQLite caps a statement's parameters
-            wanted = set(accounts)
-            rows = (r for r in rows if r[0] in wanted)
         return [(t.account_id, t.symbol, str(t.shares), str(t.cents))
                 for t in net_trades((aid, sym, sh, cents(amount)) for aid, sym, sh, amount in rows)]
 
-    def shared_owners(self) -> dict[int, str]:
-        """Every account of an owner with several accounts -> that owner (the books take
-        whole owners; any other account is its own owner). Read from the owners' index, not
-        account by account."""
-        return books_repo.shared_owners(self.s)
+    def shared_owners(self, account_ids: Iterable[int]) -> dict[int, str]:
+        """Every account of an owner with several accounts of whom one is among
+        `account_ids` -> that owner (the books take whole owners; an account not in it is its
+        own owner). Read from the owners' index, not account by account."""
+        shared = books_repo.shared_owners(self.s)
+        if shared:
+            trading = set(account_ids)
+            wanted = {who for aid, who in shared.items() if aid in trading}
+            shared = {aid: who for aid, who in shared.items() if who in wanted}
+        return shared
 
     def lot_methods(self, account_ids: Iterable[int]) -> dict[int, str]:
         """Each account's lot method, from its rule set (`lots ...`)."""

@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal
 from contextlib import contextmanager
-from itertools import groupby
-from operator import itemgetter
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from engine.shell import logs
@@ -367,19 +365,10 @@ class WindowRunner:
         one writer at a time anyway). Each shard commits on its own; the results come back
         in the jobs' order. The pool or the cluster's client is opened at the first step
         that needs it and kept for the rest of the run (workers keep their ledger open)."""
-        if len(jobs) > 1 and self._pooled():
+        url = self.repo.ledger.url
+        if len(jobs) > 1 and not url.startswith("sqlite") and (self.opt.cluster or self.opt.workers > 1):
             return list(self._executor().map(fn, jobs))
         return [fn(job, self.repo) for job in jobs]
-
-    def _pooled(self) -> bool:
-        """Whether shards run on a pool or a cluster (PostgreSQL), not here in turn."""
-        return not self.repo.ledger.url.startswith("sqlite") and bool(self.opt.cluster or self.opt.workers > 1)
-
-    def _map_stream(self, fn: Callable, jobs: Iterable[tuple]) -> list:
-        """`_map` on the pool for jobs that arrive as they are made: each is handed to the
-        process pool as it comes (its map submits while it iterates). A Dask cluster maps
-        no iterators: it gets the list."""
-        return list(self._executor().map(fn, list(jobs) if self.opt.cluster else jobs))
 
     def _executor(self):
         if self._pool is None:
@@ -752,75 +741,32 @@ class WindowRunner:
         """The window's books, after settlement (whose closes may sweep dust to the house,
         an allocation too): the window's net trades read in one pass, then shards of whole
         owners, each one transaction that records itself, run like planning's. A resumed
-        run reads the same trades (allocations are final once settlement is done), cuts the
-        same shards and skips the shards recorded.
-
-        With a pool on PostgreSQL the trades stream from the database into the shards, so
-        the workers book the first shards while the rest is still read (at a million
-        accounts the read and its grouping took about 2 s with every worker idle)."""
+        run reads the same trades (allocations are final once settlement is done) and skips
+        the shards recorded."""
         with self.repo.step(w.id) as tx:
-            shared = tx.shared_owners()
-            # The accounts of owners with several are read first: whether an owner's unit
-            # is booked depends on all of its accounts, and its place on its first.
-            owned: dict[int, list[tuple]] = {}
-            if shared:
-                for row in tx.net_moves(sorted(shared)):
-                    owned.setdefault(row[0], []).append(row)
-            if self._pooled():
-                self._map_stream(book_shard, self._book_jobs(w, tx.net_moves(stream=True), shared, owned))
-                self.crash("booked")
-                return
-            moves = list(tx.net_moves())
-        self._map(book_shard, list(self._book_jobs(w, moves, shared, owned)))
-        self.crash("booked")
-
-    def _book_jobs(self, w: WindowInfo, moves: Iterable[tuple], shared: Mapping[int, str],
-                   owned: Mapping[int, list[tuple]]) -> Iterator[tuple]:
-        """The books' shards as `moves` (by account) arrive: units of whole owners, an owner
-        with several accounts one unit (all of them, trading or not) when one of them
-        trades (`owned`: their moves), any other trading account a unit of its own; in
-        order of their first account, `shard_size` units a shard. A shard is cut once the
-        moves have passed its last account alone (an owner's moves are all in `owned`)."""
+            # Grouped here, netted in the shards (the runner's process does as little per
+            # row as it can: at a million accounts it is one process against the pool).
+            by_account: dict[int, list[tuple]] = {}
+            for row in tx.net_moves():
+                by_account.setdefault(row[0], []).append(row)
+            shared = tx.shared_owners(by_account)
+        # Whole owners: an owner with several accounts is one unit (all of them, trading or
+        # not), any other trading account one of its own; in order of their first account.
         members: dict[str, list[int]] = {}
         for aid in sorted(shared):
             members.setdefault(shared[aid], []).append(aid)
-        trading = {shared[aid] for aid in owned}
-        waiting = sorted(units for who, units in members.items() if who in trading)   # by first account
+        units = sorted([[aid] for aid in by_account if aid not in shared] + list(members.values()))
         size = max(1, self.opt.shard_size)
         url = self.repo.ledger.url
-        shard: list[tuple[list[int], list[tuple]]] = []
-        k = 0
-
-        def job() -> tuple:
-            accounts = [aid for unit, _ in shard for aid in unit]
-            return (url, self.name, w.id, w.trading_date, k, accounts,
-                    {aid: shared[aid] for aid in accounts if aid in shared},
-                    [t for _, rows in shard for t in rows])
-
-        def owner_unit(unit: list[int]) -> tuple[list[int], list[tuple]]:
-            return unit, [t for aid in unit for t in owned.get(aid, ())]
-
-        q = 0
-        for aid, rows in groupby(moves, key=itemgetter(0)):
-            if aid in shared:
-                continue                      # read with its owner's unit
-            while q < len(waiting) and waiting[q][0] < aid:
-                shard.append(owner_unit(waiting[q]))
-                q += 1
-                if len(shard) == size:
-                    yield job()
-                    shard, k = [], k + 1
-            shard.append(([aid], list(rows)))
-            if len(shard) == size:
-                yield job()
-                shard, k = [], k + 1
-        for unit in waiting[q:]:
-            shard.append(owner_unit(unit))
-            if len(shard) == size:
-                yield job()
-                shard, k = [], k + 1
-        if shard:
-            yield job()
+        jobs = []
+        for k, i in enumerate(range(0, len(units), size)):
+            accounts = [aid for unit in units[i:i + size] for aid in unit]
+            jobs.append((url, self.name, w.id, w.trading_date, k, accounts,
+                         {aid: shared[aid] for aid in accounts if aid in shared},
+                         [t for aid in accounts for t in by_account.get(aid, ())]))
+        del by_account
+        self._map(book_shard, jobs)
+        self.crash("booked")
 
     def _explain_after(self, w: WindowInfo) -> None:
         """The close found the ledger and the broker apart: the same comparison as before
