@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from operator import attrgetter
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
 from typing import Iterable, Mapping, Sequence
 
 from .lots import Consumption, Lot, LotMethod, Realized, consume, divide_half_even, nano, part_of
@@ -226,8 +226,8 @@ def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequ
         end = k + 1
         while end < n and alone[end].account_id == t.account_id and alone[end].symbol == t.symbol:
             end += 1
-        if end == k + 1 and t.shares > 0 and not b.rows_of:
-            b.open(t.account_id, t.symbol, day, day, t.shares, max(t.cents, 0))   # a buy alone: a lot
+        if end == k + 1 and t.shares > 0 and (t.account_id, t.symbol) not in b.rows_of:
+            b.open(t.account_id, t.symbol, day, day, t.shares, max(t.cents, 0))   # a buy, no loss to wash: a lot
         else:
             _book_group(b, day, {t.account_id}, t.symbol, alone[k:end], methods)
         k = end
@@ -235,4 +235,3 @@ def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequ
                    tuple(b.lots[k] for k in sorted(b.changed)),
                    tuple(b.new_realized),
                    tuple(b.realized[k] for k in sorted(b.changed_realized)))
-
