@@ -34,9 +34,9 @@ _REALIZED = (RealizedRow.id, RealizedRow.account_id, RealizedRow.lot_id, Realize
 # one per pair: an account that sells sells several symbols, and each scan reads all of
 # the account's open lots to find a symbol's), kept by "account:symbol" keys in a hashed
 # subquery (an `= ANY` over the keys is scanned linearly once psycopg prepares the query).
-# Basis and adjustment come as whole cents in text (two places times 100; text has no
-# integer's bounds): a sale reads some 400,000 lots at a million accounts, and cents are
-# what the core takes.
+# Basis and adjustment come as whole cents in text (two places times 100; 28 digits fit
+# NUMERIC(38, 0) where a 64-bit integer could overflow): a sale reads some 400,000 lots at
+# a million accounts, and cents are what the core takes.
 _BY_PAIRS = text("""
     SELECT l.id, l.account_id, l.symbol, l.bought, l.acquired, l.shares,
            CAST(CAST(l.basis * 100 AS NUMERIC(38, 0)) AS TEXT),

@@ -854,15 +854,16 @@ class StepTx:
         """(account, symbol, shares, cents) of this window's allocations summed per account
         and symbol where the shares do not net to zero (the house aside), by account and
         symbol; the shares as exact decimal text and the money as whole cents in text, for
-        the runner to hand to the books' shards as they are (engine.core.books.net_trades
-        reads them). One pass over the window's allocations: the shards once read theirs by
-        account, and an account's rows lie wherever its symbols' allocation shards wrote
-        them, so at a million accounts every shard read most of the table's pages
-        (docs/books.md, "What it costs")."""
+        the runner to hand to the books' shards as they are (each nets its own with
+        engine.core.books.net_trades). One pass over the window's allocations: the shards
+        once read theirs by account, and an account's rows lie wherever its symbols'
+        allocation shards wrote them, so at a million accounts every shard read most of the
+        table's pages (docs/books.md, "What it costs")."""
         house = self.house().id
         if bulk.on_postgres(self.s):            # NUMERIC sums exactly in the database
             shares, amount = func.sum(Allocation.shares), func.sum(Allocation.amount)
-            # Cents as text: two places times 100 is whole, and text has no integer's bounds.
+            # Cents as text: two places times 100 is whole, and 28 digits fit NUMERIC(38, 0)
+            # where a 64-bit integer could overflow.
             return bulk.fetch(self.s, select(Allocation.account_id, Allocation.symbol, cast(shares, Text),
                                              cast(cast(amount * 100, Numeric(38, 0)), Text))
                               .where(Allocation.window_id == self.wid, Allocation.account_id != house)

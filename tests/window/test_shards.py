@@ -69,9 +69,9 @@ def test_one_two_and_four_workers_give_the_same_ledger(tmp_path):
 
 
 def test_owners_spread_over_shards_book_the_same_with_one_and_two_workers(tmp_path):
-    """An owner's accounts (here far apart in id, so their unit lies in an early shard and
-    its last account's moves come long after) are one unit of the books whether the shards
-    run here in turn or on a pool: the same shards, lots and realized rows."""
+    """Owners whose accounts lie far apart in id, their units cut into shards with accounts
+    alone: the same shards, lots and realized rows whether the shards run here in turn or
+    on a pool."""
     _pg_or_skip()
     owners = {"a01": "household", "a09": "household", "a13": "household", "a04": "pair", "a11": "pair"}
     snaps = []
