@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from itertools import groupby
 from operator import attrgetter
 from typing import Iterable, Mapping, Sequence
 
@@ -220,17 +221,12 @@ def book(day: date, trades: Sequence[Trade], lots: Sequence[Lot], realized: Sequ
     for (who, sym), ts in sorted(shared.items()):
         _book_group(b, day, members[who], sym, sorted(ts, key=_by_account), methods)
     alone.sort(key=_by_pair)                  # stable: one pair's trades keep their order
-    k, n = 0, len(alone)
-    while k < n:
-        t = alone[k]
-        end = k + 1
-        while end < n and alone[end].account_id == t.account_id and alone[end].symbol == t.symbol:
-            end += 1
-        if end == k + 1 and t.shares > 0 and (t.account_id, t.symbol) not in b.rows_of:
-            b.open(t.account_id, t.symbol, day, day, t.shares, max(t.cents, 0))   # a buy, no loss to wash: a lot
+    for (aid, sym), run in groupby(alone, key=_by_pair):
+        ts = list(run)
+        if len(ts) == 1 and ts[0].shares > 0 and (aid, sym) not in b.rows_of:
+            b.open(aid, sym, day, day, ts[0].shares, max(ts[0].cents, 0))   # a buy, no loss to wash: a lot
         else:
-            _book_group(b, day, {t.account_id}, t.symbol, alone[k:end], methods)
-        k = end
+            _book_group(b, day, {aid}, sym, ts, methods)
     return Booking(tuple(_with_id(b.lots[k], 0) for k in b.new_keys),
                    tuple(b.lots[k] for k in sorted(b.changed)),
                    tuple(b.new_realized),
