@@ -9,7 +9,7 @@ replay); `BooksRepository` wraps them for readers (the service layer, the comman
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -46,14 +46,11 @@ _BY_PAIRS = text("""
       AND CAST(l.account_id AS text) || ':' || l.symbol IN (SELECT unnest(CAST(:k AS text[])))""")
 
 
-def _lot(r) -> Lot:
+def _lot(r, money: Callable[[Any], int] = cents) -> Lot:
+    """A lot from its row; `money` turns the row's basis and adjustment into cents (`int`
+    where the query gives cents already)."""
     i, aid, sym, bought, acquired, shares, basis, wash, replaced = r
-    return Lot(i, aid, sym, bought, acquired, shares, cents(basis), cents(wash), replaced)
-
-
-def _lot_in_cents(r) -> Lot:
-    i, aid, sym, bought, acquired, shares, basis, wash, replaced = r
-    return Lot(i, aid, sym, bought, acquired, shares, int(basis), int(wash), replaced)
+    return Lot(i, aid, sym, bought, acquired, shares, money(basis), money(wash), replaced)
 
 
 def _realized(r) -> Realized:
@@ -116,7 +113,7 @@ def _lots_by_pairs(s: Session, pairs: Iterable[tuple[int, str]], bought_since: d
             if bought_since is not None:
                 params["since"] = bought_since
             for r in bulk.fetch(s, sql.bindparams(**params)):     # straight from the driver
-                found[r[0]] = _lot_in_cents(r)
+                found[r[0]] = _lot(r, int)
         return found
     wanted = set(pairs)        # by the accounts' ids and the symbols, the pairs kept here
     return {x.id: x for x in load_lots(s, {aid for aid, _ in pairs}, {sym for _, sym in pairs},
@@ -190,21 +187,18 @@ def save_booking(s: Session, booking: Booking, window_id: int | None) -> None:
                       "replaced", "window_id", "closed"),
                      ((x.account_id, x.symbol, x.bought, x.acquired, x.shares, dollars(x.basis),
                        dollars(x.wash_adjustment), x.replaced, window_id, x.shares == 0) for x in booking.new_lots))
-    # An update goes through a temporary table (bulk.update_rows): none for no rows.
-    if booking.changed_lots:
-        bulk.update_rows(s, LotRow.__table__, ("id",),
-                         ("acquired", "shares", "basis", "wash_adjustment", "replaced", "closed"),
-                         ((x.id, x.acquired, x.shares, dollars(x.basis), dollars(x.wash_adjustment), x.replaced,
-                           x.shares == 0) for x in booking.changed_lots))
+    bulk.update_rows(s, LotRow.__table__, ("id",),
+                     ("acquired", "shares", "basis", "wash_adjustment", "replaced", "closed"),
+                     ((x.id, x.acquired, x.shares, dollars(x.basis), dollars(x.wash_adjustment), x.replaced,
+                       x.shares == 0) for x in booking.changed_lots))
     bulk.insert_rows(s, RealizedRow.__table__,
                      ("account_id", "lot_id", "symbol", "acquired", "sold", "shares", "proceeds", "basis",
                       "wash_sale_disallowed", "washed", "window_id"),
                      ((r.account_id, r.lot_id, r.symbol, r.acquired, r.sold, r.shares, dollars(r.proceeds),
                        dollars(r.basis), dollars(r.wash_sale_disallowed), r.washed, window_id)
                       for r in booking.new_realized))
-    if booking.changed_realized:
-        bulk.update_rows(s, RealizedRow.__table__, ("id",), ("wash_sale_disallowed", "washed"),
-                         ((r.id, dollars(r.wash_sale_disallowed), r.washed) for r in booking.changed_realized))
+    bulk.update_rows(s, RealizedRow.__table__, ("id",), ("wash_sale_disallowed", "washed"),
+                     ((r.id, dollars(r.wash_sale_disallowed), r.washed) for r in booking.changed_realized))
 
 
 class BooksRepository:

@@ -102,17 +102,22 @@ def delete_rows(s: Session, table: Table, keys: Sequence[str], rows: Iterable[Se
 def _through_temp(s: Session, table: Table, columns: Sequence[str], keys: Sequence[str],
                   rows: Iterable[Sequence[Any]], statement) -> int:
     """COPY rows into a temporary table shaped like `table`'s `columns`, then run
-    `statement(temporary table, key match)` joining it to `table` by `keys`."""
+    `statement(temporary table, key match)` joining it to `table` by `keys`. No rows, no
+    temporary table (a books shard of buys changes no lot)."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return 0
+    rows = itertools.chain((first,), rows)
     tmp = f"pies_rows_{next(_temp_names)}"
     conn = s.connection()
     conn.exec_driver_sql(f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS "
                          f"SELECT {', '.join(columns)} FROM {table.name} WITH NO DATA")
     n = _copy(s, tmp, columns, rows)
-    if n:
-        # Without statistics the planner guesses the temporary table's size and may scan
-        # the whole target table to hash-join it; with them it looks rows up by index.
-        conn.exec_driver_sql(f"ANALYZE {tmp}")
-        _by_index(conn, statement(tmp, " AND ".join(f"t.{k} = u.{k}" for k in keys)))
+    # Without statistics the planner guesses the temporary table's size and may scan
+    # the whole target table to hash-join it; with them it looks rows up by index.
+    conn.exec_driver_sql(f"ANALYZE {tmp}")
+    _by_index(conn, statement(tmp, " AND ".join(f"t.{k} = u.{k}" for k in keys)))
     conn.exec_driver_sql(f"DROP TABLE {tmp}")
     return n
 
